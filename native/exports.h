@@ -1,0 +1,9 @@
+// One Init function per kernel facility; addon.cc calls them all to build
+// the flat export table. Add a facility: a new .cc, a line here, a line in
+// addon.cc, its types in src/native/native.d.ts.
+#pragma once
+#include <napi.h>
+
+namespace vt {
+void InitPeerCred(Napi::Env env, Napi::Object exports);
+}  // namespace vt

@@ -1,0 +1,53 @@
+/**
+ * The engine interface. An engine owns the tasks of one project that name
+ * it, runs their cycles while the project is started, and answers private
+ * commands (`engine showtaskpages`, ...). Built-ins: slide, cslide;
+ * thirdparty engines are JS modules implementing the same interface
+ * (src/engines/thirdparty.ts).
+ */
+import type { EngineConfig, ProjectConfig, TaskConfig } from '../config/types.js';
+
+export interface EngineLogger {
+  debug(msg: string, meta?: Record<string, unknown>): void;
+  info(msg: string, meta?: Record<string, unknown>): void;
+  warn(msg: string, meta?: Record<string, unknown>): void;
+  error(msg: string, meta?: Record<string, unknown>): void;
+}
+
+/** A task as the engine sees it once the project is started. */
+export interface EngineTask {
+  readonly config: TaskConfig;
+  readonly project: ProjectConfig;
+  /** Current target pids, resolved afresh (type=name/domain may change between cycles). */
+  resolvePids(): Promise<number[]>;
+  /** Aborted when the task is stopped or removed; cycles must end promptly. */
+  readonly signal: AbortSignal;
+  /** Records per-task stats shown by `project show --json`, the feed and metrics. */
+  reportStats(stats: Record<string, unknown>): void;
+  /** Records that the task ended on its own (target exited): visible in stats. */
+  reportEnded(reason: string): void;
+  readonly log: EngineLogger;
+}
+
+export interface Engine {
+  /** 'slide', 'cslide' or the thirdparty eng_name */
+  readonly name: string;
+  readonly config: EngineConfig;
+  /** Validates a task before it is added (throws VirtTierError naming the field). Must not keep state. */
+  checkTask(task: TaskConfig, project: ProjectConfig): void;
+  /** Starts running cycles for a task. Returns at once. */
+  startTask(task: EngineTask): void;
+  /** Stops a task's cycles; resolves when nothing more will touch its target. */
+  stopTask(taskName: string): Promise<void>;
+  /** A private command (`showtaskpages`, `showhostpages`, plugin-defined). */
+  command(cmd: string, args: { task?: string; json?: boolean }): Promise<unknown>;
+  /** Releases everything; called when the engine or its project is removed. */
+  close(): Promise<void>;
+}
+
+export interface EngineFactoryContext {
+  project: ProjectConfig;
+  log: EngineLogger;
+}
+
+export type EngineFactory = (config: EngineConfig, ctx: EngineFactoryContext) => Promise<Engine> | Engine;

@@ -1,0 +1,43 @@
+/**
+ * OS failures from the addon become SysError: `code` is the errno name
+ * (`ESRCH`), `errno` the number and `syscall` what failed, so callers branch
+ * on `err.code === 'ESRCH'` instead of parsing prose.
+ */
+export class SysError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+
+  constructor(code: string, errno: number, syscall: string, message?: string) {
+    super(message ?? `${syscall} failed: ${code}`);
+    this.name = 'SysError';
+    this.code = code;
+    this.errno = errno;
+    this.syscall = syscall;
+  }
+}
+
+interface RawNativeError {
+  message?: unknown;
+  code?: unknown;
+  errno?: unknown;
+  syscall?: unknown;
+}
+
+/** Converts an error thrown by the addon (or by node:fs) into SysError when it carries errno data. */
+export function toSysError(err: unknown): unknown {
+  if (err instanceof SysError) return err;
+  if (typeof err !== 'object' || err === null) return err;
+  const raw = err as RawNativeError;
+  if (typeof raw.code === 'string' && typeof raw.errno === 'number' && typeof raw.syscall === 'string') {
+    // node:fs reports errno as a negative number; the addon as positive.
+    return new SysError(raw.code, Math.abs(raw.errno), raw.syscall, String(raw.message ?? ''));
+  }
+  return err;
+}
+
+/** True when `err` is a SysError (or fs error) with one of the given errno names. */
+export function isErrno(err: unknown, ...codes: string[]): boolean {
+  const e = toSysError(err);
+  return e instanceof SysError && codes.includes(e.code);
+}

@@ -1,0 +1,45 @@
+/**
+ * AccessMap: the one shape every tracker backend produces and every engine
+ * consumes. A backend answers: over `loop` observations spaced `interval`
+ * seconds apart, how many times was each page (or range of pages of equal
+ * temperature) accessed, where is it, is it present or swapped?
+ */
+
+export interface AccessRange {
+  /** first virtual address of the range (page aligned) */
+  start: number;
+  /** number of pages in the range (all of `pageSizeBytes`) */
+  pageCount: number;
+  /** 4096, 2097152 or 1073741824 */
+  pageSizeBytes: number;
+  /** in how many of the cycle's `loop` scans the pages were seen accessed (0..loop) */
+  accessCount: number;
+  /** NUMA node of the pages, -1 when unknown or mixed/not present */
+  node: number;
+  /** pages present in memory */
+  present: boolean;
+  /** pages swapped out (private anonymous memory only; see migration stats for shared) */
+  swapped: boolean;
+}
+
+export interface AccessMapVma {
+  start: number;
+  end: number;
+  /** smaps VmFlags, e.g. ['rd','wr','mr','mw','me','sh','ht'] */
+  vmFlags: string[];
+  /** backing path from smaps/maps, '' for anonymous */
+  pathname: string;
+}
+
+export interface AccessMap {
+  pid: number;
+  /** number of scans the counts are over (the project's `loop`) */
+  loop: number;
+  /** which backend produced it: 'damon-vaddr' | 'page-idle' | 'idle-pages' | 'pagemap' | 'synthetic' */
+  tracker: string;
+  /** when the cycle ended, ms since epoch */
+  timeMs: number;
+  vmas: AccessMapVma[];
+  /** sorted by start, non-overlapping */
+  ranges: AccessRange[];
+}
