@@ -1,0 +1,46 @@
+/**
+ * A tracker backend: over one cycle (`loop` scans `intervalMs` apart) it
+ * counts, per page or range, in how many scans the page was accessed, and
+ * returns an AccessMap. Backends: 'damon-vaddr', 'page-idle', 'idle-pages'
+ * (etmem). Chosen by probing the kernel (src/scan/registry.ts), overridable
+ * in config.
+ */
+import type { AccessMap } from './access-map.js';
+
+export interface VmaFilter {
+  /** every flag must be in the VMA's smaps VmFlags (cslide: ['ht']); empty: all VMAs */
+  vmFlags: string[];
+  /** only anonymous VMAs */
+  anonOnly: boolean;
+}
+
+export interface ScanTarget {
+  pid: number;
+  filter: VmaFilter;
+  /** ignore host-side accesses where the backend can tell (etmem SCAN_IGN_HOST) */
+  ignHost: boolean;
+}
+
+export interface ScanCycleOptions {
+  /** scans per cycle (project `loop`) */
+  loop: number;
+  /** ms between scans (project `interval` * 1000) */
+  intervalMs: number;
+  /** ends the cycle early (task stopped); the promise then rejects with an AbortError */
+  signal?: AbortSignal;
+}
+
+export interface Tracker {
+  readonly name: string;
+  /** Runs one cycle. Rejects with SysError code ESRCH when the target exits. */
+  scanCycle(target: ScanTarget, opts: ScanCycleOptions): Promise<AccessMap>;
+  /** Releases kernel-side state (DAMON contexts, open fds). */
+  close(): Promise<void>;
+}
+
+export interface TrackerProbe {
+  name: string;
+  available: boolean;
+  /** why not, and what would fix it */
+  reason: string;
+}
