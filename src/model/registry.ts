@@ -1,0 +1,272 @@
+/**
+ * The object registry: projects, their engines, their tasks, and the
+ * lifecycle etmem users know (`obj add|del`, `project start|stop|show`,
+ * engine private commands).
+ *
+ * Changes are all-or-nothing: a document is validated in full against the
+ * current state (and engines it adds are instantiated, which for thirdparty
+ * engines loads and asks the plugin) before anything is inserted, so a file
+ * with one bad section adds nothing. Changes are serialised by a mutex;
+ * `show` reads without it, so a slow change never blocks it.
+ */
+import type { ConfigDocument, EngineConfig, ProjectConfig, TaskConfig } from '../config/types.js';
+import { VirtTierError } from '../errors.js';
+import type { Engine } from '../engines/engine.js';
+import { createEngine, engineKey } from '../engines/registry.js';
+import type { Logger } from '../log.js';
+import { Mutex } from './mutex.js';
+import { TaskRuntime, type TaskView } from './task-runtime.js';
+
+interface EngineEntry {
+  config: EngineConfig;
+  engine: Engine;
+  tasks: Map<string, TaskRuntime>;
+}
+
+interface ProjectEntry {
+  config: ProjectConfig;
+  started: boolean;
+  engines: Map<string, EngineEntry>;
+}
+
+export interface ProjectView {
+  name: string;
+  started: boolean;
+  loop: number;
+  interval: number;
+  sleep: number;
+  engines: string[];
+  tasks: TaskView[];
+}
+
+export interface ChangeSummary {
+  projects: string[];
+  engines: string[];
+  tasks: string[];
+}
+
+function describe(section: string, name: string, source?: { index: number; line?: number }): string {
+  const where = source ? ` (${section}[${source.index}]${source.line !== undefined ? `, line ${source.line}` : ''})` : '';
+  return `${section} "${name}"${where}`;
+}
+
+export class Registry {
+  private readonly projects = new Map<string, ProjectEntry>();
+  private readonly mutex = new Mutex();
+
+  constructor(private readonly log: Logger) {}
+
+  /** Adds every object of `doc`, or nothing. */
+  add(doc: ConfigDocument): Promise<ChangeSummary> {
+    return this.mutex.run(() => this.addLocked(doc));
+  }
+
+  private async addLocked(doc: ConfigDocument): Promise<ChangeSummary> {
+    const newProjects = new Map<string, ProjectConfig>();
+    for (const p of doc.projects) {
+      if (this.projects.has(p.name) || newProjects.has(p.name)) {
+        throw new VirtTierError('OPT_PRO_EXISTED', `${describe('project', p.name, p.source)} already exists`, { field: 'project.name', value: p.name });
+      }
+      newProjects.set(p.name, p);
+    }
+    const projectConfig = (name: string): ProjectConfig | undefined => this.projects.get(name)?.config ?? newProjects.get(name);
+
+    // Engines: instantiate (a thirdparty plugin validates its keys here); close them all if anything fails.
+    const created: Array<{ project: string; key: string; entry: EngineEntry }> = [];
+    const closeCreated = async (): Promise<void> => {
+      for (const c of created) await c.entry.engine.close().catch(() => undefined);
+    };
+    const engineOf = (project: string, key: string): EngineEntry | undefined =>
+      this.projects.get(project)?.engines.get(key) ?? created.find((c) => c.project === project && c.key === key)?.entry;
+    try {
+      for (const e of doc.engines) {
+        const key = engineKey(e);
+        const project = projectConfig(e.project);
+        if (!project) {
+          throw new VirtTierError('OPT_PRO_NOEXIST', `${describe('engine', key, e.source)}: project "${e.project}" does not exist`, { field: 'engine.project', value: e.project });
+        }
+        if (engineOf(e.project, key)) {
+          throw new VirtTierError('OPT_ENG_EXISTED', `${describe('engine', key, e.source)} already exists in project "${e.project}"`, { field: 'engine.name', value: key });
+        }
+        const engine = await createEngine(e, { project, log: this.log.child({ project: e.project, engine: key }) });
+        created.push({ project: e.project, key, entry: { config: e, engine, tasks: new Map() } });
+      }
+
+      const newTaskKeys = new Set<string>();
+      for (const t of doc.tasks) {
+        const project = projectConfig(t.project);
+        if (!project) {
+          throw new VirtTierError('OPT_PRO_NOEXIST', `${describe('task', t.name, t.source)}: project "${t.project}" does not exist`, { field: 'task.project', value: t.project });
+        }
+        const engine = engineOf(t.project, t.engine);
+        if (!engine) {
+          throw new VirtTierError('OPT_ENG_NOEXIST', `${describe('task', t.name, t.source)}: engine "${t.engine}" does not exist in project "${t.project}"`, { field: 'task.engine', value: t.engine });
+        }
+        const taskKey = `${t.project}\0${t.engine}\0${t.name}`;
+        if (engine.tasks.has(t.name) || newTaskKeys.has(taskKey)) {
+          throw new VirtTierError('OPT_TASK_EXISTED', `${describe('task', t.name, t.source)} already exists in engine "${t.engine}" of project "${t.project}"`, { field: 'task.name', value: t.name });
+        }
+        newTaskKeys.add(taskKey);
+        engine.engine.checkTask(t, project);
+      }
+    } catch (err) {
+      await closeCreated();
+      throw err;
+    }
+
+    // Commit: nothing below can fail on input.
+    for (const p of newProjects.values()) this.projects.set(p.name, { config: p, started: false, engines: new Map() });
+    for (const c of created) this.projects.get(c.project)!.engines.set(c.key, c.entry);
+    const toStart: TaskRuntime[] = [];
+    for (const t of doc.tasks) {
+      const project = this.projects.get(t.project)!;
+      const entry = project.engines.get(t.engine)!;
+      const runtime = new TaskRuntime(t, project.config, entry.engine, this.log.child({ project: t.project, task: t.name }));
+      entry.tasks.set(t.name, runtime);
+      if (project.started) toStart.push(runtime);
+    }
+    // etmem: a task added to a started project starts at once.
+    for (const r of toStart) r.start();
+    this.log.info('objects added', { projects: doc.projects.length, engines: doc.engines.length, tasks: doc.tasks.length });
+    return {
+      projects: doc.projects.map((p) => p.name),
+      engines: doc.engines.map((e) => `${e.project}/${engineKey(e)}`),
+      tasks: doc.tasks.map((t) => `${t.project}/${t.engine}/${t.name}`),
+    };
+  }
+
+  /** Removes the tasks, engines and projects named in `doc` (a project takes everything under it), or nothing. */
+  del(doc: ConfigDocument): Promise<ChangeSummary> {
+    return this.mutex.run(async () => {
+      for (const t of doc.tasks) {
+        const project = this.projects.get(t.project);
+        if (!project) throw new VirtTierError('OPT_PRO_NOEXIST', `${describe('task', t.name, t.source)}: project "${t.project}" does not exist`, { field: 'task.project', value: t.project });
+        const engine = project.engines.get(t.engine);
+        if (!engine) throw new VirtTierError('OPT_ENG_NOEXIST', `${describe('task', t.name, t.source)}: engine "${t.engine}" does not exist in project "${t.project}"`, { field: 'task.engine', value: t.engine });
+        if (!engine.tasks.has(t.name)) throw new VirtTierError('OPT_TASK_NOEXIST', `${describe('task', t.name, t.source)} does not exist`, { field: 'task.name', value: t.name });
+      }
+      for (const e of doc.engines) {
+        const key = engineKey(e);
+        const project = this.projects.get(e.project);
+        if (!project) throw new VirtTierError('OPT_PRO_NOEXIST', `${describe('engine', key, e.source)}: project "${e.project}" does not exist`, { field: 'engine.project', value: e.project });
+        if (!project.engines.has(key)) throw new VirtTierError('OPT_ENG_NOEXIST', `${describe('engine', key, e.source)} does not exist in project "${e.project}"`, { field: 'engine.name', value: key });
+      }
+      for (const p of doc.projects) {
+        if (!this.projects.has(p.name)) throw new VirtTierError('OPT_PRO_NOEXIST', `${describe('project', p.name, p.source)} does not exist`, { field: 'project.name', value: p.name });
+      }
+      for (const t of doc.tasks) {
+        const engine = this.projects.get(t.project)?.engines.get(t.engine);
+        const runtime = engine?.tasks.get(t.name);
+        if (!engine || !runtime) continue;
+        await runtime.stop();
+        engine.tasks.delete(t.name);
+      }
+      for (const e of doc.engines) {
+        const project = this.projects.get(e.project);
+        const entry = project?.engines.get(engineKey(e));
+        if (!project || !entry) continue;
+        await this.closeEngine(entry);
+        project.engines.delete(engineKey(e));
+      }
+      for (const p of doc.projects) {
+        const project = this.projects.get(p.name);
+        if (!project) continue;
+        for (const entry of project.engines.values()) await this.closeEngine(entry);
+        this.projects.delete(p.name);
+      }
+      this.log.info('objects deleted', { projects: doc.projects.length, engines: doc.engines.length, tasks: doc.tasks.length });
+      return {
+        projects: doc.projects.map((p) => p.name),
+        engines: doc.engines.map((e) => `${e.project}/${engineKey(e)}`),
+        tasks: doc.tasks.map((t) => `${t.project}/${t.engine}/${t.name}`),
+      };
+    });
+  }
+
+  private async closeEngine(entry: EngineEntry): Promise<void> {
+    for (const runtime of entry.tasks.values()) await runtime.stop();
+    entry.tasks.clear();
+    await entry.engine.close();
+  }
+
+  start(name: string): Promise<void> {
+    return this.mutex.run(async () => {
+      const project = this.requireProject(name);
+      if (project.started) throw new VirtTierError('OPT_PRO_STARTED', `project "${name}" is already started`, { field: '-n', value: name });
+      project.started = true;
+      for (const entry of project.engines.values()) for (const runtime of entry.tasks.values()) runtime.start();
+      this.log.info('project started', { project: name });
+    });
+  }
+
+  stop(name: string): Promise<void> {
+    return this.mutex.run(async () => {
+      const project = this.requireProject(name);
+      if (!project.started) throw new VirtTierError('OPT_PRO_STOPPED', `project "${name}" is already stopped`, { field: '-n', value: name });
+      project.started = false;
+      for (const entry of project.engines.values()) for (const runtime of entry.tasks.values()) await runtime.stop();
+      this.log.info('project stopped', { project: name });
+    });
+  }
+
+  /** Projects (all, or the one named) with their tasks, in insertion order. */
+  show(name?: string): ProjectView[] {
+    const entries = name === undefined ? [...this.projects.values()] : [this.requireProject(name)];
+    return entries.map((p) => {
+      const tasks: TaskView[] = [];
+      for (const entry of p.engines.values()) for (const runtime of entry.tasks.values()) tasks.push(runtime.view());
+      tasks.forEach((t, i) => (t.number = i + 1));
+      return {
+        name: p.config.name,
+        started: p.started,
+        loop: p.config.loop,
+        interval: p.config.interval,
+        sleep: p.config.sleep,
+        engines: [...p.engines.keys()],
+        tasks,
+      };
+    });
+  }
+
+  /** Routes an engine private command (`engine showtaskpages ...`). */
+  async engineCommand(projectName: string, engineName: string, cmd: string, args: { task?: string; json?: boolean }): Promise<unknown> {
+    const project = this.requireProject(projectName);
+    if (!project.started) {
+      throw new VirtTierError('OPT_INVAL', `project "${projectName}" is not started: engine commands need a started project`, { field: '-n', value: projectName, allowed: 'a started project' });
+    }
+    const entry = project.engines.get(engineName);
+    if (!entry) {
+      throw new VirtTierError('OPT_ENG_NOEXIST', `engine "${engineName}" does not exist in project "${projectName}"`, { field: '-e', value: engineName, allowed: [...project.engines.keys()].join('|') || '(none)' });
+    }
+    if (args.task !== undefined && !entry.tasks.has(args.task)) {
+      throw new VirtTierError('OPT_TASK_NOEXIST', `task "${args.task}" does not exist in engine "${engineName}" of project "${projectName}"`, { field: '-t', value: args.task, allowed: [...entry.tasks.keys()].join('|') || '(none)' });
+    }
+    return entry.engine.command(cmd, args);
+  }
+
+  /** Every task's runtime, for the stats feed and metrics. */
+  tasks(): TaskRuntime[] {
+    const out: TaskRuntime[] = [];
+    for (const p of this.projects.values()) for (const e of p.engines.values()) out.push(...e.tasks.values());
+    return out;
+  }
+
+  /** SIGTERM: stop every task, remove every project. */
+  shutdown(): Promise<void> {
+    return this.mutex.run(async () => {
+      for (const project of this.projects.values()) {
+        project.started = false;
+        for (const entry of project.engines.values()) await this.closeEngine(entry);
+      }
+      this.projects.clear();
+    });
+  }
+
+  private requireProject(name: string): ProjectEntry {
+    const project = this.projects.get(name);
+    if (!project) {
+      throw new VirtTierError('OPT_PRO_NOEXIST', `project "${name}" does not exist`, { field: '-n', value: name, allowed: [...this.projects.keys()].join('|') || '(no projects)' });
+    }
+    return project;
+  }
+}
