@@ -1,0 +1,71 @@
+/**
+ * The daemon's request handlers: decode and check arguments, call the
+ * registry, return plain data. Every argument error names the field and
+ * the allowed form.
+ */
+import path from 'node:path';
+import type { ConfigDocument, HostFacts } from '../config/types.js';
+import { invalidField } from '../errors.js';
+import type { Registry } from '../model/registry.js';
+import type { Handler } from './server.js';
+
+export interface HandlerDeps {
+  registry: Registry;
+  /** reads and validates a config file (daemon-side: the file checks must hold for the daemon) */
+  loadConfigFile(file: string, host: HostFacts): Promise<ConfigDocument> | ConfigDocument;
+  hostFacts(): HostFacts;
+  startedAtMs: number;
+  version: string;
+  /** extra handlers contributed by other components (hook events, stats, ...) */
+  extra?: Record<string, Handler>;
+}
+
+const NAME_MAX = 64;
+
+export function stringArg(args: Record<string, unknown>, key: string, field: string, opts: { optional?: boolean; max?: number } = {}): string | undefined {
+  const v = args[key];
+  if (v === undefined && opts.optional) return undefined;
+  const max = opts.max ?? NAME_MAX;
+  if (typeof v !== 'string' || v.length < 1 || v.length > max) {
+    throw invalidField(field, v === undefined ? '(missing)' : v, `a string of 1..${max} characters`);
+  }
+  return v;
+}
+
+function fileArg(args: Record<string, unknown>): string {
+  const file = stringArg(args, 'file', '-f', { max: 4096 })!;
+  if (!path.isAbsolute(file)) throw invalidField('-f', file, 'an absolute path (the CLI resolves relative paths)');
+  return file;
+}
+
+export function createHandlers(deps: HandlerDeps): Record<string, Handler> {
+  const { registry } = deps;
+  return {
+    'obj.add': async (args) => registry.add(await deps.loadConfigFile(fileArg(args), deps.hostFacts())),
+    'obj.del': async (args) => registry.del(await deps.loadConfigFile(fileArg(args), deps.hostFacts())),
+    'project.start': async (args) => {
+      await registry.start(stringArg(args, 'name', '-n')!);
+      return null;
+    },
+    'project.stop': async (args) => {
+      await registry.stop(stringArg(args, 'name', '-n')!);
+      return null;
+    },
+    'project.show': (args) => registry.show(stringArg(args, 'name', '-n', { optional: true })),
+    'engine.cmd': async (args) => {
+      const project = stringArg(args, 'project', '-n')!;
+      const engine = stringArg(args, 'engine', '-e')!;
+      const cmd = stringArg(args, 'cmd', 'engine command')!;
+      const task = stringArg(args, 'task', '-t', { optional: true });
+      const json = args.json === true;
+      return registry.engineCommand(project, engine, cmd, { task, json });
+    },
+    'daemon.status': () => ({
+      pid: process.pid,
+      version: deps.version,
+      uptimeMs: Date.now() - deps.startedAtMs,
+      projects: registry.show().length,
+    }),
+    ...(deps.extra ?? {}),
+  };
+}

@@ -1,0 +1,11 @@
+/** Every CLI verb, in the order `virt-tier help` lists them. One line per verb file. */
+import type { CliCommand } from './command.js';
+import { command as obj } from './obj.js';
+import { command as project } from './project.js';
+import { command as engine } from './engine.js';
+
+export const commands: CliCommand[] = [
+  obj,
+  project,
+  engine,
+];

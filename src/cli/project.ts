@@ -1,0 +1,57 @@
+/** `virt-tier project start|stop|show`: etmem's project verbs and its `project show` format. */
+import type { ProjectView } from '../model/registry.js';
+import type { CliCommand } from './command.js';
+import { daemonCall, printJson, reportError } from './daemon-call.js';
+import { padRight } from './format.js';
+import { HELP_OPTION, JSON_OPTION, parseOptions, requireOption, SOCKET_OPTION, socketName, usageError } from './options.js';
+
+const USAGE = `Usage: virt-tier project start|stop -n|--name NAME [-s|--socket SOCKET]
+       virt-tier project show [-n|--name NAME] [-s|--socket SOCKET] [--json]`;
+
+/** etmem's layout: `project: NAME`, then "%-8s %-8s %-16s %-16s %-16s %-8s" rows. */
+export function formatProjectShow(projects: ProjectView[]): string {
+  if (projects.length === 0) return 'no project exists\n';
+  const row = (c: string[]): string => [padRight(c[0], 8), padRight(c[1], 8), padRight(c[2], 16), padRight(c[3], 16), padRight(c[4], 16), padRight(c[5], 8)].join(' ') + '\n';
+  let out = '';
+  for (const p of projects) {
+    out += `project: ${p.name}\n`;
+    out += row(['number', 'type', 'value', 'name', 'engine', 'started']);
+    for (const t of p.tasks) out += row([String(t.number), t.type, t.value, t.name, t.engine, t.started ? 'true' : 'false']);
+  }
+  return out;
+}
+
+export const command: CliCommand = {
+  name: 'project',
+  summary: 'start, stop or show projects',
+  usage: USAGE,
+  async run(args, io) {
+    try {
+      const [verb, ...rest] = args;
+      if (verb === '-h' || verb === '--help' || verb === 'help') {
+        io.out(USAGE + '\n');
+        return 0;
+      }
+      if (verb !== 'start' && verb !== 'stop' && verb !== 'show') throw usageError(`project: unknown action ${JSON.stringify(verb ?? '')}`, 'project', verb ?? '', 'start|stop|show');
+      const opts = parseOptions(rest, [{ key: 'name', short: '-n', long: '--name', takesValue: true, valueName: 'NAME' }, SOCKET_OPTION, JSON_OPTION, HELP_OPTION]);
+      if (opts.values.help) {
+        io.out(USAGE + '\n');
+        return 0;
+      }
+      const socket = socketName(opts);
+      if (verb === 'show') {
+        const name = typeof opts.values.name === 'string' ? opts.values.name : undefined;
+        const projects = (await daemonCall(socket, 'project.show', name === undefined ? {} : { name })) as ProjectView[];
+        if (opts.values.json) printJson(io, projects);
+        else io.out(formatProjectShow(projects));
+        return 0;
+      }
+      const name = requireOption(opts, 'name', '-n', 'a project name');
+      await daemonCall(socket, `project.${verb}`, { name });
+      if (opts.values.json) printJson(io, { project: name, action: verb, ok: true });
+      return 0;
+    } catch (err) {
+      return reportError(io, err);
+    }
+  },
+};

@@ -1,0 +1,107 @@
+/**
+ * virt-tierd's command line: etmemd's flags, parsed strictly (etmemd's
+ * getopt_long semantics, but every mistake is an error naming the flag),
+ * plus a few long-only virt-tier options.
+ */
+import { VirtTierError, invalidField } from '../errors.js';
+import { checkSocketName } from '../api/protocol.js';
+
+export interface DaemonArgs {
+  help: boolean;
+  socketName: string;
+  /** etmemd's -l: 0 debug, 1 info, 2 warning, 3 error */
+  logLevel: number;
+  /** -m: fork, return once the child listens, write a pidfile */
+  systemctlMode: boolean;
+  pidFile?: string;
+  /** config files to add at start (virt-tier addition) */
+  loadFiles: string[];
+  /** a group whose members may use the socket besides root */
+  allowedGid?: number;
+}
+
+export const DAEMON_USAGE = `Usage: virt-tierd -s|--socket NAME [-l|--log-level 0..3] [-m|--mode-systemctl] [options]
+       virt-tierd -h|--help
+
+etmemd-compatible flags:
+  -s, --socket NAME        listen on the abstract unix socket NAME (1..106 characters); required
+  -l, --log-level LEVEL    0 debug, 1 info, 2 warning, 3 error (default 3)
+  -m, --mode-systemctl     fork: return once the daemon listens, write a pidfile
+  -h, --help               this help
+virt-tier options:
+  --pidfile FILE           pidfile for -m (default /run/virt-tierd.NAME.pid)
+  --load FILE              add the objects of a config file at start (repeatable)
+  --allow-gid GID          also accept peers whose gid is GID (default: root only)`;
+
+function usageError(message: string, field: string, value: string, allowed: string): VirtTierError {
+  return new VirtTierError('OPT_INVAL', message, { field, value, allowed });
+}
+
+export function parseDaemonArgs(argv: string[]): DaemonArgs {
+  let help = false;
+  let socketName: string | undefined;
+  let logLevel: number | undefined;
+  let systemctlMode = false;
+  let pidFile: string | undefined;
+  let allowedGid: number | undefined;
+  const loadFiles: string[] = [];
+
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i];
+    let inlineValue: string | undefined;
+    if (arg.startsWith('--') && arg.includes('=')) {
+      inlineValue = arg.slice(arg.indexOf('=') + 1);
+      arg = arg.slice(0, arg.indexOf('='));
+    }
+    const value = (flag: string, allowed: string): string => {
+      if (inlineValue !== undefined) return inlineValue;
+      const v = argv[i + 1];
+      if (v === undefined || (v.startsWith('-') && v.length > 1 && !/^-\d+$/.test(v))) {
+        throw usageError(`${flag} needs a value (${allowed})`, flag, '(missing)', allowed);
+      }
+      i++;
+      return v;
+    };
+    switch (arg) {
+      case '-h':
+      case '--help':
+        help = true;
+        break;
+      case '-s':
+      case '--socket': {
+        if (socketName !== undefined) throw usageError(`${arg} given twice`, '-s', argv[i + 1] ?? '', 'one socket name');
+        socketName = checkSocketName(value('-s', '1..106 characters'), '-s');
+        break;
+      }
+      case '-l':
+      case '--log-level': {
+        const v = value('-l', '0..3');
+        if (!/^[0-3]$/.test(v)) throw invalidField('-l', v, '0..3 (0 debug, 1 info, 2 warning, 3 error)');
+        logLevel = Number(v);
+        break;
+      }
+      case '-m':
+      case '--mode-systemctl':
+        systemctlMode = true;
+        break;
+      case '--pidfile':
+        pidFile = value('--pidfile', 'a file path');
+        break;
+      case '--load':
+        loadFiles.push(value('--load', 'a config file path'));
+        break;
+      case '--allow-gid': {
+        const v = value('--allow-gid', '0..4294967294');
+        if (!/^\d+$/.test(v) || Number(v) > 4294967294) throw invalidField('--allow-gid', v, '0..4294967294');
+        allowedGid = Number(v);
+        break;
+      }
+      default:
+        if (arg.startsWith('-')) throw usageError(`unknown option ${arg}`, arg, arg, 'see virt-tierd --help');
+        throw usageError(`unexpected argument ${JSON.stringify(arg)}`, 'argv', arg, 'options only; see virt-tierd --help');
+    }
+  }
+  if (help) return { help, socketName: socketName ?? '', logLevel: logLevel ?? 3, systemctlMode, loadFiles, pidFile, allowedGid };
+  if (socketName === undefined) throw usageError('-s is required: the socket name to listen on', '-s', '(missing)', '1..106 characters');
+  return { help, socketName, logLevel: logLevel ?? 3, systemctlMode, pidFile, loadFiles, allowedGid };
+}
