@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything virt-tier needs on a fresh Debian 12 machine (as root),
+# then builds it: Debian packages (only those missing), npm dependencies,
+# the native addon and the TypeScript. Idempotent; each part's own script
+# (scripts/setup-*.sh) adds what that part needs.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+apt_updated=0
+# apt_install PKG...: installs the packages that are not installed yet.
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$apt_updated" = 0 ]; then apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+export -f apt_install
+export apt_updated
+
+# The addon's and @unraid/libvirt's builds need a compiler and libvirt's headers.
+apt_install g++ make python3 pkg-config libvirt-dev
+for part in scripts/setup-*.sh; do
+  [ -e "$part" ] || continue
+  echo "setup: $part"
+  bash "$part"
+done
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+# npm ci builds the addon (the root package's install script); rebuild only if sources changed since.
+if [ ! -f build/Release/virt_tier.node ] || [ -n "$(find native binding.gyp -newer build/Release/virt_tier.node 2>/dev/null | head -n1)" ]; then
+  npx --no-install node-gyp rebuild --loglevel=error >/dev/null
+fi
+npx --no-install tsc -p tsconfig.json
+echo "setup: done"

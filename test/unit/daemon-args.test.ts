@@ -1,0 +1,37 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseDaemonArgs } from '../../src/daemon/args.js';
+import { VirtTierError } from '../../src/errors.js';
+
+function rejects(argv: string[], field: string): void {
+  assert.throws(() => parseDaemonArgs(argv), (e: unknown) => e instanceof VirtTierError && e.code === 'OPT_INVAL' && e.field === field, `argv ${JSON.stringify(argv)}`);
+}
+
+describe('virt-tierd flags (etmemd compatible)', () => {
+  test('-s with defaults', () => {
+    assert.deepEqual(parseDaemonArgs(['-s', 'sock']), { help: false, socketName: 'sock', logLevel: 3, systemctlMode: false, pidFile: undefined, loadFiles: [], allowedGid: undefined });
+  });
+  test('long forms, -l at both ends, -m', () => {
+    assert.equal(parseDaemonArgs(['--socket', 's', '--log-level', '0']).logLevel, 0);
+    assert.equal(parseDaemonArgs(['-s', 's', '-l', '3', '-m']).systemctlMode, true);
+    assert.equal(parseDaemonArgs(['--socket=s', '--log-level=2']).logLevel, 2);
+  });
+  test('-h needs no -s', () => assert.equal(parseDaemonArgs(['-h']).help, true));
+  test('missing -s', () => rejects(['-l', '1'], '-s'));
+  test('-s twice', () => rejects(['-s', 'a', '-s', 'b'], '-s'));
+  test('-s empty and 107 chars', () => {
+    rejects(['-s', ''], '-s');
+    rejects(['-s', 'x'.repeat(107)], '-s');
+  });
+  test('-l without value, out of range, not a number', () => {
+    rejects(['-s', 'a', '-l'], '-l');
+    rejects(['-s', 'a', '-l', '4'], '-l');
+    rejects(['-s', 'a', '-l', '-1'], '-l');
+    rejects(['-s', 'a', '-l', '1x'], '-l');
+  });
+  test('stray words and unknown flags', () => {
+    rejects(['-s', 'a', 'extra'], 'argv');
+    rejects(['-s', 'a', '-x'], '-x');
+    rejects(['-s', 'a', '--bogus'], '--bogus');
+  });
+});
