@@ -1,0 +1,337 @@
+/**
+ * The multi-NUMA testbed, host side: boots the stock Debian 6.12 kernel in
+ * QEMU TCG with four NUMA nodes (0 and 1 with a CPU each, "DRAM"; 2 and 3
+ * memory-only, "AEP"), runs one shell command in a chroot of this host's
+ * root (shared read-only over 9p, so dist/ and the addon built here run
+ * unchanged inside), powers off and returns the command's exit code and
+ * output. See docs/testbed.md.
+ *
+ * TCG, not KVM: this host's /dev/kvm does not run stock guests
+ * (platform-facts.md). QEMU never outlives a run: it is started under
+ * coreutils `timeout` in its own process group, killed as a group on our
+ * timeout, on abort and when this process exits, and `timeout` kills it on
+ * its own if this process dies without running exit handlers.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureInitramfs } from './initramfs.js';
+import { GUEST_RUN_DIR } from './guest-init.js';
+
+export { GUEST_RUN_DIR };
+
+/** Node ids of the testbed topology. */
+export const TESTBED_DRAM_NODES = [0, 1] as const;
+export const TESTBED_AEP_NODES = [2, 3] as const;
+/** Each node's memory, MiB (4 x 512 MiB = the guest's 2 GiB). */
+export const TESTBED_NODE_MEMORY_MIB = 512;
+
+/**
+ * SLIT distances (10 = local). DRAM nodes are 20 apart; each DRAM node has a
+ * near AEP node (0-2, 1-3: 30) and a far one (40), the shape of a 2-socket
+ * host with one persistent-memory / CXL node per socket.
+ */
+export const TESTBED_DISTANCES: ReadonlyArray<readonly [number, number, number]> = [
+  [0, 1, 20],
+  [0, 2, 30],
+  [0, 3, 40],
+  [1, 2, 40],
+  [1, 3, 30],
+  [2, 3, 40],
+];
+
+export interface TestbedOptions {
+  /** shell command run by /bin/sh inside the guest's chroot of the host root */
+  command: string;
+  /** 2 MiB hugetlb pages to reserve per node before the command runs, e.g. {0: 64, 2: 64} */
+  hugepagesPerNode?: Record<number, number>;
+  /** kills QEMU after this long (boot included); default 120000 */
+  timeoutMs?: number;
+  /** extra environment for the command */
+  env?: Record<string, string>;
+  /** working directory inside the guest; default the repository root */
+  cwd?: string;
+  signal?: AbortSignal;
+}
+
+export interface TestbedResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** hugetlb 2 MiB pages per node actually reserved (all nodes) */
+  hugepagesPerNode: Record<number, number>;
+  /** serial console: init progress and kernel messages */
+  console: string;
+  durationMs: number;
+}
+
+/** The testbed could not run the command (boot failure, timeout, hugepage shortfall). */
+export class TestbedError extends Error {
+  constructor(message: string, readonly console: string, readonly runDir?: string) {
+    super(message);
+    this.name = 'TestbedError';
+  }
+}
+
+/** The repository root: the first ancestor of this file holding scripts/fetch-kernel.sh. */
+export function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(path.join(dir, 'scripts', 'fetch-kernel.sh'))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('testbed: repository root (scripts/fetch-kernel.sh) not found');
+    dir = parent;
+  }
+}
+
+const QEMU = 'qemu-system-x86_64';
+
+interface TestbedKernel {
+  vmlinuz: string;
+  modulesDir: string;
+}
+
+function findOnPath(bin: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    const candidate = path.join(dir, bin);
+    if (existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+function findKernel(root: string): TestbedKernel | undefined {
+  const bootDir = path.join(root, '.cache', 'kernel', 'boot');
+  const override = process.env.VIRT_TIER_TESTBED_KERNEL;
+  let vmlinuz: string | undefined = override;
+  if (!vmlinuz && existsSync(bootDir)) {
+    const name = readdirSync(bootDir).find((f) => f.startsWith('vmlinuz-'));
+    if (name) vmlinuz = path.join(bootDir, name);
+  }
+  if (!vmlinuz || !existsSync(vmlinuz)) return undefined;
+  const release = path.basename(vmlinuz).replace(/^vmlinuz-/, '');
+  const modulesDir = path.join(root, '.cache', 'kernel', 'lib', 'modules', release);
+  if (!existsSync(modulesDir)) return undefined;
+  return { vmlinuz, modulesDir };
+}
+
+export interface TestbedAvailability {
+  available: boolean;
+  /** why not, and what fixes it */
+  reason: string;
+}
+
+/** Whether runInTestbed can work here; tests skip with `reason` when not. */
+export function testbedAvailability(): TestbedAvailability {
+  const fix = 'run scripts/setup-testbed.sh';
+  if (process.getuid?.() !== 0) return { available: false, reason: 'testbed needs root (9p passthrough of the host root)' };
+  for (const bin of [QEMU, 'xz', 'timeout']) {
+    if (!findOnPath(bin)) return { available: false, reason: `testbed: ${bin} not installed; ${fix}` };
+  }
+  if (!existsSync('/bin/busybox')) return { available: false, reason: `testbed: /bin/busybox (busybox-static) missing; ${fix}` };
+  let root: string;
+  try {
+    root = repoRoot();
+  } catch (err) {
+    return { available: false, reason: (err as Error).message };
+  }
+  if (!findKernel(root)) return { available: false, reason: `testbed: no kernel in ${root}/.cache/kernel; ${fix}` };
+  return { available: true, reason: '' };
+}
+
+const liveQemuGroups = new Set<number>();
+let exitHookInstalled = false;
+
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const pgid of liveQemuGroups) killGroup(pgid);
+  });
+}
+
+function qemuArgs(kernel: TestbedKernel, initramfs: string, runDir: string): string[] {
+  const args = [
+    '-accel', 'tcg',
+    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+    '-m', `${4 * TESTBED_NODE_MEMORY_MIB}M`, '-smp', '2',
+  ];
+  for (let node = 0; node < 4; node++) {
+    args.push('-object', `memory-backend-ram,id=m${node},size=${TESTBED_NODE_MEMORY_MIB}M`);
+    const cpus = node < TESTBED_DRAM_NODES.length ? `,cpus=${node}` : '';
+    args.push('-numa', `node,nodeid=${node}${cpus},memdev=m${node}`);
+  }
+  for (const [src, dst, val] of TESTBED_DISTANCES) args.push('-numa', `dist,src=${src},dst=${dst},val=${val}`);
+  args.push(
+    '-kernel', kernel.vmlinuz,
+    '-initrd', initramfs,
+    // panic=-1 with -no-reboot: a panicking guest ends QEMU at once.
+    '-append', process.env.VIRT_TIER_TESTBED_APPEND ?? 'console=ttyS0 panic=-1 quiet loglevel=4 mitigations=off',
+    '-serial', `file:${path.join(runDir, 'console.log')}`,
+    '-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
+    '-virtfs', `local,path=${runDir},mount_tag=run,security_model=none`,
+  );
+  return args;
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function readIfExists(file: string): string {
+  return existsSync(file) ? readFileSync(file, 'utf8') : '';
+}
+
+function parseHugepages(text: string): Record<number, number> {
+  const out: Record<number, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^(\d+) (\d+)$/.exec(line.trim());
+    if (m) out[Number(m[1])] = Number(m[2]);
+  }
+  return out;
+}
+
+function waitExit(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+}
+
+/** Run dirs are kept after a failure for diagnosis; drop those older than a day. */
+function pruneOldRunDirs(runsDir: string): void {
+  mkdirSync(runsDir, { recursive: true });
+  const cutoffMs = Date.now() - 24 * 3600_000;
+  for (const name of readdirSync(runsDir)) {
+    const dir = path.join(runsDir, name);
+    try {
+      if (statSync(dir).mtimeMs < cutoffMs) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // another run removed it
+    }
+  }
+}
+
+/**
+ * Boots the testbed, runs `opts.command`, powers off. Resolves with the
+ * command's exit code and output (a non-zero exit code is a result, not an
+ * error); rejects with TestbedError when the guest could not run it.
+ */
+export async function runInTestbed(opts: TestbedOptions): Promise<TestbedResult> {
+  const availability = testbedAvailability();
+  if (!availability.available) throw new TestbedError(availability.reason, '');
+  const started = Date.now();
+  const root = repoRoot();
+  const kernel = findKernel(root)!;
+  const cacheDir = path.join(root, '.testbed-cache');
+  const initramfs = ensureInitramfs(kernel.modulesDir, cacheDir);
+  pruneOldRunDirs(path.join(cacheDir, 'runs'));
+  const runDir = mkdtempSync(path.join(cacheDir, 'runs', 'run-'));
+
+  const hugepages = Object.entries(opts.hugepagesPerNode ?? {}).map(([node, count]) => {
+    if (!/^[0-3]$/.test(node) || !Number.isInteger(count) || count < 0) {
+      throw new TestbedError(`testbed: hugepagesPerNode ${node}: ${count}; allowed: nodes 0..3, counts >= 0`, '');
+    }
+    return `${node}:${count}`;
+  });
+  writeFileSync(path.join(runDir, 'setup.env'), `HUGEPAGES=${shellQuote(hugepages.join(' '))}\n`);
+  const env: Record<string, string> = {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: '/tmp',
+    VIRT_TIER_TESTBED: '1',
+    VIRT_TIER_TESTBED_RUN_DIR: GUEST_RUN_DIR,
+    ...opts.env,
+  };
+  const cmd = [
+    ...Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}`),
+    `cd ${shellQuote(opts.cwd ?? root)} || exit 125`,
+    opts.command,
+    '',
+  ].join('\n');
+  writeFileSync(path.join(runDir, 'cmd.sh'), cmd);
+
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  // The `timeout` wrapper is the last line of defence: it ends QEMU even if
+  // this process is SIGKILLed. Our own timer fires first.
+  const hardLimitS = Math.ceil(timeoutMs / 1000) + 5;
+  installExitHook();
+  const child = spawn('timeout', ['--signal=KILL', `${hardLimitS}s`, QEMU, ...qemuArgs(kernel, initramfs, runDir)], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const pgid = child.pid!;
+  liveQemuGroups.add(pgid);
+  let qemuStderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    if (qemuStderr.length < 65536) qemuStderr += d.toString();
+  });
+
+  let timedOut = false;
+  let aborted = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup(pgid);
+  }, timeoutMs);
+  const onAbort = (): void => {
+    aborted = true;
+    killGroup(pgid);
+  };
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) onAbort();
+  try {
+    await waitExit(child);
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onAbort);
+    // QEMU may have been the only one to exit; make sure nothing of the group lingers.
+    killGroup(pgid);
+    liveQemuGroups.delete(pgid);
+  }
+
+  const consoleText = readIfExists(path.join(runDir, 'console.log'));
+  const fail = (why: string): never => {
+    const tail = consoleText.split('\n').slice(-30).join('\n');
+    throw new TestbedError(
+      `testbed: ${why} (run dir kept: ${runDir})\n--- console tail ---\n${tail}` +
+        (qemuStderr ? `\n--- qemu stderr ---\n${qemuStderr}` : ''),
+      consoleText,
+      runDir,
+    );
+  };
+  if (aborted) fail('aborted');
+  if (timedOut) fail(`timed out after ${timeoutMs} ms`);
+  const initError = readIfExists(path.join(runDir, 'init-error')).trim();
+  if (initError) fail(`guest init failed: ${initError}`);
+  const exitCodeText = readIfExists(path.join(runDir, 'exit-code')).trim();
+  if (!/^\d+$/.test(exitCodeText)) fail(`guest ended without running the command (QEMU exit ${child.exitCode ?? child.signalCode})`);
+
+  const hugepagesPerNode = parseHugepages(readIfExists(path.join(runDir, 'hugepages')));
+  for (const [node, count] of Object.entries(opts.hugepagesPerNode ?? {})) {
+    if ((hugepagesPerNode[Number(node)] ?? 0) < count) {
+      fail(`node ${node}: reserved ${hugepagesPerNode[Number(node)] ?? 0} of ${count} hugepages`);
+    }
+  }
+  const result: TestbedResult = {
+    exitCode: Number(exitCodeText),
+    stdout: readIfExists(path.join(runDir, 'stdout')),
+    stderr: readIfExists(path.join(runDir, 'stderr')),
+    hugepagesPerNode,
+    console: consoleText,
+    durationMs: Date.now() - started,
+  };
+  rmSync(runDir, { recursive: true, force: true });
+  return result;
+}
+
+/** For callers that only want to know the QEMU version (docs, skip messages). */
+export function qemuVersion(): string {
+  return execFileSync(QEMU, ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? '';
+}
