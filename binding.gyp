@@ -5,7 +5,9 @@
       "sources": [
         "native/addon.cc",
         "native/errors.cc",
-        "native/peercred.cc"
+        "native/peercred.cc",
+        "native/move_pages.cc",
+        "native/process_madvise.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=9", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],

@@ -7,6 +7,8 @@
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vt::InitPeerCred(env, exports);
+  vt::InitMovePages(env, exports);
+  vt::InitProcessMadvise(env, exports);
   return exports;
 }
 

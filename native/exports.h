@@ -6,4 +6,6 @@
 
 namespace vt {
 void InitPeerCred(Napi::Env env, Napi::Object exports);
+void InitMovePages(Napi::Env env, Napi::Object exports);
+void InitProcessMadvise(Napi::Env env, Napi::Object exports);
 }  // namespace vt

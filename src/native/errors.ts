@@ -7,6 +7,8 @@ export class SysError extends Error {
   readonly code: string;
   readonly errno: number;
   readonly syscall: string;
+  /** processMadvise only: bytes advised before the failure. */
+  bytesAdvised?: number;
 
   constructor(code: string, errno: number, syscall: string, message?: string) {
     super(message ?? `${syscall} failed: ${code}`);
@@ -22,6 +24,7 @@ interface RawNativeError {
   code?: unknown;
   errno?: unknown;
   syscall?: unknown;
+  bytesAdvised?: unknown;
 }
 
 /** Converts an error thrown by the addon (or by node:fs) into SysError when it carries errno data. */
@@ -31,7 +34,9 @@ export function toSysError(err: unknown): unknown {
   const raw = err as RawNativeError;
   if (typeof raw.code === 'string' && typeof raw.errno === 'number' && typeof raw.syscall === 'string') {
     // node:fs reports errno as a negative number; the addon as positive.
-    return new SysError(raw.code, Math.abs(raw.errno), raw.syscall, String(raw.message ?? ''));
+    const sys = new SysError(raw.code, Math.abs(raw.errno), raw.syscall, String(raw.message ?? ''));
+    if (typeof raw.bytesAdvised === 'number') sys.bytesAdvised = raw.bytesAdvised;
+    return sys;
   }
   return err;
 }
