@@ -1,0 +1,162 @@
+/**
+ * The one door to procfs and sysfs. Every platform reader (and the DAMON
+ * tracker) reads and writes kernel files through a `PlatformIO`, so the same
+ * control code runs against the live kernel, a captured fixture tree, an
+ * in-memory tree, or a recorder that logs the exact sequence of reads and
+ * writes (the damo habit: test control logic by the I/O it performs).
+ *
+ * Paths are always the absolute kernel paths (`/proc/1/smaps`,
+ * `/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds`); only the
+ * implementation decides where they really live.
+ *
+ * Failures are SysError (`code` ENOENT, EACCES, EINVAL, EBUSY, ...; see
+ * src/native/errors.ts), whichever implementation is used.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { SysError, toSysError } from '../native/errors.js';
+
+export interface PlatformIO {
+  /** Whole file as UTF-8 text. */
+  readText(filePath: string): Promise<string>;
+  /** Entry names of a directory, sorted. */
+  readDir(dirPath: string): Promise<string[]>;
+  /** Writes `text` to an existing kernel file (sysfs/procfs attribute). */
+  writeText(filePath: string, text: string): Promise<void>;
+  /** True when the path exists (file or directory). */
+  exists(filePath: string): Promise<boolean>;
+}
+
+/** One I/O operation as a RecordingIO logs it. */
+export interface IoOp {
+  op: 'readText' | 'readDir' | 'writeText' | 'exists';
+  path: string;
+  /** writeText: the text written */
+  text?: string;
+  /** the error code when the operation failed */
+  error?: string;
+}
+
+function rethrow(err: unknown): never {
+  throw toSysError(err);
+}
+
+/** Reads and writes the files under `root` instead of `/`: root '/' is the live kernel. */
+export function rootedIO(root: string): PlatformIO {
+  const at = (p: string): string => {
+    if (!path.isAbsolute(p)) throw new TypeError(`platform path must be absolute: ${p}`);
+    return root === '/' ? p : path.join(root, p);
+  };
+  return {
+    readText: (p) => fs.readFile(at(p), 'utf8').catch(rethrow),
+    readDir: async (p) => (await fs.readdir(at(p)).catch(rethrow)).sort(),
+    // 'r+' (no O_CREAT, no O_TRUNC): a missing attribute is ENOENT, as in sysfs.
+    writeText: async (p, text) => {
+      const handle = await fs.open(at(p), root === '/' ? 'w' : 'r+').catch(rethrow);
+      try {
+        if (root !== '/') await handle.truncate(0);
+        await handle.write(text, 0, 'utf8').catch(rethrow);
+      } finally {
+        await handle.close();
+      }
+    },
+    exists: async (p) => fs.access(at(p)).then(() => true, () => false),
+  };
+}
+
+/** The live kernel. */
+export const liveIO: PlatformIO = rootedIO('/');
+
+/**
+ * An in-memory tree: `files` maps absolute paths to contents; directories
+ * are implied by the paths. Writes replace contents (only of existing files,
+ * unless `createOnWrite`). For unit tests of sysfs control sequences.
+ */
+export class MemoryIO implements PlatformIO {
+  readonly files: Map<string, string>;
+  private readonly createOnWrite: boolean;
+
+  constructor(files: Record<string, string> = {}, options: { createOnWrite?: boolean } = {}) {
+    this.files = new Map(Object.entries(files));
+    this.createOnWrite = options.createOnWrite ?? false;
+  }
+
+  async readText(p: string): Promise<string> {
+    const text = this.files.get(p);
+    if (text === undefined) throw new SysError(this.isDir(p) ? 'EISDIR' : 'ENOENT', this.isDir(p) ? 21 : 2, 'open', `open ${p}`);
+    return text;
+  }
+
+  async readDir(p: string): Promise<string[]> {
+    const prefix = p.endsWith('/') ? p : `${p}/`;
+    const names = new Set<string>();
+    for (const key of this.files.keys()) {
+      if (key.startsWith(prefix)) names.add(key.slice(prefix.length).split('/')[0]!);
+    }
+    if (names.size === 0) throw new SysError('ENOENT', 2, 'scandir', `scandir ${p}`);
+    return [...names].sort();
+  }
+
+  async writeText(p: string, text: string): Promise<void> {
+    if (!this.files.has(p) && !this.createOnWrite) throw new SysError('ENOENT', 2, 'open', `open ${p}`);
+    this.files.set(p, text);
+  }
+
+  async exists(p: string): Promise<boolean> {
+    return this.files.has(p) || this.isDir(p);
+  }
+
+  private isDir(p: string): boolean {
+    const prefix = p.endsWith('/') ? p : `${p}/`;
+    for (const key of this.files.keys()) if (key.startsWith(prefix)) return true;
+    return false;
+  }
+}
+
+/**
+ * Wraps another PlatformIO and appends every operation to `ops`. With
+ * `applyWrites: false` writes are recorded but not performed (a dry run
+ * against the live kernel).
+ */
+export class RecordingIO implements PlatformIO {
+  readonly ops: IoOp[] = [];
+  private readonly inner: PlatformIO;
+  private readonly applyWrites: boolean;
+
+  constructor(inner: PlatformIO, options: { applyWrites?: boolean } = {}) {
+    this.inner = inner;
+    this.applyWrites = options.applyWrites ?? true;
+  }
+
+  readText(p: string): Promise<string> {
+    return this.track({ op: 'readText', path: p }, () => this.inner.readText(p));
+  }
+
+  readDir(p: string): Promise<string[]> {
+    return this.track({ op: 'readDir', path: p }, () => this.inner.readDir(p));
+  }
+
+  writeText(p: string, text: string): Promise<void> {
+    return this.track({ op: 'writeText', path: p, text }, () => (this.applyWrites ? this.inner.writeText(p, text) : Promise.resolve()));
+  }
+
+  exists(p: string): Promise<boolean> {
+    return this.track({ op: 'exists', path: p }, () => this.inner.exists(p));
+  }
+
+  /** Only the writes, as [path, text] pairs, in order. */
+  writes(): Array<[string, string]> {
+    return this.ops.filter((o) => o.op === 'writeText').map((o) => [o.path, o.text ?? '']);
+  }
+
+  private async track<T>(op: IoOp, run: () => Promise<T>): Promise<T> {
+    this.ops.push(op);
+    try {
+      return await run();
+    } catch (err) {
+      const e = toSysError(err);
+      op.error = e instanceof SysError ? e.code : String(err);
+      throw e;
+    }
+  }
+}
