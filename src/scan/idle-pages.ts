@@ -1,0 +1,303 @@
+/**
+ * etmem's idle_pages tracker (openEuler kernels with the etmem_scan module).
+ *
+ * /proc/PID/idle_pages is read from a page-aligned VA offset; each read
+ * walks the page tables (and, for a KVM guest, the EPT) and clears the
+ * accessed bits it reports, so two readers of one process steal each
+ * other's data. The bytes are a stream of:
+ * - 0xA0 (PIP_CMD_SET_HVA) followed by an 8-byte big-endian address: the
+ *   cursor jumps there;
+ * - any other byte `type << 4 | nr`: `nr` (0..15) consecutive pages of
+ *   `type` starting at the cursor, which advances past them.
+ * Types (etmem_scan.h, enum ProcIdlePageType): 0 PTE_ACCESSED (4K),
+ * 1 PMD_ACCESSED (2M), 2 PUD_PRESENT (1G), 3 PTE_DIRTY (4K), 4 PMD_DIRTY
+ * (2M), 5 PTE_IDLE (4K), 6 PMD_IDLE (2M), 7 PMD_IDLE_PTES (a 2M range whose
+ * 512 PTEs are all idle), 8 PTE_HOLE (4K), 9 PMD_HOLE (2M), 10 PIP_CMD.
+ * Dirty implies accessed (a write sets both bits); PUD_PRESENT carries no
+ * idle information and counts as accessed, as etmemd counts it. Holes are
+ * not present and advance the cursor only.
+ *
+ * The kernel is reached only through an injected IdlePagesIo, so the fixture
+ * tests (test/unit/idle-pages.test.ts) drive the whole tracker with
+ * hand-built byte streams.
+ */
+import type { AccessMap, AccessMapVma, AccessRange } from './access-map.js';
+import type { ScanCycleOptions, ScanTarget, Tracker } from './tracker.js';
+import { filterVmas, readVmas } from './proc-vmas.js';
+import { VirtTierError } from '../errors.js';
+
+export const PAGE_4K = 4096;
+export const PAGE_2M = 2 * 1024 * 1024;
+export const PAGE_1G = 1024 * 1024 * 1024;
+
+/** ioctl flags on the idle_pages fd (etmem_scan.h). */
+export const SCAN_AS_HUGE = 0x1000000;
+export const SCAN_IGN_HOST = 0x2000000;
+
+export const IdlePageType = {
+  PTE_ACCESSED: 0,
+  PMD_ACCESSED: 1,
+  PUD_PRESENT: 2,
+  PTE_DIRTY: 3,
+  PMD_DIRTY: 4,
+  PTE_IDLE: 5,
+  PMD_IDLE: 6,
+  PMD_IDLE_PTES: 7,
+  PTE_HOLE: 8,
+  PMD_HOLE: 9,
+  PIP_CMD: 10,
+} as const;
+
+export const PIP_CMD_SET_HVA = (IdlePageType.PIP_CMD << 4) | 0;
+
+/** What one stream item says about `pageCount` pages from `start`. */
+export interface IdlePagesRun {
+  start: number;
+  pageSizeBytes: number;
+  pageCount: number;
+  accessed: boolean;
+  dirty: boolean;
+}
+
+interface TypeInfo {
+  /** bytes the cursor advances per unit of `nr` */
+  spanBytes: number;
+  /** reported page size (PMD_IDLE_PTES: 2M of 4K pages) */
+  pageSizeBytes: number;
+  accessed: boolean;
+  dirty: boolean;
+  hole: boolean;
+}
+
+const TYPES: Record<number, TypeInfo> = {
+  [IdlePageType.PTE_ACCESSED]: { spanBytes: PAGE_4K, pageSizeBytes: PAGE_4K, accessed: true, dirty: false, hole: false },
+  [IdlePageType.PMD_ACCESSED]: { spanBytes: PAGE_2M, pageSizeBytes: PAGE_2M, accessed: true, dirty: false, hole: false },
+  [IdlePageType.PUD_PRESENT]: { spanBytes: PAGE_1G, pageSizeBytes: PAGE_1G, accessed: true, dirty: false, hole: false },
+  [IdlePageType.PTE_DIRTY]: { spanBytes: PAGE_4K, pageSizeBytes: PAGE_4K, accessed: true, dirty: true, hole: false },
+  [IdlePageType.PMD_DIRTY]: { spanBytes: PAGE_2M, pageSizeBytes: PAGE_2M, accessed: true, dirty: true, hole: false },
+  [IdlePageType.PTE_IDLE]: { spanBytes: PAGE_4K, pageSizeBytes: PAGE_4K, accessed: false, dirty: false, hole: false },
+  [IdlePageType.PMD_IDLE]: { spanBytes: PAGE_2M, pageSizeBytes: PAGE_2M, accessed: false, dirty: false, hole: false },
+  [IdlePageType.PMD_IDLE_PTES]: { spanBytes: PAGE_2M, pageSizeBytes: PAGE_4K, accessed: false, dirty: false, hole: false },
+  [IdlePageType.PTE_HOLE]: { spanBytes: PAGE_4K, pageSizeBytes: PAGE_4K, accessed: false, dirty: false, hole: true },
+  [IdlePageType.PMD_HOLE]: { spanBytes: PAGE_2M, pageSizeBytes: PAGE_2M, accessed: false, dirty: false, hole: true },
+};
+
+function streamError(offset: number, why: string): VirtTierError {
+  return new VirtTierError('OPT_INTER_ERR', `idle_pages stream: ${why} at byte ${offset}`, { field: 'idle_pages', value: String(offset) });
+}
+
+/**
+ * Decodes one read of idle_pages into runs of present pages (holes are
+ * dropped). `startAddress` is the VA the read started at (the file offset).
+ * Throws on an unknown type or command, or a truncated SET_HVA.
+ */
+export function decodeIdlePages(bytes: Uint8Array, startAddress: number): IdlePagesRun[] {
+  const runs: IdlePagesRun[] = [];
+  let cursor = startAddress;
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i]!;
+    const type = b >> 4;
+    const nr = b & 0xf;
+    if (type === IdlePageType.PIP_CMD) {
+      if (b !== PIP_CMD_SET_HVA) throw streamError(i, `unknown command 0x${b.toString(16)}`);
+      if (i + 9 > bytes.length) throw streamError(i, 'truncated SET_HVA (needs 8 address bytes)');
+      let addr = 0n;
+      for (let k = 1; k <= 8; k++) addr = (addr << 8n) | BigInt(bytes[i + k]!);
+      cursor = Number(addr);
+      i += 9;
+      continue;
+    }
+    const info = TYPES[type];
+    if (!info) throw streamError(i, `unknown page type ${type} (byte 0x${b.toString(16)})`);
+    if (nr > 0 && !info.hole) {
+      const pageCount = (nr * info.spanBytes) / info.pageSizeBytes;
+      const last = runs[runs.length - 1];
+      // Adjacent items of the same kind form one run (the kernel caps nr at 15).
+      if (last && last.start + last.pageCount * last.pageSizeBytes === cursor && last.pageSizeBytes === info.pageSizeBytes && last.accessed === info.accessed && last.dirty === info.dirty) {
+        last.pageCount += pageCount;
+      } else {
+        runs.push({ start: cursor, pageSizeBytes: info.pageSizeBytes, pageCount, accessed: info.accessed, dirty: info.dirty });
+      }
+    }
+    cursor += nr * info.spanBytes;
+    i += 1;
+  }
+  return runs;
+}
+
+/** Cuts runs to [start, end). */
+export function clipRuns(runs: readonly IdlePagesRun[], start: number, end: number): IdlePagesRun[] {
+  const out: IdlePagesRun[] = [];
+  for (const r of runs) {
+    const rEnd = r.start + r.pageCount * r.pageSizeBytes;
+    const s = Math.max(r.start, start);
+    const e = Math.min(rEnd, end);
+    if (e <= s) continue;
+    // Keep whole pages only (a page straddling the bound belongs to no VMA here).
+    const first = Math.ceil((s - r.start) / r.pageSizeBytes);
+    const lastExclusive = Math.floor((e - r.start) / r.pageSizeBytes);
+    if (lastExclusive > first) out.push({ ...r, start: r.start + first * r.pageSizeBytes, pageCount: lastExclusive - first });
+  }
+  return out;
+}
+
+interface PageState {
+  pageSizeBytes: number;
+  accessCount: number;
+  /** last scan (0-based) that saw the page present */
+  lastSeenScan: number;
+}
+
+/**
+ * Accumulates `loop` scans into per-page counts: a page's count is the
+ * number of scans that saw it accessed. A page absent from the last scan
+ * (unmapped, swapped, or now inside a hole) is reported not present.
+ */
+export class AccessCounter {
+  private readonly pages = new Map<number, PageState>();
+  private scans = 0;
+
+  /** Records one scan's runs (all VMAs of it); call once per scan, in order. */
+  addScan(runs: Iterable<IdlePagesRun>): void {
+    const scan = this.scans++;
+    for (const r of runs) {
+      for (let k = 0; k < r.pageCount; k++) {
+        const addr = r.start + k * r.pageSizeBytes;
+        let p = this.pages.get(addr);
+        if (!p || p.pageSizeBytes !== r.pageSizeBytes) {
+          p = { pageSizeBytes: r.pageSizeBytes, accessCount: 0, lastSeenScan: -1 };
+          this.pages.set(addr, p);
+        }
+        // One observation per page per scan, even if a stream repeats it.
+        if (p.lastSeenScan === scan) continue;
+        p.lastSeenScan = scan;
+        if (r.accessed) p.accessCount++;
+      }
+    }
+  }
+
+  get scanCount(): number {
+    return this.scans;
+  }
+
+  /** Addresses of the pages present in the last scan, ascending (for move_pages). */
+  presentAddresses(): number[] {
+    const last = this.scans - 1;
+    return [...this.pages.entries()].filter(([, p]) => p.lastSeenScan === last).map(([a]) => a).sort((a, b) => a - b);
+  }
+
+  /**
+   * Ranges sorted by start, adjacent pages of equal size, count, node and
+   * presence merged. `nodeOf` gives a present page's node (-1 unknown).
+   */
+  toRanges(nodeOf: (address: number) => number): AccessRange[] {
+    const last = this.scans - 1;
+    const entries = [...this.pages.entries()].sort((a, b) => a[0] - b[0]);
+    const ranges: AccessRange[] = [];
+    for (const [addr, p] of entries) {
+      const present = p.lastSeenScan === last;
+      const node = present ? nodeOf(addr) : -1;
+      const prev = ranges[ranges.length - 1];
+      if (prev && prev.start + prev.pageCount * prev.pageSizeBytes === addr && prev.pageSizeBytes === p.pageSizeBytes && prev.accessCount === p.accessCount && prev.node === node && prev.present === present) {
+        prev.pageCount++;
+      } else {
+        ranges.push({ start: addr, pageCount: 1, pageSizeBytes: p.pageSizeBytes, accessCount: p.accessCount, node, present, swapped: false });
+      }
+    }
+    return ranges;
+  }
+}
+
+/** The kernel side of the idle_pages tracker. */
+export interface IdlePagesIo {
+  readVmas(pid: number): Promise<AccessMapVma[]>;
+  /** One read pass of /proc/PID/idle_pages over [startVa, endVa) with the fd's ioctl `flags`. */
+  readIdlePages(pid: number, startVa: number, endVa: number, flags: number): Promise<Uint8Array>;
+  /** move_pages(pid, addrs, NULL): each page's node, or a negative errno. */
+  pageNodes(pid: number, addrs: Float64Array): Promise<Int32Array>;
+}
+
+export type SleepFn = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+/** setTimeout as a promise that rejects with an AbortError when `signal` aborts. */
+export const abortableSleep: SleepFn = async (ms, signal) => {
+  const { setTimeout: sleep } = await import('node:timers/promises');
+  await sleep(ms, undefined, { signal });
+};
+
+export function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) {
+    const err = new Error('scan cycle aborted');
+    err.name = 'AbortError';
+    throw err;
+  }
+}
+
+/** Looks up nodes for `addresses` in one move_pages call; pages it cannot place get -1. */
+export async function nodesByAddress(pageNodes: IdlePagesIo['pageNodes'], pid: number, addresses: number[]): Promise<Map<number, number>> {
+  const map = new Map<number, number>();
+  if (addresses.length === 0) return map;
+  const status = await pageNodes(pid, Float64Array.from(addresses));
+  addresses.forEach((a, i) => map.set(a, (status[i] ?? -1) >= 0 ? status[i]! : -1));
+  return map;
+}
+
+export class IdlePagesTracker implements Tracker {
+  readonly name = 'idle-pages';
+
+  constructor(private readonly io: IdlePagesIo, private readonly sleep: SleepFn = abortableSleep) {}
+
+  async scanCycle(target: ScanTarget, opts: ScanCycleOptions): Promise<AccessMap> {
+    const { pid } = target;
+    const vmas = filterVmas(await this.io.readVmas(pid), target.filter);
+    // Hugetlb VMAs are reported at 2M granularity with SCAN_AS_HUGE (etmemd does the same for cslide).
+    const counter = new AccessCounter();
+    for (let scan = 0; scan < opts.loop; scan++) {
+      throwIfAborted(opts.signal);
+      if (scan > 0) await this.sleep(opts.intervalMs, opts.signal);
+      const runs: IdlePagesRun[] = [];
+      for (const vma of vmas) {
+        const flags = (vma.vmFlags.includes('ht') ? SCAN_AS_HUGE : 0) | (target.ignHost ? SCAN_IGN_HOST : 0);
+        const bytes = await this.io.readIdlePages(pid, vma.start, vma.end, flags);
+        runs.push(...clipRuns(decodeIdlePages(bytes, vma.start), vma.start, vma.end));
+      }
+      counter.addScan(runs);
+    }
+    const nodes = await nodesByAddress(this.io.pageNodes, pid, counter.presentAddresses());
+    return { pid, loop: opts.loop, tracker: this.name, timeMs: Date.now(), vmas, ranges: counter.toRanges((a) => nodes.get(a) ?? -1) };
+  }
+
+  async close(): Promise<void> {
+    // No kernel-side state: each read opens and closes its own fd.
+  }
+}
+
+/** True when this kernel has etmem's idle_pages (the etmem_scan module loaded). */
+export async function probeIdlePages(pid = process.pid): Promise<{ available: boolean; reason: string }> {
+  const { access } = await import('node:fs/promises');
+  try {
+    await access(`/proc/${pid}/idle_pages`);
+    return { available: true, reason: '' };
+  } catch {
+    return { available: false, reason: '/proc/PID/idle_pages is missing: it needs an openEuler kernel with the etmem_scan module (modprobe etmem_scan)' };
+  }
+}
+
+/**
+ * The real kernel side: smaps for VMAs, the addon for the idle_pages read
+ * and move_pages. Loaded lazily so unit tests never need the addon.
+ */
+export async function nativeIdlePagesIo(): Promise<IdlePagesIo> {
+  const { native } = await import('../native/index.js');
+  const raw = native as unknown as Record<string, unknown>;
+  const read = raw.readIdlePages as ((pid: number, startVa: number, endVa: number, flags: number) => Promise<Uint8Array>) | undefined;
+  if (typeof read !== 'function') {
+    throw new VirtTierError('OPT_UNSUPPORTED', 'idle_pages tracker: this build of the addon has no readIdlePages', { field: 'tracker', value: 'idle-pages' });
+  }
+  return {
+    readVmas: (pid) => readVmas(pid),
+    readIdlePages: (pid, startVa, endVa, flags) => read(pid, startVa, endVa, flags),
+    pageNodes: (pid, addrs) => native.movePages(pid, addrs, null, 0),
+  };
+}
