@@ -1,0 +1,170 @@
+/**
+ * A synthetic "guest" for tests inside the testbed: a process whose memory
+ * looks like a QEMU RAM block (hugetlb, by default a shared hugetlbfs file,
+ * smaps `ht`) with a hot set it keeps writing every `touchMs` and a cold set
+ * written once. Engine and tracker tests point virt-tier at its pid.
+ *
+ * In-process use (inside the testbed):
+ *   const guest = await startSyntheticGuest({ hotMiB: 16, coldMiB: 48, node: 0 });
+ *   guest.pid; guest.hotRanges(); guest.coldRanges(); await guest.stop();
+ *
+ * Command line (prints the ready JSON line, runs until SIGTERM/SIGINT):
+ *   node dist/test/testbed/inner/synthetic-guest.js --hot-mib 16 --cold-mib 48 \
+ *     [--node 0] [--cpu 0] [--touch-ms 20] [--backing hugetlbfs|anon-huge|anon] \
+ *     [--interleave] [--no-companion]
+ *
+ * The memory is faulted in under `numactl --membind=NODE`; the process runs
+ * on `cpu` with, by default, a companion that context-switches on the same
+ * CPU: without it TCG keeps the hot pages' TLB entries and DAMON sees them
+ * idle (the TLB caveat in platform-facts.md).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export type SyntheticBacking = 'hugetlbfs' | 'anon-huge' | 'anon';
+
+export interface SyntheticGuestOptions {
+  hotMiB: number;
+  coldMiB: number;
+  /** NUMA node the memory is allocated on; default 0 */
+  node?: number;
+  /** CPU the process (and its companion) run on; default 0 */
+  cpu?: number;
+  /** ms between writes to the hot set; default 20 */
+  touchMs?: number;
+  /** default 'hugetlbfs' (MAP_SHARED file on /dev/hugepages, unlinked, like libvirt's hugepage-backed guests) */
+  backing?: SyntheticBacking;
+  /** alternate hot and cold pages instead of hot first (tests that regions never merge hugepages of different temperature) */
+  interleave?: boolean;
+  /** run the context-switching companion on `cpu`; default true */
+  companion?: boolean;
+}
+
+export interface PageRange {
+  start: number;
+  lengthBytes: number;
+}
+
+export interface SyntheticGuest {
+  pid: number;
+  start: number;
+  pageSizeBytes: number;
+  pageCount: number;
+  /** indices (0..pageCount-1) of the hot pages */
+  hotPages: number[];
+  /** addresses of every page, and of the hot and cold ones */
+  pageAddrs(): number[];
+  hotAddrs(): number[];
+  coldAddrs(): number[];
+  stop(): Promise<void>;
+}
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** dist/test/testbed/inner -> test/testbed/inner: the .py is not compiled, it lives in the source tree. */
+const SCRIPT = path.resolve(HERE, '..', '..', '..', '..', 'test', 'testbed', 'inner', 'synthetic-guest.py');
+
+function layout(hotPages: number, coldPages: number, interleave: boolean): number[] {
+  const total = hotPages + coldPages;
+  if (!interleave) return Array.from({ length: hotPages }, (_, i) => i);
+  // Spread hot pages evenly over the mapping, so each hot page sits between cold ones.
+  const hot: number[] = [];
+  for (let i = 0; i < hotPages; i++) hot.push(Math.floor(((i + 0.5) * total) / hotPages));
+  return hot;
+}
+
+function waitExit(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+}
+
+/** Starts the synthetic guest and resolves once all its memory is faulted in. */
+export async function startSyntheticGuest(opts: SyntheticGuestOptions): Promise<SyntheticGuest> {
+  const backing = opts.backing ?? 'hugetlbfs';
+  const pageSizeBytes = backing === 'anon' ? 4096 : 2 << 20;
+  const hotCount = Math.round((opts.hotMiB * (1 << 20)) / pageSizeBytes);
+  const coldCount = Math.round((opts.coldMiB * (1 << 20)) / pageSizeBytes);
+  if (hotCount + coldCount <= 0) throw new Error('synthetic guest: hotMiB + coldMiB must be > 0');
+  const hot = layout(hotCount, coldCount, opts.interleave ?? false);
+  const node = opts.node ?? 0;
+  const cpu = opts.cpu ?? 0;
+  const args = [
+    `--membind=${node}`, `--physcpubind=${cpu}`,
+    'python3', SCRIPT, backing, String(hotCount + coldCount), hot.join(','), String(opts.touchMs ?? 20),
+  ];
+  const child = spawn('numactl', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let companion: ChildProcess | undefined;
+  if (opts.companion ?? true) {
+    companion = spawn('taskset', ['-c', String(cpu), 'sh', '-c', 'while :; do sleep 0.001; done'], { stdio: 'ignore' });
+  }
+  const stop = async (): Promise<void> => {
+    for (const p of [child, companion]) {
+      if (p && p.exitCode === null && p.signalCode === null) {
+        p.kill('SIGTERM');
+        await waitExit(p);
+      }
+    }
+  };
+  const lines = createInterface({ input: child.stdout! });
+  const ready = await new Promise<{ pid: number; start: number; pageSizeBytes: number; pageCount: number; hotPages: number[] }>(
+    (resolve, reject) => {
+      lines.once('line', (line) => {
+        try {
+          resolve(JSON.parse(line));
+        } catch (err) {
+          reject(err);
+        }
+      });
+      child.once('exit', (code, sig) => reject(new Error(`synthetic guest exited before ready (${code ?? sig})`)));
+    },
+  ).catch(async (err: unknown) => {
+    await stop();
+    throw err;
+  });
+  const hotSet = new Set(ready.hotPages);
+  const addrOf = (i: number): number => ready.start + i * ready.pageSizeBytes;
+  const all = Array.from({ length: ready.pageCount }, (_, i) => i);
+  return {
+    ...ready,
+    pageAddrs: () => all.map(addrOf),
+    hotAddrs: () => all.filter((i) => hotSet.has(i)).map(addrOf),
+    coldAddrs: () => all.filter((i) => !hotSet.has(i)).map(addrOf),
+    stop,
+  };
+}
+
+function parseCli(argv: string[]): SyntheticGuestOptions {
+  const opts: SyntheticGuestOptions = { hotMiB: 0, coldMiB: 0 };
+  const num = (flag: string, v: string | undefined): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isFinite(n) || n < 0) throw new Error(`synthetic guest: ${flag} needs a number >= 0, got ${v}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    switch (flag) {
+      case '--hot-mib': opts.hotMiB = num(flag, argv[++i]); break;
+      case '--cold-mib': opts.coldMiB = num(flag, argv[++i]); break;
+      case '--node': opts.node = num(flag, argv[++i]); break;
+      case '--cpu': opts.cpu = num(flag, argv[++i]); break;
+      case '--touch-ms': opts.touchMs = num(flag, argv[++i]); break;
+      case '--backing': opts.backing = argv[++i] as SyntheticBacking; break;
+      case '--interleave': opts.interleave = true; break;
+      case '--no-companion': opts.companion = false; break;
+      default: throw new Error(`synthetic guest: unknown flag ${flag}`);
+    }
+  }
+  return opts;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const guest = await startSyntheticGuest(parseCli(process.argv.slice(2)));
+  const { stop, pageAddrs: _a, hotAddrs: _h, coldAddrs: _c, ...info } = guest;
+  process.stdout.write(`${JSON.stringify(info)}\n`);
+  const end = (): void => void stop().then(() => process.exit(0));
+  process.once('SIGTERM', end);
+  process.once('SIGINT', end);
+}
