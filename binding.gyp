@@ -7,7 +7,10 @@
         "native/errors.cc",
         "native/peercred.cc",
         "native/move_pages.cc",
-        "native/process_madvise.cc"
+        "native/process_madvise.cc",
+        "native/pagemap.cc",
+        "native/idle.cc",
+        "native/residency.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=9", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],

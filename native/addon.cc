@@ -9,6 +9,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vt::InitPeerCred(env, exports);
   vt::InitMovePages(env, exports);
   vt::InitProcessMadvise(env, exports);
+  vt::InitPagemap(env, exports);
+  vt::InitIdle(env, exports);
+  vt::InitResidency(env, exports);
   return exports;
 }
 

@@ -8,4 +8,7 @@ namespace vt {
 void InitPeerCred(Napi::Env env, Napi::Object exports);
 void InitMovePages(Napi::Env env, Napi::Object exports);
 void InitProcessMadvise(Napi::Env env, Napi::Object exports);
+void InitPagemap(Napi::Env env, Napi::Object exports);
+void InitIdle(Napi::Env env, Napi::Object exports);
+void InitResidency(Napi::Env env, Napi::Object exports);
 }  // namespace vt

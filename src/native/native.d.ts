@@ -36,4 +36,60 @@ export interface NativeBinding {
    * MADV_PAGEOUT (21).
    */
   processMadvise(pid: number, ranges: Float64Array, advice: number): Promise<number>;
+
+  /**
+   * pread of /proc/PID/pagemap: the raw 64-bit entries for `pageCount` 4 KiB
+   * pages from `startAddr` (page-aligned). Shorter when the address space ends.
+   * Decode with src/native/pagemap.ts.
+   */
+  readPagemap(pid: number, startAddr: number, pageCount: number): Promise<BigUint64Array>;
+
+  /**
+   * ioctl(PAGEMAP_SCAN) on /proc/PID/pagemap over [start, end), repeated until
+   * the walk reaches `end` (or `maxPages` matching pages, 0 = no limit).
+   * Category bits are PAGE_IS_* (src/native/pagemap.ts). Resolves to regions
+   * as [start0, end0, categories0, start1, ...] (neighbours with equal
+   * categories merged) and where the walk stopped. Rejects with ENOTTY on
+   * kernels before 6.7, EINVAL for category bits the kernel does not know.
+   */
+  pagemapScan(
+    pid: number, start: number, end: number,
+    categoryInverted: number, categoryMask: number, categoryAnyOfMask: number, returnMask: number, maxPages: number,
+  ): Promise<PagemapScanResult>;
+
+  /** pread of whole 8-byte words of the page_idle bitmap at `path` (bit i of word w = PFN 64*w+i). */
+  readIdleBitmap(path: string, firstWord: number, wordCount: number): Promise<BigUint64Array>;
+
+  /** pwrite of whole words to the page_idle bitmap (a set bit marks that PFN idle). Resolves to bytes written. */
+  writeIdleBitmap(path: string, firstWord: number, words: BigUint64Array): Promise<number>;
+
+  /**
+   * etmem's idle_pages: open `path` (/proc/PID/idle_pages), set `scanFlags`
+   * with ioctl(IDLE_SCAN_ADD_FLAGS) when non-zero (SCAN_AS_HUGE 0x1000000,
+   * SCAN_IGN_HOST 0x2000000), seek to `startVa`, read up to `maxBytes`.
+   * `nextVa` is the file position afterwards (where the module's walk stopped).
+   */
+  readIdlePages(path: string, startVa: number, maxBytes: number, scanFlags: number): Promise<IdlePagesRead>;
+
+  /**
+   * mmap(PROT_READ, MAP_SHARED) of [offset, offset+length) of the file at
+   * `path` (e.g. /proc/PID/map_files/START-END) in this process, mincore,
+   * munmap: 1 per resident 4 KiB page, else 0.
+   */
+  mincoreFile(path: string, offset: number, length: number): Promise<Uint8Array>;
+
+  /** lseek(SEEK_DATA/SEEK_HOLE) over [start, end): data extents as [start0, end0, start1, end1, ...]. */
+  seekDataHole(pathOrFd: string | number, start: number, end: number): Promise<Float64Array>;
+}
+
+export interface PagemapScanResult {
+  /** [start, end, categories] triples */
+  regions: Float64Array;
+  /** the address where the walk stopped (== end unless maxPages cut it short) */
+  walkEnd: number;
+}
+
+export interface IdlePagesRead {
+  data: Buffer;
+  nextVa: number;
 }
