@@ -284,20 +284,45 @@ export async function probeIdlePages(pid = process.pid): Promise<{ available: bo
   }
 }
 
+/** Bytes per read of idle_pages: the module fills at most this much per read(2). */
+const IDLE_PAGES_READ_BYTES = 64 * 1024;
+
+/** SET_HVA command bytes for `address`. */
+export function setHvaBytes(address: number): Uint8Array {
+  const out = new Uint8Array(9);
+  out[0] = PIP_CMD_SET_HVA;
+  let v = BigInt(address);
+  for (let i = 8; i >= 1; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return out;
+}
+
 /**
- * The real kernel side: smaps for VMAs, the addon for the idle_pages read
+ * The real kernel side: smaps for VMAs, the addon for the idle_pages reads
  * and move_pages. Loaded lazily so unit tests never need the addon.
  */
 export async function nativeIdlePagesIo(): Promise<IdlePagesIo> {
   const { native } = await import('../native/index.js');
-  const raw = native as unknown as Record<string, unknown>;
-  const read = raw.readIdlePages as ((pid: number, startVa: number, endVa: number, flags: number) => Promise<Uint8Array>) | undefined;
-  if (typeof read !== 'function') {
-    throw new VirtTierError('OPT_UNSUPPORTED', 'idle_pages tracker: this build of the addon has no readIdlePages', { field: 'tracker', value: 'idle-pages' });
-  }
   return {
     readVmas: (pid) => readVmas(pid),
-    readIdlePages: (pid, startVa, endVa, flags) => read(pid, startVa, endVa, flags),
+    async readIdlePages(pid, startVa, endVa, flags) {
+      // One read(2) walks until its buffer is full; continue from where the
+      // walk stopped (nextVa), prefixing each later chunk with a SET_HVA so
+      // the concatenated stream decodes from the right cursor.
+      const chunks: Uint8Array[] = [];
+      let va = startVa;
+      while (va < endVa) {
+        const { data, nextVa } = await native.readIdlePages(`/proc/${pid}/idle_pages`, va, IDLE_PAGES_READ_BYTES, flags);
+        if (data.length === 0) break;
+        if (chunks.length > 0) chunks.push(setHvaBytes(va));
+        chunks.push(data);
+        if (nextVa <= va) break;
+        va = nextVa;
+      }
+      return Buffer.concat(chunks);
+    },
     pageNodes: (pid, addrs) => native.movePages(pid, addrs, null, 0),
   };
 }

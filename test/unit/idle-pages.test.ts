@@ -194,3 +194,9 @@ describe('smaps VMAs', () => {
     await assert.rejects(readVmas(2 ** 22 + 12345), (e: unknown) => e instanceof SysError && e.code === 'ESRCH');
   });
 });
+
+test('setHvaBytes builds the SET_HVA command the decoder reads (fixture)', async () => {
+  const { setHvaBytes } = await import('../../src/scan/idle-pages.js');
+  const runs = decodeIdlePages(Uint8Array.from([...setHvaBytes(0x7f1234600000), (IdlePageType.PMD_IDLE << 4) | 1]), 0);
+  assert.deepEqual(runs.map((r) => r.start), [0x7f1234600000]);
+});
