@@ -1,0 +1,60 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import { liveIO, RecordingIO } from '../../src/platform/io.js';
+import { readSmaps, isAnonymous } from '../../src/platform/smaps.js';
+import { readNumaMaps } from '../../src/platform/numa-maps.js';
+import { readNumaTopology } from '../../src/platform/numa-topology.js';
+import { readMeminfo } from '../../src/platform/meminfo.js';
+import { readSwapFacts } from '../../src/platform/swap.js';
+import { probeDamon } from '../../src/platform/damon-probe.js';
+import { startPatternChild } from './native-child.js';
+
+describe('platform readers on the live host', () => {
+  test('smaps and numa_maps of a child with a known mapping', async () => {
+    const child = await startPatternChild('anon', 512, 4);
+    try {
+      const vma = (await readSmaps(liveIO, child.pid)).find((v) => v.start === child.start);
+      assert.ok(vma && isAnonymous(vma));
+      assert.equal(vma.sizeBytes, 512 * 4096);
+      assert.equal(vma.rssBytes, 128 * 4096);
+      assert.ok(vma.vmFlags.includes('nh'), 'MADV_NOHUGEPAGE shows as nh');
+      const nm = (await readNumaMaps(liveIO, child.pid)).find((e) => e.start === child.start);
+      assert.equal(nm?.pagesByNode.get(0), 128);
+    } finally {
+      await child.stop();
+    }
+  });
+
+  test('topology agrees with numactl -H and the CPU count', async () => {
+    const topo = await readNumaTopology(liveIO);
+    const numactl = execFileSync('numactl', ['-H'], { encoding: 'utf8' });
+    const available = /available: (\d+) nodes/.exec(numactl);
+    assert.equal(topo.nodes.length, Number(available![1]));
+    assert.equal(topo.nodes.flatMap((n) => n.cpus).length, os.cpus().length);
+    for (const n of topo.nodes) {
+      const size = new RegExp(`node ${n.id} size: (\\d+) MB`).exec(numactl);
+      assert.equal(Math.floor(n.memTotalBytes / 1024 / 1024), Number(size![1]), `node ${n.id} size`);
+    }
+  });
+
+  test('meminfo MemTotal equals os.totalmem()', async () => {
+    assert.equal((await readMeminfo(liveIO)).MemTotal, os.totalmem());
+  });
+
+  test('swap facts: zram control and zswap exist on this host (platform-facts.md)', async () => {
+    const facts = await readSwapFacts(liveIO);
+    assert.equal(facts.zramAvailable, true);
+    assert.equal(facts.zswapAvailable, true);
+  });
+
+  test('DAMON probe: sysfs present, paddr available, any temporary kdamond removed again', async () => {
+    const rec = new RecordingIO(liveIO);
+    const facts = await probeDamon(rec);
+    assert.equal(facts.sysfs, true);
+    assert.ok(facts.operations.includes('paddr'), `operations ${facts.operations.join(',')}`);
+    const writes = rec.writes();
+    if (writes.length > 0) assert.deepEqual(writes.at(-1), ['/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds', '0']);
+  });
+});
