@@ -1,0 +1,153 @@
+/**
+ * The task loop shared by the built-in engines: for each started task,
+ * resolve its pids, run one engine cycle per pid (scan, plan, move), report
+ * stats, sleep `project.sleep` seconds, repeat until the task's signal
+ * aborts. A target that is gone (ESRCH) ends a pid or name task, visibly;
+ * a domain task waits for its domain to come back.
+ *
+ * Reading access bits clears them, so two scanners of one process steal
+ * each other's data: a pid is scanned by one task at a time, across every
+ * engine and project of this daemon (`busyPids`).
+ */
+import type { EngineTask } from './engine.js';
+import type { Tracker } from '../scan/tracker.js';
+import type { Mover } from '../mover/types.js';
+import type { HostInfo } from './host-info.js';
+import { abortableSleep, type SleepFn } from '../scan/idle-pages.js';
+
+/** What the daemon's wiring gives the built-in engines. */
+export interface BuiltinEngineDeps {
+  /** The tracker for one task (the daemon picks DAMON, page_idle or idle_pages by probing). */
+  trackerFactory(engine: 'slide' | 'cslide', task: EngineTask): Tracker | Promise<Tracker>;
+  mover: Mover;
+  hostInfo: HostInfo;
+  /** default: a timer that rejects with AbortError on the task's signal */
+  sleep?: SleepFn;
+  /** default: Date.now */
+  now?: () => number;
+}
+
+const busyPids = new Set<number>();
+
+/** Claims `pid` for one scanner; false when another task holds it. */
+export function claimPid(pid: number): boolean {
+  if (busyPids.has(pid)) return false;
+  busyPids.add(pid);
+  return true;
+}
+
+export function releasePid(pid: number): void {
+  busyPids.delete(pid);
+}
+
+/** Pids being scanned right now (for tests and `show`). */
+export function busyPidList(): number[] {
+  return [...busyPids].sort((a, b) => a - b);
+}
+
+export function isAbortError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { name?: string }).name === 'AbortError';
+}
+
+export function isGone(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: string }).code === 'ESRCH';
+}
+
+/** One engine cycle for one pid: returns that pid's stats, or `ended` when the target went away mid-round. */
+export type PidCycle<S> = (pid: number, allPids: ReadonlySet<number>, tracker: Tracker) => Promise<{ stats: S; ended?: string }>;
+
+export interface TaskLoopHooks<S> {
+  cycle: PidCycle<S>;
+  /** Builds the task's stats record from this round's per-pid results. */
+  report(round: number, perPid: Map<number, S>, extra: { skippedPids: number[]; errors: Record<number, string> }): Record<string, unknown>;
+}
+
+/** Runs a task's cycles until its signal aborts or its target is gone for good. */
+export async function runTaskLoop<S>(task: EngineTask, deps: BuiltinEngineDeps, engine: 'slide' | 'cslide', hooks: TaskLoopHooks<S>): Promise<void> {
+  const sleep = deps.sleep ?? abortableSleep;
+  const { signal } = task;
+  let tracker: Tracker | undefined;
+  try {
+    tracker = await deps.trackerFactory(engine, task);
+    for (let round = 0; !signal.aborted; round++) {
+      const pids = await task.resolvePids();
+      if (pids.length === 0 && task.config.type !== 'domain') {
+        task.reportEnded(`target ${task.config.type} ${task.config.value} is not running`);
+        return;
+      }
+      const allPids = new Set(pids);
+      const perPid = new Map<number, S>();
+      const skippedPids: number[] = [];
+      const errors: Record<number, string> = {};
+      let gone = 0;
+      for (const pid of pids) {
+        if (signal.aborted) return;
+        if (!claimPid(pid)) {
+          task.log.warn('another task is scanning this process: skipped this cycle', { pid });
+          skippedPids.push(pid);
+          continue;
+        }
+        try {
+          const { stats, ended } = await hooks.cycle(pid, allPids, tracker);
+          perPid.set(pid, stats);
+          if (ended) gone++;
+        } catch (err) {
+          if (isAbortError(err) || signal.aborted) return;
+          if (isGone(err)) gone++;
+          else {
+            errors[pid] = err instanceof Error ? err.message : String(err);
+            task.log.error('cycle failed', { pid, error: errors[pid] });
+          }
+        } finally {
+          releasePid(pid);
+        }
+      }
+      task.reportStats(hooks.report(round, perPid, { skippedPids, errors }));
+      if (gone > 0 && task.config.type !== 'domain' && (await task.resolvePids()).length === 0) {
+        task.reportEnded('target exited (ESRCH)');
+        return;
+      }
+      try {
+        await sleep(task.project.sleep * 1000, signal);
+      } catch (err) {
+        if (isAbortError(err) || signal.aborted) return;
+        throw err;
+      }
+    }
+  } catch (err) {
+    // Anything unexpected ends this task, visibly, never the daemon.
+    if (!signal.aborted) {
+      const why = err instanceof Error ? err.message : String(err);
+      task.log.error('task failed', { error: why });
+      task.reportEnded(`failed: ${why}`);
+    }
+  } finally {
+    await tracker?.close().catch(() => undefined);
+  }
+}
+
+/** Book-keeping of the running loops of one engine: start returns at once, stop waits for the loop to end. */
+export class TaskLoops {
+  private readonly loops = new Map<string, Promise<void>>();
+
+  start(task: EngineTask, run: () => Promise<void>): void {
+    const name = task.config.name;
+    const done = run().finally(() => {
+      if (this.loops.get(name) === done) this.loops.delete(name);
+    });
+    this.loops.set(name, done);
+  }
+
+  /** Waits for the task's loop (its signal is already aborted by the task runtime). */
+  async stop(name: string): Promise<void> {
+    await this.loops.get(name);
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.loops.values()]);
+  }
+
+  has(name: string): boolean {
+    return this.loops.has(name);
+  }
+}
