@@ -1,0 +1,205 @@
+/**
+ * DAMON's sysfs interface (Documentation/admin-guide/mm/damon/usage.rst,
+ * mm/damon/sysfs.c, mm/damon/sysfs-schemes.c), reduced to what the vaddr
+ * tracker needs: kdamond slots, one context with one target and fixed
+ * regions, one `stat` scheme, the state commands and tried_regions.
+ *
+ * Every read and write goes through a PlatformIO, so unit tests check the
+ * exact sequence against a recorded tree (test/unit/damon-sysfs.test.ts).
+ *
+ * virt-tierd owns /sys/kernel/mm/damon/admin: writing `nr_kdamonds`
+ * removes and recreates every kdamond directory (their configuration is
+ * lost) and fails with EBUSY while any kdamond runs, so slots are handed
+ * out by one in-process pool and only ever grow.
+ */
+import type { PlatformIO } from '../platform/io.js';
+import { isErrno } from '../native/errors.js';
+
+export const DAMON_ADMIN = '/sys/kernel/mm/damon/admin';
+export const KDAMONDS = `${DAMON_ADMIN}/kdamonds`;
+
+/** The largest values the pattern attributes accept (unsigned long / unsigned int, mm/damon/sysfs-schemes.c). */
+const ULONG_MAX = '18446744073709551615';
+const UINT_MAX = '4294967295';
+
+export interface DamonRegion {
+  start: number;
+  end: number;
+}
+
+export interface DamonContextConfig {
+  pid: number;
+  sampleUs: number;
+  aggrUs: number;
+  /**
+   * vaddr's ops update (mm/damon/vaddr.c, damon_va_update) resets the
+   * regions to three ranges covering the whole address space, which would
+   * stretch our first region over the libraries and the heap; set beyond
+   * the cycle so it never runs while we monitor.
+   */
+  updateUs: number;
+  minNrRegions: number;
+  maxNrRegions: number;
+  regions: DamonRegion[];
+}
+
+export interface TriedRegion {
+  start: number;
+  end: number;
+  nrAccesses: number;
+  age: number;
+}
+
+export function kdamondDir(slot: number): string {
+  return `${KDAMONDS}/${slot}`;
+}
+
+function contextDir(slot: number): string {
+  return `${kdamondDir(slot)}/contexts/0`;
+}
+
+function schemeDir(slot: number): string {
+  return `${contextDir(slot)}/schemes/0`;
+}
+
+/** In-process ownership of kdamond slots, per PlatformIO (one live kernel, or one fixture tree). */
+const heldSlots = new WeakMap<PlatformIO, Set<number>>();
+/** Bumped whenever we rewrite nr_kdamonds: every slot's configuration is then gone. */
+const layoutGeneration = new WeakMap<PlatformIO, number>();
+
+export function slotsGeneration(io: PlatformIO): number {
+  return layoutGeneration.get(io) ?? 0;
+}
+
+/** Whether DAMON sysfs with vaddr operations is there; `reason` says why not. */
+export async function probeDamonVaddr(io: PlatformIO): Promise<{ available: boolean; reason: string }> {
+  if (!(await io.exists(`${KDAMONDS}/nr_kdamonds`))) {
+    return { available: false, reason: `${DAMON_ADMIN} is missing: the kernel needs CONFIG_DAMON_SYSFS (Linux 5.18+)` };
+  }
+  // avail_operations exists only inside a context; a fresh kernel has none, so ask a slot we hold.
+  const slot = await acquireKdamondSlot(io);
+  try {
+    await io.writeText(`${kdamondDir(slot)}/contexts/nr_contexts`, '1');
+    const ops = (await io.readText(`${contextDir(slot)}/avail_operations`)).split(/\s+/);
+    if (!ops.includes('vaddr')) {
+      return { available: false, reason: `DAMON has no vaddr operations (available: ${ops.join(' ')}); the kernel needs CONFIG_DAMON_VADDR` };
+    }
+    return { available: true, reason: '' };
+  } finally {
+    await releaseKdamondSlot(io, slot);
+  }
+}
+
+/** Claims a kdamond directory that is off and not held by another tracker of this process. */
+export async function acquireKdamondSlot(io: PlatformIO): Promise<number> {
+  let held = heldSlots.get(io);
+  if (!held) heldSlots.set(io, (held = new Set()));
+  const count = Number((await io.readText(`${KDAMONDS}/nr_kdamonds`)).trim());
+  for (let slot = 0; slot < count; slot++) {
+    if (held.has(slot)) continue;
+    if ((await io.readText(`${kdamondDir(slot)}/state`)).trim() === 'off') {
+      held.add(slot);
+      return slot;
+    }
+  }
+  // Growing recreates every kdamond directory; the kernel refuses (EBUSY) while one runs.
+  try {
+    await io.writeText(`${KDAMONDS}/nr_kdamonds`, String(count + 1));
+  } catch (err) {
+    if (isErrno(err, 'EBUSY')) {
+      throw Object.assign(new Error(`no free DAMON kdamond: all ${count} are in use and nr_kdamonds cannot grow while one runs (EBUSY)`), {
+        code: 'EBUSY',
+      });
+    }
+    throw err;
+  }
+  layoutGeneration.set(io, slotsGeneration(io) + 1);
+  held.add(count);
+  return count;
+}
+
+/** Turns the slot off, drops its context (no stale pid_target) and gives it back. */
+export async function releaseKdamondSlot(io: PlatformIO, slot: number): Promise<void> {
+  await turnOff(io, slot);
+  await io.writeText(`${kdamondDir(slot)}/contexts/nr_contexts`, '0').catch(() => undefined);
+  heldSlots.get(io)?.delete(slot);
+}
+
+/** Writes a whole vaddr context with one wide `stat` scheme into a slot that is off. */
+export async function writeContext(io: PlatformIO, slot: number, cfg: DamonContextConfig): Promise<void> {
+  const k = kdamondDir(slot);
+  const c = contextDir(slot);
+  const s = schemeDir(slot);
+  await io.writeText(`${k}/contexts/nr_contexts`, '1');
+  await io.writeText(`${c}/operations`, 'vaddr');
+  await io.writeText(`${c}/monitoring_attrs/intervals/sample_us`, String(cfg.sampleUs));
+  await io.writeText(`${c}/monitoring_attrs/intervals/aggr_us`, String(cfg.aggrUs));
+  await io.writeText(`${c}/monitoring_attrs/intervals/update_us`, String(cfg.updateUs));
+  await io.writeText(`${c}/monitoring_attrs/nr_regions/min`, String(cfg.minNrRegions));
+  await io.writeText(`${c}/monitoring_attrs/nr_regions/max`, String(cfg.maxNrRegions));
+  await io.writeText(`${c}/targets/nr_targets`, '1');
+  await io.writeText(`${c}/targets/0/pid_target`, String(cfg.pid));
+  await io.writeText(`${c}/targets/0/regions/nr_regions`, String(cfg.regions.length));
+  for (let i = 0; i < cfg.regions.length; i++) {
+    const r = cfg.regions[i]!;
+    // A region's start is written first: the kernel checks nothing until `on`.
+    await io.writeText(`${c}/targets/0/regions/${i}/start`, String(r.start));
+    await io.writeText(`${c}/targets/0/regions/${i}/end`, String(r.end));
+  }
+  await io.writeText(`${c}/schemes/nr_schemes`, '1');
+  await io.writeText(`${s}/action`, 'stat');
+  // The pattern defaults to min = max = 0 for all three: nothing would be tried.
+  await io.writeText(`${s}/access_pattern/sz/min`, '0');
+  await io.writeText(`${s}/access_pattern/sz/max`, ULONG_MAX);
+  await io.writeText(`${s}/access_pattern/nr_accesses/min`, '0');
+  await io.writeText(`${s}/access_pattern/nr_accesses/max`, UINT_MAX);
+  await io.writeText(`${s}/access_pattern/age/min`, '0');
+  await io.writeText(`${s}/access_pattern/age/max`, UINT_MAX);
+}
+
+/** The kdamond's state: 'on' or 'off'. */
+export async function readState(io: PlatformIO, slot: number): Promise<string> {
+  return (await io.readText(`${kdamondDir(slot)}/state`)).trim();
+}
+
+export async function turnOn(io: PlatformIO, slot: number): Promise<void> {
+  await io.writeText(`${kdamondDir(slot)}/state`, 'on');
+}
+
+/** Off, tolerating a kdamond that already stopped (its target exited): the kernel then says EINVAL or it is off already. */
+export async function turnOff(io: PlatformIO, slot: number): Promise<void> {
+  try {
+    if ((await readState(io, slot)) === 'off') return;
+    await io.writeText(`${kdamondDir(slot)}/state`, 'off');
+  } catch (err) {
+    if (!isErrno(err, 'EINVAL', 'ENOENT')) throw err;
+  }
+}
+
+/**
+ * Asks the running kdamond to record the regions its schemes are tried on
+ * at their next application (the end of the current aggregation window):
+ * the write returns once that happened (mm/damon/sysfs.c polls every 100 ms).
+ */
+export async function updateTriedRegions(io: PlatformIO, slot: number): Promise<void> {
+  await io.writeText(`${kdamondDir(slot)}/state`, 'update_schemes_tried_regions');
+}
+
+/** Reads schemes/0/tried_regions/N/{start,end,nr_accesses,age}, in address order. */
+export async function readTriedRegions(io: PlatformIO, slot: number): Promise<TriedRegion[]> {
+  const dir = `${schemeDir(slot)}/tried_regions`;
+  const names = (await io.readDir(dir)).filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(a) - Number(b));
+  const out: TriedRegion[] = new Array(names.length);
+  // Four reads per region; a bounded number in flight keeps the threadpool usable by others.
+  const BATCH = 64;
+  for (let i = 0; i < names.length; i += BATCH) {
+    await Promise.all(
+      names.slice(i, i + BATCH).map(async (name, j) => {
+        const at = (f: string): Promise<number> => io.readText(`${dir}/${name}/${f}`).then((t) => Number(t.trim()));
+        const [start, end, nrAccesses, age] = await Promise.all([at('start'), at('end'), at('nr_accesses'), at('age')]);
+        out[i + j] = { start, end, nrAccesses, age };
+      }),
+    );
+  }
+  return out.sort((a, b) => a.start - b.start);
+}
