@@ -10,6 +10,9 @@
 import { liveIO, type PlatformIO } from '../platform/io.js';
 import type { NodePools } from './cslide-policy.js';
 import { SysError } from '../native/errors.js';
+import { parseMeminfo, readMeminfo } from '../platform/meminfo.js';
+import { readHugepagePools } from '../platform/numa-topology.js';
+import { parseCpuList } from '../platform/cpulist.js';
 
 export interface HostMemInfo {
   totalBytes: number;
@@ -27,39 +30,29 @@ export interface HostInfo {
 
 const NODE_DIR = '/sys/devices/system/node';
 
-function meminfoKb(text: string, key: string): number | undefined {
-  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
-  return m ? Number(m[1]) : undefined;
+/** NUMA node ids: `online`, else the nodeN directories, else none. */
+async function nodeIds(io: PlatformIO): Promise<number[]> {
+  if (await io.exists(`${NODE_DIR}/online`)) return parseCpuList(await io.readText(`${NODE_DIR}/online`));
+  try {
+    return (await io.readDir(NODE_DIR)).map((n) => /^node(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => m !== null).map((m) => Number(m[1])).sort((a, b) => a - b);
+  } catch {
+    return []; // no NUMA sysfs: no per-node pools
+  }
 }
 
 export function platformHostInfo(io: PlatformIO = liveIO): HostInfo {
   return {
     async hugePagePools(pageSizeBytes) {
-      const kb = pageSizeBytes / 1024;
-      let nodes: number[];
-      try {
-        nodes = (await io.readDir(NODE_DIR)).map((n) => /^node(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => m !== null).map((m) => Number(m[1]));
-      } catch {
-        nodes = []; // no NUMA sysfs: no per-node pools
-      }
       const pools: NodePools = {};
-      for (const node of nodes.sort((a, b) => a - b)) {
-        const dir = `${NODE_DIR}/node${node}/hugepages/hugepages-${kb}kB`;
-        try {
-          const total = Number((await io.readText(`${dir}/nr_hugepages`)).trim());
-          const free = Number((await io.readText(`${dir}/free_hugepages`)).trim());
-          pools[node] = { totalBytes: total * pageSizeBytes, freeBytes: free * pageSizeBytes };
-        } catch {
-          pools[node] = { totalBytes: 0, freeBytes: 0 };
-        }
+      for (const node of await nodeIds(io)) {
+        const pool = (await readHugepagePools(io, `${NODE_DIR}/node${node}/hugepages`)).find((p) => p.pageSizeBytes === pageSizeBytes);
+        pools[node] = { totalBytes: (pool?.nr ?? 0) * pageSizeBytes, freeBytes: (pool?.free ?? 0) * pageSizeBytes };
       }
       return pools;
     },
     async memInfo() {
-      const text = await io.readText('/proc/meminfo');
-      const total = meminfoKb(text, 'MemTotal') ?? 0;
-      const available = meminfoKb(text, 'MemAvailable') ?? meminfoKb(text, 'MemFree') ?? 0;
-      return { totalBytes: total * 1024, availableBytes: available * 1024 };
+      const mem = await readMeminfo(io);
+      return { totalBytes: mem.MemTotal ?? 0, availableBytes: mem.MemAvailable ?? mem.MemFree ?? 0 };
     },
     async processRssBytes(pid) {
       let text: string;
@@ -69,7 +62,7 @@ export function platformHostInfo(io: PlatformIO = liveIO): HostInfo {
         if ((err as { code?: string }).code === 'ENOENT') throw new SysError('ESRCH', 3, 'open', `/proc/${pid}/status: process ${pid} is gone`);
         throw err;
       }
-      return (meminfoKb(text, 'VmRSS') ?? 0) * 1024;
+      return parseMeminfo(text).VmRSS ?? 0;
     },
   };
 }

@@ -1,29 +1,17 @@
 /**
- * A process's VMAs from /proc/PID/smaps (address range, pathname, VmFlags)
- * and the VMA filter trackers apply (cslide: every VMA carrying `ht`).
- * Kept to the fields trackers need; see proc(5) for the format.
+ * A process's VMAs as trackers need them (address range, pathname, VmFlags;
+ * parsed by src/platform/smaps.ts) and the VMA filter trackers apply
+ * (cslide: every VMA carrying `ht`).
  */
 import { readFile } from 'node:fs/promises';
 import type { AccessMapVma } from './access-map.js';
 import type { VmaFilter } from './tracker.js';
 import { SysError } from '../native/errors.js';
-
-const HEADER = /^([0-9a-f]+)-([0-9a-f]+)\s+\S+\s+\S+\s+\S+\s+\d+\s*(.*)$/;
+import { parseSmaps } from '../platform/smaps.js';
 
 /** Parses smaps text into VMAs in address order. */
 export function parseSmapsVmas(text: string): AccessMapVma[] {
-  const vmas: AccessMapVma[] = [];
-  let current: AccessMapVma | null = null;
-  for (const line of text.split('\n')) {
-    const header = HEADER.exec(line);
-    if (header) {
-      current = { start: parseInt(header[1]!, 16), end: parseInt(header[2]!, 16), vmFlags: [], pathname: header[3]!.trim() };
-      vmas.push(current);
-    } else if (current && line.startsWith('VmFlags:')) {
-      current.vmFlags = line.slice('VmFlags:'.length).trim().split(/\s+/).filter(Boolean);
-    }
-  }
-  return vmas;
+  return parseSmaps(text).map(({ start, end, vmFlags, pathname }) => ({ start, end, vmFlags, pathname }));
 }
 
 /** Reads and parses /proc/PID/smaps (or `path`); a process that is gone rejects with SysError ESRCH, as trackers promise. */
@@ -42,7 +30,7 @@ export async function readVmas(pid: number, path = `/proc/${pid}/smaps`): Promis
 /** Anonymous memory as smaps names it: no path, the heap, a stack, or a named anonymous mapping. */
 export function isAnonymousVma(vma: Pick<AccessMapVma, 'pathname'>): boolean {
   const p = vma.pathname;
-  return p === '' || p === '[heap]' || p.startsWith('[stack') || p.startsWith('[anon:');
+  return p === '' || p === '[heap]' || p.startsWith('[stack') || p.startsWith('[anon');
 }
 
 /** VMAs that carry every flag of the filter (and are anonymous, with anonOnly). */

@@ -355,7 +355,7 @@ describe('page reports and host info', () => {
       '/sys/devices/system/node/node2/hugepages/hugepages-2048kB/nr_hugepages': '32\n',
       '/sys/devices/system/node/node2/hugepages/hugepages-2048kB/free_hugepages': '32\n',
       '/sys/devices/system/node/node1/cpulist': '1\n',
-      '/sys/devices/system/node/possible': '0-2\n',
+      '/sys/devices/system/node/online': '0-2\n',
       '/proc/meminfo': 'MemTotal:       24000000 kB\nMemFree:         1000000 kB\nMemAvailable:    6000000 kB\n',
       '/proc/77/status': 'Name:\tqemu\nVmRSS:\t  204800 kB\n',
     });
