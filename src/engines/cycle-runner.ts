@@ -67,10 +67,31 @@ export async function runTaskLoop<S>(task: EngineTask, deps: BuiltinEngineDeps, 
   const sleep = deps.sleep ?? abortableSleep;
   const { signal } = task;
   let tracker: Tracker | undefined;
+  /** Sleeps `project.sleep` s; false when the task was stopped meanwhile. */
+  const sleepOrStop = async (): Promise<boolean> => {
+    try {
+      await sleep(task.project.sleep * 1000, signal);
+      return !signal.aborted;
+    } catch (err) {
+      if (isAbortError(err) || signal.aborted) return false;
+      throw err;
+    }
+  };
   try {
     tracker = await deps.trackerFactory(engine, task);
     for (let round = 0; !signal.aborted; round++) {
-      const pids = await task.resolvePids();
+      let pids: number[];
+      try {
+        pids = await task.resolvePids();
+      } catch (err) {
+        // A lookup that failed (libvirt restarting, ...) is retried next cycle.
+        if (signal.aborted) return;
+        const why = err instanceof Error ? err.message : String(err);
+        task.log.warn('cannot resolve the task target; retrying next cycle', { error: why });
+        task.reportStats({ engine, round, timeMs: (deps.now ?? Date.now)(), pids: [], errors: { resolve: why } });
+        if (!(await sleepOrStop())) return;
+        continue;
+      }
       if (pids.length === 0 && task.config.type !== 'domain') {
         task.reportEnded(`target ${task.config.type} ${task.config.value} is not running`);
         return;
@@ -107,12 +128,7 @@ export async function runTaskLoop<S>(task: EngineTask, deps: BuiltinEngineDeps, 
         task.reportEnded('target exited (ESRCH)');
         return;
       }
-      try {
-        await sleep(task.project.sleep * 1000, signal);
-      } catch (err) {
-        if (isAbortError(err) || signal.aborted) return;
-        throw err;
-      }
+      if (!(await sleepOrStop())) return;
     }
   } catch (err) {
     // Anything unexpected ends this task, visibly, never the daemon.

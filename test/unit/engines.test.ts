@@ -229,6 +229,24 @@ describe('cslide engine', () => {
     assert.deepEqual(task.stats[0]!.pids, []);
   });
 
+  test('a failed target lookup is retried next cycle, not fatal', async () => {
+    const world = new World(syntheticMap(pagesOf(1, 3, 0), { loop: 3 }), { 0: { totalBytes: 4 * P, freeBytes: 4 * P }, 2: { totalBytes: 4 * P, freeBytes: 4 * P } });
+    let task!: FakeTask;
+    const tracker = new SyntheticTracker(world);
+    const engine = new CslideEngine(cslideConfig, { trackerFactory: () => tracker, mover: new RecordingMover(world), hostInfo: hostInfoOf(world), sleep: roundsSleep(() => task, 2) }, ctx);
+    let calls = 0;
+    task = fakeTask({ ...cslideTask(), type: 'domain', value: 'vm1' }, () => {
+      if (calls++ === 0) throw new Error('libvirt: connection reset');
+      return [4242];
+    });
+    engine.startTask(task);
+    await waitFor(() => task.signal.aborted, 'two rounds');
+    await engine.stopTask('t1');
+    assert.deepEqual(task.ended, []);
+    assert.deepEqual(task.stats[0]!.errors, { resolve: 'libvirt: connection reset' });
+    assert.equal(tracker.cycles, 1, 'the second cycle scanned');
+  });
+
   test('two tasks never scan one pid at once: the second skips it while the first holds it', async () => {
     const world = new World(syntheticMap(pagesOf(1, 0, 0), { loop: 3 }), { 0: { totalBytes: 4 * P, freeBytes: 4 * P }, 2: { totalBytes: 4 * P, freeBytes: 4 * P } });
     let release!: () => void;

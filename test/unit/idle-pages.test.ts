@@ -200,3 +200,15 @@ test('setHvaBytes builds the SET_HVA command the decoder reads (fixture)', async
   const runs = decodeIdlePages(Uint8Array.from([...setHvaBytes(0x7f1234600000), (IdlePageType.PMD_IDLE << 4) | 1]), 0);
   assert.deepEqual(runs.map((r) => r.start), [0x7f1234600000]);
 });
+
+test('probes on this host: idle_pages and page_idle are reported missing with the reason', async () => {
+  const { probeIdlePages } = await import('../../src/scan/idle-pages.js');
+  const { probePageIdle } = await import('../../src/scan/page-idle.js');
+  const { existsSync } = await import('node:fs');
+  const idle = await probeIdlePages();
+  assert.equal(idle.available, existsSync(`/proc/${process.pid}/idle_pages`));
+  if (!idle.available) assert.match(idle.reason, /etmem_scan/);
+  const pi = await probePageIdle();
+  assert.equal(pi.available, existsSync('/sys/kernel/mm/page_idle/bitmap'));
+  if (!pi.available) assert.match(pi.reason, /CONFIG_IDLE_PAGE_TRACKING/);
+});
