@@ -248,6 +248,7 @@ export class DamonVaddrTracker implements Tracker {
       await updateTriedRegions(this.io, slot);
       tried = await readTriedRegions(this.io, slot);
     } catch (err) {
+      if (isErrno(err, 'ESRCH')) throw err; // assertAlive already cleaned up
       await turnOff(this.io, slot).catch(() => undefined);
       if ((err as Error).name === 'AbortError') throw abortError();
       // The kdamond stops by itself when its target exits: the command then fails.
