@@ -193,10 +193,29 @@ export class AccessCounter {
    */
   toRanges(nodeOf: (address: number) => number): AccessRange[] {
     const last = this.scans - 1;
-    const entries = [...this.pages.entries()].sort((a, b) => a[0] - b[0]);
+    const sorted = [...this.pages.entries()].sort((a, b) => a[0] - b[0]);
+    // A page that changed size between scans (THP collapse or split) leaves
+    // entries of both sizes: the pages seen in the last scan win, and the
+    // result never overlaps (the AccessMap contract).
+    const fresh = sorted.filter(([, p]) => p.lastSeenScan === last);
+    const overlapsFresh = (start: number, end: number): boolean => {
+      let lo = 0;
+      let hi = fresh.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        const [fStart, f] = fresh[mid]!;
+        if (fStart + f.pageSizeBytes <= start) lo = mid + 1;
+        else if (fStart >= end) hi = mid - 1;
+        else return true;
+      }
+      return false;
+    };
     const ranges: AccessRange[] = [];
-    for (const [addr, p] of entries) {
+    let coveredUntil = -Infinity;
+    for (const [addr, p] of sorted) {
       const present = p.lastSeenScan === last;
+      if (addr < coveredUntil || (!present && overlapsFresh(addr, addr + p.pageSizeBytes))) continue;
+      coveredUntil = addr + p.pageSizeBytes;
       const node = present ? nodeOf(addr) : -1;
       const prev = ranges[ranges.length - 1];
       if (prev && prev.start + prev.pageCount * prev.pageSizeBytes === addr && prev.pageSizeBytes === p.pageSizeBytes && prev.accessCount === p.accessCount && prev.node === node && prev.present === present) {

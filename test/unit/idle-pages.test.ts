@@ -212,3 +212,21 @@ test('probes on this host: idle_pages and page_idle are reported missing with th
   assert.equal(pi.available, existsSync('/sys/kernel/mm/page_idle/bitmap'));
   if (!pi.available) assert.match(pi.reason, /CONFIG_IDLE_PAGE_TRACKING/);
 });
+
+test('a page that changed size between scans leaves no overlapping ranges; the last scan wins (fixture)', () => {
+  const base = 0x40000000;
+  const c = new AccessCounter();
+  // scan 0: the 2M area is 512 idle PTEs; scan 1: it is one accessed 2M page (THP collapse)
+  c.addScan(decodeIdlePages(stream(item(IdlePageType.PMD_IDLE_PTES, 1)), base));
+  c.addScan(decodeIdlePages(stream(item(IdlePageType.PMD_ACCESSED, 1)), base));
+  assert.deepEqual(c.toRanges(() => 0), [{ start: base, pageCount: 1, pageSizeBytes: M2, accessCount: 1, node: 0, present: true, swapped: false }]);
+  // and back: split into 4K pages, only the first two reported accessed
+  c.addScan(decodeIdlePages(stream(item(IdlePageType.PTE_ACCESSED, 2), item(IdlePageType.PTE_IDLE, 15)), base));
+  const ranges = c.toRanges(() => 0);
+  for (let i = 1; i < ranges.length; i++) assert.ok(ranges[i - 1]!.start + ranges[i - 1]!.pageCount * ranges[i - 1]!.pageSizeBytes <= ranges[i]!.start, 'sorted, non-overlapping');
+  assert.deepEqual(ranges.map((r) => [(r.start - base) / K4, r.pageCount, r.pageSizeBytes, r.accessCount, r.present]), [
+    [0, 2, K4, 1, true],
+    [2, 15, K4, 0, true],
+    [17, 512 - 17, K4, 0, false], // 4K pages of scan 0 the last scan did not report
+  ]);
+});
