@@ -3,9 +3,13 @@ import type { CliCommand } from './command.js';
 import { command as obj } from './obj.js';
 import { command as project } from './project.js';
 import { command as engine } from './engine.js';
+import { command as pages } from './pages.js';
+import { command as hostValidate } from './host-validate.js';
 
 export const commands: CliCommand[] = [
   obj,
   project,
   engine,
+  pages,
+  hostValidate,
 ];

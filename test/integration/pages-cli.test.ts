@@ -79,7 +79,7 @@ describe('virt-tier pages', () => {
   });
 
   test('as a subprocess through the CLI entry point, when it exists', { skip: !existsSync(path.join(repoRoot(), 'dist/src/cli/main.js')) && 'dist/src/cli/main.js not built' }, async (t) => {
-    const main = path.join(repoRoot(), 'dist/src/cli/main.js');
+    const main = path.join(repoRoot(), 'bin/virt-tier.js');
     const help = spawnSync('node', [main, 'pages', '--help'], { encoding: 'utf8' });
     if (help.status !== 0 || !help.stdout.includes('virt-tier pages')) {
       t.skip('the pages verb is not registered in src/cli/commands.ts yet');
