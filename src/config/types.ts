@@ -109,7 +109,12 @@ export interface TaskConfig {
   type: TaskType;
   /** pid, process name (1..15 chars of [A-Za-z0-9.%/_-]) or libvirt domain name/UUID */
   value: string;
-  /** engine-specific keys; which interface applies depends on the engine */
+  /**
+   * Engine-specific keys, already validated by the parser. Which interface
+   * applies follows from `engine` alone (a thirdparty `eng_name` may not be
+   * `slide` or `cslide`): `slide` -> SlideTaskParams, `cslide` ->
+   * CslideTaskParams, anything else -> the raw strings, for the plugin.
+   */
   params: SlideTaskParams | CslideTaskParams | Record<string, string>;
   source?: SourceRef;
 }
@@ -119,6 +124,12 @@ export interface ConfigDocument {
   projects: ProjectConfig[];
   engines: EngineConfig[];
   tasks: TaskConfig[];
+  /**
+   * Accepted with a change the user should hear about (e.g. `max_threads`
+   * clamped, as etmem does). The parser always sets it; optional so code
+   * that builds documents by hand need not.
+   */
+  warnings?: string[];
 }
 
 /** Host facts the parser checks against (NUMA node ids for node_pair, CPUs for max_threads). */

@@ -1,0 +1,113 @@
+/**
+ * A task's engine-specific keys. Which keys a task takes follows from its
+ * `engine=` value alone: `slide` and `cslide` are the built-in engines and
+ * a thirdparty engine may not take either name as its `eng_name`, so any
+ * other value is a thirdparty engine, whose keys go raw to the plugin.
+ * The parser therefore validates every task completely, whether or not
+ * its engine is in the same file; what it cannot know is checked by the
+ * model when the task is added: that the engine exists in the project,
+ * `T <= loop * 3` when the project is not in the same file
+ * (checkTaskAgainstProject), and the plugin's own keys.
+ */
+import { VirtTierError } from '../errors.js';
+import { INT32_MAX, parseStrictInt, parseSwapThresholdBytes, parseVmFlags, parseYesNo } from './fields.js';
+import type { RawSection } from './raw.js';
+import { SectionReader } from './section-reader.js';
+import type { CslideTaskParams, EngineKind, HostFacts, ProjectConfig, SlideTaskParams, TaskConfig } from './types.js';
+
+export const SLIDE_TASK_KEYS = ['T', 'max_threads', 'swap_threshold', 'dram_percent', 'swap_flag'] as const;
+export const CSLIDE_TASK_KEYS = ['vm_flags', 'anon_only', 'ign_host'] as const;
+
+/** The engine kind a task's `engine=` value names. */
+export function engineKindOf(engine: string): EngineKind {
+  return engine === 'slide' || engine === 'cslide' ? engine : 'thirdparty';
+}
+
+/** The engine-specific keys a task may carry, or undefined for thirdparty (any key: the plugin decides). */
+export function taskParamKeys(kind: EngineKind): readonly string[] | undefined {
+  if (kind === 'slide') return SLIDE_TASK_KEYS;
+  if (kind === 'cslide') return CSLIDE_TASK_KEYS;
+  return undefined;
+}
+
+export interface TaskParamsResult {
+  params: SlideTaskParams | CslideTaskParams | Record<string, string>;
+  /** values accepted with a change (max_threads clamped) */
+  warnings: string[];
+}
+
+/** Reads the engine-specific keys of a task section; the caller has rejected keys the engine does not take. */
+export function readTaskParams(kind: EngineKind, reader: SectionReader, host: HostFacts, paramKeys: readonly string[]): TaskParamsResult {
+  const warnings: string[] = [];
+  if (kind === 'slide') {
+    const params: SlideTaskParams = { T: reader.required('T', (t) => parseStrictInt(t, 0, INT32_MAX)) };
+    // etmem clamps max_threads into 1..2*ncpu+1 with a warning instead of refusing it; keep that, but the
+    // value must still be an integer.
+    const maxThreads = reader.optional('max_threads', (t) => parseStrictInt(t, -INT32_MAX - 1, INT32_MAX, 'an integer (clamped to 1..2*CPUs+1)'));
+    if (maxThreads !== undefined) {
+      const limit = 2 * host.cpuCount + 1;
+      const clamped = Math.min(Math.max(maxThreads, 1), limit);
+      if (clamped !== maxThreads) {
+        const line = reader.section.entries.get('max_threads')?.line;
+        const where = `${line !== undefined ? `line ${line}: ` : ''}${reader.section.label ?? `task[${reader.section.index}]`}.max_threads`;
+        warnings.push(`${where}: ${maxThreads} is outside 1..${limit} (2*CPUs+1 on this host); using ${clamped}`);
+      }
+      params.max_threads = clamped;
+    }
+    const swapThresholdBytes = reader.optional('swap_threshold', parseSwapThresholdBytes);
+    if (swapThresholdBytes !== undefined) params.swap_threshold_bytes = swapThresholdBytes;
+    const dramPercent = reader.optional('dram_percent', (t) => parseStrictInt(t, 1, 100, '1..100 (percent, (0,100])'));
+    if (dramPercent !== undefined) params.dram_percent = dramPercent;
+    const swapFlag = reader.optional('swap_flag', parseYesNo);
+    if (swapFlag !== undefined) params.swap_flag = swapFlag;
+    return { params, warnings };
+  }
+  if (kind === 'cslide') {
+    const params: CslideTaskParams = {
+      vm_flags: reader.required('vm_flags', parseVmFlags),
+      anon_only: reader.optional('anon_only', parseYesNo) ?? false,
+      ign_host: reader.optional('ign_host', parseYesNo) ?? false,
+    };
+    return { params, warnings };
+  }
+  const params: Record<string, string> = {};
+  for (const key of paramKeys) params[key] = reader.text(key)!;
+  return { params, warnings };
+}
+
+/**
+ * Validates a task's engine-specific keys given as raw strings (what a
+ * file holds), for callers outside the file parser. Unknown keys are
+ * refused for slide and cslide; a thirdparty engine's keys are returned
+ * as they are, for the plugin. `label` names the task in errors.
+ */
+export function validateTaskParams(
+  kind: EngineKind,
+  rawParams: Readonly<Record<string, string>>,
+  host: HostFacts,
+  label = 'task',
+): TaskParamsResult {
+  const section: RawSection = { kind: 'task', index: 0, label, entries: new Map() };
+  for (const [key, value] of Object.entries(rawParams)) section.entries.set(key, { value: value.trim() });
+  const reader = new SectionReader(section);
+  const known = taskParamKeys(kind);
+  if (known) reader.rejectUnknownKeys(known, `a ${kind} task`);
+  return readTaskParams(kind, reader, host, [...section.entries.keys()]);
+}
+
+/**
+ * The checks of a task that need its project: slide's `T` is a count of
+ * scans in one cycle, so at most `loop * 3` as etmem allows. The parser
+ * calls this when the project is in the same file; the model calls it for
+ * a project that already exists.
+ */
+export function checkTaskAgainstProject(task: TaskConfig, project: ProjectConfig): void {
+  if (engineKindOf(task.engine) !== 'slide') return;
+  const T = (task.params as SlideTaskParams).T;
+  const limit = project.loop * 3;
+  if (T <= limit) return;
+  const field = task.source ? `task[${task.source.index}].T` : `task "${task.name}".T`;
+  const allowed = `0..${limit} (3 * loop of project "${project.name}")`;
+  const where = task.source?.line !== undefined ? `line ${task.source.line}: ` : '';
+  throw new VirtTierError('OPT_INVAL', `${where}${field}: out of range ${T}; allowed: ${allowed}`, { field, value: String(T), allowed });
+}

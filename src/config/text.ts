@@ -1,0 +1,18 @@
+/** Text of either form -> validated ConfigDocument (see parse.ts for the map of this folder). */
+import { buildDocument } from './document.js';
+import { parseIni } from './ini.js';
+import type { ConfigDocument, HostFacts } from './types.js';
+import { parseYaml } from './yaml.js';
+
+export type ConfigFormat = 'ini' | 'yaml';
+
+/** Parses and validates one configuration file's text. */
+export function parseConfigText(text: string, format: ConfigFormat, host: HostFacts): ConfigDocument {
+  const sections = format === 'yaml' ? parseYaml(text) : parseIni(text);
+  return buildDocument(sections, host);
+}
+
+/** `.yaml`/`.yml` files are YAML, anything else etmem's INI form. */
+export function formatOfPath(file: string): ConfigFormat {
+  return /\.ya?ml$/i.test(file) ? 'yaml' : 'ini';
+}
