@@ -1,0 +1,248 @@
+/**
+ * The mover: the only component that changes where a target's pages are.
+ * It executes a Plan (src/engines/plan.ts):
+ * - page moves with move_pages(2), `pagesPerCall` pages per call, each page's
+ *   status accounted (reached its node, or failed with an errno);
+ * - promotions and demotions each capped at the round's quota: the plan is
+ *   truncated in its own order, a move cut to the pages that still fit, so
+ *   the bytes asked of the kernel never exceed the quota;
+ * - a bandwidth cap: calls are sized to at most BURST_MS of bandwidth and
+ *   the mover sleeps between them so the bytes so far never run ahead of
+ *   `bandwidthMBps` (MB = 2^20 bytes, as etmem's MB quotas);
+ * - swap-outs with process_madvise(2, MADV_PAGEOUT) in batches of ranges,
+ *   under the same bandwidth cap;
+ * - only for a pid in `allowedPids` (a plan for any other process is refused
+ *   before anything is touched);
+ * - a target that exits (ESRCH) ends the round quietly: `ended` is set and
+ *   the result says what was done until then;
+ * - an aborted signal ends the round between calls with an AbortError whose
+ *   `partial` holds the result so far.
+ */
+import { constants as osConstants } from 'node:os';
+import { setTimeout as sleepTimer } from 'node:timers/promises';
+import type { Plan, PageMove } from '../engines/plan.js';
+import type { MoveResult, Mover, MoverLimits } from './types.js';
+import { native as realNative, isErrno, type NativeBinding } from '../native/index.js';
+import { VirtTierError, invalidField } from '../errors.js';
+
+/** mm/mempolicy.h: move pages mapped only by this process (shared ones need MPOL_MF_MOVE_ALL and stay put). */
+export const MPOL_MF_MOVE = 2;
+/** include/uapi/asm-generic/mman-common.h */
+export const MADV_PAGEOUT = 21;
+export const DEFAULT_PAGES_PER_CALL = 1024;
+/** process_madvise ranges per call; the addon splits further at IOV_MAX. */
+export const SWAP_RANGES_PER_CALL = 512;
+/** With a bandwidth cap, one call carries at most this many ms worth of bytes, so pacing stays smooth. */
+export const BURST_MS = 100;
+export const BYTES_PER_MB = 1 << 20;
+
+export type SleepFn = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+export interface PageMoverOptions {
+  /** the kernel calls; default the addon (tests wrap it to observe calls) */
+  native?: Pick<NativeBinding, 'movePages' | 'processMadvise'>;
+  /** pacing sleep; default a timer that rejects with AbortError on the signal */
+  sleep?: SleepFn;
+  /** ms clock for pacing; default performance.now */
+  now?: () => number;
+}
+
+const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+
+/** Name of a negative per-page status from move_pages(2), e.g. -16 -> EBUSY. */
+export function errnoName(negativeStatus: number): string {
+  return errnoNames.get(-negativeStatus) ?? `E${-negativeStatus}`;
+}
+
+function direction(move: PageMove): 'promote' | 'demote' {
+  return move.reason === 'demote' ? 'demote' : 'promote';
+}
+
+/**
+ * The plan's moves cut to the quota: in plan order, each move keeps the
+ * pages that still fit in its direction's remaining bytes. Pure.
+ */
+export function truncateMovesToQuota(moves: readonly PageMove[], quotaBytesPerDirection: number | undefined): PageMove[] {
+  if (quotaBytesPerDirection === undefined) return moves.filter((m) => m.pageCount > 0);
+  const left = { promote: quotaBytesPerDirection, demote: quotaBytesPerDirection };
+  const out: PageMove[] = [];
+  for (const move of moves) {
+    const dir = direction(move);
+    const pages = Math.min(move.pageCount, Math.floor(left[dir] / move.pageSizeBytes));
+    if (pages <= 0) continue;
+    left[dir] -= pages * move.pageSizeBytes;
+    out.push(pages === move.pageCount ? move : { ...move, pageCount: pages });
+  }
+  return out;
+}
+
+/** The smaller of the plan's and the caller's quota (either may be absent). */
+function effectiveQuota(plan: Plan, limits: MoverLimits): number | undefined {
+  const quotas = [plan.quotaBytesPerDirection, limits.quotaBytesPerDirection].filter((q): q is number => q !== undefined);
+  return quotas.length === 0 ? undefined : Math.min(...quotas);
+}
+
+function validate(plan: Plan, limits: MoverLimits): { pagesPerCall: number; bytesPerMs?: number; quota?: number } {
+  const pagesPerCall = limits.pagesPerCall ?? DEFAULT_PAGES_PER_CALL;
+  if (!Number.isInteger(pagesPerCall) || pagesPerCall < 1) throw invalidField('pagesPerCall', pagesPerCall, 'integer >= 1');
+  const bw = limits.bandwidthMBps;
+  if (bw !== undefined && !(Number.isFinite(bw) && bw > 0)) throw invalidField('bandwidthMBps', bw, '> 0');
+  const quota = effectiveQuota(plan, limits);
+  if (quota !== undefined && !(Number.isFinite(quota) && quota >= 0)) throw invalidField('quotaBytesPerDirection', quota, '>= 0');
+  if (!limits.allowedPids.has(plan.pid)) {
+    throw new VirtTierError('OPT_PERM', `plan for pid ${plan.pid} refused: not one of the task's target pids`, {
+      field: 'plan.pid',
+      value: String(plan.pid),
+      allowed: [...limits.allowedPids].join(',') || '(none)',
+    });
+  }
+  return { pagesPerCall, bytesPerMs: bw === undefined ? undefined : (bw * BYTES_PER_MB) / 1000, quota };
+}
+
+function abortError(partial: MoveResult): Error {
+  return Object.assign(new Error('move round aborted'), { name: 'AbortError', partial });
+}
+
+const defaultSleep: SleepFn = (ms, signal) => sleepTimer(ms, undefined, { signal });
+
+export class PageMover implements Mover {
+  private readonly native: Pick<NativeBinding, 'movePages' | 'processMadvise'>;
+  private readonly sleep: SleepFn;
+  private readonly now: () => number;
+
+  constructor(opts: PageMoverOptions = {}) {
+    this.native = opts.native ?? realNative;
+    this.sleep = opts.sleep ?? defaultSleep;
+    this.now = opts.now ?? (() => performance.now());
+  }
+
+  async execute(plan: Plan, limits: MoverLimits): Promise<MoveResult> {
+    const { pagesPerCall, bytesPerMs, quota } = validate(plan, limits);
+    const { signal } = limits;
+    const started = this.now();
+    const result: MoveResult = {
+      pid: plan.pid, pagesMovedByNode: {}, bytesPromoted: 0, bytesDemoted: 0, bytesSwappedOut: 0, errorsByErrno: {}, durationMs: 0,
+    };
+    const finish = (): MoveResult => {
+      result.durationMs = this.now() - started;
+      return result;
+    };
+    const countError = (name: string, pages = 1): void => {
+      result.errorsByErrno[name] = (result.errorsByErrno[name] ?? 0) + pages;
+    };
+    let bytesSoFar = 0;
+    /** Sleeps until `bytesSoFar` is within the bandwidth; rejects with AbortError on abort. */
+    const pace = async (): Promise<void> => {
+      if (signal?.aborted) throw abortError(finish());
+      if (bytesPerMs === undefined) return;
+      const aheadMs = bytesSoFar / bytesPerMs - (this.now() - started);
+      if (aheadMs > 0) {
+        try {
+          await this.sleep(aheadMs, signal);
+        } catch (err) {
+          if ((err as Error).name === 'AbortError' || signal?.aborted) throw abortError(finish());
+          throw err;
+        }
+      }
+    };
+    const burstBytes = bytesPerMs === undefined ? Infinity : bytesPerMs * BURST_MS;
+
+    // Moves, in batches of at most pagesPerCall pages and burstBytes bytes.
+    const moves = truncateMovesToQuota(plan.moves, quota);
+    let batchAddrs: number[] = [];
+    let batchNodes: number[] = [];
+    let batchMeta: Array<{ bytes: number; dir: 'promote' | 'demote' }> = [];
+    let batchBytes = 0;
+    const flush = async (): Promise<boolean> => {
+      if (batchAddrs.length === 0) return true;
+      await pace();
+      let status: Int32Array;
+      try {
+        status = await this.native.movePages(plan.pid, Float64Array.from(batchAddrs), Int32Array.from(batchNodes), MPOL_MF_MOVE);
+      } catch (err) {
+        if (isErrno(err, 'ESRCH')) {
+          result.ended = `ESRCH: process ${plan.pid} exited`;
+          return false;
+        }
+        // A whole-call failure (EPERM, ENODEV for a node that does not exist, ...) fails every page of the call.
+        const code = (err as { code?: string }).code;
+        if (typeof code !== 'string' || !/^E[A-Z0-9]+$/.test(code)) throw err;
+        countError(code, batchAddrs.length);
+        status = new Int32Array(0);
+      }
+      for (let i = 0; i < status.length; i++) {
+        const s = status[i]!;
+        const meta = batchMeta[i]!;
+        if (s === batchNodes[i]) {
+          result.pagesMovedByNode[s] = (result.pagesMovedByNode[s] ?? 0) + 1;
+          if (meta.dir === 'promote') result.bytesPromoted += meta.bytes;
+          else result.bytesDemoted += meta.bytes;
+        } else if (s < 0) {
+          countError(errnoName(s));
+        } else {
+          // The kernel left it on another node without an error (it reports where the page is).
+          countError('ENOTMOVED');
+        }
+      }
+      bytesSoFar += batchBytes;
+      batchAddrs = [];
+      batchNodes = [];
+      batchMeta = [];
+      batchBytes = 0;
+      return true;
+    };
+    for (const move of moves) {
+      const dir = direction(move);
+      for (let i = 0; i < move.pageCount; i++) {
+        if (batchAddrs.length >= pagesPerCall || (batchAddrs.length > 0 && batchBytes + move.pageSizeBytes > burstBytes)) {
+          if (!(await flush())) return finish();
+        }
+        batchAddrs.push(move.start + i * move.pageSizeBytes);
+        batchNodes.push(move.toNode);
+        batchMeta.push({ bytes: move.pageSizeBytes, dir });
+        batchBytes += move.pageSizeBytes;
+      }
+    }
+    if (!(await flush())) return finish();
+
+    // Swap-outs: ranges in batches, each call also within one burst of bandwidth.
+    let ranges: number[] = [];
+    let rangesBytes = 0;
+    const flushSwaps = async (): Promise<boolean> => {
+      if (ranges.length === 0) return true;
+      await pace();
+      try {
+        result.bytesSwappedOut += await this.native.processMadvise(plan.pid, Float64Array.from(ranges), MADV_PAGEOUT);
+      } catch (err) {
+        const partial = (err as { bytesAdvised?: number }).bytesAdvised;
+        if (typeof partial === 'number') result.bytesSwappedOut += partial;
+        if (isErrno(err, 'ESRCH')) {
+          result.ended = `ESRCH: process ${plan.pid} exited`;
+          return false;
+        }
+        const code = (err as { code?: string }).code;
+        if (typeof code !== 'string' || !/^E[A-Z0-9]+$/.test(code)) throw err;
+        countError(code, ranges.length / 2);
+      }
+      bytesSoFar += rangesBytes;
+      ranges = [];
+      rangesBytes = 0;
+      return true;
+    };
+    for (const swap of plan.swapOuts) {
+      // A range larger than a burst is cut, so pacing holds for big ranges too.
+      for (let off = 0; off < swap.lengthBytes; ) {
+        const room = Math.max(4096, burstBytes - rangesBytes);
+        const len = Math.min(swap.lengthBytes - off, Number.isFinite(room) ? Math.floor(room / 4096) * 4096 || 4096 : swap.lengthBytes);
+        ranges.push(swap.start + off, len);
+        rangesBytes += len;
+        off += len;
+        if (ranges.length / 2 >= SWAP_RANGES_PER_CALL || rangesBytes >= burstBytes) {
+          if (!(await flushSwaps())) return finish();
+        }
+      }
+    }
+    if (!(await flushSwaps())) return finish();
+    return finish();
+  }
+}
