@@ -147,3 +147,28 @@ describe('PageIdleTracker on files in a temp dir (fixture)', () => {
     await assert.rejects(new PageIdleTracker(io, async () => undefined).scanCycle({ pid, filter: { vmFlags: [], anonOnly: true }, ignHost: false }, { loop: 1, intervalMs: 1 }), /CAP_SYS_ADMIN/);
   });
 });
+
+describe('PageIdleTracker on this process\'s real pagemap, fake bitmap (fixture)', () => {
+  test('reads real PFNs as root; with no access clearing the fake bits, stable pages read idle', async (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('pagemap PFNs need CAP_SYS_ADMIN: run as root (CI does)');
+      return;
+    }
+    const dir = mkdtempSync(path.join(tmpdir(), 'vt-page-idle-real-'));
+    try {
+      const bitmap = path.join(dir, 'bitmap');
+      writeFileSync(bitmap, Buffer.alloc(0));
+      const ballast = Buffer.alloc(16 * 1024 * 1024, 1); // 16 MiB of touched anonymous memory
+      const io = filePageIdleIo({ bitmapPath: bitmap, pageNodes: async (_p, a) => new Int32Array(a.length) });
+      const map = await new PageIdleTracker(io, async () => undefined).scanCycle({ pid: process.pid, filter: { vmFlags: [], anonOnly: true }, ignHost: false }, { loop: 2, intervalMs: 0 });
+      const presentPages = map.ranges.filter((r) => r.present).reduce((n, r) => n + r.pageCount, 0);
+      const idlePages = map.ranges.filter((r) => r.present && r.accessCount === 0).reduce((n, r) => n + r.pageCount, 0);
+      assert.ok(presentPages >= 4096, `at least the 16 MiB ballast is present (${presentPages} pages)`);
+      assert.ok(idlePages / presentPages > 0.9, `pages whose PFN did not change read idle (${idlePages}/${presentPages})`);
+      assert.ok(map.ranges.every((r) => r.pageSizeBytes === 4096 && (r.present || r.swapped)));
+      assert.ok(ballast[12345] === 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
