@@ -22,6 +22,8 @@ interface CslidePidStats {
   plannedBytes: { promote: number; prefetch: number; demote: number };
   promotedBytes: number;
   demotedBytes: number;
+  /** bytes that reached each node this round (from the mover's per-page status) */
+  movedInBytesByNode: Record<number, number>;
   errorsByErrno: Record<string, number>;
   tracker: string;
 }
@@ -84,6 +86,7 @@ export class CslideEngine implements Engine {
             plannedBytes: planned,
             promotedBytes: result?.bytesPromoted ?? 0,
             demotedBytes: result?.bytesDemoted ?? 0,
+            movedInBytesByNode: Object.fromEntries(Object.entries(result?.pagesMovedByNode ?? {}).map(([node, pages]) => [node, pages * CSLIDE_PAGE_SIZE_BYTES])),
             errorsByErrno: result?.errorsByErrno ?? {},
             tracker: map.tracker,
           };
@@ -95,6 +98,7 @@ export class CslideEngine implements Engine {
           let promoted = 0;
           let demoted = 0;
           const errorsByErrno: Record<string, number> = {};
+          const movedInBytesByNode: Record<number, number> = {};
           const planned = { promote: 0, prefetch: 0, demote: 0 };
           for (const s of perPid.values()) {
             addNodeStats(nodes, s.report.nodes);
@@ -104,6 +108,7 @@ export class CslideEngine implements Engine {
             planned.prefetch += s.plannedBytes.prefetch;
             planned.demote += s.plannedBytes.demote;
             for (const [k, v] of Object.entries(s.errorsByErrno)) errorsByErrno[k] = (errorsByErrno[k] ?? 0) + v;
+            for (const [k, v] of Object.entries(s.movedInBytesByNode)) movedInBytesByNode[Number(k)] = (movedInBytesByNode[Number(k)] ?? 0) + v;
           }
           return {
             engine: 'cslide',
@@ -115,6 +120,7 @@ export class CslideEngine implements Engine {
             plannedBytes: planned,
             promotedBytes: promoted,
             demotedBytes: demoted,
+            movedInBytesByNode,
             totalPromotedBytes: totals.promotedBytes,
             totalDemotedBytes: totals.demotedBytes,
             errorsByErrno,

@@ -24,6 +24,8 @@ interface SlidePidStats {
   limitedBy?: SlideGate;
   rssBytes: number;
   freeMemPercent: number;
+  /** planned swap-out bytes by the node the pages were on */
+  plannedSwapBytesByNode: Record<number, number>;
   errorsByErrno: Record<string, number>;
   tracker: string;
 }
@@ -86,6 +88,12 @@ export class SlideEngine implements Engine {
           const result = plannedSwapBytes > 0 ? await this.deps.mover.execute(decision.plan, { allowedPids: allPids, signal: task.signal }) : undefined;
           totalSwappedOutBytes += result?.bytesSwappedOut ?? 0;
           const nodes = nodePageStats(map, params.T);
+          const nodeOfStart = new Map(map.ranges.map((r) => [r.start, r.node]));
+          const plannedSwapBytesByNode: Record<number, number> = {};
+          for (const so of decision.plan.swapOuts) {
+            const node = nodeOfStart.get(so.start) ?? -1;
+            plannedSwapBytesByNode[node] = (plannedSwapBytesByNode[node] ?? 0) + so.lengthBytes;
+          }
           const stats: SlidePidStats = {
             report: { pid, timeMs: map.timeMs || now(), nodes },
             nodeIds: Object.keys(nodes).map(Number).sort((a, b) => a - b),
@@ -95,6 +103,7 @@ export class SlideEngine implements Engine {
             limitedBy: decision.limitedBy,
             rssBytes,
             freeMemPercent,
+            plannedSwapBytesByNode,
             errorsByErrno: result?.errorsByErrno ?? {},
             tracker: map.tracker,
           };
@@ -108,6 +117,7 @@ export class SlideEngine implements Engine {
           let swapped = 0;
           const limitedBy = new Set<SlideGate>();
           const errorsByErrno: Record<string, number> = {};
+          const plannedSwapBytesByNode: Record<number, number> = {};
           for (const s of perPid.values()) {
             addNodeStats(nodes, s.report.nodes);
             cold += s.coldBytes;
@@ -115,6 +125,7 @@ export class SlideEngine implements Engine {
             swapped += s.swappedOutBytes;
             if (s.limitedBy) limitedBy.add(s.limitedBy);
             for (const [k, v] of Object.entries(s.errorsByErrno)) errorsByErrno[k] = (errorsByErrno[k] ?? 0) + v;
+            for (const [k, v] of Object.entries(s.plannedSwapBytesByNode)) plannedSwapBytesByNode[Number(k)] = (plannedSwapBytesByNode[Number(k)] ?? 0) + v;
           }
           return {
             engine: 'slide',
@@ -125,6 +136,7 @@ export class SlideEngine implements Engine {
             nodes,
             coldBytes: cold,
             plannedSwapBytes: planned,
+            plannedSwapBytesByNode,
             swappedOutBytes: swapped,
             totalSwappedOutBytes,
             ...(limitedBy.size > 0 ? { limitedBy: [...limitedBy] } : {}),

@@ -57,8 +57,10 @@ class RecordingMover implements Mover {
     this.world.pools = applied.pools;
     const bytes = (dir: 'up' | 'down'): number =>
       plan.moves.filter((m) => (dir === 'up' ? m.reason !== 'demote' : m.reason === 'demote')).reduce((n, m) => n + m.pageCount * m.pageSizeBytes, 0);
+    const pagesMovedByNode: Record<number, number> = {};
+    for (const m of plan.moves) pagesMovedByNode[m.toNode] = (pagesMovedByNode[m.toNode] ?? 0) + m.pageCount;
     return {
-      pid: plan.pid, pagesMovedByNode: {}, bytesPromoted: bytes('up'), bytesDemoted: bytes('down'),
+      pid: plan.pid, pagesMovedByNode, bytesPromoted: bytes('up'), bytesDemoted: bytes('down'),
       bytesSwappedOut: plan.swapOuts.reduce((n, s) => n + s.lengthBytes, 0), errorsByErrno: {}, durationMs: 1,
     };
   }
@@ -147,6 +149,7 @@ describe('cslide engine', () => {
     assert.deepEqual(first.nodes, { 0: { usedBytes: 10 * P, hotBytes: 2 * P, coldBytes: 8 * P } });
     assert.deepEqual(task.stats[6]!.nodes, { 0: { usedBytes: 2 * P, hotBytes: 2 * P, coldBytes: 0 }, 2: { usedBytes: 8 * P, hotBytes: 0, coldBytes: 8 * P } });
     assert.equal(task.stats[6]!.totalDemotedBytes, 16 * MB);
+    assert.deepEqual(first.movedInBytesByNode, { 2: 4 * MB });
     assert.ok(tracker.closed, 'the tracker is closed when the task stops');
     assert.deepEqual(task.ended, []);
 
@@ -327,6 +330,7 @@ describe('slide engine', () => {
     assert.deepEqual(task.stats.map((s) => s.swappedOutBytes), [6 * 4096, 0]);
     assert.equal(task.stats[0]!.engine, 'slide');
     assert.equal(task.stats[1]!.totalSwappedOutBytes, 6 * 4096);
+    assert.deepEqual(task.stats[0]!.plannedSwapBytesByNode, { 0: 6 * 4096 });
     const text = (await engine.command('showtaskpages', { task: 's1' })) as string;
     // The 2 count-3 pages stay resident (8 KB, hot); the swapped pages are no longer on any node.
     assert.equal(text, `[${formatReportTime(Date.UTC(2026, 10, 24, 12, 0, 0))}] task 5151 pages info (KB):\n node       used        hot       cold\n    0          8          8          0\n`);
