@@ -137,8 +137,8 @@ export function parseNodePairs(text: string, numaNodes: readonly number[]): Node
   return pairs;
 }
 
-/** Largest `swap_threshold` in GiB whose byte count is still an exact JS integer (2^53 bytes). */
-export const SWAP_THRESHOLD_MAX_GIB = 8388608;
+/** Largest `swap_threshold` in GiB whose byte count is still a safe JS integer (< 2^53 bytes, 8 PiB). */
+export const SWAP_THRESHOLD_MAX_GIB = 8388607;
 
 /** slide's `swap_threshold`: `NNg` or `NNG` (GiB, as etmem), returned in bytes. */
 export function parseSwapThresholdBytes(text: string): number {
