@@ -209,6 +209,19 @@ describe('cslide engine', () => {
     assert.deepEqual(busyPidList(), []);
   });
 
+  test('a tracker that cannot be created ends the task with the reason', async () => {
+    const world = new World(syntheticMap([], { loop: 3 }), {});
+    const engine = new CslideEngine(cslideConfig, {
+      trackerFactory: () => { throw new VirtTierError('OPT_UNSUPPORTED', 'no access tracker on this host: DAMON vaddr missing'); },
+      mover: new RecordingMover(world), hostInfo: hostInfoOf(world),
+    }, ctx);
+    const task = fakeTask(cslideTask(), () => [4242]);
+    engine.startTask(task);
+    await waitFor(() => task.ended.length > 0, 'the task to end');
+    assert.deepEqual(task.ended, ['failed: no access tracker on this host: DAMON vaddr missing']);
+    await engine.close();
+  });
+
   test('a pid task whose process does not exist ends at once', async () => {
     const world = new World(syntheticMap([], { loop: 3 }), {});
     const engine = new CslideEngine(cslideConfig, { trackerFactory: () => new SyntheticTracker(world), mover: new RecordingMover(world), hostInfo: hostInfoOf(world) }, ctx);
