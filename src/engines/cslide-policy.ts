@@ -153,7 +153,7 @@ function planPair(pair: NodePair, dramChunks: Chunk[], aepChunks: Chunk[], input
   }
 
   // Coldest first off D: the cold pages, then the coldest of the hot.
-  const demoteOrder = [...[...coldOnDram].reverse(), ...[...hotOnDram].reverse()];
+  const demoteOrder = [...[...coldOnDram].sort(coldestFirst), ...[...hotOnDram].sort(coldestFirst)];
   const promoteCursor = new ChunkCursor([...hotOnAep, ...warmOnAep]);
   const demoteCursor = new ChunkCursor(demoteOrder);
 

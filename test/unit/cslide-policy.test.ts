@@ -258,3 +258,10 @@ describe('cslide policy: properties over random maps (seeded)', () => {
     assert.deepEqual(planCslide(input), planCslide(structuredClone(input)));
   });
 });
+
+test('cslide policy: ties are broken by lower address first in both directions', () => {
+  // Four count-0 pages on a full DRAM node, reserve 2 pages: the two lowest addresses go.
+  const map = syntheticMap(pagesOf(4, 0, DRAM), { loop: 3 });
+  const plan = planCslide({ ...etmemInput([], { [DRAM]: pool(4, 0), [AEP]: pool(8, 8) }), accessMap: map, hotReserveBytes: 2 * P });
+  assert.deepEqual(plan.moves.map((m) => [m.start, m.pageCount]), [[map.ranges[0]!.start, 1], [map.ranges[1]!.start, 1]]);
+});
