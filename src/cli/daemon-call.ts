@@ -10,7 +10,8 @@ export function daemonCall(socket: string, cmd: string, args: Record<string, unk
 /** Prints an error as `virt-tier: CODE: message` (plus field/allowed when the message lacks them); returns the exit code. */
 export function reportError(io: CliIO, err: unknown): number {
   if (err instanceof VirtTierError) {
-    io.err(`virt-tier: ${err.code}: ${err.message}\n`);
+    const allowed = err.allowed !== undefined && !err.message.includes('allowed') ? `; allowed: ${err.allowed}` : '';
+    io.err(`virt-tier: ${err.code}: ${err.message}${allowed}\n`);
     return err.code === 'OPT_INVAL' && err.field?.startsWith('-') ? 2 : 1;
   }
   io.err(`virt-tier: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -29,7 +29,8 @@ export const command: CliCommand = {
       const result = await daemonCall(socketName(opts), `obj.${verb}`, { file });
       if (opts.values.json) printJson(io, result);
       else {
-        const r = result as { projects: string[]; engines: string[]; tasks: string[] };
+        const r = result as { projects: string[]; engines: string[]; tasks: string[]; warnings?: string[] };
+        for (const w of r.warnings ?? []) io.err(`virt-tier: warning: ${w}\n`);
         io.out(`${verb === 'add' ? 'added' : 'deleted'}: ${r.projects.length} project(s), ${r.engines.length} engine(s), ${r.tasks.length} task(s)\n`);
       }
       return 0;

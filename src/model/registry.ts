@@ -9,6 +9,7 @@
  * with one bad section adds nothing. Changes are serialised by a mutex;
  * `show` reads without it, so a slow change never blocks it.
  */
+import { checkTaskAgainstProject } from '../config/task-params.js';
 import type { ConfigDocument, EngineConfig, ProjectConfig, TaskConfig } from '../config/types.js';
 import { VirtTierError } from '../errors.js';
 import type { Engine } from '../engines/engine.js';
@@ -43,6 +44,8 @@ export interface ChangeSummary {
   projects: string[];
   engines: string[];
   tasks: string[];
+  /** values accepted with a change (e.g. max_threads clamped), to show the user */
+  warnings?: string[];
 }
 
 function describe(section: string, name: string, source?: { index: number; line?: number }): string {
@@ -107,6 +110,7 @@ export class Registry {
           throw new VirtTierError('OPT_TASK_EXISTED', `${describe('task', t.name, t.source)} already exists in engine "${t.engine}" of project "${t.project}"`, { field: 'task.name', value: t.name });
         }
         newTaskKeys.add(taskKey);
+        checkTaskAgainstProject(t, project);
         engine.engine.checkTask(t, project);
       }
     } catch (err) {
@@ -132,6 +136,7 @@ export class Registry {
       projects: doc.projects.map((p) => p.name),
       engines: doc.engines.map((e) => `${e.project}/${engineKey(e)}`),
       tasks: doc.tasks.map((t) => `${t.project}/${t.engine}/${t.name}`),
+      warnings: doc.warnings ?? [],
     };
   }
 

@@ -18,8 +18,8 @@ const badPlugin = path.join(repoRoot, 'test/fixtures/plugins/throwing-engine.js'
 function projectIni(name: string, extra = ''): string {
   return `[project]\nname=${name}\nloop=1\ninterval=1\nsleep=1\n${extra}`;
 }
-function watchEngineIni(project: string, extra = ''): string {
-  return `\n[engine]\nproject=${project}\nname=thirdparty\neng_name=watch\nlibname=${plugin}\nops_name=watchEngine\nperiod_ms=50\n${extra}`;
+function watchEngineIni(project: string, periodMs = '50'): string {
+  return `\n[engine]\nproject=${project}\nname=thirdparty\neng_name=watch\nlibname=${plugin}\nops_name=watchEngine\nperiod_ms=${periodMs}\n`;
 }
 function taskIni(project: string, name: string, value: string, extra = ''): string {
   return `\n[task]\nproject=${project}\nengine=watch\nname=${name}\ntype=name\nvalue=${value}\n${extra}`;
@@ -167,7 +167,7 @@ describe('objects over the socket', () => {
 
   test('plugin private keys are validated by the plugin', () => {
     const before = show();
-    const file = writeConfig(projectIni('p3') + watchEngineIni('p3', 'period_ms=5\n'));
+    const file = writeConfig(projectIni('p3') + watchEngineIni('p3', '5'));
     const r = d.cli(['obj', 'add', '-f', file]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /period_ms.*allowed: 10\.\.60000/);
