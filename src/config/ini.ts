@@ -1,20 +1,31 @@
 /**
  * etmem's INI form: `[project]`, `[engine]`, `[task]` sections of
  * `key=value` lines. etmem reads it with glib's GKeyFile, whose rules are
- * kept: a line whose first non-blank character is `#` is a comment (a `#`
- * later in a line is part of the value), blanks around the key and around
- * `=` are ignored, names are case-sensitive, a key before any section is
- * an error.
+ * kept: a line whose first non-blank character is `#` is a comment, blanks
+ * around the key and around `=` are ignored, names are case-sensitive, a
+ * key before any section is an error.
  *
  * Differences from etmem, on purpose: every section header starts a new
  * object (GKeyFile merges sections of the same name, so an etmem file can
- * hold one project, one engine and one task); trailing blanks of a value
- * are dropped too; a key set twice in one section, an unknown section and
- * text after `]` are errors instead of "last one wins" or being ignored.
- * Values are taken verbatim: GKeyFile's `\s`, `\n` escapes are not decoded
- * (no etmem key needs them).
+ * hold one project, one engine and one task); a `#` after a blank starts a
+ * comment to the end of the line (GKeyFile keeps it in the value, so
+ * `loop=3  # scans` would be an error there and `eng_name=w  # x` a silent
+ * surprise; a `#` with no blank before it stays in the value, and no etmem
+ * value can hold a blank followed by `#`); trailing blanks of a value are
+ * dropped; a key set twice in one section, an unknown section and text
+ * after `]` are errors instead of "last one wins" or being ignored. Values
+ * are taken verbatim: GKeyFile's `\s`, `\n` escapes are not decoded (no
+ * etmem key needs them).
  */
 import { SECTION_KINDS, badKey, badSyntax, type RawSection, type SectionKind } from './raw.js';
+
+/** The line up to a `#` that follows a blank (linear: no regex backtracking on long blank runs). */
+function withoutComment(line: string): string {
+  for (let i = line.indexOf('#'); i > 0; i = line.indexOf('#', i + 1)) {
+    if (/\s/.test(line[i - 1]!)) return line.slice(0, i).trimEnd();
+  }
+  return line;
+}
 
 export function parseIni(text: string): RawSection[] {
   const sections: RawSection[] = [];
@@ -25,8 +36,9 @@ export function parseIni(text: string): RawSection[] {
     const lineNo = i + 1;
     const line = lines[i]!.trim();
     if (line === '' || line.startsWith('#')) continue;
-    if (line.startsWith('[')) {
-      const header = /^\[([^\]]*)\]$/.exec(line);
+    const content = withoutComment(line);
+    if (content.startsWith('[')) {
+      const header = /^\[([^\]]*)\]$/.exec(content);
       if (!header) throw badSyntax(lineNo, 'malformed section header', line, '[project], [engine] or [task] alone on its line');
       const kind = header[1]!.trim();
       if (!(SECTION_KINDS as readonly string[]).includes(kind)) {
@@ -36,10 +48,10 @@ export function parseIni(text: string): RawSection[] {
       sections.push(current);
       continue;
     }
-    const eq = line.indexOf('=');
+    const eq = content.indexOf('=');
     if (eq < 0) throw badSyntax(lineNo, 'not a section header, comment or key=value line', line, '[section], # comment or key=value');
-    const key = line.slice(0, eq).trim();
-    const value = line.slice(eq + 1).trim();
+    const key = content.slice(0, eq).trim();
+    const value = content.slice(eq + 1).trim();
     if (key === '') throw badSyntax(lineNo, 'key=value line without a key', line, 'key=value');
     if (!current) throw badSyntax(lineNo, 'key=value line before any section', line, 'a [project], [engine] or [task] header first');
     const first = current.entries.get(key);

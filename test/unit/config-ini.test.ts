@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfigText } from '../../src/config/parse.js';
 import { parseIni } from '../../src/config/ini.js';
-import { HOST, assertInvalid, cslideEngine, cslideTask, iniOf, project, slideEngine, slideTask } from './config-helpers.js';
+import { HOST, assertInvalid, cslideEngine, cslideTask, iniOf, project, slideEngine, slideTask, thirdpartyEngine } from './config-helpers.js';
 
 describe('config INI syntax', () => {
   test('comments, blank lines, blanks around keys and =, CRLF and a BOM are accepted', () => {
@@ -15,9 +15,25 @@ describe('config INI syntax', () => {
     assert.deepEqual(doc.projects[0]!.source, { section: 'project', index: 0, line: 3 });
   });
 
-  test('a # after a value is part of the value (GKeyFile), and the error says so', () => {
-    const text = iniOf([project()]).replace('loop=3', 'loop=3 # scans');
-    assertInvalid(() => parseConfigText(text, 'ini', HOST), 'project[0].loop', 'comment', '"3 # scans"');
+  test('a # after a blank starts a comment; a # inside a value stays', () => {
+    const text = iniOf([project(), thirdpartyEngine({ tag: 'a#b' })])
+      .replace('[project]', '[project]   # the project')
+      .replace('loop=3', 'loop=3\t# scans per cycle')
+      .replace('eng_name=watch', 'eng_name=watch                 # the name tasks use');
+    const doc = parseConfigText(text, 'ini', HOST);
+    assert.equal(doc.projects[0]!.loop, 3);
+    const engine = doc.engines[0]!;
+    assert.ok(engine.name === 'thirdparty');
+    assert.equal(engine.eng_name, 'watch');
+    assert.deepEqual(engine.params, { tag: 'a#b' });
+    assertInvalid(() => parseConfigText(iniOf([project({ loop: '3#x' })]), 'ini', HOST), 'project[0].loop', '"3#x"');
+  });
+
+  // A quadratic comment scan would take hours on this line; linear takes milliseconds. The timeout only
+  // turns a hang into a failure.
+  test('a long line with a long blank run is read (no backtracking blow-up)', { timeout: 20_000 }, () => {
+    const text = `[project]\nname=p${' '.repeat(2_000_000)}x\n`;
+    assertInvalid(() => parseConfigText(text, 'ini', HOST), 'project[0].name', 'too long');
   });
 
   test('every section is its own object, in file order (etmem would merge them)', () => {
