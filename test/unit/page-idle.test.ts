@@ -164,7 +164,9 @@ describe('PageIdleTracker on this process\'s real pagemap, fake bitmap (fixture)
       const presentPages = map.ranges.filter((r) => r.present).reduce((n, r) => n + r.pageCount, 0);
       const idlePages = map.ranges.filter((r) => r.present && r.accessCount === 0).reduce((n, r) => n + r.pageCount, 0);
       assert.ok(presentPages >= 4096, `at least the 16 MiB ballast is present (${presentPages} pages)`);
-      assert.ok(idlePages / presentPages > 0.9, `pages whose PFN did not change read idle (${idlePages}/${presentPages})`);
+      // The ballast is not touched during the cycle, its PFNs stay and its fake bits stay set: idle.
+      // (Other pages may churn: the heap grows and new frames count as accessed.)
+      assert.ok(idlePages >= 4000, `the untouched ballast reads idle (${idlePages} idle of ${presentPages})`);
       assert.ok(map.ranges.every((r) => r.pageSizeBytes === 4096 && (r.present || r.swapped)));
       assert.ok(ballast[12345] === 1);
     } finally {
