@@ -5,6 +5,7 @@
  */
 import { VirtTierError, invalidField } from '../errors.js';
 import { checkSocketName } from '../api/protocol.js';
+import { TRACKER_NAMES, type TrackerChoice } from '../scan/choose-tracker.js';
 
 export interface DaemonArgs {
   help: boolean;
@@ -18,6 +19,8 @@ export interface DaemonArgs {
   loadFiles: string[];
   /** a group whose members may use the socket besides root */
   allowedGid?: number;
+  /** access tracker backend: auto (probe) or a name */
+  tracker: TrackerChoice;
 }
 
 export const DAEMON_USAGE = `Usage: virt-tierd -s|--socket NAME [-l|--log-level 0..3] [-m|--mode-systemctl] [options]
@@ -31,7 +34,8 @@ etmemd-compatible flags:
 virt-tier options:
   --pidfile FILE           pidfile for -m (default /run/virt-tierd.NAME.pid)
   --load FILE              add the objects of a config file at start (repeatable)
-  --allow-gid GID          also accept peers whose gid is GID (default: root only)`;
+  --allow-gid GID          also accept peers whose gid is GID (default: root only)
+  --tracker NAME           access tracker: auto (probe the kernel; default), ${TRACKER_NAMES.join(', ')}`;
 
 function usageError(message: string, field: string, value: string, allowed: string): VirtTierError {
   return new VirtTierError('OPT_INVAL', message, { field, value, allowed });
@@ -44,6 +48,7 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs {
   let systemctlMode = false;
   let pidFile: string | undefined;
   let allowedGid: number | undefined;
+  let tracker: TrackerChoice | undefined;
   const loadFiles: string[] = [];
 
   for (let i = 0; i < argv.length; i++) {
@@ -96,12 +101,17 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs {
         allowedGid = Number(v);
         break;
       }
+      case '--tracker': {
+        const v = value('--tracker', ['auto', ...TRACKER_NAMES].join('|'));
+        if (v !== 'auto' && !(TRACKER_NAMES as readonly string[]).includes(v)) throw invalidField('--tracker', v, ['auto', ...TRACKER_NAMES].join('|'));
+        tracker = v as TrackerChoice;
+        break;
+      }
       default:
         if (arg.startsWith('-')) throw usageError(`unknown option ${arg}`, arg, arg, 'see virt-tierd --help');
         throw usageError(`unexpected argument ${JSON.stringify(arg)}`, 'argv', arg, 'options only; see virt-tierd --help');
     }
   }
-  if (help) return { help, socketName: socketName ?? '', logLevel: logLevel ?? 3, systemctlMode, loadFiles, pidFile, allowedGid };
-  if (socketName === undefined) throw usageError('-s is required: the socket name to listen on', '-s', '(missing)', '1..106 characters');
-  return { help, socketName, logLevel: logLevel ?? 3, systemctlMode, pidFile, loadFiles, allowedGid };
+  if (!help && socketName === undefined) throw usageError('-s is required: the socket name to listen on', '-s', '(missing)', '1..106 characters');
+  return { help, socketName: socketName ?? '', logLevel: logLevel ?? 3, systemctlMode, pidFile, loadFiles, allowedGid, tracker: tracker ?? 'auto' };
 }

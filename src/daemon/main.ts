@@ -58,7 +58,7 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
   const log: Logger = createLogger(args.logLevel);
   const startedAtMs = Date.now();
   const registry = new Registry(log);
-  const components = await wireComponents({ log, registry, socketName: args.socketName });
+  const components = await wireComponents({ log, registry, socketName: args.socketName, tracker: args.tracker });
   const handlers = createHandlers({
     registry,
     loadConfigFile: (file, host) => loadConfigFile(file, host),

@@ -9,7 +9,7 @@ function rejects(argv: string[], field: string): void {
 
 describe('virt-tierd flags (etmemd compatible)', () => {
   test('-s with defaults', () => {
-    assert.deepEqual(parseDaemonArgs(['-s', 'sock']), { help: false, socketName: 'sock', logLevel: 3, systemctlMode: false, pidFile: undefined, loadFiles: [], allowedGid: undefined });
+    assert.deepEqual(parseDaemonArgs(['-s', 'sock']), { help: false, socketName: 'sock', logLevel: 3, systemctlMode: false, pidFile: undefined, loadFiles: [], allowedGid: undefined, tracker: 'auto' });
   });
   test('long forms, -l at both ends, -m', () => {
     assert.equal(parseDaemonArgs(['--socket', 's', '--log-level', '0']).logLevel, 0);
@@ -28,6 +28,10 @@ describe('virt-tierd flags (etmemd compatible)', () => {
     rejects(['-s', 'a', '-l', '4'], '-l');
     rejects(['-s', 'a', '-l', '-1'], '-l');
     rejects(['-s', 'a', '-l', '1x'], '-l');
+  });
+  test('--tracker names a backend or auto', () => {
+    assert.equal(parseDaemonArgs(['-s', 'a', '--tracker', 'damon-vaddr']).tracker, 'damon-vaddr');
+    rejects(['-s', 'a', '--tracker', 'clear_refs'], '--tracker');
   });
   test('stray words and unknown flags', () => {
     rejects(['-s', 'a', 'extra'], 'argv');
