@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { NativeBinding } from './native.js';
 import { toSysError } from './errors.js';
 
-export type { NativeBinding, PeerCred, PagemapScanResult, IdlePagesRead } from './native.js';
+export type { NativeBinding, PeerCred, PagemapScanResult, PagemapScanCounts, IdlePagesRead } from './native.js';
 export { SysError, isErrno, toSysError } from './errors.js';
 
 const ADDON_RELATIVE = path.join('build', 'Release', 'virt_tier.node');

@@ -57,6 +57,16 @@ export interface NativeBinding {
     categoryInverted: number, categoryMask: number, categoryAnyOfMask: number, returnMask: number, maxPages: number,
   ): Promise<PagemapScanResult>;
 
+  /**
+   * The same walk as pagemapScan, returning only page counts per distinct
+   * category value ([categories0, pages0, categories1, pages1, ...]) and the
+   * number of (merged) regions: page stats without materialising regions.
+   */
+  pagemapScanCounts(
+    pid: number, start: number, end: number,
+    categoryInverted: number, categoryMask: number, categoryAnyOfMask: number, returnMask: number,
+  ): Promise<PagemapScanCounts>;
+
   /** pread of whole 8-byte words of the page_idle bitmap at `path` (bit i of word w = PFN 64*w+i). */
   readIdleBitmap(path: string, firstWord: number, wordCount: number): Promise<BigUint64Array>;
 
@@ -86,6 +96,14 @@ export interface PagemapScanResult {
   /** [start, end, categories] triples */
   regions: Float64Array;
   /** the address where the walk stopped (== end unless maxPages cut it short) */
+  walkEnd: number;
+}
+
+export interface PagemapScanCounts {
+  /** [categories, pages] pairs, one per distinct category value */
+  pagesByCategories: Float64Array;
+  /** regions the walk found (neighbours with equal categories merged) */
+  regions: number;
   walkEnd: number;
 }
 

@@ -41,9 +41,9 @@ export interface PatternChild {
   stop(): Promise<void>;
 }
 
-/** Starts a pattern child: KIND anon|memfd|file:PATH, PAGES, STRIDE. */
-export async function startPatternChild(kind: string, pages: number, stride: number): Promise<PatternChild> {
-  const proc = spawn(patternChildBinary(), [kind, String(pages), String(stride)], { stdio: ['pipe', 'pipe', 'inherit'] });
+/** Starts a pattern child: KIND anon|memfd|file:PATH, PAGES, STRIDE, RUN (pages touched per stride, default 1). */
+export async function startPatternChild(kind: string, pages: number, stride: number, run = 1): Promise<PatternChild> {
+  const proc = spawn(patternChildBinary(), [kind, String(pages), String(stride), String(run)], { stdio: ['pipe', 'pipe', 'inherit'] });
   let buffered = '';
   const waiters: Array<(line: string) => void> = [];
   proc.stdout!.setEncoding('utf8');

@@ -76,6 +76,26 @@ describe('pagemap (real child process)', () => {
     }
   });
 
+  test('pagemapScanCounts: page counts per category equal the sums over pagemapScan regions', async () => {
+    const child = await startPatternChild('anon', 20000, 5, 2);
+    try {
+      const end = child.start + 20000 * 4096;
+      const mask = PAGE_IS.PRESENT | PAGE_IS.SWAPPED;
+      const counts = await native.pagemapScanCounts(child.pid, child.start, end, 0, 0, 0, mask);
+      const scan = await native.pagemapScan(child.pid, child.start, end, 0, 0, 0, mask, 0);
+      const byCats = new Map<number, number>();
+      for (let i = 0; i < counts.pagesByCategories.length; i += 2) byCats.set(counts.pagesByCategories[i]!, counts.pagesByCategories[i + 1]!);
+      assert.equal(byCats.get(PAGE_IS.PRESENT), 8000);
+      assert.equal(byCats.get(0), 12000);
+      assert.equal(counts.regions, scan.regions.length / 3);
+      assert.equal(counts.walkEnd, end);
+      assert.throws(() => (native.pagemapScanCounts as (...a: unknown[]) => unknown)(child.pid, child.start, end, 0, 0, 0, 0),
+        (e: unknown) => e instanceof TypeError && (e as { code?: string }).code === 'ERR_INVALID_ARG' && e.message.includes('usage: pagemapScanCounts'));
+    } finally {
+      await child.stop();
+    }
+  });
+
   test('unknown category bits: the ioctl rejects EINVAL', async () => {
     await assert.rejects(
       native.pagemapScan(process.pid, 0, 4096, 0, 1 << 30, 0, 1, 0),
