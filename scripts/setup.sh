@@ -23,18 +23,18 @@ export apt_updated
 
 # The addon's and @unraid/libvirt's builds need a compiler and libvirt's headers.
 apt_install g++ make python3 pkg-config libvirt-dev
-for part in scripts/setup-*.sh; do
-  [ -e "$part" ] || continue
-  echo "setup: $part"
-  bash "$part"
-done
-
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 # npm ci builds the addon (the root package's install script); rebuild only if sources changed since.
 if [ ! -f build/Release/virt_tier.node ] || [ -n "$(find native binding.gyp -newer build/Release/virt_tier.node 2>/dev/null | head -n1)" ]; then
-  npx --no-install node-gyp rebuild --loglevel=error >/dev/null
+  npm run install --silent >/dev/null
 fi
+# Each part's own needs (libvirtd, the testbed's QEMU and kernel, chromium), after npm ci so they see node_modules.
+for part in scripts/setup-*.sh; do
+  [ -e "$part" ] || continue
+  echo "setup: $part"
+  bash "$part"
+done
 npx --no-install tsc -p tsconfig.json
 echo "setup: done"
