@@ -8,7 +8,7 @@ import path from 'node:path';
 import { FieldProblem, INT32_MAX, parseDomain, parseName, parseNodePairs, parsePid, parseProcessName, parseStrictInt } from './fields.js';
 import type { RawSection } from './raw.js';
 import { SectionReader } from './section-reader.js';
-import { engineKindOf, readTaskParams, taskParamKeys } from './task-params.js';
+import { engineKindOf, pluginParams, readTaskParams, taskParamKeys } from './task-params.js';
 import type { EngineConfig, EngineKind, HostFacts, ProjectConfig, SourceRef, TaskConfig, TaskType } from './types.js';
 
 function sourceOf(section: RawSection): SourceRef {
@@ -102,8 +102,7 @@ export function buildEngine(section: RawSection, host: HostFacts): EngineConfig 
   }
   // thirdparty: every key but its own goes to the plugin, which validates it when the engine is added.
   const own: readonly string[] = [...ENGINE_COMMON_KEYS, ...THIRDPARTY_ENGINE_KEYS];
-  const params: Record<string, string> = {};
-  for (const [key, entry] of section.entries) if (!own.includes(key)) params[key] = entry.value;
+  const params = pluginParams(section, [...section.entries.keys()].filter((key) => !own.includes(key)));
   return {
     project: r.required('project', (t) => parseName(t)),
     name: 'thirdparty',

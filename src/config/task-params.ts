@@ -11,7 +11,7 @@
  */
 import { VirtTierError } from '../errors.js';
 import { INT32_MAX, parseStrictInt, parseSwapThresholdBytes, parseVmFlags, parseYesNo } from './fields.js';
-import type { RawSection } from './raw.js';
+import { badKey, type RawSection } from './raw.js';
 import { SectionReader } from './section-reader.js';
 import type { CslideTaskParams, EngineKind, HostFacts, ProjectConfig, SlideTaskParams, TaskConfig } from './types.js';
 
@@ -70,9 +70,22 @@ export function readTaskParams(kind: EngineKind, reader: SectionReader, host: Ho
     };
     return { params, warnings };
   }
+  return { params: pluginParams(reader.section, paramKeys), warnings };
+}
+
+/**
+ * A thirdparty engine's or task's own keys, for the plugin. `__proto__`
+ * is refused: assigning it to a plain object would silently drop it (or
+ * worse, in code that copies params around).
+ */
+export function pluginParams(section: RawSection, keys: Iterable<string>): Record<string, string> {
   const params: Record<string, string> = {};
-  for (const key of paramKeys) params[key] = reader.text(key)!;
-  return { params, warnings };
+  for (const key of keys) {
+    const entry = section.entries.get(key)!;
+    if (key === '__proto__') throw badKey(section, key, 'reserved key name', 'any other key name', entry.line);
+    params[key] = entry.value;
+  }
+  return params;
 }
 
 /**

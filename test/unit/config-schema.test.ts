@@ -183,6 +183,8 @@ describe('config tasks', () => {
     assertInvalid(() => parseIni([cslideTask({ T: '1' })]), 'task[0].T', 'unknown key for a cslide task');
     const doc = parseIni([['task', { project: 'p1', engine: 'watch', name: 't', type: 'pid', value: '1', T: 'anything' }]]);
     assert.deepEqual(doc.tasks[0]!.params, { T: 'anything' });
+    assertInvalid(() => parseIni([['task', { project: 'p1', engine: 'watch', name: 't', type: 'pid', value: '1', __proto__x: 'a', ['__proto__']: 'b' }]]), 'task[0].__proto__', 'reserved');
+    assertInvalid(() => parseIni([thirdpartyEngine({ ['__proto__']: 'b' })]), 'engine[0].__proto__', 'reserved');
   });
   test('slide T <= loop*3 when the project is in the file', () => {
     const ok = parseIni([project({ loop: '3' }), slideEngine(), slideTask({ T: '9' })]);
