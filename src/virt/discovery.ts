@@ -1,0 +1,187 @@
+/**
+ * Running libvirt domains as virt-tier targets: name, UUID, id, state,
+ * QEMU PID (pidfile checked against the process), live XML, and on request
+ * the guest-RAM blocks. `resolveDomain` turns a task's `value=` (name or
+ * UUID) into one such target or a clear error.
+ */
+import type { Domain, Hypervisor } from '@unraid/libvirt';
+import { VirtTierError } from '../errors.js';
+import { liveIO, type PlatformIO } from '../platform/io.js';
+import { DEFAULT_LIBVIRT_URI, libvirtMessage, VirtConnection } from './connection.js';
+import { findQemuProcess, QEMU_RUN_DIR, readGuestRam, type GuestRamBlock } from './qemu-process.js';
+import type { QemuCmdline } from './qemu-cmdline.js';
+
+/** libvirt's virDomainState, by number (include/libvirt/libvirt-domain.h). */
+export const DOMAIN_STATES = ['nostate', 'running', 'blocked', 'paused', 'shutdown', 'shutoff', 'crashed', 'pmsuspended'] as const;
+export type DomainStateName = (typeof DOMAIN_STATES)[number];
+
+/** ConnectListAllDomainsFlags.ACTIVE (virConnectListAllDomainsFlags). */
+const LIST_ACTIVE = 1;
+
+export interface RunningDomain {
+  name: string;
+  uuid: string;
+  /** libvirt's domain id while running */
+  id: number | null;
+  state: DomainStateName;
+  /** the QEMU process, null when no live QEMU matches (starting, stopping, not a QEMU domain) */
+  pid: number | null;
+  /** guest memory from domainGetInfo, bytes */
+  memoryBytes: number;
+  /** the live domain XML */
+  xml: string;
+  cmdline?: QemuCmdline;
+}
+
+export interface ResolvedDomain extends RunningDomain {
+  pid: number;
+  ramBlocks: GuestRamBlock[];
+}
+
+export interface DiscoveryOptions {
+  uri?: string;
+  /** a connection to reuse (the daemon keeps one); otherwise one is opened and closed per call */
+  connection?: VirtConnection;
+  io?: PlatformIO;
+  runDir?: string;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+
+async function withConnection<T>(opts: DiscoveryOptions, fn: (hv: Hypervisor, conn: VirtConnection) => Promise<T>): Promise<T> {
+  const own = opts.connection === undefined;
+  const conn = opts.connection ?? new VirtConnection(opts.uri ?? DEFAULT_LIBVIRT_URI);
+  try {
+    const hv = await conn.get();
+    return await fn(hv, conn);
+  } catch (err) {
+    // A failure on a reused connection may mean libvirtd restarted: drop it so the next call reconnects.
+    if (!own && !(err instanceof VirtTierError)) await conn.reset();
+    throw err;
+  } finally {
+    if (own) await conn.close();
+  }
+}
+
+async function describe(hv: Hypervisor, dom: Domain, opts: DiscoveryOptions): Promise<RunningDomain> {
+  const [name, uuid, id, info, xml] = await Promise.all([
+    hv.domainGetName(dom),
+    hv.domainGetUUIDString(dom),
+    hv.domainGetID(dom),
+    hv.domainGetInfo(dom),
+    hv.domainGetXMLDesc(dom),
+  ]);
+  const proc = id !== null ? await findQemuProcess(name, opts.io ?? liveIO, opts.runDir ?? QEMU_RUN_DIR) : null;
+  const out: RunningDomain = {
+    name,
+    uuid,
+    id: id !== null && id >= 0 ? id : null,
+    state: DOMAIN_STATES[info.state as number] ?? 'nostate',
+    pid: proc?.pid ?? null,
+    memoryBytes: info.memory * 1024,
+    xml,
+  };
+  if (proc) out.cmdline = proc.cmdline;
+  return out;
+}
+
+/** Every running (active) domain, sorted by name. Domains that vanish while listed are skipped. */
+export async function listRunningDomains(opts: DiscoveryOptions = {}): Promise<RunningDomain[]> {
+  return withConnection(opts, async (hv) => {
+    const domains = await hv.connectListAllDomains(LIST_ACTIVE);
+    const out: RunningDomain[] = [];
+    for (const dom of domains) {
+      try {
+        out.push(await describe(hv, dom, opts));
+      } catch {
+        // destroyed between the listing and the lookups: not running any more
+      }
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  });
+}
+
+/** Every defined or running domain's name, UUID and whether it runs (for `virt-tier list --all`). */
+export async function listAllDomains(opts: DiscoveryOptions = {}): Promise<Array<{ name: string; uuid: string; active: boolean; xml: string }>> {
+  return withConnection(opts, async (hv) => {
+    const out: Array<{ name: string; uuid: string; active: boolean; xml: string }> = [];
+    for (const dom of await hv.connectListAllDomains()) {
+      try {
+        const [name, uuid, id, xml] = await Promise.all([hv.domainGetName(dom), hv.domainGetUUIDString(dom), hv.domainGetID(dom), hv.domainGetXMLDesc(dom)]);
+        out.push({ name, uuid, active: id !== null && id >= 0, xml });
+      } catch {
+        // undefined while listed
+      }
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  });
+}
+
+/** Looks a domain up by UUID (when `value` has that form) or name; OPT_INVAL when there is none. */
+export async function lookupDomain(hv: Hypervisor, value: string, uri: string): Promise<Domain> {
+  if (UUID_RE.test(value)) {
+    try {
+      return await hv.domainLookupByUUIDString(value);
+    } catch {
+      // a UUID-shaped name is allowed: fall through to the name lookup
+    }
+  }
+  try {
+    return await hv.domainLookupByName(value);
+  } catch (err) {
+    // Only "not found" means no such domain; anything else (libvirtd gone) must reach the caller as a connection failure.
+    if (!/not found|no domain with matching/i.test(libvirtMessage(err))) throw err;
+    throw new VirtTierError('OPT_INVAL', `domain ${JSON.stringify(value)}: no such domain on ${uri} (${libvirtMessage(err)})`, {
+      field: 'domain',
+      value,
+      allowed: 'the name or UUID of a domain defined on ' + uri,
+    });
+  }
+}
+
+/**
+ * Resolves a domain name or UUID to its running QEMU process and guest-RAM
+ * blocks. Errors (VirtTierError OPT_INVAL): no such domain, domain not
+ * running, no QEMU process for it.
+ */
+export async function resolveDomain(value: string, opts: DiscoveryOptions = {}): Promise<ResolvedDomain> {
+  if (typeof value !== 'string' || value === '') {
+    throw new VirtTierError('OPT_INVAL', 'domain: empty name', { field: 'domain', value: String(value), allowed: 'a domain name or UUID' });
+  }
+  const uri = opts.connection?.uri ?? opts.uri ?? DEFAULT_LIBVIRT_URI;
+  return withConnection(opts, async (hv) => {
+    const dom = await lookupDomain(hv, value, uri);
+    const d = await describe(hv, dom, opts);
+    if (d.id === null) {
+      throw new VirtTierError('OPT_INVAL', `domain ${JSON.stringify(d.name)} is not running`, { field: 'domain', value, allowed: 'a running domain' });
+    }
+    if (d.pid === null || !d.cmdline) {
+      throw new VirtTierError('OPT_INVAL', `domain ${JSON.stringify(d.name)}: no QEMU process found (${opts.runDir ?? QEMU_RUN_DIR}/${d.name}.pid missing or stale)`, {
+        field: 'domain',
+        value,
+        allowed: 'a running QEMU domain',
+      });
+    }
+    const ramBlocks = await readGuestRam({ pid: d.pid, cmdline: d.cmdline }, opts.io ?? liveIO);
+    return { ...d, pid: d.pid, ramBlocks };
+  });
+}
+
+/**
+ * A resolver for src/model/targets.ts (setDomainPidResolver): the QEMU PID
+ * of a running domain, or null when it is not running or does not exist.
+ * Reuses one connection and reconnects after libvirtd restarts.
+ */
+export function domainPidResolver(connection: VirtConnection): (nameOrUuid: string) => Promise<number | null> {
+  return async (nameOrUuid) => {
+    try {
+      return await withConnection({ connection }, async (hv) => {
+        const dom = await lookupDomain(hv, nameOrUuid, connection.uri);
+        const name = await hv.domainGetName(dom);
+        return (await findQemuProcess(name))?.pid ?? null;
+      });
+    } catch {
+      return null;
+    }
+  };
+}

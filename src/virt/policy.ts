@@ -1,0 +1,232 @@
+/**
+ * Per-VM tiering policy, kept in the domain XML's <metadata> so it travels
+ * with the domain (docs/libvirt.md is the user reference):
+ *
+ *   <metadata>
+ *     <tier:policy xmlns:tier="https://virt-tier.dev/xmlns/policy/1"
+ *                  enabled="yes" engine="cslide" loop="3" hot_threshold="2" node_pair="0,2"/>
+ *   </metadata>
+ *
+ * Every setting is an attribute of the one element: attributes carry no
+ * namespace, so the form survives libvirt's rewriting (it stores a custom
+ * namespace's elements under its own prefix, e.g. `virt-tier:`; the
+ * element is found by namespace URI, never by prefix). Keys and values
+ * are exactly those of the config file's project, engine and task
+ * sections and are checked by the same validators (src/config/), with
+ * errors naming the domain and the key.
+ */
+import { VirtTierError } from '../errors.js';
+import { FieldProblem, INT32_MAX, parseNodePairs, parseStrictInt } from '../config/fields.js';
+import type { RawSection } from '../config/raw.js';
+import { badKey, badValue } from '../config/raw.js';
+import { buildProject } from '../config/sections.js';
+import { validateTaskParams, CSLIDE_TASK_KEYS, SLIDE_TASK_KEYS } from '../config/task-params.js';
+import type { HostFacts } from '../config/types.js';
+import { child, escapeXml, parseXml, type XmlElement } from './xml.js';
+
+/** The namespace URI of virt-tier's domain metadata. Never change it: domains carry it across hosts and upgrades. */
+export const POLICY_NAMESPACE = 'https://virt-tier.dev/xmlns/policy/1';
+/** The prefix `virsh metadata --key` binds; libvirt may print any prefix back. */
+export const POLICY_KEY = 'tier';
+export const POLICY_ELEMENT = 'policy';
+
+export type PolicyEngine = 'slide' | 'cslide';
+
+export const PROJECT_POLICY_KEYS = ['loop', 'interval', 'sleep', 'sysmem_threshold', 'swapcache_high_wmark', 'swapcache_low_wmark'] as const;
+export const CSLIDE_ENGINE_POLICY_KEYS = ['node_pair', 'hot_threshold', 'node_mig_quota', 'node_hot_reserve'] as const;
+
+/** The keys a policy may set for an engine, besides `enabled` and `engine`. */
+export function policyKeys(engine: PolicyEngine): readonly string[] {
+  return engine === 'cslide'
+    ? [...PROJECT_POLICY_KEYS, ...CSLIDE_ENGINE_POLICY_KEYS, ...CSLIDE_TASK_KEYS]
+    : [...PROJECT_POLICY_KEYS, ...SLIDE_TASK_KEYS];
+}
+
+/** Defaults for keys a policy leaves out (node_pair and node_hot_reserve depend on the host and guest: see domain-tasks.ts). */
+export const POLICY_DEFAULTS: Readonly<Record<PolicyEngine, Readonly<Record<string, string>>>> = {
+  cslide: { loop: '3', interval: '1', sleep: '5', hot_threshold: '2', node_mig_quota: '256', vm_flags: 'ht', anon_only: 'no', ign_host: 'no' },
+  slide: { loop: '3', interval: '1', sleep: '5', T: '1' },
+};
+
+export interface DomainPolicy {
+  /** a <policy> element in our namespace was found */
+  present: boolean;
+  /** tiering on for this domain; a domain without a policy is off */
+  enabled: boolean;
+  engine: PolicyEngine;
+  /** the keys the domain sets (validated), as written, in a stable order */
+  settings: Record<string, string>;
+}
+
+/** The policy of a domain without one. */
+export const NO_POLICY: DomainPolicy = Object.freeze({ present: false, enabled: false, engine: 'cslide', settings: {} }) as DomainPolicy;
+
+/** Bounds for the policy element alone (virsh --set input): far below any real need. */
+const POLICY_XML_LIMITS = { maxBytes: 16 << 10, maxDepth: 4, maxElements: 16 };
+
+function label(domain: string): string {
+  return `domain ${JSON.stringify(domain)} policy`;
+}
+
+function section(kind: RawSection['kind'], domain: string, entries: Record<string, string>): RawSection {
+  const map = new Map<string, { value: string }>();
+  for (const [k, v] of Object.entries(entries)) map.set(k, { value: v });
+  return { kind, index: 0, label: label(domain), entries: map };
+}
+
+function parseEnabled(domain: string, text: string): boolean {
+  if (text === 'yes' || text === 'on') return true;
+  if (text === 'no' || text === 'off') return false;
+  throw badValue(section('task', domain, { enabled: text }), 'enabled', text, 'yes|no|on|off', 'not yes, no, on or off');
+}
+
+function parseEngine(domain: string, text: string): PolicyEngine {
+  if (text === 'slide' || text === 'cslide') return text;
+  throw badValue(section('engine', domain, { engine: text }), 'engine', text, 'slide|cslide', 'not a policy engine');
+}
+
+/**
+ * Validates a policy given as key/value strings (the element's attributes,
+ * or `--set KEY=VALUE` words) with the config file's validators and
+ * returns it. Errors are VirtTierError(OPT_INVAL) whose field is
+ * `domain "NAME" policy.KEY`.
+ */
+export function validatePolicy(domain: string, raw: Readonly<Record<string, string>>, host: HostFacts): DomainPolicy {
+  const enabled = raw.enabled === undefined ? true : parseEnabled(domain, raw.enabled);
+  const engine = raw.engine === undefined ? 'cslide' : parseEngine(domain, raw.engine);
+  const known = policyKeys(engine);
+  const settings: Record<string, string> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (key === 'enabled' || key === 'engine') continue;
+    if (!known.includes(key)) {
+      throw badKey(section('task', domain, {}), key, `unknown key for a ${engine} policy`, ['enabled', 'engine', ...known].join(', '));
+    }
+    settings[key] = value;
+  }
+  const pick = (keys: readonly string[]): Record<string, string> =>
+    Object.fromEntries(keys.filter((k) => settings[k] !== undefined).map((k) => [k, settings[k]!]));
+
+  // The project keys through the config file's project schema, defaults filling what the policy leaves out.
+  const defaults = POLICY_DEFAULTS[engine];
+  const projectRaw: Record<string, string> = { name: 'policy', ...pick(PROJECT_POLICY_KEYS) };
+  for (const k of ['loop', 'interval', 'sleep']) projectRaw[k] ??= defaults[k]!;
+  const project = buildProject(section('project', domain, projectRaw));
+
+  if (engine === 'cslide') {
+    const engineSection = section('engine', domain, pick(CSLIDE_ENGINE_POLICY_KEYS));
+    const check = (key: string, parse: (t: string) => unknown): void => {
+      const text = engineSection.entries.get(key)?.value;
+      if (text === undefined) return;
+      try {
+        parse(text.trim());
+      } catch (err) {
+        if (err instanceof FieldProblem) throw badValue(engineSection, key, text, err.allowed, err.message);
+        throw err;
+      }
+    };
+    // The same parsers src/config/sections.ts applies to a cslide engine section.
+    check('node_pair', (t) => parseNodePairs(t, host.numaNodes));
+    check('hot_threshold', (t) => parseStrictInt(t, 0, INT32_MAX));
+    check('node_mig_quota', (t) => parseStrictInt(t, 0, INT32_MAX, `0..${INT32_MAX} (MB)`));
+    check('node_hot_reserve', (t) => parseStrictInt(t, 0, INT32_MAX, `0..${INT32_MAX} (MB)`));
+    validateTaskParams('cslide', { ...pick(['vm_flags', 'anon_only', 'ign_host']), vm_flags: settings.vm_flags ?? defaults.vm_flags! }, host, label(domain));
+  } else {
+    const taskRaw = pick(SLIDE_TASK_KEYS);
+    taskRaw.T ??= defaults.T!;
+    const { params } = validateTaskParams('slide', taskRaw, host, label(domain));
+    const T = (params as { T: number }).T;
+    if (T > project.loop * 3) {
+      throw badValue(section('task', domain, taskRaw), 'T', String(T), `0..${project.loop * 3} (3 * loop)`, 'out of range');
+    }
+  }
+  return { present: true, enabled, engine, settings };
+}
+
+/** The policy element's attributes as key/value strings, refusing anything but plain attributes. */
+function policyAttributes(domain: string, el: XmlElement): Record<string, string> {
+  if (el.children.length > 0 || el.text.trim() !== '') {
+    throw new VirtTierError('OPT_INVAL', `${label(domain)}: the policy element must be empty (settings are attributes)`, {
+      field: label(domain),
+      allowed: '<policy xmlns="' + POLICY_NAMESPACE + '" KEY="VALUE" .../>',
+    });
+  }
+  return { ...el.attrs };
+}
+
+/**
+ * The policy in a domain's XML (as `virsh dumpxml` or domainGetXMLDesc
+ * return it): the <policy> element of POLICY_NAMESPACE under <metadata>,
+ * validated. A domain without one gets NO_POLICY; a malformed or invalid
+ * one throws VirtTierError(OPT_INVAL) naming the domain and the key.
+ */
+export function policyFromDomainXml(xml: string, host: HostFacts, domainName?: string): DomainPolicy {
+  const root = parseXml(xml, domainName !== undefined ? `domain ${JSON.stringify(domainName)} XML` : 'domain XML');
+  const name = domainName ?? child(root, 'name')?.text.trim() ?? '?';
+  const metadata = child(root, 'metadata');
+  if (!metadata) return NO_POLICY;
+  const policies = metadata.children.filter((c) => c.uri === POLICY_NAMESPACE);
+  if (policies.length === 0) return NO_POLICY;
+  const el = policies[0]!;
+  if (policies.length > 1 || el.local !== POLICY_ELEMENT) {
+    throw new VirtTierError('OPT_INVAL', `${label(name)}: expected one <${POLICY_ELEMENT}> element in namespace ${POLICY_NAMESPACE}`, {
+      field: label(name),
+      value: policies.map((p) => p.local).join(','),
+      allowed: POLICY_ELEMENT,
+    });
+  }
+  return validatePolicy(name, policyAttributes(name, el), host);
+}
+
+/** Parses a policy element on its own (what `virsh metadata --uri NS` prints). */
+export function policyFromElementXml(xml: string, host: HostFacts, domainName: string): DomainPolicy {
+  const trimmed = xml.trim();
+  if (trimmed === '') return NO_POLICY;
+  const el = parseXml(trimmed, `${label(domainName)} XML`, POLICY_XML_LIMITS);
+  if (el.uri !== POLICY_NAMESPACE || el.local !== POLICY_ELEMENT) return NO_POLICY;
+  return validatePolicy(domainName, policyAttributes(domainName, el), host);
+}
+
+/** The element to store (what `virsh metadata --set` takes); `enabled` and `engine` always written. */
+export function policyToXml(policy: DomainPolicy): string {
+  const attrs = [`enabled="${policy.enabled ? 'yes' : 'no'}"`, `engine="${policy.engine}"`];
+  for (const key of policyKeys(policy.engine)) {
+    const value = policy.settings[key];
+    if (value !== undefined) attrs.push(`${key}="${escapeXml(value)}"`);
+  }
+  return `<${POLICY_KEY}:${POLICY_ELEMENT} xmlns:${POLICY_KEY}="${POLICY_NAMESPACE}" ${attrs.join(' ')}/>`;
+}
+
+/**
+ * Applies `KEY=VALUE` words to a policy (an empty VALUE removes the key)
+ * and validates the result; `enabled` defaults to yes when a policy is
+ * first written. Throws before anything is written.
+ */
+export function applyPolicySettings(domain: string, current: DomainPolicy, assignments: readonly string[], host: HostFacts): DomainPolicy {
+  const raw: Record<string, string> = { enabled: current.present && !current.enabled ? 'no' : 'yes', engine: current.engine, ...current.settings };
+  for (const word of assignments) {
+    const eq = word.indexOf('=');
+    if (eq <= 0) {
+      throw new VirtTierError('OPT_INVAL', `--set: ${JSON.stringify(word)} is not KEY=VALUE`, { field: '--set', value: word, allowed: 'KEY=VALUE (empty VALUE removes KEY)' });
+    }
+    const key = word.slice(0, eq).trim();
+    const value = word.slice(eq + 1).trim();
+    if (value === '') delete raw[key];
+    else raw[key] = value;
+  }
+  return validatePolicy(domain, raw, host);
+}
+
+/** Every key with its effective value and where it came from, for `virt-tier policy DOMAIN`. */
+export function effectiveSettings(policy: DomainPolicy): Array<{ key: string; value: string; source: 'domain' | 'default' }> {
+  const out: Array<{ key: string; value: string; source: 'domain' | 'default' }> = [
+    { key: 'enabled', value: policy.enabled ? 'yes' : 'no', source: policy.present ? 'domain' : 'default' },
+    { key: 'engine', value: policy.engine, source: policy.present ? 'domain' : 'default' },
+  ];
+  const defaults = POLICY_DEFAULTS[policy.engine];
+  for (const key of policyKeys(policy.engine)) {
+    const own = policy.settings[key];
+    if (own !== undefined) out.push({ key, value: own, source: 'domain' });
+    else if (defaults[key] !== undefined) out.push({ key, value: defaults[key]!, source: 'default' });
+  }
+  return out;
+}
