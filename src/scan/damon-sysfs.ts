@@ -45,9 +45,7 @@ export interface DamonContextConfig {
 
 export interface TriedRegion {
   start: number;
-  end: number;
   nrAccesses: number;
-  age: number;
 }
 
 export function kdamondDir(slot: number): string {
@@ -185,19 +183,24 @@ export async function updateTriedRegions(io: PlatformIO, slot: number): Promise<
   await io.writeText(`${kdamondDir(slot)}/state`, 'update_schemes_tried_regions');
 }
 
-/** Reads schemes/0/tried_regions/N/{start,end,nr_accesses,age}, in address order. */
+/**
+ * Reads schemes/0/tried_regions/N/{start,nr_accesses}, in address order.
+ * `end` and `age` are not read: the regions are ours and fixed, so a start
+ * identifies one, and every sysfs read costs a few syscalls (the bulk of the
+ * tracker's own CPU time, see docs/benchmarks.md "Trackers").
+ */
 export async function readTriedRegions(io: PlatformIO, slot: number): Promise<TriedRegion[]> {
   const dir = `${schemeDir(slot)}/tried_regions`;
   const names = (await io.readDir(dir)).filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(a) - Number(b));
   const out: TriedRegion[] = new Array(names.length);
-  // Four reads per region; a bounded number in flight keeps the threadpool usable by others.
-  const BATCH = 64;
+  // A bounded number of reads in flight keeps the threadpool usable by others.
+  const BATCH = 32;
   for (let i = 0; i < names.length; i += BATCH) {
     await Promise.all(
       names.slice(i, i + BATCH).map(async (name, j) => {
         const at = (f: string): Promise<number> => io.readText(`${dir}/${name}/${f}`).then((t) => Number(t.trim()));
-        const [start, end, nrAccesses, age] = await Promise.all([at('start'), at('end'), at('nr_accesses'), at('age')]);
-        out[i + j] = { start, end, nrAccesses, age };
+        const [start, nrAccesses] = await Promise.all([at('start'), at('nr_accesses')]);
+        out[i + j] = { start, nrAccesses };
       }),
     );
   }

@@ -110,14 +110,18 @@ export function normaliseCount(nrAccesses: number, samples: number, loop: number
   return Math.min(loop, Math.max(0, Math.round((nrAccesses * loop) / samples)));
 }
 
-/** Each tracked region's nr_accesses: from the tried region that contains its start (0 if DAMON tried none there). */
+/**
+ * Each tracked region's nr_accesses: from the tried region that starts at
+ * or before it, nearest (DAMON keeps our regions as written, so that is the
+ * same region; if it ever merged or split them, the containing one).
+ * Regions before the first tried one count 0.
+ */
 export function countsByRegion(regions: readonly TrackedRegion[], tried: readonly TriedRegion[]): number[] {
   const counts: number[] = [];
-  let j = 0;
+  let j = -1;
   for (const r of regions) {
-    while (j < tried.length && tried[j]!.end <= r.start) j++;
-    const t = tried[j];
-    counts.push(t && t.start <= r.start ? t.nrAccesses : 0);
+    while (j + 1 < tried.length && tried[j + 1]!.start <= r.start) j++;
+    counts.push(j >= 0 ? tried[j]!.nrAccesses : 0);
   }
   return counts;
 }
