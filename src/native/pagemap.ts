@@ -7,7 +7,7 @@
  *
  * Entry layout: Documentation/admin-guide/mm/pagemap.rst.
  */
-import { native } from './index.js';
+import { native, type NativeBinding } from './index.js';
 import { isErrno } from './errors.js';
 
 /** PAGEMAP_SCAN category bits (include/uapi/linux/fs.h). */
@@ -139,11 +139,13 @@ export function regionsFromPagemap(entries: BigUint64Array, startAddr: number, f
 const FALLBACK_CHUNK_PAGES = 131072;
 
 /** The pagemap-read path of scanPages, exported so tests can compare the two. */
-export async function scanPagesByPagemap(pid: number, start: number, end: number, filter: ScanFilter): Promise<PageScan> {
+export async function scanPagesByPagemap(
+  pid: number, start: number, end: number, filter: ScanFilter, binding: Pick<NativeBinding, 'readPagemap'> = native,
+): Promise<PageScan> {
   const parts: Float64Array[] = [];
   for (let addr = start; addr < end; addr += FALLBACK_CHUNK_PAGES * PAGE_SIZE) {
     const count = Math.min(FALLBACK_CHUNK_PAGES, (end - addr) / PAGE_SIZE);
-    const entries = await native.readPagemap(pid, addr, count);
+    const entries = await binding.readPagemap(pid, addr, count);
     parts.push(regionsFromPagemap(entries, addr, filter));
   }
   return { regions: mergeRegionParts(parts), source: 'pagemap' };
@@ -165,13 +167,17 @@ function mergeRegionParts(parts: Float64Array[]): Float64Array {
 /**
  * Ranges of [start, end) (page-aligned) with their PAGE_IS_* bits, through
  * PAGEMAP_SCAN, or pagemap reads when the kernel refuses the ioctl.
+ * `binding` is the addon; tests pass one whose ioctl fails like an old kernel's.
  */
-export async function scanPages(pid: number, start: number, end: number, filter: ScanFilter): Promise<PageScan> {
+export async function scanPages(
+  pid: number, start: number, end: number, filter: ScanFilter,
+  binding: Pick<NativeBinding, 'pagemapScan' | 'readPagemap'> = native,
+): Promise<PageScan> {
   if (start % PAGE_SIZE !== 0 || end % PAGE_SIZE !== 0 || end <= start) {
     throw new RangeError(`scanPages: start and end must be page-aligned with start < end (got ${start}, ${end})`);
   }
   try {
-    const r = await native.pagemapScan(
+    const r = await binding.pagemapScan(
       pid, start, end,
       filter.categoryInverted ?? 0, filter.categoryMask ?? 0, filter.categoryAnyOfMask ?? 0, filter.returnMask, 0,
     );
@@ -180,7 +186,7 @@ export async function scanPages(pid: number, start: number, end: number, filter:
     if (!isErrno(err, 'ENOTTY', 'EINVAL')) throw err;
     const fallbackBits = filter.returnMask | (filter.categoryMask ?? 0) | (filter.categoryAnyOfMask ?? 0);
     if ((fallbackBits & ~PAGEMAP_FALLBACK_BITS) !== 0) throw err;
-    return scanPagesByPagemap(pid, start, end, filter);
+    return scanPagesByPagemap(pid, start, end, filter, binding);
   }
 }
 

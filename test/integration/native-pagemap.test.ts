@@ -96,6 +96,33 @@ describe('pagemap (real child process)', () => {
     }
   });
 
+  test('fallback: a kernel without PAGEMAP_SCAN (ENOTTY) or with fewer category bits (EINVAL) gets the same ranges from pagemap', async () => {
+    const child = await startPatternChild('anon', 1000, 3);
+    try {
+      const end = child.start + 1000 * 4096;
+      const filter = { categoryAnyOfMask: PAGE_IS.PRESENT, returnMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED };
+      const modern = await scanPages(child.pid, child.start, end, filter);
+      for (const [code, errno] of [['ENOTTY', 25], ['EINVAL', 22]] as const) {
+        // The real addon, except that the ioctl fails the way older kernels fail it.
+        const oldKernel = {
+          readPagemap: native.readPagemap,
+          pagemapScan: () => Promise.reject(new SysError(code, errno, 'ioctl(PAGEMAP_SCAN)')),
+        };
+        const old = await scanPages(child.pid, child.start, end, filter, oldKernel);
+        assert.equal(old.source, 'pagemap');
+        assert.deepEqual([...old.regions], [...modern.regions]);
+      }
+      // Bits pagemap cannot compute (HUGE) are not faked: the error stands.
+      const noHuge = { readPagemap: native.readPagemap, pagemapScan: () => Promise.reject(new SysError('ENOTTY', 25, 'ioctl(PAGEMAP_SCAN)')) };
+      await assert.rejects(scanPages(child.pid, child.start, end, { returnMask: PAGE_IS.HUGE }, noHuge), (e: unknown) => e instanceof SysError && e.code === 'ENOTTY');
+      // Other errors are not swallowed.
+      const gone = { readPagemap: native.readPagemap, pagemapScan: () => Promise.reject(new SysError('ESRCH', 3, 'ioctl(PAGEMAP_SCAN)')) };
+      await assert.rejects(scanPages(child.pid, child.start, end, filter, gone), (e: unknown) => e instanceof SysError && e.code === 'ESRCH');
+    } finally {
+      await child.stop();
+    }
+  });
+
   test('unknown category bits: the ioctl rejects EINVAL', async () => {
     await assert.rejects(
       native.pagemapScan(process.pid, 0, 4096, 0, 1 << 30, 0, 1, 0),
