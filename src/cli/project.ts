@@ -1,9 +1,9 @@
 /** `virt-tier project start|stop|show`: etmem's project verbs and its `project show` format. */
 import type { ProjectView } from '../model/registry.js';
-import type { CliCommand } from './command.js';
-import { daemonCall, printJson, reportError } from './daemon-call.js';
+import { daemonCall, printJson } from './daemon-call.js';
 import { padRight } from './format.js';
-import { HELP_OPTION, JSON_OPTION, parseOptions, requireOption, SOCKET_OPTION, socketName, usageError } from './options.js';
+import { JSON_OPTION, requireOption, SOCKET_OPTION, socketName } from './options.js';
+import { defineVerb } from './verb.js';
 
 const USAGE = `Usage: virt-tier project start|stop -n|--name NAME [-s|--socket SOCKET]
        virt-tier project show [-n|--name NAME] [-s|--socket SOCKET] [--json]`;
@@ -21,37 +21,24 @@ export function formatProjectShow(projects: ProjectView[]): string {
   return out;
 }
 
-export const command: CliCommand = {
+export const command = defineVerb({
   name: 'project',
   summary: 'start, stop or show projects',
   usage: USAGE,
-  async run(args, io) {
-    try {
-      const [verb, ...rest] = args;
-      if (verb === '-h' || verb === '--help' || verb === 'help') {
-        io.out(USAGE + '\n');
-        return 0;
-      }
-      if (verb !== 'start' && verb !== 'stop' && verb !== 'show') throw usageError(`project: unknown action ${JSON.stringify(verb ?? '')}`, 'project', verb ?? '', 'start|stop|show');
-      const opts = parseOptions(rest, [{ key: 'name', short: '-n', long: '--name', takesValue: true, valueName: 'NAME' }, SOCKET_OPTION, JSON_OPTION, HELP_OPTION]);
-      if (opts.values.help) {
-        io.out(USAGE + '\n');
-        return 0;
-      }
-      const socket = socketName(opts);
-      if (verb === 'show') {
-        const name = typeof opts.values.name === 'string' ? opts.values.name : undefined;
-        const projects = (await daemonCall(socket, 'project.show', name === undefined ? {} : { name })) as ProjectView[];
-        if (opts.values.json) printJson(io, projects);
-        else io.out(formatProjectShow(projects));
-        return 0;
-      }
-      const name = requireOption(opts, 'name', '-n', 'a project name');
-      await daemonCall(socket, `project.${verb}`, { name });
-      if (opts.values.json) printJson(io, { project: name, action: verb, ok: true });
+  action: { allowed: ['start', 'stop', 'show'] },
+  options: [{ key: 'name', short: '-n', long: '--name', takesValue: true, valueName: 'NAME' }, SOCKET_OPTION, JSON_OPTION],
+  async run(verb, opts, io) {
+    const socket = socketName(opts);
+    if (verb === 'show') {
+      const name = typeof opts.values.name === 'string' ? opts.values.name : undefined;
+      const projects = (await daemonCall(socket, 'project.show', name === undefined ? {} : { name })) as ProjectView[];
+      if (opts.values.json) printJson(io, projects);
+      else io.out(formatProjectShow(projects));
       return 0;
-    } catch (err) {
-      return reportError(io, err);
     }
+    const name = requireOption(opts, 'name', '-n', 'a project name');
+    await daemonCall(socket, `project.${verb}`, { name });
+    if (opts.values.json) printJson(io, { project: name, action: verb, ok: true });
+    return 0;
   },
-};
+});
