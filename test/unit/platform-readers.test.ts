@@ -110,13 +110,24 @@ describe('platform readers on captured fixtures', () => {
         if (p.endsWith('/contexts/nr_contexts')) mem.files.set(`${admin}/0/contexts/0/avail_operations`, 'vaddr\nfvaddr\npaddr\n');
       },
     });
-    const facts = await probeDamon(io);
+    const facts = await probeDamon(io, { createContext: true });
     assert.deepEqual(facts, { sysfs: true, operations: ['vaddr', 'fvaddr', 'paddr'], kdamonds: 0 });
     assert.deepEqual(io.writes(), [
       [`${admin}/nr_kdamonds`, '1'],
       [`${admin}/0/contexts/nr_contexts`, '1'],
       [`${admin}/nr_kdamonds`, '0'],
     ]);
+  });
+
+  test('DAMON with no kdamond, by default: operations from /proc/kallsyms, nothing written', async () => {
+    const admin = '/sys/kernel/mm/damon/admin/kdamonds';
+    // Lines as in this host's /proc/kallsyms (paddr built in, vaddr not).
+    const kallsyms = 'ffffffff816c1c70 t damon_pa_scheme_score\nffffffff816c1d50 t damon_pa_check_accesses\nffffffff816c1fe0 t damon_pa_prepare_access_checks\n';
+    const rec = new RecordingIO(new MemoryIO({ [`${admin}/nr_kdamonds`]: '0\n', '/proc/kallsyms': kallsyms }));
+    assert.deepEqual(await probeDamon(rec), { sysfs: true, operations: ['paddr'], kdamonds: 0 });
+    assert.deepEqual(rec.writes(), []);
+    const both = new MemoryIO({ [`${admin}/nr_kdamonds`]: '0\n', '/proc/kallsyms': kallsyms + 'ffffffff816c0000 t damon_va_check_accesses\n' });
+    assert.deepEqual((await probeDamon(both)).operations, ['vaddr', 'fvaddr', 'paddr']);
   });
 
   test('fixture: no DAMON sysfs -> sysfs false', async () => {
