@@ -46,7 +46,7 @@ export function parseVmaFlags(value: string): string[] {
 }
 
 const hex = (n: number): string => '0x' + n.toString(16);
-const mib = (pages4k: number): string => (pages4k * 4096 / 1048576).toFixed(1);
+const kib = (pages4k: number): string => String(pages4k * 4);
 
 function toJson(stats: ProcessPageStats): unknown {
   return {
@@ -71,13 +71,13 @@ function toJson(stats: ProcessPageStats): unknown {
 function toText(stats: ProcessPageStats): string {
   const rows: string[][] = [];
   for (const v of stats.vmas) {
-    const nodes = Object.entries(v.presentPages4kByNode).map(([n, p]) => `N${n}=${mib(p)}M`).join(' ') || '-';
-    rows.push([`${hex(v.vma.start)}-${hex(v.vma.end)}`, v.vma.perms, `${v.pageSizeBytes / 1024}K`, mib(v.presentPages4k), mib(v.swappedPages4k), nodes, v.vma.pathname || '[anon]']);
+    const nodes = Object.entries(v.presentPages4kByNode).map(([n, p]) => `N${n}=${kib(p)}K`).join(' ') || '-';
+    rows.push([`${hex(v.vma.start)}-${hex(v.vma.end)}`, v.vma.perms, `${v.pageSizeBytes / 1024}K`, kib(v.presentPages4k), kib(v.swappedPages4k), nodes, v.vma.pathname || '[anon]']);
     for (const r of v.ranges) {
-      rows.push([`  ${hex(r.start)}-${hex(r.end)}`, '', '', r.present ? mib((r.end - r.start) / 4096) : '', r.swapped ? mib((r.end - r.start) / 4096) : '', r.present ? `N${r.node}` : '', '']);
+      rows.push([`  ${hex(r.start)}-${hex(r.end)}`, '', '', r.present ? kib((r.end - r.start) / 4096) : '', r.swapped ? kib((r.end - r.start) / 4096) : '', r.present ? `N${r.node}` : '', '']);
     }
   }
-  return `pid ${stats.pid} (${stats.source})\n` + table(['range', 'perms', 'pagesize', 'present MiB', 'swapped MiB', 'nodes', 'mapping'], rows);
+  return `pid ${stats.pid} (${stats.source})\n` + table(['range', 'perms', 'pagesize', 'present KiB', 'swapped KiB', 'nodes', 'mapping'], rows);
 }
 
 /** Runs the verb against `io` (liveIO in production). */

@@ -47,7 +47,8 @@ describe('virt-tier pages', () => {
     try {
       const io = capture();
       assert.equal(await runPages(['--pid', String(child.pid)], io), 0);
-      assert.match(io.stdout, /present MiB/);
+      assert.match(io.stdout, /present KiB/);
+      assert.match(io.stdout, new RegExp(`0x${child.start.toString(16)}-0x${(child.start + 16 * 4096).toString(16)} +rw-p +4K +64 +0 +N0=64K`));
       assert.ok(io.stdout.includes('0x' + child.start.toString(16)));
       const ht = capture();
       assert.equal(await runPages(['--pid', String(child.pid), '--vma-flags', 'ht', '--json'], ht), 0);
