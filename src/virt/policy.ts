@@ -16,10 +16,11 @@
  * errors naming the domain and the key.
  */
 import { VirtTierError } from '../errors.js';
-import { FieldProblem, INT32_MAX, parseNodePairs, parseStrictInt } from '../config/fields.js';
+import { INT32_MAX, parseNodePairs, parseStrictInt } from '../config/fields.js';
 import type { RawSection } from '../config/raw.js';
 import { badKey, badValue } from '../config/raw.js';
 import { buildProject } from '../config/sections.js';
+import { SectionReader } from '../config/section-reader.js';
 import { validateTaskParams, CSLIDE_TASK_KEYS, SLIDE_TASK_KEYS } from '../config/task-params.js';
 import type { HostFacts } from '../config/types.js';
 import { child, escapeXml, parseXml, type XmlElement } from './xml.js';
@@ -114,16 +115,8 @@ export function validatePolicy(domain: string, raw: Readonly<Record<string, stri
 
   if (engine === 'cslide') {
     const engineSection = section('engine', domain, pick(CSLIDE_ENGINE_POLICY_KEYS));
-    const check = (key: string, parse: (t: string) => unknown): void => {
-      const text = engineSection.entries.get(key)?.value;
-      if (text === undefined) return;
-      try {
-        parse(text.trim());
-      } catch (err) {
-        if (err instanceof FieldProblem) throw badValue(engineSection, key, text, err.allowed, err.message);
-        throw err;
-      }
-    };
+    const reader = new SectionReader(engineSection);
+    const check = (key: string, parse: (t: string) => unknown): void => void reader.optional(key, parse);
     // The same parsers src/config/sections.ts applies to a cslide engine section.
     check('node_pair', (t) => parseNodePairs(t, host.numaNodes));
     check('hot_threshold', (t) => parseStrictInt(t, 0, INT32_MAX));
@@ -186,13 +179,19 @@ export function policyFromElementXml(xml: string, host: HostFacts, domainName: s
   return validatePolicy(domainName, policyAttributes(domainName, el), host);
 }
 
-/** The element to store (what `virsh metadata --set` takes); `enabled` and `engine` always written. */
-export function policyToXml(policy: DomainPolicy): string {
+/**
+ * The policy element, `enabled` and `engine` always written. With
+ * `namespaced` (the default) it declares its namespace, for embedding in
+ * domain XML; without, it is the bare element `virsh metadata --uri NS
+ * --key tier --set` wants (virsh adds the namespace and refuses one given).
+ */
+export function policyToXml(policy: DomainPolicy, namespaced = true): string {
   const attrs = [`enabled="${policy.enabled ? 'yes' : 'no'}"`, `engine="${policy.engine}"`];
   for (const key of policyKeys(policy.engine)) {
     const value = policy.settings[key];
     if (value !== undefined) attrs.push(`${key}="${escapeXml(value)}"`);
   }
+  if (!namespaced) return `<${POLICY_ELEMENT} ${attrs.join(' ')}/>`;
   return `<${POLICY_KEY}:${POLICY_ELEMENT} xmlns:${POLICY_KEY}="${POLICY_NAMESPACE}" ${attrs.join(' ')}/>`;
 }
 

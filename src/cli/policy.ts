@@ -1,0 +1,78 @@
+/**
+ * `virt-tier policy DOMAIN [--connect URI] [--config] [--json]`: a domain's
+ * tiering policy (from its <metadata>), every key with its effective
+ * value and whether the domain sets it or the default applies.
+ * `virt-tier policy DOMAIN --set KEY=VALUE... [--live] [--config]`:
+ * validates and writes it (docs/libvirt.md).
+ */
+import type { CliCommand, CliIO } from './command.js';
+import { HELP_OPTION, JSON_OPTION, parseOptions, usageError, type OptionSpec } from './options.js';
+import { printJson, reportError } from './daemon-call.js';
+import { table } from './format.js';
+import { readHostFacts } from '../model/host-facts.js';
+import { DEFAULT_LIBVIRT_URI } from '../virt/connection.js';
+import { readDomainPolicy, setDomainPolicy } from '../virt/metadata.js';
+import { effectiveSettings, POLICY_NAMESPACE } from '../virt/policy.js';
+
+export const CONNECT_OPTION: OptionSpec = { key: 'connect', short: '-c', long: '--connect', takesValue: true, valueName: 'URI' };
+
+const USAGE = `Usage: virt-tier policy DOMAIN [--connect URI] [--config] [--json]
+       virt-tier policy DOMAIN --set KEY=VALUE... [--live] [--config] [--connect URI]
+  Shows or sets the per-VM tiering policy kept in the domain XML <metadata>
+  (namespace ${POLICY_NAMESPACE}).
+  --set     the remaining words are KEY=VALUE (an empty VALUE removes KEY); keys:
+            enabled=yes|no, engine=slide|cslide, loop, interval, sleep, sysmem_threshold,
+            cslide: node_pair, hot_threshold, node_mig_quota, node_hot_reserve, vm_flags, anon_only, ign_host
+            slide: T, max_threads, swap_threshold, dram_percent, swap_flag
+  --live    the running domain's definition;  --config  the persistent one
+            (default: both for a running persistent domain, else the persistent one)
+  --connect libvirt URI (default ${DEFAULT_LIBVIRT_URI})`;
+
+const SPECS: OptionSpec[] = [
+  CONNECT_OPTION,
+  JSON_OPTION,
+  HELP_OPTION,
+  { key: 'set', long: '--set', takesValue: false },
+  { key: 'live', long: '--live', takesValue: false },
+  { key: 'config', long: '--config', takesValue: false },
+];
+
+export const command: CliCommand = {
+  name: 'policy',
+  summary: 'show or set a domain\'s tiering policy (domain XML metadata)',
+  usage: USAGE,
+  async run(args: string[], io: CliIO): Promise<number> {
+    try {
+      const opts = parseOptions(args, SPECS, Number.MAX_SAFE_INTEGER);
+      if (opts.values.help) {
+        io.out(USAGE + '\n');
+        return 0;
+      }
+      const [domain, ...rest] = opts.positionals;
+      if (domain === undefined) throw usageError('a DOMAIN (name or UUID) is required', 'DOMAIN', '(missing)', 'a domain name or UUID');
+      const uri = typeof opts.values.connect === 'string' ? opts.values.connect : DEFAULT_LIBVIRT_URI;
+      const host = readHostFacts();
+      if (!opts.values.set) {
+        if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])} (KEY=VALUE words need --set)`, 'argv', rest[0], 'DOMAIN only, or --set KEY=VALUE...');
+        if (opts.values.live) throw usageError('--live is only for --set', '--live', '', '--set');
+        const view = await readDomainPolicy(domain, host, { uri, config: opts.values.config === true });
+        const settings = effectiveSettings(view.policy);
+        if (opts.values.json) {
+          printJson(io, { domain: view.name, uuid: view.uuid, active: view.active, present: view.policy.present, policy: Object.fromEntries(settings.map((s) => [s.key, s.value])), settings });
+        } else {
+          io.out(`Domain: ${view.name} (${view.uuid})${view.policy.present ? '' : '  [no policy in metadata: tiering off]'}\n`);
+          io.out(table(['Key', 'Value', 'Source'], settings.map((s) => [s.key, s.value, s.source])));
+        }
+        return 0;
+      }
+      if (rest.length === 0) throw usageError('--set needs at least one KEY=VALUE', '--set', '(missing)', 'KEY=VALUE...');
+      const result = await setDomainPolicy(domain, rest, host, { uri, target: { live: opts.values.live === true, config: opts.values.config === true } });
+      const where = [result.written.live ? 'live' : '', result.written.config ? 'config' : ''].filter((w) => w !== '').join(' and ');
+      if (opts.values.json) printJson(io, { domain: result.name, uuid: result.uuid, written: result.written, xml: result.xml });
+      else io.out(`Policy of domain ${result.name} written (${where}): ${result.xml}\n`);
+      return 0;
+    } catch (err) {
+      return reportError(io, err);
+    }
+  },
+};
