@@ -1,0 +1,114 @@
+/**
+ * `virt-tier list [--connect URI] [--json] [-s SOCKET]`: running domains
+ * with their tiering state, virsh-list style: policy on/off (or invalid,
+ * with the reason), engine, QEMU PID, and guest RAM per NUMA node: hot/cold
+ * when virt-tierd tiers the domain, else present bytes from numa_maps.
+ */
+import type { CliCommand, CliIO } from './command.js';
+import { HELP_OPTION, JSON_OPTION, parseOptions, SOCKET_OPTION, socketName } from './options.js';
+import { printJson, reportError } from './daemon-call.js';
+import { table } from './format.js';
+import { CONNECT_OPTION } from './policy.js';
+import { readHostFacts } from '../model/host-facts.js';
+import { VirtTierError } from '../errors.js';
+import { DEFAULT_LIBVIRT_URI } from '../virt/connection.js';
+import { listRunningDomains } from '../virt/discovery.js';
+import { daemonDomainUsage, numaUsageOfBlocks, type NodeUsage } from '../virt/domain-stats.js';
+import { policyFromDomainXml, type DomainPolicy } from '../virt/policy.js';
+import { findQemuProcess, readGuestRam } from '../virt/qemu-process.js';
+
+const USAGE = `Usage: virt-tier list [--connect URI] [--json] [-s SOCKET]
+  Running domains with their tiering state and guest RAM per NUMA node
+  (hot/cold from virt-tierd when it tiers the domain, else present pages from numa_maps).`;
+
+export const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)}M`;
+
+/** "N0 96M hot/32M cold" or "N0 128M" */
+export function formatNodes(nodes: Record<number, NodeUsage>): string {
+  const parts = Object.entries(nodes)
+    .sort(([a], [b]) => Number(a) - Number(b))
+    .map(([node, u]) => (u.hotBytes !== undefined ? `N${node} ${mib(u.hotBytes)}hot/${mib(u.coldBytes ?? 0)}cold` : `N${node} ${mib(u.usedBytes)}`));
+  return parts.length > 0 ? parts.join(' ') : '-';
+}
+
+export interface DomainRow {
+  id: number | null;
+  name: string;
+  uuid: string;
+  state: string;
+  pid: number | null;
+  memoryBytes: number;
+  tiering: 'on' | 'off' | 'invalid';
+  engine: string | null;
+  policyError?: string;
+  usageSource: string;
+  nodes: Record<number, NodeUsage>;
+}
+
+export const command: CliCommand = {
+  name: 'list',
+  summary: 'list running libvirt domains with their tiering state and RAM per NUMA node',
+  usage: USAGE,
+  async run(args: string[], io: CliIO): Promise<number> {
+    try {
+      const opts = parseOptions(args, [CONNECT_OPTION, JSON_OPTION, HELP_OPTION, SOCKET_OPTION]);
+      if (opts.values.help) {
+        io.out(USAGE + '\n');
+        return 0;
+      }
+      const uri = typeof opts.values.connect === 'string' ? opts.values.connect : DEFAULT_LIBVIRT_URI;
+      const host = readHostFacts();
+      const socket = socketName(opts);
+      const rows: DomainRow[] = [];
+      for (const d of await listRunningDomains({ uri })) {
+        let policy: DomainPolicy | undefined;
+        let policyError: string | undefined;
+        try {
+          policy = policyFromDomainXml(d.xml, host, d.name);
+        } catch (err) {
+          policyError = err instanceof VirtTierError ? err.message : String(err);
+        }
+        const row: DomainRow = {
+          id: d.id,
+          name: d.name,
+          uuid: d.uuid,
+          state: d.state,
+          pid: d.pid,
+          memoryBytes: d.memoryBytes,
+          tiering: policyError ? 'invalid' : policy?.enabled ? 'on' : 'off',
+          engine: policy?.enabled ? policy.engine : null,
+          usageSource: 'none',
+          nodes: {},
+        };
+        if (policyError) row.policyError = policyError;
+        const fromDaemon = policy?.enabled ? await daemonDomainUsage(socket, d.uuid, policy.engine) : undefined;
+        if (fromDaemon) {
+          row.usageSource = 'daemon';
+          row.nodes = fromDaemon;
+        } else if (d.pid !== null) {
+          const proc = await findQemuProcess(d.name);
+          if (proc) {
+            const usage = await numaUsageOfBlocks(proc.pid, await readGuestRam(proc));
+            row.usageSource = usage.source;
+            row.nodes = usage.nodes;
+          }
+        }
+        rows.push(row);
+      }
+      if (opts.values.json) {
+        printJson(io, rows);
+        return 0;
+      }
+      io.out(
+        table(
+          ['Id', 'Name', 'State', 'PID', 'Memory', 'Tiering', 'Engine', 'RAM per node'],
+          rows.map((r) => [r.id === null ? '-' : String(r.id), r.name, r.state, r.pid === null ? '-' : String(r.pid), mib(r.memoryBytes), r.tiering, r.engine ?? '-', formatNodes(r.nodes)]),
+        ),
+      );
+      for (const r of rows) if (r.policyError) io.err(`virt-tier: ${r.name}: ${r.policyError}\n`);
+      return 0;
+    } catch (err) {
+      return reportError(io, err);
+    }
+  },
+};
