@@ -1,0 +1,108 @@
+/**
+ * Watches the trackers the engines use, for the feed and /metrics: how long
+ * each scan cycle took, how many failed and why, how much memory was
+ * present or swapped, and the heat strip of the last cycle. Engine stats
+ * carry per-node totals only; the address-ordered picture (the live view's
+ * heat map) and scan timing come from here.
+ *
+ * The daemon's wiring puts it between the engines and their trackers:
+ *
+ *   trackerFactory: (engine, task) => scans.wrapTracker(task, createTracker(choice, engine))
+ *
+ * Records are keyed like the feed's tasks (`project/engine/name`).
+ */
+import type { EngineTask } from '../engines/engine.js';
+import type { AccessMap } from '../scan/access-map.js';
+import type { ScanCycleOptions, ScanTarget, Tracker } from '../scan/tracker.js';
+import { DEFAULT_HEAT_BUCKETS, heatStrip, mapTotals, type HeatStrip } from './heat.js';
+
+export interface ScanRecord {
+  tracker: string;
+  scans: number;
+  /** sum of all cycle durations */
+  scanSecondsTotal: number;
+  /** the last successful cycle */
+  lastScanMs?: number;
+  lastScanTimeMs?: number;
+  /** failed cycles by error code (errno name, or the error's name); aborts (task stopped) are not failures */
+  errorsByCode: Record<string, number>;
+  lastError?: string;
+  presentBytes: number;
+  swappedBytes: number;
+  heat?: HeatStrip;
+}
+
+/** `project/engine/name`: how the feed, metrics and the observer name a task. */
+export function taskKey(t: { project: string; engine: string; name: string }): string {
+  return `${t.project}/${t.engine}/${t.name}`;
+}
+
+function errorCode(err: unknown): string {
+  const e = err as { code?: unknown; name?: unknown };
+  if (typeof e?.code === 'string' && e.code !== '') return e.code;
+  if (typeof e?.name === 'string' && e.name !== '') return e.name;
+  return 'Error';
+}
+
+export class ScanObserver {
+  private readonly records = new Map<string, ScanRecord>();
+
+  constructor(private readonly opts: { heatBuckets?: number; now?: () => number } = {}) {}
+
+  /** A tracker that does what `tracker` does and records each cycle under the task's key. */
+  async wrapTracker(task: EngineTask, tracker: Tracker | Promise<Tracker>): Promise<Tracker> {
+    const inner = await tracker;
+    const key = taskKey(task.config);
+    const now = this.opts.now ?? (() => performance.now());
+    const record = (): ScanRecord => {
+      let r = this.records.get(key);
+      if (!r) {
+        r = { tracker: inner.name, scans: 0, scanSecondsTotal: 0, errorsByCode: {}, presentBytes: 0, swappedBytes: 0 };
+        this.records.set(key, r);
+      }
+      return r;
+    };
+    record();
+    const buckets = this.opts.heatBuckets ?? DEFAULT_HEAT_BUCKETS;
+    return {
+      name: inner.name,
+      scanCycle: async (target: ScanTarget, opts: ScanCycleOptions): Promise<AccessMap> => {
+        const t0 = now();
+        try {
+          const map = await inner.scanCycle(target, opts);
+          const r = record();
+          const ms = now() - t0;
+          r.tracker = map.tracker || inner.name;
+          r.scans++;
+          r.scanSecondsTotal += ms / 1000;
+          r.lastScanMs = ms;
+          r.lastScanTimeMs = Date.now();
+          const totals = mapTotals(map);
+          r.presentBytes = totals.presentBytes;
+          r.swappedBytes = totals.swappedBytes;
+          r.heat = heatStrip(map, buckets);
+          return map;
+        } catch (err) {
+          const aborted = opts.signal?.aborted || (err as { name?: string })?.name === 'AbortError';
+          if (!aborted) {
+            const r = record();
+            const code = errorCode(err);
+            r.errorsByCode[code] = (r.errorsByCode[code] ?? 0) + 1;
+            r.lastError = err instanceof Error ? err.message : String(err);
+          }
+          throw err;
+        }
+      },
+      close: () => inner.close(),
+    };
+  }
+
+  get(key: string): ScanRecord | undefined {
+    return this.records.get(key);
+  }
+
+  /** Forgets tasks that no longer exist. */
+  retain(keys: ReadonlySet<string>): void {
+    for (const k of this.records.keys()) if (!keys.has(k)) this.records.delete(k);
+  }
+}
