@@ -176,3 +176,36 @@ export async function waitFor<T>(cond: () => T | Promise<T>, timeoutMs = 10_000,
     await new Promise((r) => setTimeout(r, stepMs));
   }
 }
+
+/** The running libvirtd's PID, or null. */
+export function libvirtdPid(): number | null {
+  try {
+    const pid = Number(readFileSync('/run/libvirtd.pid', 'utf8').trim());
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Stops libvirtd (SIGTERM, running guests keep running) and starts it again,
+ * waiting until it answers: it rescans hooks at start and sends `reconnect`
+ * for guests already running.
+ */
+export async function restartLibvirtd(): Promise<void> {
+  const pid = libvirtdPid();
+  if (pid !== null) {
+    process.kill(pid, 'SIGTERM');
+    await waitFor(() => libvirtdPid() === null, 20_000, 'libvirtd to exit');
+  }
+  execFileSync('libvirtd', ['-d'], { stdio: 'ignore' });
+  await waitFor(() => {
+    try {
+      execFileSync('virsh', ['-c', TEST_URI, 'uri'], { stdio: 'ignore', timeout: 5000 });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 20_000, 'libvirtd to answer');
+}
