@@ -69,51 +69,73 @@ export function slotsGeneration(io: PlatformIO): number {
   return layoutGeneration.get(io) ?? 0;
 }
 
-/** Whether DAMON sysfs with vaddr operations is there; `reason` says why not. */
+/** Kdamond directories made at once when the pool must grow: growing is refused while any kdamond runs. */
+export const KDAMOND_POOL_SIZE = 8;
+/** How long acquiring waits for running kdamonds to stop when the pool must grow. */
+const GROW_RETRY_MS = 10_000;
+
+const probeCache = new WeakMap<PlatformIO, { available: boolean; reason: string }>();
+
+/**
+ * Whether DAMON sysfs with vaddr operations is there; `reason` says why not.
+ * The answer is cached per PlatformIO (the kernel's DAMON build does not
+ * change at runtime), so probing again never disturbs running trackers.
+ */
 export async function probeDamonVaddr(io: PlatformIO): Promise<{ available: boolean; reason: string }> {
+  const cached = probeCache.get(io);
+  if (cached) return cached;
   if (!(await io.exists(`${KDAMONDS}/nr_kdamonds`))) {
     return { available: false, reason: `${DAMON_ADMIN} is missing: the kernel needs CONFIG_DAMON_SYSFS (Linux 5.18+)` };
   }
   // avail_operations exists only inside a context; a fresh kernel has none, so ask a slot we hold.
   const slot = await acquireKdamondSlot(io);
+  let answer: { available: boolean; reason: string };
   try {
     await io.writeText(`${kdamondDir(slot)}/contexts/nr_contexts`, '1');
-    const ops = (await io.readText(`${contextDir(slot)}/avail_operations`)).split(/\s+/);
-    if (!ops.includes('vaddr')) {
-      return { available: false, reason: `DAMON has no vaddr operations (available: ${ops.join(' ')}); the kernel needs CONFIG_DAMON_VADDR` };
-    }
-    return { available: true, reason: '' };
+    const ops = (await io.readText(`${contextDir(slot)}/avail_operations`)).split(/\s+/).filter(Boolean);
+    answer = ops.includes('vaddr')
+      ? { available: true, reason: '' }
+      : { available: false, reason: `DAMON has no vaddr operations (available: ${ops.join(' ')}); the kernel needs CONFIG_DAMON_VADDR` };
   } finally {
     await releaseKdamondSlot(io, slot);
   }
+  probeCache.set(io, answer);
+  return answer;
 }
 
 /** Claims a kdamond directory that is off and not held by another tracker of this process. */
 export async function acquireKdamondSlot(io: PlatformIO): Promise<number> {
   let held = heldSlots.get(io);
   if (!held) heldSlots.set(io, (held = new Set()));
-  const count = Number((await io.readText(`${KDAMONDS}/nr_kdamonds`)).trim());
-  for (let slot = 0; slot < count; slot++) {
-    if (held.has(slot)) continue;
-    if ((await io.readText(`${kdamondDir(slot)}/state`)).trim() === 'off') {
-      held.add(slot);
-      return slot;
+  const deadline = Date.now() + GROW_RETRY_MS;
+  for (;;) {
+    const count = Number((await io.readText(`${KDAMONDS}/nr_kdamonds`)).trim());
+    for (let slot = 0; slot < count; slot++) {
+      if (held.has(slot)) continue;
+      if ((await io.readText(`${kdamondDir(slot)}/state`)).trim() === 'off') {
+        held.add(slot);
+        return slot;
+      }
+    }
+    // Growing recreates every kdamond directory (their configuration is
+    // lost: see slotsGeneration) and the kernel refuses it (EBUSY) while one
+    // runs; our own trackers run theirs only during a cycle, so wait a little.
+    try {
+      await io.writeText(`${KDAMONDS}/nr_kdamonds`, String(Math.max(count + 1, KDAMOND_POOL_SIZE)));
+      layoutGeneration.set(io, slotsGeneration(io) + 1);
+      // The new directories are off; take the first one past the old count.
+      held.add(count);
+      return count;
+    } catch (err) {
+      if (!isErrno(err, 'EBUSY')) throw err;
+      if (Date.now() >= deadline) {
+        throw Object.assign(new Error(`no free DAMON kdamond: all ${count} are in use and nr_kdamonds cannot grow while one runs (EBUSY)`), {
+          code: 'EBUSY',
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
-  // Growing recreates every kdamond directory; the kernel refuses (EBUSY) while one runs.
-  try {
-    await io.writeText(`${KDAMONDS}/nr_kdamonds`, String(count + 1));
-  } catch (err) {
-    if (isErrno(err, 'EBUSY')) {
-      throw Object.assign(new Error(`no free DAMON kdamond: all ${count} are in use and nr_kdamonds cannot grow while one runs (EBUSY)`), {
-        code: 'EBUSY',
-      });
-    }
-    throw err;
-  }
-  layoutGeneration.set(io, slotsGeneration(io) + 1);
-  held.add(count);
-  return count;
 }
 
 /** Turns the slot off, drops its context (no stale pid_target) and gives it back. */

@@ -24,7 +24,7 @@ import {
   samplesPerWindow,
   type SizedVma,
 } from '../../src/scan/damon.js';
-import { acquireKdamondSlot, releaseKdamondSlot, readTriedRegions, KDAMONDS } from '../../src/scan/damon-sysfs.js';
+import { acquireKdamondSlot, releaseKdamondSlot, readTriedRegions, probeDamonVaddr, KDAMONDS, KDAMOND_POOL_SIZE } from '../../src/scan/damon-sysfs.js';
 
 const MiB = 1 << 20;
 const HUGE = 2 * MiB;
@@ -266,6 +266,27 @@ describe('damon-vaddr regions and counts', () => {
   });
 });
 
+/** MemoryIO plus what the kernel does on nr_kdamonds / nr_contexts writes: create the child directories. */
+class GrowingIO implements PlatformIO {
+  writes = 0;
+  constructor(private readonly mem: MemoryIO, private readonly ops = 'vaddr') {}
+  readText(p: string): Promise<string> { return this.mem.readText(p); }
+  readDir(p: string): Promise<string[]> { return this.mem.readDir(p); }
+  exists(p: string): Promise<boolean> { return this.mem.exists(p); }
+  async writeText(p: string, text: string): Promise<void> {
+    this.writes++;
+    await this.mem.writeText(p, text);
+    if (p === `${KDAMONDS}/nr_kdamonds`) {
+      for (let i = 0; i < Number(text); i++) {
+        this.mem.files.set(`${KDAMONDS}/${i}/state`, 'off\n');
+        this.mem.files.set(`${KDAMONDS}/${i}/contexts/nr_contexts`, '0\n');
+      }
+    }
+    const ctx = /kdamonds\/(\d+)\/contexts\/nr_contexts$/.exec(p);
+    if (ctx && text === '1') this.mem.files.set(`${KDAMONDS}/${ctx[1]}/contexts/0/avail_operations`, `${this.ops}\n`);
+  }
+}
+
 describe('kdamond slots', () => {
   const tree = (n: number, states: string[]): MemoryIO => {
     const files: Record<string, string> = { [`${KDAMONDS}/nr_kdamonds`]: `${n}\n` };
@@ -281,11 +302,26 @@ describe('kdamond slots', () => {
     assert.equal(await acquireKdamondSlot(io), 1);
   });
 
-  test('when all are held or running, nr_kdamonds grows by one', async () => {
-    const io = tree(1, ['off']);
+  test('when all are held or running, the pool grows (to KDAMOND_POOL_SIZE at once)', async () => {
+    const io = new GrowingIO(tree(1, ['off']));
     assert.equal(await acquireKdamondSlot(io), 0);
     assert.equal(await acquireKdamondSlot(io), 1);
-    assert.equal(io.files.get(`${KDAMONDS}/nr_kdamonds`), '2');
+    assert.equal((await io.readText(`${KDAMONDS}/nr_kdamonds`)).trim(), String(KDAMOND_POOL_SIZE));
+    assert.equal(await acquireKdamondSlot(io), 2);
+  });
+
+  test('probing is cached: a second probe touches nothing', async () => {
+    const io = new GrowingIO(tree(1, ['off']), 'paddr vaddr');
+    assert.deepEqual(await probeDamonVaddr(io), { available: true, reason: '' });
+    const writes = io.writes;
+    assert.deepEqual(await probeDamonVaddr(io), { available: true, reason: '' });
+    assert.equal(io.writes, writes);
+  });
+
+  test('a kernel with paddr only is reported with the reason', async () => {
+    const probe = await probeDamonVaddr(new GrowingIO(tree(1, ['off']), 'paddr'));
+    assert.equal(probe.available, false);
+    assert.match(probe.reason, /CONFIG_DAMON_VADDR/);
   });
 
   test('a released slot is turned off, emptied and can be acquired again', async () => {
