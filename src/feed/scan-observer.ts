@@ -30,6 +30,8 @@ export interface ScanRecord {
   presentBytes: number;
   swappedBytes: number;
   heat?: HeatStrip;
+  /** the last cycle's access counts per pid (for migrate-hints hot/cold), ranges as [start, pageCount, pageSizeBytes, accessCount] */
+  accessByPid: Map<number, { loop: number; timeMs: number; tracker: string; hotThreshold?: number; ranges: Array<[number, number, number, number]> }>;
 }
 
 /** `project/engine/name`: how the feed, metrics and the observer name a task. */
@@ -42,6 +44,12 @@ function errorCode(err: unknown): string {
   if (typeof e?.code === 'string' && e.code !== '') return e.code;
   if (typeof e?.name === 'string' && e.name !== '') return e.name;
   return 'Error';
+}
+
+/** slide's T (task key); cslide's hot_threshold is an engine key the task does not carry. */
+function hotThresholdOf(task: EngineTask): number | undefined {
+  const t = (task.config.params as { T?: unknown } | undefined)?.T;
+  return typeof t === 'number' && Number.isFinite(t) ? t : undefined;
 }
 
 export class ScanObserver {
@@ -57,7 +65,7 @@ export class ScanObserver {
     const record = (): ScanRecord => {
       let r = this.records.get(key);
       if (!r) {
-        r = { tracker: inner.name, scans: 0, scanSecondsTotal: 0, errorsByCode: {}, presentBytes: 0, swappedBytes: 0 };
+        r = { tracker: inner.name, scans: 0, scanSecondsTotal: 0, errorsByCode: {}, presentBytes: 0, swappedBytes: 0, accessByPid: new Map() };
         this.records.set(key, r);
       }
       return r;
@@ -81,6 +89,13 @@ export class ScanObserver {
           r.presentBytes = totals.presentBytes;
           r.swappedBytes = totals.swappedBytes;
           r.heat = heatStrip(map, buckets);
+          r.accessByPid.set(map.pid, {
+            loop: map.loop,
+            timeMs: map.timeMs,
+            tracker: map.tracker,
+            hotThreshold: hotThresholdOf(task),
+            ranges: map.ranges.filter((x) => x.present).map((x) => [x.start, x.pageCount, x.pageSizeBytes, x.accessCount]),
+          });
           return map;
         } catch (err) {
           const aborted = opts.signal?.aborted || (err as { name?: string })?.name === 'AbortError';
@@ -95,6 +110,16 @@ export class ScanObserver {
       },
       close: () => inner.close(),
     };
+  }
+
+  /** The latest access counts the daemon has for `pid` (any task), or undefined. */
+  accessForPid(pid: number): (ScanRecord['accessByPid'] extends Map<number, infer A> ? A : never) | undefined {
+    let best: ReturnType<ScanRecord['accessByPid']['get']>;
+    for (const r of this.records.values()) {
+      const a = r.accessByPid.get(pid);
+      if (a && (!best || a.timeMs > best.timeMs)) best = a;
+    }
+    return best;
   }
 
   get(key: string): ScanRecord | undefined {

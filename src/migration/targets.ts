@@ -1,0 +1,85 @@
+/**
+ * Which address ranges of a process are "RAMBlocks" for migrate-hints:
+ * for a QEMU process, its memory backends matched to VMAs
+ * (src/virt/qemu-process.ts; the ids QEMU's migration stream uses); for
+ * any other process (tests, non-libvirt VMMs), one pseudo RAMBlock per
+ * writable anonymous, shared or hugetlb mapping of at least 1 MiB, named
+ * after its kind and address.
+ */
+import { VirtTierError } from '../errors.js';
+import type { PlatformIO } from '../platform/io.js';
+import { readSmaps, type SmapsVma } from '../platform/smaps.js';
+import { matchRamBlocks, type GuestRamBlock } from '../virt/qemu-process.js';
+import { parseQemuCmdline, splitCmdline } from '../virt/qemu-cmdline.js';
+import type { RamBlockKind, RamBlockTarget } from './page-stats.js';
+
+const MIN_PSEUDO_BLOCK_BYTES = 1024 * 1024;
+
+function kindOf(vma: SmapsVma): RamBlockKind {
+  if (vma.vmFlags.includes('ht')) return 'hugetlb';
+  return vma.perms[3] === 's' ? 'shared' : 'anon';
+}
+
+function targetOf(id: string, vma: SmapsVma): RamBlockTarget {
+  return {
+    id,
+    start: vma.start,
+    end: vma.end,
+    kind: kindOf(vma),
+    pageSizeBytes: Math.max(4096, vma.kernelPageSizeBytes),
+    vmaStart: vma.start,
+    vmaEnd: vma.end,
+    fileOffset: vma.offset,
+    pathname: vma.pathname,
+  };
+}
+
+/** RAMBlocks of a QEMU process from its backends (those without a VMA are left out and listed). */
+export function qemuRamBlockTargets(blocks: readonly GuestRamBlock[], smaps: readonly SmapsVma[]): { targets: RamBlockTarget[]; unmatched: string[] } {
+  const targets: RamBlockTarget[] = [];
+  const unmatched: string[] = [];
+  for (const b of blocks) {
+    const vma = b.vma ? smaps.find((v) => v.start === b.vma!.start) : undefined;
+    if (!vma) {
+      unmatched.push(b.id);
+      continue;
+    }
+    targets.push(targetOf(b.id, vma));
+  }
+  return { targets, unmatched };
+}
+
+/** Pseudo RAMBlocks of a process that is not QEMU. */
+export function pseudoRamBlockTargets(smaps: readonly SmapsVma[]): RamBlockTarget[] {
+  const out: RamBlockTarget[] = [];
+  for (const v of smaps) {
+    if (v.sizeBytes < MIN_PSEUDO_BLOCK_BYTES || v.end > Number.MAX_SAFE_INTEGER) continue;
+    if (!v.perms.startsWith('rw')) continue;
+    if (v.pathname.startsWith('[') && v.pathname !== '[heap]') continue; // [stack], [vvar], ...
+    const kind = kindOf(v);
+    const anonymous = v.inode === 0 && (v.pathname === '' || v.pathname === '[heap]');
+    if (kind === 'anon' && !anonymous) continue; // private file mappings (libraries' data) are not guest RAM
+    const label = kind === 'shared' ? (v.pathname.startsWith('/memfd:') ? 'memfd' : 'shared') : kind;
+    out.push(targetOf(`${label}@0x${v.start.toString(16)}`, v));
+  }
+  return out;
+}
+
+/** The RAMBlocks of `pid`: QEMU's when its command line names memory backends, else pseudo blocks. */
+export async function processRamBlockTargets(io: PlatformIO, pid: number): Promise<{ targets: RamBlockTarget[]; qemu: boolean; unmatched: string[] }> {
+  let cmdline: string;
+  let smaps: SmapsVma[];
+  try {
+    [cmdline, smaps] = await Promise.all([io.readText(`/proc/${pid}/cmdline`), readSmaps(io, pid)]);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ENOENT' || code === 'ESRCH') throw new VirtTierError('OPT_INVAL', `--pid ${pid}: no such process`, { field: '--pid', value: String(pid), allowed: 'a running process id' });
+    throw err;
+  }
+  const parsed = parseQemuCmdline(splitCmdline(cmdline));
+  if (parsed.ramBackends.length > 0) {
+    const { targets, unmatched } = qemuRamBlockTargets(matchRamBlocks(parsed.ramBackends, smaps), smaps);
+    return { targets, qemu: true, unmatched };
+  }
+  return { targets: pseudoRamBlockTargets(smaps), qemu: false, unmatched: [] };
+}
