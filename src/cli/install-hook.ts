@@ -45,11 +45,11 @@ export function supportsHookDir(version: [number, number, number] | undefined): 
   return major > 6 || (major === 6 && minor >= 5);
 }
 
-/** The hook text with the install root baked in (the installed copy has no repo around it). */
+/** The hook's text: self-contained (it loads no virt-tier module), so the installed copy needs nothing around it. */
 export function hookText(root: string): string {
   const source = readFileSync(path.join(root, 'hooks/qemu'), 'utf8');
   if (!source.includes(HOOK_MARKER)) throw new VirtTierError('OPT_INTER_ERR', `${root}/hooks/qemu is not virt-tier's hook`);
-  return source.replace('const VIRT_TIER_ROOT = null;', `const VIRT_TIER_ROOT = ${JSON.stringify(root)};`);
+  return source;
 }
 
 export interface InstallResult {
