@@ -12,7 +12,7 @@
  * Failures are SysError (`code` ENOENT, EACCES, EINVAL, EBUSY, ...; see
  * src/native/errors.ts), whichever implementation is used.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import { SysError, toSysError } from '../native/errors.js';
 
@@ -50,9 +50,12 @@ export function rootedIO(root: string): PlatformIO {
   return {
     readText: (p) => fs.readFile(at(p), 'utf8').catch(rethrow),
     readDir: async (p) => (await fs.readdir(at(p)).catch(rethrow)).sort(),
-    // 'r+' (no O_CREAT, no O_TRUNC): a missing attribute is ENOENT, as in sysfs.
+    // O_WRONLY alone: no O_CREAT (a missing attribute is ENOENT, as in
+    // sysfs) and no read access (kernfs refuses O_RDWR on write-only
+    // attributes such as zram-control/hot_remove with EACCES). Fixture
+    // files are regular files and are truncated first.
     writeText: async (p, text) => {
-      const handle = await fs.open(at(p), root === '/' ? 'w' : 'r+').catch(rethrow);
+      const handle = await fs.open(at(p), fsConstants.O_WRONLY).catch(rethrow);
       try {
         if (root !== '/') await handle.truncate(0);
         await handle.write(text, 0, 'utf8').catch(rethrow);

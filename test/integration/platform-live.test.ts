@@ -10,6 +10,7 @@ import { readMeminfo } from '../../src/platform/meminfo.js';
 import { readSwapFacts } from '../../src/platform/swap.js';
 import { probeDamon } from '../../src/platform/damon-probe.js';
 import { startPatternChild } from './native-child.js';
+import { SysError } from '../../src/native/index.js';
 
 describe('platform readers on the live host', () => {
   test('smaps and numa_maps of a child with a known mapping', async () => {
@@ -37,6 +38,15 @@ describe('platform readers on the live host', () => {
       const size = new RegExp(`node ${n.id} size: (\\d+) MB`).exec(numactl);
       assert.equal(Math.floor(n.memTotalBytes / 1024 / 1024), Number(size![1]), `node ${n.id} size`);
     }
+  });
+
+  test('liveIO writes write-only sysfs attributes; the kernel\'s refusal surfaces as SysError', async () => {
+    // hot_remove is mode 0200: opening it read-write would be EACCES. No zram
+    // device has this id, so the write itself fails with the driver's errno.
+    await assert.rejects(liveIO.writeText('/sys/class/zram-control/hot_remove', '999999'), (e: unknown) =>
+      e instanceof SysError && e.code === 'ENODEV');
+    await assert.rejects(liveIO.writeText('/sys/kernel/mm/no_such_attribute', '1'), (e: unknown) =>
+      e instanceof SysError && e.code === 'ENOENT');
   });
 
   test('meminfo MemTotal equals os.totalmem()', async () => {
