@@ -49,8 +49,11 @@ describe('qemu hook called by a real libvirtd', () => {
       destroyGuest(g.name);
       await waitFor(() => eventsOf(rec, g.name).includes('release end'), 15_000, 'release event');
       assert.deepEqual(eventsOf(rec, g.name), ['started begin', 'stopped end', 'release end']);
-      const started = rec.requests.find((r) => r.args.domain === g.name && r.args.op === 'started')!;
-      assert.equal(started.args.uuid, g.uuid);
+      // The UUID comes from the domain XML on stdin, read for at most 50 ms: on a badly overloaded host one
+      // event may go without it (the daemon then matches by name), but not all of them.
+      const mine = rec.requests.filter((r) => r.args.domain === g.name);
+      assert.ok(mine.some((r) => r.args.uuid === g.uuid), `UUID forwarded: ${JSON.stringify(mine.map((r) => r.args))}`);
+      assert.ok(mine.every((r) => r.args.uuid === undefined || r.args.uuid === g.uuid));
       const actions = rec.requests.filter((r) => r.args.domain === g.name).map((r) => handleHookEvent(r.args).action);
       assert.deepEqual(actions, ['add', 'remove', 'remove']);
     } finally {
@@ -96,7 +99,9 @@ describe('qemu hook called by a real libvirtd', () => {
       assert.match(virsh('domstate', g2.name), /running/);
       destroyGuest(g2.name);
       const hungMs = Date.now() - t1;
-      assert.ok(eventsOf(hung, g2.name).includes('started begin'), 'the hung daemon got the request');
+      // The test's own event loop was blocked in virsh: let the recorder read what the hooks sent. On a
+      // saturated host one hook run may hit its 95 ms hard exit before sending; not all three.
+      await waitFor(() => eventsOf(hung, g2.name).length > 0, 5000, 'the hung daemon to get a request');
       // each hook call is bounded (95 ms hard exit after node start-up); a hang would add far more than this
       assert.ok(hungMs < downMs + 5000, `hung ${hungMs} ms vs down ${downMs} ms`);
     } finally {
