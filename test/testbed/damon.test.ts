@@ -15,7 +15,7 @@ test('testbed: damon-vaddr separates interleaved hot and cold hugepages, counts 
   const r = await runInTestbed({
     command: 'node dist/test/testbed/inner/damon-hot-cold.js --loop 5 --interval-ms 100 --cycles 2',
     hugepagesPerNode: { 0: 40 },
-    timeoutMs: 120_000,
+    timeoutMs: 240_000,
   });
   assert.equal(r.exitCode, 0, `inner run failed:\n${r.stdout}\n${r.stderr}`);
   const seen = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
@@ -41,21 +41,21 @@ test('testbed: damon-vaddr rejects with ESRCH when the target exits mid-cycle, k
   const r = await runInTestbed({
     command: 'node dist/test/testbed/inner/damon-esrch.js',
     hugepagesPerNode: { 0: 8 },
-    timeoutMs: 90_000,
+    timeoutMs: 180_000,
   });
   assert.equal(r.exitCode, 0, `inner run failed:\n${r.stdout}\n${r.stderr}`);
   const seen = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
     stateWhileRunning: string;
     outcome: { name: string; code: string };
-    rejectAfterMs: number;
+    rejectAfterKillMs: number;
     stateAfter: string;
     nrContextsAfter: string;
   };
   assert.equal(seen.stateWhileRunning, 'on');
   assert.equal(seen.outcome.name, 'SysError');
   assert.equal(seen.outcome.code, 'ESRCH');
-  // The cycle is 2 s long; the exit (at 0.7 s) must end it well before.
-  assert.ok(seen.rejectAfterMs < 1900, `rejected after ${seen.rejectAfterMs} ms`);
+  // The window is 5 s long; the exit must end the cycle within a liveness slice or two, not at the window's end.
+  assert.ok(seen.rejectAfterKillMs < 4000, `rejected ${seen.rejectAfterKillMs} ms after the exit`);
   assert.equal(seen.stateAfter, 'off');
   assert.equal(seen.nrContextsAfter, '0');
 });

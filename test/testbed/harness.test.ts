@@ -32,7 +32,7 @@ test('testbed: four NUMA nodes, 2 and 3 memory-only, distances, per-node hugepag
       'exit 7',
     ].join('; '),
     hugepagesPerNode: { 0: 8, 2: 16 },
-    timeoutMs: 60_000,
+    timeoutMs: 180_000,
   });
   assert.equal(result.exitCode, 7);
   assert.equal(result.stderr.trim(), 'to-stderr');
@@ -49,7 +49,7 @@ test('testbed: four NUMA nodes, 2 and 3 memory-only, distances, per-node hugepag
 test('testbed: node and the host tree run inside (dist/ over 9p)', { skip }, async () => {
   const result = await runInTestbed({
     command: 'node -e "console.log(JSON.stringify({v: process.version, cwd: process.cwd(), tb: process.env.VIRT_TIER_TESTBED}))"',
-    timeoutMs: 60_000,
+    timeoutMs: 180_000,
   });
   assert.equal(result.exitCode, 0, result.stderr);
   const seen = JSON.parse(result.stdout) as { v: string; cwd: string; tb: string };
@@ -75,7 +75,7 @@ test('testbed: a timeout kills QEMU and reports it', { skip }, async () => {
 
 test('testbed: an abort signal kills QEMU', { skip }, async () => {
   const controller = new AbortController();
-  const run = runInTestbed({ command: 'sleep 600', timeoutMs: 60_000, signal: controller.signal });
+  const run = runInTestbed({ command: 'sleep 600', timeoutMs: 180_000, signal: controller.signal });
   setTimeout(() => controller.abort(), 3000);
   await assert.rejects(run, (err: unknown) => {
     assert.ok(err instanceof TestbedError);

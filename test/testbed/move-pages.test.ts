@@ -22,7 +22,7 @@ for (const backing of ['hugetlbfs', 'anon-huge'] as const) {
     const r = await runInTestbed({
       command: `node dist/test/testbed/inner/move-pages.js --backing ${backing} --pages 32`,
       hugepagesPerNode: { 0: 40, 2: 40 },
-      timeoutMs: 90_000,
+      timeoutMs: 180_000,
     });
     assert.equal(r.exitCode, 0, `inner test failed:\n${r.stdout}\n${r.stderr}`);
     const seen = JSON.parse(r.stdout.trim().split('\n').pop()!) as {

@@ -16,7 +16,7 @@ test('testbed: mover moves hugetlb pages 0 -> 2 and back within the quota; numa_
   const r = await runInTestbed({
     command: 'node dist/test/testbed/inner/mover-quota.js',
     hugepagesPerNode: { 0: 40, 2: 40 },
-    timeoutMs: 90_000,
+    timeoutMs: 180_000,
   });
   assert.equal(r.exitCode, 0, `inner run failed:\n${r.stdout}\n${r.stderr}`);
   const seen = JSON.parse(r.stdout.trim().split('\n').pop()!) as {

@@ -11,20 +11,23 @@ const guest = await startSyntheticGuest({ hotMiB: 4, coldMiB: 4, node: 0 });
 const tracker = new DamonVaddrTracker();
 const kdamond = (slot: number, f: string): string => readFileSync(`/sys/kernel/mm/damon/admin/kdamonds/${slot}/${f}`, 'utf8').trim();
 const observed: Record<string, unknown> = {};
-const cycle = tracker.scanCycle({ pid: guest.pid, filter: { vmFlags: ['ht'], anonOnly: false }, ignHost: false }, { loop: 20, intervalMs: 100 });
-setTimeout(() => {
-  observed.stateWhileRunning = kdamond(tracker.kdamondSlot!, 'state');
-  void guest.stop();
-}, 700);
-const t0 = Date.now();
-try {
-  await cycle;
+// A 5 s window: the exit must end the cycle long before the window would.
+const cycle = tracker.scanCycle({ pid: guest.pid, filter: { vmFlags: ['ht'], anonOnly: false }, ignHost: false }, { loop: 50, intervalMs: 100 });
+const settled = cycle.then(() => 'resolved', (err: unknown) => err);
+// Wait until the kdamond runs (writing the context takes a while under TCG), then end the target.
+const stateOf = (): string => (tracker.kdamondSlot === undefined ? 'none' : kdamond(tracker.kdamondSlot, 'state'));
+for (const until = Date.now() + 60_000; stateOf() !== 'on' && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+observed.stateWhileRunning = stateOf();
+const killedAt = Date.now();
+await guest.stop();
+const outcome = await settled;
+observed.rejectAfterKillMs = Date.now() - killedAt;
+if (outcome === 'resolved') {
   observed.outcome = 'resolved';
-} catch (err) {
-  const e = err as { name: string; code?: string; message: string };
+} else {
+  const e = outcome as { name: string; code?: string; message: string };
   observed.outcome = { name: e.name, code: e.code, message: e.message };
 }
-observed.rejectAfterMs = Date.now() - t0;
 observed.stateAfter = kdamond(tracker.kdamondSlot!, 'state');
 observed.nrContextsAfter = kdamond(tracker.kdamondSlot!, 'contexts/nr_contexts');
 await tracker.close();
