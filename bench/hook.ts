@@ -18,7 +18,7 @@ const runs = Number(process.argv[2] ?? 40);
 const socket = `vt-bench-hook-${process.pid}`;
 const xml = `<domain type='qemu'><name>bench</name><uuid>3cead87f-c9e1-43c3-8d77-f848bbcff52f</uuid></domain>`;
 
-function runOnce(cmd: string, args: string[]): Promise<number> {
+function runOnce(cmd: string, args: string[], socket: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const child = spawn(cmd, args, { env: { ...process.env, VIRT_TIER_HOOK_SOCKET: socket }, stdio: ['pipe', 'ignore', 'ignore'] });
@@ -33,33 +33,29 @@ function runOnce(cmd: string, args: string[]): Promise<number> {
 
 const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
-async function series(label: string, cmd: string, args: string[]): Promise<{ label: string; p50: number; p99: number; max: number }> {
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) times.push(await runOnce(cmd, args));
-  times.sort((a, b) => a - b);
-  return { label, p50: pct(times, 50), p99: pct(times, 99), max: times[times.length - 1]! };
-}
+const up = await startRecorder(`${socket}-up`, 'reply');
+const hung = await startRecorder(`${socket}-hung`, 'hang');
+const started = ['bench', 'started', 'begin', '-'];
+const series: Array<{ label: string; cmd: string; args: string[]; socket: string; times: number[] }> = [
+  { label: 'baseline: node -e 0', cmd: process.execPath, args: ['-e', '0'], socket: 'unused', times: [] },
+  { label: 'hook, daemon up (replies)', cmd: hook, args: started, socket: `${socket}-up`, times: [] },
+  { label: 'hook, daemon down (no socket)', cmd: hook, args: started, socket: `${socket}-down`, times: [] },
+  { label: 'hook, daemon hung (never replies)', cmd: hook, args: started, socket: `${socket}-hung`, times: [] },
+  { label: 'hook, ignored op (prepare begin)', cmd: hook, args: ['bench', 'prepare', 'begin', '-'], socket: `${socket}-up`, times: [] },
+];
+// Round-robin, so load drift on this shared machine hits every series alike.
+for (let i = 0; i < runs; i++) for (const s of series) s.times.push(await runOnce(s.cmd, s.args, s.socket));
+if (up.requests.length !== runs) console.log(`note: daemon up got ${up.requests.length} of ${runs} events`);
+console.log(`note: hung daemon got ${hung.requests.length} of ${runs} events`);
+await up.close();
+await hung.close();
 
-const results = [];
-// interleave nothing else: each series runs alone, baseline first and last to show drift
-results.push(await series('baseline node -e 0', process.execPath, ['-e', '0']));
-{
-  const rec = await startRecorder(socket, 'reply');
-  results.push(await series('hook, daemon up', hook, ['bench', 'started', 'begin', '-']));
-  if (rec.requests.length !== runs) throw new Error(`daemon up: ${rec.requests.length} of ${runs} events arrived`);
-  await rec.close();
-}
-results.push(await series('hook, daemon down', hook, ['bench', 'started', 'begin', '-']));
-{
-  const rec = await startRecorder(socket, 'hang');
-  results.push(await series('hook, daemon hung', hook, ['bench', 'started', 'begin', '-']));
-  await rec.close();
-}
-results.push(await series('hook, ignored op (prepare)', hook, ['bench', 'prepare', 'begin', '-']));
-results.push(await series('baseline node -e 0 (again)', process.execPath, ['-e', '0']));
-
-const base = (results[0]!.p50 + results[results.length - 1]!.p50) / 2;
-console.log(`runs per series: ${runs}; load average: ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-console.log('| series | p50 ms | p99 ms | max ms | p50 - baseline p50 |');
+const os = await import('node:os');
+const base = [...series[0]!.times].sort((a, b) => a - b);
+console.log(`runs per series: ${runs} (round-robin); load average at end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log('| series | p50 ms | p99 ms | p50 / baseline p50 | p50 - baseline p50 (ms) |');
 console.log('|---|---|---|---|---|');
-for (const r of results) console.log(`| ${r.label} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.max.toFixed(1)} | ${(r.p50 - base).toFixed(1)} |`);
+for (const s of series) {
+  const t = [...s.times].sort((a, b) => a - b);
+  console.log(`| ${s.label} | ${pct(t, 50).toFixed(1)} | ${pct(t, 99).toFixed(1)} | ${(pct(t, 50) / pct(base, 50)).toFixed(2)} | ${(pct(t, 50) - pct(base, 50)).toFixed(1)} |`);
+}
