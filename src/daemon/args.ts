@@ -21,6 +21,10 @@ export interface DaemonArgs {
   allowedGid?: number;
   /** access tracker backend: auto (probe) or a name */
   tracker: TrackerChoice;
+  /** libvirt URI; null with --no-libvirt */
+  connectUri: string | null;
+  /** turn every running domain with an enabled <metadata> policy into a project */
+  autoDomains: boolean;
 }
 
 export const DAEMON_USAGE = `Usage: virt-tierd -s|--socket NAME [-l|--log-level 0..3] [-m|--mode-systemctl] [options]
@@ -35,6 +39,9 @@ virt-tier options:
   --pidfile FILE           pidfile for -m (default /run/virt-tierd.NAME.pid)
   --load FILE              add the objects of a config file at start (repeatable)
   --allow-gid GID          also accept peers whose gid is GID (default: root only)
+  -c, --connect URI        libvirt URI for type=domain tasks and --auto-domains (default qemu:///system)
+  --no-libvirt             do not use libvirt at all
+  --auto-domains           tier every running guest whose domain XML carries an enabled virt-tier policy
   --tracker NAME           access tracker: auto (probe the kernel; default), ${TRACKER_NAMES.join(', ')}`;
 
 function usageError(message: string, field: string, value: string, allowed: string): VirtTierError {
@@ -49,6 +56,8 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs {
   let pidFile: string | undefined;
   let allowedGid: number | undefined;
   let tracker: TrackerChoice | undefined;
+  let connectUri: string | null | undefined;
+  let autoDomains = false;
   const loadFiles: string[] = [];
 
   for (let i = 0; i < argv.length; i++) {
@@ -101,6 +110,21 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs {
         allowedGid = Number(v);
         break;
       }
+      case '-c':
+      case '--connect': {
+        const v = value('--connect', 'a libvirt URI such as qemu:///system');
+        if (!/^[a-z][a-z0-9+.-]*:\/\/[^\s]*$/i.test(v) || v.length > 1024) throw invalidField('--connect', v, 'a libvirt URI such as qemu:///system');
+        if (connectUri === null) throw usageError('--connect and --no-libvirt exclude each other', '--connect', v, 'one of them');
+        connectUri = v;
+        break;
+      }
+      case '--no-libvirt':
+        if (connectUri !== undefined && connectUri !== null) throw usageError('--connect and --no-libvirt exclude each other', '--no-libvirt', '', 'one of them');
+        connectUri = null;
+        break;
+      case '--auto-domains':
+        autoDomains = true;
+        break;
       case '--tracker': {
         const v = value('--tracker', ['auto', ...TRACKER_NAMES].join('|'));
         if (v !== 'auto' && !(TRACKER_NAMES as readonly string[]).includes(v)) throw invalidField('--tracker', v, ['auto', ...TRACKER_NAMES].join('|'));
@@ -113,5 +137,17 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs {
     }
   }
   if (!help && socketName === undefined) throw usageError('-s is required: the socket name to listen on', '-s', '(missing)', '1..106 characters');
-  return { help, socketName: socketName ?? '', logLevel: logLevel ?? 3, systemctlMode, pidFile, loadFiles, allowedGid, tracker: tracker ?? 'auto' };
+  if (autoDomains && connectUri === null) throw usageError('--auto-domains needs libvirt: drop --no-libvirt', '--auto-domains', '', 'libvirt enabled');
+  return {
+    help,
+    socketName: socketName ?? '',
+    logLevel: logLevel ?? 3,
+    systemctlMode,
+    pidFile,
+    loadFiles,
+    allowedGid,
+    tracker: tracker ?? 'auto',
+    connectUri: connectUri === undefined ? 'qemu:///system' : connectUri,
+    autoDomains,
+  };
 }

@@ -58,7 +58,13 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
   const log: Logger = createLogger(args.logLevel);
   const startedAtMs = Date.now();
   const registry = new Registry(log);
-  const components = await wireComponents({ log, registry, socketName: args.socketName, tracker: args.tracker });
+  const components = await wireComponents({
+    log,
+    registry,
+    socketName: args.socketName,
+    tracker: args.tracker,
+    libvirt: { enabled: args.connectUri !== null, uri: args.connectUri ?? '', autoDomains: args.autoDomains, syncIntervalMs: 5000 },
+  });
   const handlers = createHandlers({
     registry,
     loadConfigFile: (file, host) => loadConfigFile(file, host),

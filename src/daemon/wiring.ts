@@ -13,6 +13,14 @@ import type { Logger } from '../log.js';
 import type { Registry } from '../model/registry.js';
 import { PageMover } from '../mover/mover.js';
 import { createTracker, type TrackerChoice } from '../scan/choose-tracker.js';
+import { DomainSync, defaultNodePair } from '../model/domain-sync.js';
+import { readHostFacts } from '../model/host-facts.js';
+import { setDomainPidResolver } from '../model/targets.js';
+import { liveIO } from '../platform/io.js';
+import { readNumaTopology } from '../platform/numa-topology.js';
+import { VirtConnection } from '../virt/connection.js';
+import { domainPidResolver, listRunningDomains } from '../virt/discovery.js';
+import { handleHookEvent } from '../virt/hook-events.js';
 
 export interface WiringContext {
   log: Logger;
@@ -20,6 +28,15 @@ export interface WiringContext {
   socketName: string;
   /** `auto` probes the kernel per task; a name forces that backend */
   tracker: TrackerChoice;
+  libvirt: {
+    /** false: no libvirt at all (type=domain tasks never resolve) */
+    enabled: boolean;
+    uri: string;
+    /** every running domain with an enabled policy becomes a project */
+    autoDomains: boolean;
+    /** how often the automatic projects are reconciled with libvirt */
+    syncIntervalMs: number;
+  };
 }
 
 /** The built-in engines, with the tracker the kernel offers and the one mover. */
@@ -42,10 +59,65 @@ export async function wireComponents(ctx: WiringContext): Promise<WiredComponent
   registerBuiltinEngines(ctx.tracker);
   const closers: Array<() => Promise<void>> = [];
   const handlers: Record<string, Handler> = {};
+  if (ctx.libvirt.enabled) Object.assign(handlers, await wireLibvirt(ctx, closers));
   return {
     handlers,
     async close() {
       for (const c of closers.reverse()) await c().catch(() => undefined);
     },
+  };
+}
+
+/**
+ * libvirt: type=domain tasks resolve through one shared connection; the
+ * qemu hook's events are validated and answered at once (the hook waits
+ * at most 80 ms), and with --auto-domains they trigger a resync of the
+ * automatic per-domain projects, which a timer also runs to heal missed
+ * events and pick up policy edits. libvirtd being down is not fatal: the
+ * connection is retried on the next use.
+ */
+async function wireLibvirt(ctx: WiringContext, closers: Array<() => Promise<void>>): Promise<Record<string, Handler>> {
+  const { log } = ctx;
+  const connection = new VirtConnection(ctx.libvirt.uri);
+  closers.push(() => connection.close());
+  setDomainPidResolver(domainPidResolver(connection));
+  closers.push(async () => setDomainPidResolver(null));
+
+  let sync: DomainSync | undefined;
+  if (ctx.libvirt.autoDomains) {
+    const topology = await readNumaTopology(liveIO);
+    sync = new DomainSync({
+      registry: ctx.registry,
+      log,
+      hostFacts: () => readHostFacts(),
+      defaultNodePair: defaultNodePair(topology),
+      listRunning: () => listRunningDomains({ connection }),
+    });
+    const domainSync = sync;
+    let running: Promise<void> | undefined;
+    const tick = (): void => {
+      running ??= domainSync.resync().finally(() => (running = undefined));
+    };
+    tick();
+    const timer = setInterval(tick, ctx.libvirt.syncIntervalMs);
+    closers.push(async () => {
+      clearInterval(timer);
+      await running;
+    });
+  }
+  // Never wait for libvirtd at start: a hung libvirtd must not stop the daemon from serving.
+  connection.get().then(
+    () => log.info('libvirt connected', { uri: ctx.libvirt.uri, autoDomains: ctx.libvirt.autoDomains }),
+    (err: Error) => log.warn('libvirt not reachable now; domain tasks wait for it', { uri: ctx.libvirt.uri, error: err.message }),
+  );
+  return {
+    'hook.event': (args) => {
+      const decision = handleHookEvent(args, { auto: ctx.libvirt.autoDomains });
+      log.info('qemu hook event', { ...decision });
+      // Answer first: the hook must return within its budget whatever the resync costs.
+      if (sync && decision.action !== 'ignore') setImmediate(() => void sync!.resync());
+      return decision;
+    },
+    'domain.sync.status': () => ({ autoDomains: ctx.libvirt.autoDomains, managed: sync?.managedDomains() ?? [], errors: Object.fromEntries(sync?.errors ?? []) }),
   };
 }

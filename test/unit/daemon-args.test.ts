@@ -9,7 +9,7 @@ function rejects(argv: string[], field: string): void {
 
 describe('virt-tierd flags (etmemd compatible)', () => {
   test('-s with defaults', () => {
-    assert.deepEqual(parseDaemonArgs(['-s', 'sock']), { help: false, socketName: 'sock', logLevel: 3, systemctlMode: false, pidFile: undefined, loadFiles: [], allowedGid: undefined, tracker: 'auto' });
+    assert.deepEqual(parseDaemonArgs(['-s', 'sock']), { help: false, socketName: 'sock', logLevel: 3, systemctlMode: false, pidFile: undefined, loadFiles: [], allowedGid: undefined, tracker: 'auto', connectUri: 'qemu:///system', autoDomains: false });
   });
   test('long forms, -l at both ends, -m', () => {
     assert.equal(parseDaemonArgs(['--socket', 's', '--log-level', '0']).logLevel, 0);
@@ -32,6 +32,14 @@ describe('virt-tierd flags (etmemd compatible)', () => {
   test('--tracker names a backend or auto', () => {
     assert.equal(parseDaemonArgs(['-s', 'a', '--tracker', 'damon-vaddr']).tracker, 'damon-vaddr');
     rejects(['-s', 'a', '--tracker', 'clear_refs'], '--tracker');
+  });
+  test('libvirt options', () => {
+    assert.equal(parseDaemonArgs(['-s', 'a', '--connect', 'qemu+ssh://h/system']).connectUri, 'qemu+ssh://h/system');
+    assert.equal(parseDaemonArgs(['-s', 'a', '--no-libvirt']).connectUri, null);
+    assert.equal(parseDaemonArgs(['-s', 'a', '--auto-domains']).autoDomains, true);
+    rejects(['-s', 'a', '--connect', 'not a uri'], '--connect');
+    rejects(['-s', 'a', '--no-libvirt', '--connect', 'qemu:///system'], '--connect');
+    rejects(['-s', 'a', '--no-libvirt', '--auto-domains'], '--auto-domains');
   });
   test('stray words and unknown flags', () => {
     rejects(['-s', 'a', 'extra'], 'argv');
