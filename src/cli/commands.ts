@@ -5,6 +5,10 @@ import { command as project } from './project.js';
 import { command as engine } from './engine.js';
 import { command as pages } from './pages.js';
 import { command as hostValidate } from './host-validate.js';
+import { command as list } from './list.js';
+import { command as stats } from './stats.js';
+import { command as policy } from './policy.js';
+import { command as installHook } from './install-hook.js';
 
 export const commands: CliCommand[] = [
   obj,
@@ -12,4 +16,8 @@ export const commands: CliCommand[] = [
   engine,
   pages,
   hostValidate,
+  list,
+  stats,
+  policy,
+  installHook,
 ];

@@ -8,11 +8,9 @@ import type { CliCommand, CliIO } from './command.js';
 import { HELP_OPTION, JSON_OPTION, parseOptions, SOCKET_OPTION, socketName } from './options.js';
 import { printJson, reportError } from './daemon-call.js';
 import { table } from './format.js';
-import { CONNECT_OPTION } from './policy.js';
+import { CONNECT_OPTION, DEFAULT_LIBVIRT_URI } from './policy.js';
 import { readHostFacts } from '../model/host-facts.js';
 import { VirtTierError } from '../errors.js';
-import { DEFAULT_LIBVIRT_URI } from '../virt/connection.js';
-import { listRunningDomains } from '../virt/discovery.js';
 import { daemonDomainUsage, numaUsageOfBlocks, type NodeUsage } from '../virt/domain-stats.js';
 import { policyFromDomainXml, type DomainPolicy } from '../virt/policy.js';
 import { findQemuProcess, readGuestRam } from '../virt/qemu-process.js';
@@ -60,6 +58,7 @@ export const command: CliCommand = {
       const host = readHostFacts();
       const socket = socketName(opts);
       const rows: DomainRow[] = [];
+      const { listRunningDomains } = await import('../virt/discovery.js');
       for (const d of await listRunningDomains({ uri })) {
         let policy: DomainPolicy | undefined;
         let policyError: string | undefined;

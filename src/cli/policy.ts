@@ -10,9 +10,10 @@ import { HELP_OPTION, JSON_OPTION, parseOptions, usageError, type OptionSpec } f
 import { printJson, reportError } from './daemon-call.js';
 import { table } from './format.js';
 import { readHostFacts } from '../model/host-facts.js';
-import { DEFAULT_LIBVIRT_URI } from '../virt/connection.js';
-import { readDomainPolicy, setDomainPolicy } from '../virt/metadata.js';
 import { effectiveSettings, POLICY_NAMESPACE } from '../virt/policy.js';
+
+/** Kept here, not imported from src/virt/connection.ts: that loads the libvirt binding, which only verbs that talk to libvirt should pay for (lazily). */
+export const DEFAULT_LIBVIRT_URI = 'qemu:///system';
 
 export const CONNECT_OPTION: OptionSpec = { key: 'connect', short: '-c', long: '--connect', takesValue: true, valueName: 'URI' };
 
@@ -52,6 +53,7 @@ export const command: CliCommand = {
       if (domain === undefined) throw usageError('a DOMAIN (name or UUID) is required', 'DOMAIN', '(missing)', 'a domain name or UUID');
       const uri = typeof opts.values.connect === 'string' ? opts.values.connect : DEFAULT_LIBVIRT_URI;
       const host = readHostFacts();
+      const { readDomainPolicy, setDomainPolicy } = await import('../virt/metadata.js');
       if (!opts.values.set) {
         if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])} (KEY=VALUE words need --set)`, 'argv', rest[0], 'DOMAIN only, or --set KEY=VALUE...');
         if (opts.values.live) throw usageError('--live is only for --set', '--live', '', '--set');

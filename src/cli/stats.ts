@@ -8,12 +8,10 @@ import type { CliCommand, CliIO } from './command.js';
 import { HELP_OPTION, JSON_OPTION, parseOptions, SOCKET_OPTION, socketName, usageError } from './options.js';
 import { printJson, reportError } from './daemon-call.js';
 import { table } from './format.js';
-import { CONNECT_OPTION } from './policy.js';
+import { CONNECT_OPTION, DEFAULT_LIBVIRT_URI } from './policy.js';
 import { formatNodes, mib } from './list.js';
 import { readHostFacts } from '../model/host-facts.js';
 import { VirtTierError } from '../errors.js';
-import { DEFAULT_LIBVIRT_URI } from '../virt/connection.js';
-import { resolveDomain } from '../virt/discovery.js';
 import { daemonDomainUsage, numaUsageOfBlocks } from '../virt/domain-stats.js';
 import { policyFromDomainXml, type DomainPolicy } from '../virt/policy.js';
 
@@ -35,6 +33,7 @@ export const command: CliCommand = {
       const value = opts.positionals[0];
       if (value === undefined) throw usageError('a DOMAIN (name or UUID) is required', 'DOMAIN', '(missing)', 'a domain name or UUID');
       const uri = typeof opts.values.connect === 'string' ? opts.values.connect : DEFAULT_LIBVIRT_URI;
+      const { resolveDomain } = await import('../virt/discovery.js');
       const d = await resolveDomain(value, { uri });
       let policy: DomainPolicy | undefined;
       let policyError: string | undefined;
