@@ -125,3 +125,36 @@ describe('libvirt discovery (real libvirtd, TCG guests)', () => {
     assert.equal(stats.nodesSource, 'numa_maps');
   });
 });
+
+describe('libvirt: auto tasks and the PID resolver (real libvirtd)', () => {
+  before(() => ensureLibvirt());
+  after(() => destroyAll());
+
+  test('running domains with an enabled policy become type=domain tasks; the resolver follows the QEMU PID', async () => {
+    const { domainTasksFromPolicy } = await import('../../src/virt/domain-tasks.js');
+    const { domainPidResolver } = await import('../../src/virt/discovery.js');
+    const { VirtConnection } = await import('../../src/virt/connection.js');
+    const on = createGuest({ tag: 'auto', metadata: `<tier:policy xmlns:tier="${POLICY_NAMESPACE}" engine="slide" T="2"/>` });
+    const off = createGuest({ tag: 'auto', metadata: `<tier:policy xmlns:tier="${POLICY_NAMESPACE}" enabled="no"/>` });
+    const running = (await listRunningDomains()).filter((d) => d.name === on.name || d.name === off.name);
+    assert.equal(running.length, 2);
+    const res = domainTasksFromPolicy(running, { host });
+    assert.deepEqual(res.errors, []);
+    assert.deepEqual(res.objects.map((o) => [o.domain.name, o.task.type, o.task.value, o.engine.name]), [[on.name, 'domain', on.uuid, 'slide']]);
+    const connection = new VirtConnection();
+    try {
+      const resolve = domainPidResolver(connection);
+      const pid1 = await resolve(on.uuid);
+      assert.equal(pid1, Number(readFileSync(`/run/libvirt/qemu/${on.name}.pid`, 'utf8')));
+      assert.equal(await resolve(on.name), pid1);
+      virsh('destroy', on.name);
+      assert.equal(await resolve(on.uuid), null);
+      virsh('start', on.name);
+      const pid2 = await resolve(on.uuid);
+      assert.ok(pid2 !== null && pid2 !== pid1, 'new QEMU PID after restart');
+      assert.equal(await resolve('vt-test-no-such-domain'), null);
+    } finally {
+      await connection.close();
+    }
+  });
+});

@@ -1,0 +1,92 @@
+/**
+ * hooks/qemu run directly, as libvirtd runs it (args, XML on stdin), against
+ * a recording server that decodes frames with src/api/protocol.ts: every
+ * forwarded op arrives as a valid `hook.event`; nothing is printed; the exit
+ * status is 0 with the daemon up, down, hung, or answering with an error,
+ * and for junk arguments.
+ */
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeFrame, socketAddress } from '../../src/api/protocol.js';
+import { handleHookEvent } from '../../src/virt/hook-events.js';
+import { startRecorder } from '../libvirt/recorder.js';
+
+const hook = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../hooks/qemu');
+const UUID = '3cead87f-c9e1-43c3-8d77-f848bbcff52f';
+const XML = `<domain type='qemu'><name>vm1</name><uuid>${UUID}</uuid><devices><disk><uuid>00000000-0000-0000-0000-000000000000</uuid></disk></devices></domain>`;
+
+function runHook(args: string[], socket: string, input = XML): Promise<{ code: number | null; out: string; ms: number }> {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const child = spawn(hook, args, { env: { PATH: process.env.PATH, VIRT_TIER_HOOK_SOCKET: socket } });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('close', (code) => resolve({ code, out, ms: Date.now() - t0 }));
+    child.stdin.on('error', () => {});
+    child.stdin.end(input);
+  });
+}
+
+describe('hooks/qemu', () => {
+  test('forwards started/stopped/reconnect/migrate/release/restore as valid hook.event requests, printing nothing', async () => {
+    const socket = `vt-hook-script-${process.pid}`;
+    const rec = await startRecorder(socket);
+    try {
+      const ops: Array<[string, string]> = [['started', 'begin'], ['stopped', 'end'], ['reconnect', 'begin'], ['migrate', 'begin'], ['release', 'end'], ['restore', 'begin']];
+      for (const [op, subop] of ops) {
+        const r = await runHook(['vm1', op, subop, '-'], socket);
+        assert.equal(r.code, 0);
+        assert.equal(r.out, '', `${op}: nothing on stdout/stderr (migrate/restore output would replace the XML)`);
+      }
+      // ops libvirt calls that matter to nobody here: not forwarded
+      assert.equal((await runHook(['vm1', 'prepare', 'begin', '-'], socket)).code, 0);
+      await rec.waitFor(ops.length);
+      assert.deepEqual(rec.requests.map((r) => [r.cmd, r.args.op, r.args.subop]), ops.map(([op, subop]) => ['hook.event', op, subop]));
+      for (const r of rec.requests) {
+        assert.equal(r.args.domain, 'vm1');
+        assert.ok(r.args.uuid === undefined || r.args.uuid === UUID, 'the domain UUID, not a device UUID');
+        handleHookEvent(r.args); // valid for the daemon's handler
+      }
+      assert.ok(rec.requests.some((r) => r.args.uuid === UUID));
+    } finally {
+      await rec.close();
+    }
+  });
+
+  test('exit 0 and silent with the daemon down, hung or answering an error, and for junk arguments', async () => {
+    const down = await runHook(['vm1', 'started', 'begin', '-'], `vt-hook-nobody-${process.pid}`);
+    assert.deepEqual([down.code, down.out], [0, '']);
+
+    const hungSocket = `vt-hook-hung-${process.pid}`;
+    const hung = await startRecorder(hungSocket, 'hang');
+    try {
+      const r = await runHook(['vm1', 'reconnect', 'begin', '-'], hungSocket);
+      assert.deepEqual([r.code, r.out], [0, '']);
+    } finally {
+      await hung.close();
+    }
+
+    const errSocket = `vt-hook-err-${process.pid}`;
+    const server = net.createServer((s) => {
+      s.on('data', () => s.end(encodeFrame({ v: 1, id: 1, ok: false, error: { code: 'OPT_INVAL', message: 'nope' } })));
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen({ path: socketAddress(errSocket) }, r));
+    try {
+      const r = await runHook(['vm1', 'started', 'begin', '-'], errSocket);
+      assert.deepEqual([r.code, r.out], [0, '']);
+    } finally {
+      server.close();
+    }
+
+    for (const args of [[], ['vm1'], ['vm1', 'explode', 'x', 'y'], ['', 'started', 'begin', '-']]) {
+      const r = await runHook(args, `vt-hook-nobody-${process.pid}`, 'not xml');
+      assert.deepEqual([r.code, r.out], [0, ''], JSON.stringify(args));
+    }
+  });
+});
