@@ -93,22 +93,11 @@ export async function ramBlockPageStats(pid: number, target: RamBlockTarget, acc
     states.fill((r[i + 2]! & PAGE_IS.PRESENT) !== 0 ? PAGE_STATE.present : PAGE_STATE.swapped, first, last);
   }
   if (target.kind === 'shared') await classifySharedHoles(pid, target, states);
-  await fillNodes(pid, target, states, nodes);
+  await fillNodes(pid, target, r, nodes);
 
   let temperature: Uint8Array | undefined;
   if (access) temperature = classifyAccess(target, states, access);
-
-  const counts = { untouched: 0, present: 0, swapped: 0, swapCache: 0, hot: 0, cold: 0 };
-  const presentPagesByNode: Record<number, number> = {};
-  for (let i = 0; i < pages; i++) {
-    const s = states[i]!;
-    counts[STATE_NAMES[s]!]++;
-    if (s === PAGE_STATE.present) presentPagesByNode[nodes[i]!] = (presentPagesByNode[nodes[i]!] ?? 0) + 1;
-    if (temperature) {
-      if (temperature[i] === 1) counts.hot++;
-      else if (temperature[i] === 0) counts.cold++;
-    }
-  }
+  const { counts, presentPagesByNode } = countStates(states, nodes, temperature);
   return {
     target,
     lengthBytes,
@@ -119,6 +108,33 @@ export async function ramBlockPageStats(pid: number, target: RamBlockTarget, acc
     counts,
     presentPagesByNode,
     scanSource: scan.source,
+  };
+}
+
+/** Page counts per state (and temperature), present pages per node: one pass over typed arrays. */
+function countStates(states: Uint8Array, nodes: Int16Array, temperature: Uint8Array | undefined): { counts: RamBlockPageStats['counts']; presentPagesByNode: Record<number, number> } {
+  const byState = new Float64Array(4);
+  // nodes are 0..MAX_NUMNODES-1 (at most 1024 on x86_64), -1 unknown: index node + 1
+  const byNode = new Float64Array(1026);
+  let hot = 0;
+  let cold = 0;
+  for (let i = 0; i < states.length; i++) {
+    const st = states[i]!;
+    byState[st]!++;
+    if (st === PAGE_STATE.present) byNode[Math.min(nodes[i]!, 1024) + 1]!++;
+  }
+  if (temperature) {
+    for (let i = 0; i < temperature.length; i++) {
+      const t = temperature[i];
+      if (t === 1) hot++;
+      else if (t === 0) cold++;
+    }
+  }
+  const presentPagesByNode: Record<number, number> = {};
+  for (let k = 0; k < byNode.length; k++) if (byNode[k]! > 0) presentPagesByNode[k - 1] = byNode[k]!;
+  return {
+    counts: { untouched: byState[PAGE_STATE.untouched]!, present: byState[PAGE_STATE.present]!, swapped: byState[PAGE_STATE.swapped]!, swapCache: byState[PAGE_STATE.swapCache]!, hot, cold },
+    presentPagesByNode,
   };
 }
 
@@ -140,25 +156,79 @@ async function classifySharedHoles(pid: number, target: RamBlockTarget, states: 
   }
 }
 
-/** move_pages(pid, addrs, NULL): the node of each mapping page with a present 4 KiB page. */
-async function fillNodes(pid: number, target: RamBlockTarget, states: Uint8Array, nodes: Int16Array): Promise<void> {
-  const per = Math.max(1, target.pageSizeBytes / PAGE_SIZE);
-  const addrs: number[] = [];
-  for (let i = 0; i < states.length; i += per) {
-    for (let j = i; j < Math.min(i + per, states.length); j++) {
-      if (states[j] === PAGE_STATE.present) {
-        addrs.push(target.start + i * PAGE_SIZE);
-        break;
-      }
+/**
+ * move_pages(pid, addrs, NULL): the node of each mapping page holding
+ * present pages, from the scan's present regions. Addresses go straight
+ * into one exactly-sized Float64Array: at 4 GiB that is a million entries,
+ * and on this kind of machine fresh memory (page faults) costs more than
+ * the loops.
+ */
+async function fillNodes(pid: number, target: RamBlockTarget, regions: Float64Array, nodes: Int16Array): Promise<void> {
+  const ps = Math.max(PAGE_SIZE, target.pageSizeBytes);
+  if (ps === PAGE_SIZE) return fillNodes4k(pid, target, regions, nodes);
+  const alignDown = (a: number): number => a - ((a - target.start) % ps);
+  let n = 0;
+  let lastMappingPage = -1;
+  for (let i = 0; i < regions.length; i += 3) {
+    if ((regions[i + 2]! & PAGE_IS.PRESENT) === 0) continue;
+    for (let a = alignDown(regions[i]!); a < regions[i + 1]!; a += ps) {
+      if (a !== lastMappingPage) n++;
+      lastMappingPage = a;
     }
   }
-  if (addrs.length === 0) return;
-  const status = await native.movePages(pid, Float64Array.from(addrs), null, 0);
-  for (let k = 0; k < addrs.length; k++) {
-    const node = status[k]!;
-    if (node < 0) continue;
-    const first = (addrs[k]! - target.start) / PAGE_SIZE;
-    for (let j = first; j < Math.min(first + per, states.length); j++) if (states[j] === PAGE_STATE.present) nodes[j] = node;
+  if (n === 0) return;
+  const addrs = new Float64Array(n);
+  n = 0;
+  lastMappingPage = -1;
+  for (let i = 0; i < regions.length; i += 3) {
+    if ((regions[i + 2]! & PAGE_IS.PRESENT) === 0) continue;
+    for (let a = alignDown(regions[i]!); a < regions[i + 1]!; a += ps) {
+      if (a !== lastMappingPage) addrs[n++] = a;
+      lastMappingPage = a;
+    }
+  }
+  const status = await native.movePages(pid, addrs, null, 0);
+  // Give each present 4 KiB page its mapping page's node (regions and addrs are both in address order).
+  let k = 0;
+  for (let i = 0; i < regions.length; i += 3) {
+    if ((regions[i + 2]! & PAGE_IS.PRESENT) === 0) continue;
+    const end = regions[i + 1]!;
+    for (let a = regions[i]!; a < end; ) {
+      while (k < n - 1 && addrs[k + 1]! <= a) k++;
+      const node = status[k]!;
+      let stop = Math.min(end, addrs[k]! + ps);
+      // extend over following mapping pages on the same node: one fill per run
+      while (stop < end && k < n - 1 && addrs[k + 1] === stop && status[k + 1] === node) {
+        k++;
+        stop = Math.min(end, stop + ps);
+      }
+      if (node >= 0) nodes.fill(node, (a - target.start) / PAGE_SIZE, (stop - target.start) / PAGE_SIZE);
+      a = stop;
+    }
+  }
+}
+
+/** fillNodes for 4 KiB mappings: one address per present page, tight loops only. */
+async function fillNodes4k(pid: number, target: RamBlockTarget, regions: Float64Array, nodes: Int16Array): Promise<void> {
+  let n = 0;
+  for (let i = 0; i < regions.length; i += 3) if ((regions[i + 2]! & PAGE_IS.PRESENT) !== 0) n += (regions[i + 1]! - regions[i]!) / PAGE_SIZE;
+  if (n === 0) return;
+  const addrs = new Float64Array(n);
+  let k = 0;
+  for (let i = 0; i < regions.length; i += 3) {
+    if ((regions[i + 2]! & PAGE_IS.PRESENT) === 0) continue;
+    for (let a = regions[i]!, end = regions[i + 1]!; a < end; a += PAGE_SIZE) addrs[k++] = a;
+  }
+  const status = await native.movePages(pid, addrs, null, 0);
+  k = 0;
+  for (let i = 0; i < regions.length; i += 3) {
+    if ((regions[i + 2]! & PAGE_IS.PRESENT) === 0) continue;
+    const first = (regions[i]! - target.start) / PAGE_SIZE;
+    const last = (regions[i + 1]! - target.start) / PAGE_SIZE;
+    for (let p = first; p < last; p++, k++) {
+      const node = status[k]!;
+      if (node >= 0) nodes[p] = node;
+    }
   }
 }
 
