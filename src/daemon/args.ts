@@ -25,6 +25,8 @@ export interface DaemonArgs {
   connectUri: string | null;
   /** turn every running domain with an enabled <metadata> policy into a project */
   autoDomains: boolean;
+  /** how often --auto-domains reconciles with libvirt, seconds */
+  syncIntervalS: number;
 }
 
 export const DAEMON_USAGE = `Usage: virt-tierd -s|--socket NAME [-l|--log-level 0..3] [-m|--mode-systemctl] [options]
@@ -42,6 +44,7 @@ virt-tier options:
   -c, --connect URI        libvirt URI for type=domain tasks and --auto-domains (default qemu:///system)
   --no-libvirt             do not use libvirt at all
   --auto-domains           tier every running guest whose domain XML carries an enabled virt-tier policy
+  --sync-interval SECONDS  how often --auto-domains reconciles with libvirt, 1..3600 (default 5)
   --tracker NAME           access tracker: auto (probe the kernel; default), ${TRACKER_NAMES.join(', ')}`;
 
 function usageError(message: string, field: string, value: string, allowed: string): VirtTierError {
@@ -58,6 +61,7 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs {
   let tracker: TrackerChoice | undefined;
   let connectUri: string | null | undefined;
   let autoDomains = false;
+  let syncIntervalS = 5;
   const loadFiles: string[] = [];
 
   for (let i = 0; i < argv.length; i++) {
@@ -125,6 +129,12 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs {
       case '--auto-domains':
         autoDomains = true;
         break;
+      case '--sync-interval': {
+        const v = value('--sync-interval', '1..3600');
+        if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 3600) throw invalidField('--sync-interval', v, '1..3600 (seconds)');
+        syncIntervalS = Number(v);
+        break;
+      }
       case '--tracker': {
         const v = value('--tracker', ['auto', ...TRACKER_NAMES].join('|'));
         if (v !== 'auto' && !(TRACKER_NAMES as readonly string[]).includes(v)) throw invalidField('--tracker', v, ['auto', ...TRACKER_NAMES].join('|'));
@@ -149,5 +159,6 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs {
     tracker: tracker ?? 'auto',
     connectUri: connectUri === undefined ? 'qemu:///system' : connectUri,
     autoDomains,
+    syncIntervalS,
   };
 }

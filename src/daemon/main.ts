@@ -63,7 +63,7 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
     registry,
     socketName: args.socketName,
     tracker: args.tracker,
-    libvirt: { enabled: args.connectUri !== null, uri: args.connectUri ?? '', autoDomains: args.autoDomains, syncIntervalMs: 5000 },
+    libvirt: { enabled: args.connectUri !== null, uri: args.connectUri ?? '', autoDomains: args.autoDomains, syncIntervalMs: args.syncIntervalS * 1000 },
   });
   const handlers = createHandlers({
     registry,

@@ -87,14 +87,21 @@ export class DomainSync {
 
   /** A hook event about one domain: resync from libvirt's current list. */
   async resync(): Promise<void> {
-    let domains: DomainFacts[];
-    try {
-      domains = await this.opts.listRunning();
-    } catch (err) {
-      this.opts.log.warn('cannot list domains; the next poll retries', { error: (err as Error).message });
-      return;
+    let domains: DomainFacts[] | undefined;
+    // A shared connection dies when libvirtd restarts; the listing resets it, so one retry reconnects.
+    for (let attempt = 1; attempt <= 2 && domains === undefined; attempt++) {
+      try {
+        domains = await this.opts.listRunning();
+      } catch (err) {
+        if (attempt === 2) {
+          this.opts.log.warn('cannot list domains; the next poll retries', { error: (err as Error).message });
+          return;
+        }
+        this.opts.log.debug('listing domains failed; reconnecting', { error: (err as Error).message });
+      }
     }
-    await this.sync(domains);
+    this.opts.log.debug('domains listed', { running: domains!.length });
+    await this.sync(domains!);
   }
 
   /** The UUIDs of the domains tiered automatically right now. */

@@ -8,7 +8,9 @@
  * task with the probe's reason.
  */
 import { VirtTierError } from '../errors.js';
-import { DamonVaddrTracker, probeDamonVaddrTracker } from './damon.js';
+import { probeDamon } from '../platform/damon-probe.js';
+import { liveIO } from '../platform/io.js';
+import { DamonVaddrTracker } from './damon.js';
 import { IdlePagesTracker, nativeIdlePagesIo, probeIdlePages } from './idle-pages.js';
 import { filePageIdleIo, PageIdleTracker, probePageIdle } from './page-idle.js';
 import type { Tracker, TrackerProbe } from './tracker.js';
@@ -17,13 +19,26 @@ export const TRACKER_NAMES = ['idle-pages', 'damon-vaddr', 'page-idle'] as const
 export type TrackerName = (typeof TRACKER_NAMES)[number];
 export type TrackerChoice = TrackerName | 'auto';
 
+/**
+ * DAMON vaddr, probed without writing to sysfs: a probe must never wait
+ * for, or reshape, kdamonds that other users of DAMON run on this host.
+ */
+async function probeDamonVaddrReadOnly(): Promise<TrackerProbe> {
+  const facts = await probeDamon(liveIO);
+  if (!facts.sysfs) return { name: 'damon-vaddr', available: false, reason: '/sys/kernel/mm/damon/admin is missing: the kernel needs CONFIG_DAMON_SYSFS (Linux 5.18+)' };
+  if (!facts.operations.includes('vaddr')) {
+    return { name: 'damon-vaddr', available: false, reason: `DAMON has no vaddr operations (this kernel offers: ${facts.operations.join(' ') || 'none'}); it needs CONFIG_DAMON_VADDR` };
+  }
+  return { name: 'damon-vaddr', available: true, reason: '' };
+}
+
 /** Every backend with whether this kernel can run it, and why not. */
 export async function probeTrackers(): Promise<TrackerProbe[]> {
   const idle = await probeIdlePages();
   const pageIdle = await probePageIdle();
   return [
     { name: 'idle-pages', available: idle.available, reason: idle.reason },
-    await probeDamonVaddrTracker(),
+    await probeDamonVaddrReadOnly(),
     { name: 'page-idle', available: pageIdle.available, reason: pageIdle.reason },
   ];
 }

@@ -9,7 +9,7 @@ function rejects(argv: string[], field: string): void {
 
 describe('virt-tierd flags (etmemd compatible)', () => {
   test('-s with defaults', () => {
-    assert.deepEqual(parseDaemonArgs(['-s', 'sock']), { help: false, socketName: 'sock', logLevel: 3, systemctlMode: false, pidFile: undefined, loadFiles: [], allowedGid: undefined, tracker: 'auto', connectUri: 'qemu:///system', autoDomains: false });
+    assert.deepEqual(parseDaemonArgs(['-s', 'sock']), { help: false, socketName: 'sock', logLevel: 3, systemctlMode: false, pidFile: undefined, loadFiles: [], allowedGid: undefined, tracker: 'auto', connectUri: 'qemu:///system', autoDomains: false, syncIntervalS: 5 });
   });
   test('long forms, -l at both ends, -m', () => {
     assert.equal(parseDaemonArgs(['--socket', 's', '--log-level', '0']).logLevel, 0);
@@ -40,6 +40,9 @@ describe('virt-tierd flags (etmemd compatible)', () => {
     rejects(['-s', 'a', '--connect', 'not a uri'], '--connect');
     rejects(['-s', 'a', '--no-libvirt', '--connect', 'qemu:///system'], '--connect');
     rejects(['-s', 'a', '--no-libvirt', '--auto-domains'], '--auto-domains');
+    assert.equal(parseDaemonArgs(['-s', 'a', '--sync-interval', '3600']).syncIntervalS, 3600);
+    rejects(['-s', 'a', '--sync-interval', '0'], '--sync-interval');
+    rejects(['-s', 'a', '--sync-interval', '3601'], '--sync-interval');
   });
   test('stray words and unknown flags', () => {
     rejects(['-s', 'a', 'extra'], 'argv');
