@@ -28,6 +28,8 @@ export interface QemuProcess {
  * pidfile, process gone, PID reused by something else).
  */
 export async function findQemuProcess(name: string, io: PlatformIO = liveIO, runDir = QEMU_RUN_DIR): Promise<QemuProcess | null> {
+  // libvirt refuses '/' in domain names; never let a name reach outside runDir anyway.
+  if (name === '' || name.includes('/') || name === '.' || name === '..' || name.includes('\0')) return null;
   let pidText: string;
   try {
     pidText = await io.readText(`${runDir}/${name}.pid`);

@@ -59,3 +59,14 @@ test('key=value -object form, ,, escapes, host-nodes, sizes with suffixes', () =
   assert.equal(blocks[0]!.vma!.start, 0x7f0000000000);
   assert.equal(blocks[1]!.vma!.start, 0x7f1000000000);
 });
+
+test('pidfile lookup: the PID must be the named guest\'s QEMU; names never leave the run directory', async () => {
+  const { MemoryIO } = await import('../../src/platform/io.js');
+  const { findQemuProcess } = await import('../../src/virt/qemu-process.js');
+  const cmdline = ['/usr/bin/qemu-system-x86_64', '-name', 'guest=vm1,debug-threads=on', '-m', '128'].join('\0') + '\0';
+  const io = new MemoryIO({ '/run/libvirt/qemu/vm1.pid': '4242\n', '/proc/4242/cmdline': cmdline, '/run/libvirt/qemu/vm2.pid': '4242', '/etc/x.pid': '4242' });
+  assert.equal((await findQemuProcess('vm1', io))?.pid, 4242);
+  assert.equal(await findQemuProcess('vm2', io), null, 'stale pidfile: PID belongs to another guest');
+  assert.equal(await findQemuProcess('vm3', io), null, 'no pidfile');
+  assert.equal(await findQemuProcess('../../../etc/x', io), null);
+});
