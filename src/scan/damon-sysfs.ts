@@ -110,12 +110,27 @@ export async function acquireKdamondSlot(io: PlatformIO): Promise<number> {
   const deadline = Date.now() + GROW_RETRY_MS;
   for (;;) {
     const count = Number((await io.readText(`${KDAMONDS}/nr_kdamonds`)).trim());
+    // A slot that is off but still has a context belongs to another DAMON
+    // user (ours drop their context on release): never take it, and never
+    // grow the pool over it, since growing recreates every directory.
+    const foreign: number[] = [];
     for (let slot = 0; slot < count; slot++) {
       if (held.has(slot)) continue;
+      const configured = Number((await io.readText(`${kdamondDir(slot)}/contexts/nr_contexts`)).trim()) > 0;
+      if (configured) {
+        foreign.push(slot);
+        continue;
+      }
       if ((await io.readText(`${kdamondDir(slot)}/state`)).trim() === 'off') {
         held.add(slot);
         return slot;
       }
+    }
+    if (foreign.length > 0) {
+      throw Object.assign(
+        new Error(`no free DAMON kdamond: kdamond ${foreign.join(', ')} belong to another DAMON user, and growing nr_kdamonds would wipe their configuration`),
+        { code: 'EBUSY' },
+      );
     }
     // Growing recreates every kdamond directory (their configuration is
     // lost: see slotsGeneration) and the kernel refuses it (EBUSY) while one
