@@ -9,6 +9,7 @@ import { command as list } from './list.js';
 import { command as stats } from './stats.js';
 import { command as policy } from './policy.js';
 import { command as installHook } from './install-hook.js';
+import { command as migrateHints } from './migrate-hints.js';
 
 export const commands: CliCommand[] = [
   obj,
@@ -20,4 +21,5 @@ export const commands: CliCommand[] = [
   stats,
   policy,
   installHook,
+  migrateHints,
 ];

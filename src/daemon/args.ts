@@ -27,6 +27,10 @@ export interface DaemonArgs {
   autoDomains: boolean;
   /** how often --auto-domains reconciles with libvirt, seconds */
   syncIntervalS: number;
+  /** the stats feed, /metrics and the live view; undefined = off */
+  http?: { host: string; port: number };
+  /** file holding the feed's token (required for a non-loopback --http) */
+  httpTokenFile?: string;
 }
 
 export const DAEMON_USAGE = `Usage: virt-tierd -s|--socket NAME [-l|--log-level 0..3] [-m|--mode-systemctl] [options]
@@ -45,6 +49,8 @@ virt-tier options:
   --no-libvirt             do not use libvirt at all
   --auto-domains           tier every running guest whose domain XML carries an enabled virt-tier policy
   --sync-interval SECONDS  how often --auto-domains reconciles with libvirt, 1..3600 (default 5)
+  --http [HOST:]PORT       serve the websocket stats feed (/feed), /metrics and the live view (/) (HOST default 127.0.0.1)
+  --http-token-file FILE   token clients must present; required when HOST is not loopback
   --tracker NAME           access tracker: auto (probe the kernel; default), ${TRACKER_NAMES.join(', ')}`;
 
 function usageError(message: string, field: string, value: string, allowed: string): VirtTierError {
@@ -62,6 +68,8 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs {
   let connectUri: string | null | undefined;
   let autoDomains = false;
   let syncIntervalS = 5;
+  let http: { host: string; port: number } | undefined;
+  let httpTokenFile: string | undefined;
   const loadFiles: string[] = [];
 
   for (let i = 0; i < argv.length; i++) {
@@ -135,6 +143,17 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs {
         syncIntervalS = Number(v);
         break;
       }
+      case '--http': {
+        const v = value('--http', '[HOST:]PORT');
+        const m = /^(?:(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(v);
+        const port = m ? Number(m[2]) : NaN;
+        if (!m || port < 1 || port > 65535) throw invalidField('--http', v, '[HOST:]PORT with PORT 1..65535');
+        http = { host: m[1]?.replace(/^\[|\]$/g, '') ?? '127.0.0.1', port };
+        break;
+      }
+      case '--http-token-file':
+        httpTokenFile = value('--http-token-file', 'a file path');
+        break;
       case '--tracker': {
         const v = value('--tracker', ['auto', ...TRACKER_NAMES].join('|'));
         if (v !== 'auto' && !(TRACKER_NAMES as readonly string[]).includes(v)) throw invalidField('--tracker', v, ['auto', ...TRACKER_NAMES].join('|'));
@@ -160,5 +179,7 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs {
     connectUri: connectUri === undefined ? 'qemu:///system' : connectUri,
     autoDomains,
     syncIntervalS,
+    http,
+    httpTokenFile,
   };
 }

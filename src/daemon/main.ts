@@ -28,6 +28,17 @@ export function packageVersion(): string {
   }
 }
 
+/** The feed token: the file's first line; kept out of argv so `ps` never shows it. */
+function readTokenFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new VirtTierError('OPT_INVAL', `--http-token-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`, { field: '--http-token-file', value: file });
+  }
+  return text.split('\n')[0]!.trim();
+}
+
 function defaultPidFile(args: DaemonArgs): string {
   return args.pidFile ?? `/run/virt-tierd.${args.socketName.replace(/[^A-Za-z0-9._-]/g, '_')}.pid`;
 }
@@ -64,6 +75,7 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
     socketName: args.socketName,
     tracker: args.tracker,
     libvirt: { enabled: args.connectUri !== null, uri: args.connectUri ?? '', autoDomains: args.autoDomains, syncIntervalMs: args.syncIntervalS * 1000 },
+    feed: args.http ? { ...args.http, token: args.httpTokenFile ? readTokenFile(args.httpTokenFile) : undefined } : undefined,
   });
   const handlers = createHandlers({
     registry,

@@ -5,6 +5,7 @@
  * a close() for shutdown.
  */
 import type { Handler } from '../api/server.js';
+import type { EngineTask } from '../engines/engine.js';
 import { createCslideEngineFactory } from '../engines/cslide.js';
 import { platformHostInfo } from '../engines/host-info.js';
 import { registerEngineFactory } from '../engines/registry.js';
@@ -21,6 +22,9 @@ import { readNumaTopology } from '../platform/numa-topology.js';
 import { VirtConnection } from '../virt/connection.js';
 import { domainPidResolver, listRunningDomains } from '../virt/discovery.js';
 import { handleHookEvent } from '../virt/hook-events.js';
+import { ScanObserver } from '../feed/scan-observer.js';
+import { startFeedServer } from '../feed/server.js';
+import { migrationHandlers } from '../migration/access-handler.js';
 
 export interface WiringContext {
   log: Logger;
@@ -37,12 +41,19 @@ export interface WiringContext {
     /** how often the automatic projects are reconciled with libvirt */
     syncIntervalMs: number;
   };
+  /** the stats feed; undefined = not served */
+  feed?: { host: string; port: number; token?: string };
 }
 
-/** The built-in engines, with the tracker the kernel offers and the one mover. */
-export function registerBuiltinEngines(tracker: TrackerChoice): void {
+/**
+ * The built-in engines, with the tracker the kernel offers and the one
+ * mover. Every tracker is wrapped by the scan observer, which keeps scan
+ * timing, heat strips and the last access counts for the feed and for
+ * migrate-hints.
+ */
+export function registerBuiltinEngines(tracker: TrackerChoice, scans: ScanObserver): void {
   const deps = {
-    trackerFactory: (engine: 'slide' | 'cslide') => createTracker(tracker, engine),
+    trackerFactory: (engine: 'slide' | 'cslide', task: EngineTask) => scans.wrapTracker(task, createTracker(tracker, engine)),
     mover: new PageMover(),
     hostInfo: platformHostInfo(),
   };
@@ -56,10 +67,22 @@ export interface WiredComponents {
 }
 
 export async function wireComponents(ctx: WiringContext): Promise<WiredComponents> {
-  registerBuiltinEngines(ctx.tracker);
+  const scans = new ScanObserver();
+  registerBuiltinEngines(ctx.tracker, scans);
   const closers: Array<() => Promise<void>> = [];
-  const handlers: Record<string, Handler> = {};
+  const handlers: Record<string, Handler> = { ...migrationHandlers(scans) };
   if (ctx.libvirt.enabled) Object.assign(handlers, await wireLibvirt(ctx, closers));
+  if (ctx.feed) {
+    const feed = await startFeedServer({
+      registry: ctx.registry,
+      scans,
+      listen: { host: ctx.feed.host, port: ctx.feed.port },
+      token: ctx.feed.token,
+      log: ctx.log,
+    });
+    ctx.log.info('stats feed listening', { url: feed.url });
+    closers.push(() => feed.close());
+  }
   return {
     handlers,
     async close() {

@@ -9,7 +9,7 @@ function rejects(argv: string[], field: string): void {
 
 describe('virt-tierd flags (etmemd compatible)', () => {
   test('-s with defaults', () => {
-    assert.deepEqual(parseDaemonArgs(['-s', 'sock']), { help: false, socketName: 'sock', logLevel: 3, systemctlMode: false, pidFile: undefined, loadFiles: [], allowedGid: undefined, tracker: 'auto', connectUri: 'qemu:///system', autoDomains: false, syncIntervalS: 5 });
+    assert.deepEqual(parseDaemonArgs(['-s', 'sock']), { help: false, socketName: 'sock', logLevel: 3, systemctlMode: false, pidFile: undefined, loadFiles: [], allowedGid: undefined, tracker: 'auto', connectUri: 'qemu:///system', autoDomains: false, syncIntervalS: 5, http: undefined, httpTokenFile: undefined });
   });
   test('long forms, -l at both ends, -m', () => {
     assert.equal(parseDaemonArgs(['--socket', 's', '--log-level', '0']).logLevel, 0);
@@ -43,6 +43,14 @@ describe('virt-tierd flags (etmemd compatible)', () => {
     assert.equal(parseDaemonArgs(['-s', 'a', '--sync-interval', '3600']).syncIntervalS, 3600);
     rejects(['-s', 'a', '--sync-interval', '0'], '--sync-interval');
     rejects(['-s', 'a', '--sync-interval', '3601'], '--sync-interval');
+  });
+  test('--http takes [HOST:]PORT, loopback by default', () => {
+    assert.deepEqual(parseDaemonArgs(['-s', 'a', '--http', '8080']).http, { host: '127.0.0.1', port: 8080 });
+    assert.deepEqual(parseDaemonArgs(['-s', 'a', '--http', '0.0.0.0:9']).http, { host: '0.0.0.0', port: 9 });
+    assert.deepEqual(parseDaemonArgs(['-s', 'a', '--http', '[::1]:65535']).http, { host: '::1', port: 65535 });
+    rejects(['-s', 'a', '--http', '0'], '--http');
+    rejects(['-s', 'a', '--http', 'h:65536'], '--http');
+    rejects(['-s', 'a', '--http', 'h:'], '--http');
   });
   test('stray words and unknown flags', () => {
     rejects(['-s', 'a', 'extra'], 'argv');
