@@ -32,14 +32,47 @@ export function virsh(...args: string[]): string {
   return execFileSync('virsh', ['-q', '-c', TEST_URI, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
 }
 
-/** Starts libvirtd (scripts/setup-libvirt.sh) when it does not answer; returns true when libvirt is usable. */
+/** Starts libvirtd (scripts/setup-libvirt.sh) when it does not answer, then removes orphaned test guests. */
 export function ensureLibvirt(): void {
   try {
     execFileSync('virsh', ['-c', TEST_URI, 'uri'], { stdio: 'ignore', timeout: 10_000 });
-    return;
   } catch {
     execFileSync('bash', [path.join(repoRoot, 'scripts/setup-libvirt.sh')], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
   }
+  removeOrphanGuests();
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Destroys and undefines test guests (`vt-test-<tag>-<pid>-<n>`) whose
+ * creating process is gone: a test killed by a timeout never runs its
+ * cleanup, and leftover guests slow every later libvirtd restart (each one
+ * gets a reconnect hook run) and hold hugepages.
+ */
+export function removeOrphanGuests(): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = virsh('list', '--all', '--name').split('\n').map((n) => n.trim()).filter((n) => n !== '');
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = /^vt-test-.+-(\d+)-\d+$/.exec(name);
+    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+    created.add(name);
+    destroyGuest(name);
+    removed.push(name);
+  }
+  return removed;
 }
 
 /** The kernel and initramfs paths, built/copied once into IMAGE_DIR. */
