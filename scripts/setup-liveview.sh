@@ -6,10 +6,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
-if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q 'install ok installed'; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
-fi
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh"
+apt_install chromium
 
 if [ ! -f "$root/node_modules/playwright-core/package.json" ]; then
   (cd "$root" && npm install --no-audit --no-fund --save-dev playwright-core >/dev/null)

@@ -3,21 +3,11 @@
 # fresh Debian 12 machine: a C/C++ compiler (addon, pattern-child.c, the
 # C reference), mkswap/swapon (util-linux: the zram swap test), numactl
 # (topology test). Loads zram when its control is missing.
-# Idempotent; uses apt_install from scripts/setup.sh when run from there.
+# Idempotent (apt_install from scripts/lib.sh).
 set -euo pipefail
 
-if ! declare -F apt_install >/dev/null; then
-  apt_updated=0
-  apt_install() {
-    local missing=()
-    for p in "$@"; do
-      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    if [ "$apt_updated" = 0 ]; then apt-get update -qq; apt_updated=1; fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  }
-fi
+# shellcheck source=scripts/lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 apt_install gcc g++ make python3 util-linux numactl
 

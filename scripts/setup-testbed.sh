@@ -7,13 +7,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
-missing=()
-for p in qemu-system-x86 busybox-static xz-utils numactl coreutils; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh"
+apt_install qemu-system-x86 busybox-static xz-utils numactl coreutils
 bash "$root/scripts/fetch-kernel.sh" >/dev/null
 echo "setup-testbed: qemu $(qemu-system-x86_64 --version | head -n1 | awk '{print $4}'), kernel $(basename "$(bash "$root/scripts/fetch-kernel.sh")")"

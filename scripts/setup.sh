@@ -7,19 +7,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-apt_updated=0
-# apt_install PKG...: installs the packages that are not installed yet.
-apt_install() {
-  local missing=()
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$apt_updated" = 0 ]; then apt-get update -qq; apt_updated=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-export -f apt_install
-export apt_updated
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh"
 
 # The addon's and @unraid/libvirt's builds need a compiler and libvirt's headers.
 apt_install g++ make python3 pkg-config libvirt-dev
