@@ -27,17 +27,9 @@ if [ "${1:-}" = "--stop" ]; then
   exit 0
 fi
 
-apt_updated="${apt_updated:-0}"
-apt_install_missing() {
-  local missing=()
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$apt_updated" = 0 ]; then apt-get update -qq; apt_updated=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-apt_install_missing libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev qemu-system-x86 busybox-static
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh"
+apt_install libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev qemu-system-x86 busybox-static
 
 # libvirtd refuses to start without the user/group its qemu.conf names and the kvm group.
 getent group kvm >/dev/null || groupadd --system kvm
