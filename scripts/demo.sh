@@ -7,9 +7,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+# setup.sh installs what is missing and builds everything, demo/ included.
 if [ "${VIRT_TIER_DEMO_SKIP_SETUP:-0}" != 1 ]; then
   bash scripts/setup.sh >&2
+else
+  npx --no-install tsc -p tsconfig.json
 fi
-# demo/ has its own tsconfig (the root one covers src, test and bench).
-npx --no-install tsc -p demo/tsconfig.json
 exec node dist/demo/host.js "$@"
