@@ -17,20 +17,23 @@
  * D may hold `budget = (task pages on D) + floor((free(D) - reserve) / P)` of
  * them. The first `budget` pages of the ranking belong on D, the rest on A.
  * That gives etmem's three steps:
- * 1. promote hot pages on A (hottest first), capped by the room above
- *    reserve plus the cold pages of D they displace (never hot pages);
+ * 1. promote hot pages on A (hottest first), capped by DRAM's free pages
+ *    (the reserve is kept for hot memory, so they may use it) plus the cold
+ *    pages of D they displace (never hot pages);
  * 2. prefetch warm pages on A (hottest first) only into the room above
  *    reserve that is left;
  * 3. demote pages of D coldest first (the cold ones, then, when hot memory
  *    leaves DRAM free below the reserve, the coldest of the hot) until D's
  *    free bytes are back at the reserve.
- * Limits: at most q pages each direction; a promotion beyond the room above
- * reserve only together with a demotion; a demotion only into a free page
- * of A (promotions free pages there).
+ * Limits: at most q pages each direction; a promotion beyond DRAM's free
+ * pages, or a prefetch beyond the room above reserve, only together with a
+ * demotion; a demotion only into a free page of A (promotions free pages
+ * there).
  *
- * Promotion never eats into the reserve and demotion happens only below
- * it, so applying a plan and planning again with nothing changed yields no
- * moves (a fixed point; see test/unit/cslide-policy.test.ts).
+ * How many pages belong on D follows from the reserve alone (the budget),
+ * and demotion happens only below it, so applying a plan and planning again
+ * with nothing changed yields no moves (a fixed point; see
+ * test/unit/cslide-policy.test.ts).
  */
 import type { NodePair } from '../config/types.js';
 import type { AccessMap } from '../scan/access-map.js';
@@ -139,16 +142,24 @@ function planPair(pair: NodePair, dramChunks: Chunk[], aepChunks: Chunk[], input
   const wantedWarm = Math.min(sumPages(warmOnAep), budgetPages - keptHotOnDram - wantedHot - keptColdOnDram);
   const wantedDemote = dramPages - keptHotOnDram - keptColdOnDram;
 
-  // Within quota and room: promotions need, beyond the room above reserve, one
-  // demotion each; demotions need a free page on A (promotions free some).
+  // Within quota and room. The reserve is DRAM kept for hot memory, so a
+  // hot promotion may land in any free DRAM page (or one a demotion frees),
+  // reserve included, as etmem's step 1 does; a prefetch only in the room
+  // above the reserve. Demotions need a free page on A (promotions free some).
+  // The ideal above already caps how many pages belong on D, so using the
+  // reserve for hot pages changes the path, never the fixed point.
   const freeAepPages = Math.floor(aepPool.freeBytes / P);
-  let promote = Math.min(wantedHot + wantedWarm, quotaPages);
-  let demote = Math.min(wantedDemote, quotaPages, freeAepPages + promote);
+  const freeDramPages = Math.floor(dramPool.freeBytes / P);
+  let promoteHot = Math.min(wantedHot, quotaPages);
+  let prefetch = Math.min(wantedWarm, quotaPages - promoteHot);
+  let demote = Math.min(wantedDemote, quotaPages, freeAepPages + promoteHot + prefetch);
   for (;;) {
-    const p = Math.min(promote, Math.max(0, roomAboveReservePages + demote));
-    const d = Math.min(demote, freeAepPages + p);
-    if (p === promote && d === demote) break;
-    promote = p;
+    const ph = Math.min(promoteHot, Math.max(0, freeDramPages + demote));
+    const pf = Math.min(prefetch, Math.max(0, roomAboveReservePages + demote - ph));
+    const d = Math.min(demote, freeAepPages + ph + pf);
+    if (ph === promoteHot && pf === prefetch && d === demote) break;
+    promoteHot = ph;
+    prefetch = pf;
     demote = d;
   }
 
@@ -161,17 +172,17 @@ function planPair(pair: NodePair, dramChunks: Chunk[], aepChunks: Chunk[], input
   // what fits on D, then demote into what that freed on A, and repeat.
   let physFreeDram = Math.floor(dramPool.freeBytes / P);
   let physFreeAep = freeAepPages;
-  let promoteLeft = promote;
+  let hotLeft = promoteHot;
+  let prefetchLeft = prefetch;
   let demoteLeft = demote;
-  let promoted = 0;
   const schedule: PageMove[] = [];
-  while (promoteLeft > 0 || demoteLeft > 0) {
-    const hotLeft = Math.max(0, Math.min(promoteLeft, wantedHot - promoted));
+  while (hotLeft + prefetchLeft > 0 || demoteLeft > 0) {
+    // The cursor yields hot pages first: prefetches start once every planned promotion is placed.
     const a1 = promoteCursor.take(Math.min(hotLeft, physFreeDram), P, pair.aep, pair.dram, 'promote', schedule);
-    const a2 = promoteCursor.take(Math.min(promoteLeft - a1, physFreeDram - a1), P, pair.aep, pair.dram, 'prefetch', schedule);
+    const a2 = hotLeft - a1 > 0 ? 0 : promoteCursor.take(Math.min(prefetchLeft, physFreeDram - a1), P, pair.aep, pair.dram, 'prefetch', schedule);
     const a = a1 + a2;
-    promoted += a;
-    promoteLeft -= a;
+    hotLeft -= a1;
+    prefetchLeft -= a2;
     physFreeDram -= a;
     physFreeAep += a;
     const b = demoteCursor.take(Math.min(demoteLeft, physFreeAep), P, pair.dram, pair.aep, 'demote', schedule);

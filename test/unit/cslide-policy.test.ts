@@ -77,6 +77,24 @@ describe('cslide policy: steps', () => {
     assert.deepEqual(plan.moves.map((m) => [(m.start - base) / P, m.accessCount, m.reason]), [[1, 3, 'promote'], [3, 3, 'promote']]);
   });
 
+  test('below the reserve, hot pages still come back at once: the reserve is kept for hot memory', () => {
+    // DRAM: 12 cold pages, 4 free, reserve 8 (a deficit of 4); AEP: 2 hot pages; quota 4 pages each way.
+    // Demotions alone would take this round's whole quota to pay off the deficit; hot pages must not wait for that.
+    const pages: SyntheticPage[] = [...pagesOf(12, 0, DRAM), ...pagesOf(2, 3, AEP)];
+    const plan = planCslide(etmemInput(pages, { [DRAM]: pool(16, 4), [AEP]: pool(16, 14) }, { hotReserveBytes: 8 * P, quotaBytes: 4 * P }));
+    assert.equal(pagesMoved(plan, 'promote'), 2);
+    assert.equal(pagesMoved(plan, 'demote'), 4);
+    assert.equal(pagesMoved(plan, 'prefetch'), 0);
+  });
+
+  test('at the fixed point nothing enters the reserve: neither prefetch nor promotion beyond the budget', () => {
+    // DRAM: 4 free, reserve 4, nothing to demote; AEP: 1 hot page and 3 warm ones.
+    const pages: SyntheticPage[] = [...pagesOf(1, 3, AEP), ...pagesOf(3, 1, AEP)];
+    const plan = planCslide(etmemInput(pages, { [DRAM]: pool(4, 4), [AEP]: pool(8, 4) }, { hotReserveBytes: 4 * P, hotThreshold: 2 }));
+    assert.equal(pagesMoved(plan, 'promote'), 0, 'the ideal leaves no room above the reserve: nothing belongs on DRAM');
+    assert.equal(pagesMoved(plan, 'prefetch'), 0);
+  });
+
   test('promotion displaces cold DRAM pages (coldest first) when DRAM is full', () => {
     const pages: SyntheticPage[] = [
       ...pagesOf(3, 3, AEP), // hot on AEP
