@@ -21,7 +21,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { native } from '../src/native/index.js';
 import { startSyntheticGuest, type SyntheticGuest } from '../test/testbed/inner/synthetic-guest.js';
-import { hugepagePools, progress, startE2eDaemon, taskView, watchRounds, writeConfigFile, type E2eDaemon } from '../test/testbed/inner/e2e-daemon.js';
+import { cslideConfigText, hugepagePools, progress, startE2eDaemon, taskView, watchRounds, writeConfigFile, type E2eDaemon } from '../test/testbed/inner/e2e-daemon.js';
 import { countByNode, modelRounds } from '../test/testbed/inner/e2e-model.js';
 
 const MPOL_MF_MOVE = 2;
@@ -39,28 +39,7 @@ const loop = 2;
 const TICK_MS = 10; // USER_HZ = 100 (proc(5): utime/stime in clock ticks)
 
 function config(project: string, pid: number, quota: number, reserve: number): string {
-  return `[project]
-name=${project}
-loop=${loop}
-interval=1
-sleep=1
-
-[engine]
-project=${project}
-name=cslide
-node_pair=${DRAM},${AEP}
-hot_threshold=${loop}
-node_mig_quota=${quota}
-node_hot_reserve=${reserve}
-
-[task]
-project=${project}
-engine=cslide
-name=t
-type=pid
-value=${pid}
-vm_flags=ht
-`;
+  return cslideConfigText({ project, task: 't', pid, loop, dramNode: DRAM, aepNode: AEP, hotThreshold: loop, quotaMiB: quota, reserveMiB: reserve });
 }
 
 async function perPageNodes(guest: SyntheticGuest): Promise<number[]> {

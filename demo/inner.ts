@@ -11,7 +11,7 @@
 import { native } from '../src/native/index.js';
 import { numaMapsAt } from '../test/testbed/inner/numa-maps.js';
 import { startSyntheticGuest } from '../test/testbed/inner/synthetic-guest.js';
-import { hugepagePools, startE2eDaemon, watchRounds, writeConfigFile } from '../test/testbed/inner/e2e-daemon.js';
+import { cslideConfigText, hugepagePools, numberOption, startE2eDaemon, watchRounds, writeConfigFile } from '../test/testbed/inner/e2e-daemon.js';
 import { modelRounds } from '../test/testbed/inner/e2e-model.js';
 
 const MPOL_MF_MOVE = 2;
@@ -20,15 +20,11 @@ const AEP = 2;
 const PAGE_MIB = 2;
 const MiB = 1 << 20;
 
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
 
-const hotMiB = option('hot-mib', 64);
-const coldMiB = option('cold-mib', 192);
-const quotaMiB = option('quota-mib', 64);
-const loop = option('loop', 2);
+const hotMiB = numberOption('hot-mib', 64);
+const coldMiB = numberOption('cold-mib', 192);
+const quotaMiB = numberOption('quota-mib', 64);
+const loop = numberOption('loop', 2);
 const hotThreshold = loop;
 const PROJECT = 'demo';
 const TASK = 'vm1';
@@ -94,28 +90,7 @@ const model = modelRounds({
 say(`${clock()}  before tiering (H = 8 MiB hot, c = 8 MiB cold, . = 8 MiB free hugepages):`);
 showPlacement(initial);
 
-const file = writeConfigFile('demo.ini', `[project]
-name=${PROJECT}
-loop=${loop}
-interval=1
-sleep=1
-
-[engine]
-project=${PROJECT}
-name=cslide
-node_pair=${DRAM},${AEP}
-hot_threshold=${hotThreshold}
-node_mig_quota=${quotaMiB}
-node_hot_reserve=${reserveMiB}
-
-[task]
-project=${PROJECT}
-engine=cslide
-name=${TASK}
-type=pid
-value=${guest.pid}
-vm_flags=ht
-`);
+const file = writeConfigFile('demo.ini', cslideConfigText({ project: PROJECT, task: TASK, pid: guest.pid, loop, dramNode: DRAM, aepNode: AEP, hotThreshold, quotaMiB, reserveMiB }));
 say();
 say(`${clock()}  virt-tier obj add -f demo.ini; virt-tier project start -n ${PROJECT}`);
 say(`         cslide node_pair=0,2  hot_threshold=${hotThreshold} (accessed in ${hotThreshold} of ${loop} scans, 1 s apart)  node_mig_quota=${quotaMiB} MB/round  node_hot_reserve=${reserveMiB} MB`);

@@ -18,25 +18,21 @@ import { readFileSync } from 'node:fs';
 import { native } from '../../../src/native/index.js';
 import { numaMapsAt } from './numa-maps.js';
 import { startSyntheticGuest } from './synthetic-guest.js';
-import { hugepagePools, progress, startE2eDaemon, taskView, watchRounds, writeConfigFile } from './e2e-daemon.js';
+import { cslideConfigText, hugepagePools, numberOption, progress, startE2eDaemon, taskView, watchRounds, writeConfigFile } from './e2e-daemon.js';
 import { countByNode } from './e2e-model.js';
 
 const MPOL_MF_MOVE = 2;
 const DRAM = 0;
 const AEP = 2;
 
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
 
-const hotMiB = option('hot-mib', 16);
-const coldMiB = option('cold-mib', 48);
-const startOnAep = option('start-on-aep', 4);
-const quotaMiB = option('quota-mib', 8);
-const reserveMiB = option('reserve-mib', 64);
-const hotThreshold = option('hot-threshold', 2);
-const loop = option('loop', 3);
+const hotMiB = numberOption('hot-mib', 16);
+const coldMiB = numberOption('cold-mib', 48);
+const startOnAep = numberOption('start-on-aep', 4);
+const quotaMiB = numberOption('quota-mib', 8);
+const reserveMiB = numberOption('reserve-mib', 64);
+const hotThreshold = numberOption('hot-threshold', 2);
+const loop = numberOption('loop', 3);
 const PROJECT = 'e2e';
 const TASK = 'guest';
 const socket = `vt-e2e-cslide-${process.pid}`;
@@ -70,29 +66,8 @@ const out: Record<string, unknown> = {
   initial,
 };
 try {
-  const configText = `# written by the e2e test: mode 0600, root-owned (etmem's file rule)
-[project]
-name=${PROJECT}
-loop=${loop}
-interval=1
-sleep=1
-
-[engine]
-project=${PROJECT}
-name=cslide
-node_pair=${DRAM},${AEP}
-hot_threshold=${hotThreshold}
-node_mig_quota=${quotaMiB}
-node_hot_reserve=${reserveMiB}
-
-[task]
-project=${PROJECT}
-engine=cslide
-name=${TASK}
-type=pid
-value=${guest.pid}
-vm_flags=ht
-`;
+  // Written mode 0600, root-owned: etmem's file rule.
+  const configText = cslideConfigText({ project: PROJECT, task: TASK, pid: guest.pid, loop, dramNode: DRAM, aepNode: AEP, hotThreshold, quotaMiB, reserveMiB });
   const file = writeConfigFile('cslide.ini', configText);
   out.add = daemon.cli(['obj', 'add', '-f', file]);
   out.start = daemon.cli(['project', 'start', '-n', PROJECT]);

@@ -167,3 +167,47 @@ export function hugepagePools(nodes: readonly number[]): Record<number, { total:
   }
   return out;
 }
+
+/** `--name N` from argv as a number, or `fallback` (the inner programs' options). */
+export function numberOption(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+export interface CslideConfig {
+  project: string;
+  task: string;
+  pid: number;
+  loop: number;
+  dramNode: number;
+  aepNode: number;
+  hotThreshold: number;
+  quotaMiB: number;
+  reserveMiB: number;
+}
+
+/** One cslide project, engine and task in etmem's INI form, as the e2e tests, the demo and the placement bench use it. */
+export function cslideConfigText(c: CslideConfig): string {
+  return `[project]
+name=${c.project}
+loop=${c.loop}
+interval=1
+sleep=1
+
+[engine]
+project=${c.project}
+name=cslide
+node_pair=${c.dramNode},${c.aepNode}
+hot_threshold=${c.hotThreshold}
+node_mig_quota=${c.quotaMiB}
+node_hot_reserve=${c.reserveMiB}
+
+[task]
+project=${c.project}
+engine=cslide
+name=${c.task}
+type=pid
+value=${c.pid}
+vm_flags=ht
+`;
+}

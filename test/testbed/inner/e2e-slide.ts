@@ -14,18 +14,14 @@ import { native } from '../../../src/native/index.js';
 import { decodePagemapEntry } from '../../../src/native/pagemap.js';
 import { parseSmaps } from '../../../src/platform/smaps.js';
 import { startSyntheticGuest } from './synthetic-guest.js';
-import { progress, startE2eDaemon, taskView, watchRounds, writeConfigFile } from './e2e-daemon.js';
+import { numberOption, progress, startE2eDaemon, taskView, watchRounds, writeConfigFile } from './e2e-daemon.js';
 import { setupZramSwap, swapCounters } from './e2e-zram.js';
 
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
 
-const hotMiB = option('hot-mib', 8);
-const coldMiB = option('cold-mib', 32);
-const T = option('t', 2);
-const loop = option('loop', 3);
+const hotMiB = numberOption('hot-mib', 8);
+const coldMiB = numberOption('cold-mib', 32);
+const T = numberOption('t', 2);
+const loop = numberOption('loop', 3);
 const PROJECT = 'e2e-slide';
 const TASK = 'anon';
 const socket = `vt-e2e-slide-${process.pid}`;
