@@ -49,7 +49,8 @@ describe('feed: updates, subscriptions, metrics', () => {
     assert.ok(t.swappedBytes > 0, 'swapped pages of the simulated guest are reported');
     assert.ok(t.moves.totalPromotedBytes + t.moves.totalDemotedBytes > 0, 'cslide moved pages');
     assert.equal(typeof t.errors.moverByErrno, 'object');
-    assert.ok(t.scan.scans >= 2 && t.scan.lastScanMs >= 2, `scan timing recorded: ${JSON.stringify(t.scan)}`);
+    // The harness's scan sleeps 2 ms; node's timers may fire up to 1 ms early against performance.now().
+    assert.ok(t.scan.scans >= 2 && t.scan.lastScanMs >= 1 && t.scan.scanSecondsTotal > 0, `scan timing recorded: ${JSON.stringify(t.scan)}`);
     assert.equal(t.heat.present.length, 64);
     assert.ok(t.heat.access.some((a: number) => a >= 66), 'a hot band');
     assert.ok(t.heat.access.some((a: number) => a >= 0 && a < 50), 'cold ranges');
