@@ -7,9 +7,8 @@
  *
  *   npx tsc -p . && node dist/bench/mover.js [--pages 128] [--reps 5] [--ppc 8,64,512] [--no-write]
  */
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { repoRoot, runInTestbed, testbedAvailability } from '../test/testbed/harness.js';
+import { runInTestbed, testbedAvailability } from '../test/testbed/harness.js';
+import { appendBenchmarkSection } from './record.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
@@ -80,11 +79,4 @@ const section = [
   '',
 ].join('\n');
 process.stdout.write(section);
-if (!args.includes('--no-write')) {
-  const file = path.join(repoRoot(), 'docs', 'benchmarks.md');
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  if (!current.includes('\n## Mover\n') && !current.startsWith('## Mover\n')) {
-    appendFileSync(file, `${current === '' ? '# Benchmarks\n' : ''}\n## Mover\n`);
-  }
-  appendFileSync(file, section);
-}
+if (!args.includes('--no-write')) appendBenchmarkSection('Mover', section);

@@ -6,9 +6,8 @@
  *
  *   npx tsc -p . && node dist/bench/tracker.js [--mib 256] [--loop 5] [--interval-ms 200] [--cycles 3] [--no-write]
  */
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { repoRoot, runInTestbed, testbedAvailability } from '../test/testbed/harness.js';
+import { runInTestbed, testbedAvailability } from '../test/testbed/harness.js';
+import { appendBenchmarkSection } from './record.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
@@ -76,11 +75,4 @@ const section = [
   '',
 ].join('\n');
 process.stdout.write(section);
-if (!args.includes('--no-write')) {
-  const file = path.join(repoRoot(), 'docs', 'benchmarks.md');
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  if (!current.includes('\n## Trackers\n') && !current.startsWith('## Trackers\n')) {
-    appendFileSync(file, `${current === '' ? '# Benchmarks\n' : ''}\n## Trackers\n`);
-  }
-  appendFileSync(file, section);
-}
+if (!args.includes('--no-write')) appendBenchmarkSection('Trackers', section);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PlatformIO } from '../../src/platform/io.js';
+import type { IoOp, PlatformIO } from '../../src/platform/io.js';
 import { MemoryIO } from '../../src/platform/io.js';
 import { SysError } from '../../src/native/errors.js';
 import type { AccessMap } from '../../src/scan/access-map.js';
@@ -29,13 +29,8 @@ import { acquireKdamondSlot, releaseKdamondSlot, readTriedRegions, probeDamonVad
 const MiB = 1 << 20;
 const HUGE = 2 * MiB;
 
-interface RecordedOp {
-  op: 'readText' | 'readDir' | 'writeText' | 'exists';
-  path: string;
-  text?: string;
-  result?: unknown;
-  error?: string;
-}
+/** An I/O operation as RecordingIO logs it, plus what it returned. */
+type RecordedOp = IoOp & { result?: unknown };
 
 interface Fixture {
   kernel: string;

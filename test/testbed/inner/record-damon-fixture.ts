@@ -8,17 +8,12 @@
  *     node dist/test/testbed/inner/record-damon-fixture.js > test/unit/damon-fixture-6.12.json
  */
 import { readFileSync } from 'node:fs';
-import { liveIO, type PlatformIO } from '../../../src/platform/io.js';
+import { liveIO, type IoOp, type PlatformIO } from '../../../src/platform/io.js';
 import { DamonVaddrTracker } from '../../../src/scan/damon.js';
 import { startSyntheticGuest } from './synthetic-guest.js';
 
-interface RecordedOp {
-  op: 'readText' | 'readDir' | 'writeText' | 'exists';
-  path: string;
-  text?: string;
-  result?: unknown;
-  error?: string;
-}
+/** An I/O operation as RecordingIO logs it, plus what it returned. */
+type RecordedOp = IoOp & { result?: unknown };
 
 const ops: RecordedOp[] = [];
 const recording: PlatformIO = {
