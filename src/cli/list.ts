@@ -4,9 +4,9 @@
  * with the reason), engine, QEMU PID, and guest RAM per NUMA node: hot/cold
  * when virt-tierd tiers the domain, else present bytes from numa_maps.
  */
-import type { CliCommand, CliIO } from './command.js';
-import { HELP_OPTION, JSON_OPTION, parseOptions, SOCKET_OPTION, socketName } from './options.js';
-import { printJson, reportError } from './daemon-call.js';
+import { JSON_OPTION, SOCKET_OPTION, socketName } from './options.js';
+import { printJson } from './daemon-call.js';
+import { defineVerb } from './verb.js';
 import { table } from './format.js';
 import { CONNECT_OPTION, DEFAULT_LIBVIRT_URI } from './policy.js';
 import { readHostFacts } from '../model/host-facts.js';
@@ -43,71 +43,63 @@ export interface DomainRow {
   nodes: Record<number, NodeUsage>;
 }
 
-export const command: CliCommand = {
+export const command = defineVerb({
   name: 'list',
   summary: 'list running libvirt domains with their tiering state and RAM per NUMA node',
   usage: USAGE,
-  async run(args: string[], io: CliIO): Promise<number> {
-    try {
-      const opts = parseOptions(args, [CONNECT_OPTION, JSON_OPTION, HELP_OPTION, SOCKET_OPTION]);
-      if (opts.values.help) {
-        io.out(USAGE + '\n');
-        return 0;
+  options: [CONNECT_OPTION, JSON_OPTION, SOCKET_OPTION],
+  async run(_action, opts, io) {
+    const uri = typeof opts.values.connect === 'string' ? opts.values.connect : DEFAULT_LIBVIRT_URI;
+    const host = readHostFacts();
+    const socket = socketName(opts);
+    const rows: DomainRow[] = [];
+    const { listRunningDomains } = await import('../virt/discovery.js');
+    for (const d of await listRunningDomains({ uri })) {
+      let policy: DomainPolicy | undefined;
+      let policyError: string | undefined;
+      try {
+        policy = policyFromDomainXml(d.xml, host, d.name);
+      } catch (err) {
+        policyError = err instanceof VirtTierError ? err.message : String(err);
       }
-      const uri = typeof opts.values.connect === 'string' ? opts.values.connect : DEFAULT_LIBVIRT_URI;
-      const host = readHostFacts();
-      const socket = socketName(opts);
-      const rows: DomainRow[] = [];
-      const { listRunningDomains } = await import('../virt/discovery.js');
-      for (const d of await listRunningDomains({ uri })) {
-        let policy: DomainPolicy | undefined;
-        let policyError: string | undefined;
-        try {
-          policy = policyFromDomainXml(d.xml, host, d.name);
-        } catch (err) {
-          policyError = err instanceof VirtTierError ? err.message : String(err);
+      const row: DomainRow = {
+        id: d.id,
+        name: d.name,
+        uuid: d.uuid,
+        state: d.state,
+        pid: d.pid,
+        memoryBytes: d.memoryBytes,
+        tiering: policyError ? 'invalid' : policy?.enabled ? 'on' : 'off',
+        engine: policy?.enabled ? policy.engine : null,
+        usageSource: 'none',
+        nodes: {},
+      };
+      if (policyError) row.policyError = policyError;
+      const fromDaemon = policy?.enabled ? await daemonDomainUsage(socket, d.uuid, policy.engine) : undefined;
+      if (fromDaemon) {
+        row.usageSource = 'daemon';
+        row.nodes = fromDaemon;
+      } else if (d.pid !== null) {
+        const proc = await findQemuProcess(d.name);
+        if (proc) {
+          const usage = await numaUsageOfBlocks(proc.pid, await readGuestRam(proc));
+          row.usageSource = usage.source;
+          row.nodes = usage.nodes;
         }
-        const row: DomainRow = {
-          id: d.id,
-          name: d.name,
-          uuid: d.uuid,
-          state: d.state,
-          pid: d.pid,
-          memoryBytes: d.memoryBytes,
-          tiering: policyError ? 'invalid' : policy?.enabled ? 'on' : 'off',
-          engine: policy?.enabled ? policy.engine : null,
-          usageSource: 'none',
-          nodes: {},
-        };
-        if (policyError) row.policyError = policyError;
-        const fromDaemon = policy?.enabled ? await daemonDomainUsage(socket, d.uuid, policy.engine) : undefined;
-        if (fromDaemon) {
-          row.usageSource = 'daemon';
-          row.nodes = fromDaemon;
-        } else if (d.pid !== null) {
-          const proc = await findQemuProcess(d.name);
-          if (proc) {
-            const usage = await numaUsageOfBlocks(proc.pid, await readGuestRam(proc));
-            row.usageSource = usage.source;
-            row.nodes = usage.nodes;
-          }
-        }
-        rows.push(row);
       }
-      if (opts.values.json) {
-        printJson(io, rows);
-        return 0;
-      }
-      io.out(
-        table(
-          ['Id', 'Name', 'State', 'PID', 'Memory', 'Tiering', 'Engine', 'RAM per node'],
-          rows.map((r) => [r.id === null ? '-' : String(r.id), r.name, r.state, r.pid === null ? '-' : String(r.pid), mib(r.memoryBytes), r.tiering, r.engine ?? '-', formatNodes(r.nodes)]),
-        ),
-      );
-      for (const r of rows) if (r.policyError) io.err(`virt-tier: ${r.name}: ${r.policyError}\n`);
-      return 0;
-    } catch (err) {
-      return reportError(io, err);
+      rows.push(row);
     }
+    if (opts.values.json) {
+      printJson(io, rows);
+      return 0;
+    }
+    io.out(
+      table(
+        ['Id', 'Name', 'State', 'PID', 'Memory', 'Tiering', 'Engine', 'RAM per node'],
+        rows.map((r) => [r.id === null ? '-' : String(r.id), r.name, r.state, r.pid === null ? '-' : String(r.pid), mib(r.memoryBytes), r.tiering, r.engine ?? '-', formatNodes(r.nodes)]),
+      ),
+    );
+    for (const r of rows) if (r.policyError) io.err(`virt-tier: ${r.name}: ${r.policyError}\n`);
+    return 0;
   },
-};
+});
