@@ -68,7 +68,13 @@ export interface TestbedResult {
 
 /** The testbed could not run the command (boot failure, timeout, hugepage shortfall). */
 export class TestbedError extends Error {
-  constructor(message: string, readonly console: string, readonly runDir?: string) {
+  constructor(
+    message: string,
+    readonly console: string,
+    readonly runDir?: string,
+    /** the guest kernel panicked before the command started (nothing of it ran) */
+    readonly panickedBeforeCommand = false,
+  ) {
     super(message);
     this.name = 'TestbedError';
   }
@@ -224,8 +230,24 @@ function pruneOldRunDirs(runsDir: string): void {
  * Boots the testbed, runs `opts.command`, powers off. Resolves with the
  * command's exit code and output (a non-zero exit code is a result, not an
  * error); rejects with TestbedError when the guest could not run it.
+ *
+ * A boot whose kernel panics before the command starts is tried once more:
+ * multi-threaded TCG occasionally races the kernel's live code patching
+ * (an int3 oops in a patched function such as sched_clock_cpu, seen in CI),
+ * which says nothing about the command. A panic once the command has
+ * started is never retried: that is the test's result.
  */
 export async function runInTestbed(opts: TestbedOptions): Promise<TestbedResult> {
+  try {
+    return await runOnce(opts);
+  } catch (err) {
+    if (!(err instanceof TestbedError) || !err.panickedBeforeCommand || opts.signal?.aborted) throw err;
+    process.stderr.write(`testbed: the guest kernel panicked while booting (TCG code-patching race); booting once more\n`);
+    return runOnce(opts);
+  }
+}
+
+async function runOnce(opts: TestbedOptions): Promise<TestbedResult> {
   const availability = testbedAvailability();
   if (!availability.available) throw new TestbedError(availability.reason, '');
   const started = Date.now();
@@ -297,6 +319,8 @@ export async function runInTestbed(opts: TestbedOptions): Promise<TestbedResult>
   }
 
   const consoleText = readIfExists(path.join(runDir, 'console.log'));
+  // The guest's init creates `stdout` when it starts the command.
+  const panickedBeforeCommand = /Kernel panic/.test(consoleText) && !existsSync(path.join(runDir, 'stdout'));
   const fail = (why: string): never => {
     const tail = consoleText.split('\n').slice(-30).join('\n');
     throw new TestbedError(
@@ -304,6 +328,7 @@ export async function runInTestbed(opts: TestbedOptions): Promise<TestbedResult>
         (qemuStderr ? `\n--- qemu stderr ---\n${qemuStderr}` : ''),
       consoleText,
       runDir,
+      panickedBeforeCommand && !aborted && !timedOut,
     );
   };
   if (aborted) fail('aborted');
