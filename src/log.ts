@@ -4,7 +4,7 @@
  * the terminal, under systemd (conf/virt-tierd.service) it is the journal.
  */
 import winston from 'winston';
-import type { EngineLogger } from './engines/engine.js';
+import type { EngineLogger } from './runner/engine.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 

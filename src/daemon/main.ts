@@ -109,7 +109,7 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
   // Thirdparty engines run in-process: a plugin's stray asynchronous throw
   // (a timer callback, an unawaited promise) lands here. It is logged and
   // the daemon keeps serving; every call into a plugin is also wrapped
-  // (src/engines/thirdparty.ts), so this is the last line, not the first.
+  // (src/runner/thirdparty.ts), so this is the last line, not the first.
   process.on('uncaughtException', (err) => log.error('uncaught exception (plugin or bug); continuing', { error: err.stack ?? String(err) }));
   process.on('unhandledRejection', (err) => log.error('unhandled rejection (plugin or bug); continuing', { error: err instanceof Error ? err.stack : String(err) }));
   let stopping = false;

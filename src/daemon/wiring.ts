@@ -5,11 +5,11 @@
  * a close() for shutdown.
  */
 import type { Handler } from '../api/server.js';
-import type { EngineTask } from '../engines/engine.js';
-import { createCslideEngineFactory } from '../engines/cslide.js';
-import { platformHostInfo } from '../engines/host-info.js';
-import { registerEngineFactory } from '../engines/registry.js';
-import { createSlideEngineFactory } from '../engines/slide.js';
+import type { EngineTask } from '../runner/engine.js';
+import { createCslideEngineFactory } from '../runner/cslide.js';
+import { platformHostInfo } from '../runner/host-info.js';
+import { registerEngineFactory } from '../runner/registry.js';
+import { createSlideEngineFactory } from '../runner/slide.js';
 import type { Logger } from '../log.js';
 import type { Registry } from '../model/registry.js';
 import { PageMover } from '../mover/mover.js';

@@ -11,7 +11,7 @@
  *
  * Records are keyed like the feed's tasks (`project/engine/name`).
  */
-import type { EngineTask } from '../engines/engine.js';
+import type { EngineTask } from '../runner/engine.js';
 import type { AccessMap } from '../scan/access-map.js';
 import type { ScanCycleOptions, ScanTarget, Tracker } from '../scan/tracker.js';
 import { DEFAULT_HEAT_BUCKETS, heatStrip, mapTotals, type HeatStrip } from './heat.js';

@@ -25,7 +25,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { invalidField } from '../errors.js';
-import type { EngineLogger } from '../engines/engine.js';
+import type { EngineLogger } from '../runner/engine.js';
 import type { TaskRuntime } from '../model/task-runtime.js';
 import { checkListen, requestToken, tokenMatches } from './listen-check.js';
 import { MoveErrorCounters, renderMetrics, sampleProcess, type FeedCounters } from './metrics.js';

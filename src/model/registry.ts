@@ -12,8 +12,8 @@
 import { checkTaskAgainstProject } from '../config/task-params.js';
 import type { ConfigDocument, EngineConfig, ProjectConfig, TaskConfig } from '../config/types.js';
 import { VirtTierError } from '../errors.js';
-import type { Engine } from '../engines/engine.js';
-import { createEngine, engineKey } from '../engines/registry.js';
+import type { Engine } from '../runner/engine.js';
+import { createEngine, engineKey } from '../runner/registry.js';
 import type { Logger } from '../log.js';
 import { Mutex } from './mutex.js';
 import { TaskRuntime, type TaskView } from './task-runtime.js';

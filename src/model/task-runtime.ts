@@ -4,7 +4,7 @@
  * target exited). The engine does the work; this is the bookkeeping.
  */
 import type { ProjectConfig, TaskConfig } from '../config/types.js';
-import type { Engine, EngineTask } from '../engines/engine.js';
+import type { Engine, EngineTask } from '../runner/engine.js';
 import type { Logger } from '../log.js';
 import { resolveTaskPids } from './targets.js';
 

@@ -1,22 +1,22 @@
 /**
  * A real daemon registry producing real engine stats for the feed tests:
- * the built-in cslide engine (src/engines/cslide.ts) runs its real task
+ * the built-in cslide engine (src/runner/cslide.ts) runs its real task
  * loop over real target processes (`sleep` children, one per task, since a
  * pid is scanned by one task at a time), with the scan observer between it
  * and its tracker, exactly as the daemon wires it. What is simulated is the
  * NUMA host this one-node machine lacks: the tracker reports a 4-node
  * guest-RAM picture whose access counts change every cycle, and the mover
- * applies plans to that picture (src/scan/synthetic.ts), failing moves to
+ * applies plans to that picture (test/sim/synthetic.ts), failing moves to
  * a full node with ENOMEM like move_pages(2) on an empty hugetlb pool.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { ConfigDocument, CslideEngineConfig, ProjectConfig, TaskConfig } from '../../src/config/types.js';
-import { createCslideEngineFactory } from '../../src/engines/cslide.js';
+import { createCslideEngineFactory } from '../../src/runner/cslide.js';
 import type { NodePools } from '../../src/engines/cslide-policy.js';
-import type { HostInfo } from '../../src/engines/host-info.js';
+import type { HostInfo } from '../../src/runner/host-info.js';
 import type { Plan } from '../../src/engines/plan.js';
-import { registerEngineFactory } from '../../src/engines/registry.js';
+import { registerEngineFactory } from '../../src/runner/registry.js';
 import { nullLogger } from '../../src/log.js';
 import { Registry } from '../../src/model/registry.js';
 import { pidAlive, setDomainPidResolver } from '../../src/model/targets.js';
@@ -24,7 +24,7 @@ import type { Mover, MoverLimits, MoveResult } from '../../src/mover/types.js';
 import { SysError } from '../../src/native/errors.js';
 import type { AccessMap } from '../../src/scan/access-map.js';
 import { abortableSleep } from '../../src/scan/idle-pages.js';
-import { applyMoves, HUGEPAGE_2M, seededRandom, syntheticMap } from '../../src/scan/synthetic.js';
+import { applyMoves, HUGEPAGE_2M, seededRandom, syntheticMap } from '../sim/synthetic.js';
 import type { ScanCycleOptions, ScanTarget, Tracker } from '../../src/scan/tracker.js';
 import { ScanObserver } from '../../src/feed/scan-observer.js';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { planCslide, type CslideInput, type NodePools } from '../../src/engines/cslide-policy.js';
 import type { Plan, PageMove } from '../../src/engines/plan.js';
 import type { AccessMap } from '../../src/scan/access-map.js';
-import { applyMoves, HUGEPAGE_2M, pagesOf, seededRandom, syntheticMap, type SyntheticPage } from '../../src/scan/synthetic.js';
+import { applyMoves, HUGEPAGE_2M, pagesOf, seededRandom, syntheticMap, type SyntheticPage } from '../sim/synthetic.js';
 
 const MB = 1024 * 1024;
 const P = HUGEPAGE_2M;

@@ -1,8 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EngineConfig } from '../../src/config/types.js';
-import type { Engine } from '../../src/engines/engine.js';
-import { registerEngineFactory } from '../../src/engines/registry.js';
+import type { Engine } from '../../src/runner/engine.js';
+import { registerEngineFactory } from '../../src/runner/registry.js';
 import { nullLogger } from '../../src/log.js';
 import { DomainSync, defaultNodePair, type DomainFacts } from '../../src/model/domain-sync.js';
 import { Registry } from '../../src/model/registry.js';

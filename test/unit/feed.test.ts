@@ -5,7 +5,7 @@ import { parseClientMessage, subscribed, FeedProtocolError } from '../../src/fee
 import { MoveErrorCounters, renderMetrics } from '../../src/feed/metrics.js';
 import { taskUpdate } from '../../src/feed/snapshot.js';
 import { checkListen, isLoopbackHost, requestToken, tokenMatches } from '../../src/feed/listen-check.js';
-import { syntheticMap } from '../../src/scan/synthetic.js';
+import { syntheticMap } from '../sim/synthetic.js';
 import type { TaskView } from '../../src/model/task-runtime.js';
 
 const view = (over: Partial<TaskView> = {}): TaskView => ({ number: 1, project: 'p', engine: 'cslide', name: 't', type: 'pid', value: '1', started: true, ...over });

@@ -4,9 +4,9 @@ import { classifyAccess, PAGE_STATE, stateBitmaps, stateRanges, type RamBlockPag
 import { pseudoRamBlockTargets, qemuRamBlockTargets } from '../../src/migration/targets.js';
 import { migrationHandlers, MIGRATION_ACCESS_COMMAND } from '../../src/migration/access-handler.js';
 import { ScanObserver } from '../../src/feed/scan-observer.js';
-import { syntheticMap } from '../../src/scan/synthetic.js';
+import { syntheticMap } from '../sim/synthetic.js';
 import type { SmapsVma } from '../../src/platform/smaps.js';
-import type { EngineTask } from '../../src/engines/engine.js';
+import type { EngineTask } from '../../src/runner/engine.js';
 import { nullLogger } from '../../src/log.js';
 
 const target: RamBlockTarget = { id: 'pc.ram', start: 0x10000000, end: 0x10000000 + 8 * 4096, kind: 'anon', pageSizeBytes: 4096 };

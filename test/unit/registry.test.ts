@@ -1,8 +1,8 @@
 import { describe, test, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ConfigDocument, EngineConfig, ProjectConfig, TaskConfig } from '../../src/config/types.js';
-import type { Engine, EngineTask } from '../../src/engines/engine.js';
-import { registerEngineFactory } from '../../src/engines/registry.js';
+import type { Engine, EngineTask } from '../../src/runner/engine.js';
+import { registerEngineFactory } from '../../src/runner/registry.js';
 import { VirtTierError, type ResultCode } from '../../src/errors.js';
 import { nullLogger } from '../../src/log.js';
 import { Registry } from '../../src/model/registry.js';

@@ -9,7 +9,7 @@
 import type { CslideEngineConfig, CslideTaskParams, EngineConfig, ProjectConfig, TaskConfig } from '../config/types.js';
 import { VirtTierError, invalidField } from '../errors.js';
 import type { Engine, EngineFactory, EngineFactoryContext, EngineTask } from './engine.js';
-import { CSLIDE_PAGE_SIZE_BYTES, planCslide } from './cslide-policy.js';
+import { CSLIDE_PAGE_SIZE_BYTES, planCslide } from '../engines/cslide-policy.js';
 import { runTaskLoop, TaskLoops, type BuiltinEngineDeps } from './cycle-runner.js';
 import { addNodeStats, formatHostPages, formatTaskPages, hostPagesRows, nodePageStats, type NodePageStats, type TaskPagesReport } from './page-report.js';
 

@@ -3,7 +3,7 @@
  * it, runs their cycles while the project is started, and answers private
  * commands (`engine showtaskpages`, ...). Built-ins: slide, cslide;
  * thirdparty engines are JS modules implementing the same interface
- * (src/engines/thirdparty.ts).
+ * (src/runner/thirdparty.ts).
  */
 import type { EngineConfig, ProjectConfig, TaskConfig } from '../config/types.js';
 

@@ -9,9 +9,9 @@
  * Nothing here touches the kernel; the 'synthetic' tracker name marks maps
  * built here.
  */
-import type { AccessMap, AccessRange } from './access-map.js';
-import type { Plan } from '../engines/plan.js';
-import type { NodePools } from '../engines/cslide-policy.js';
+import type { AccessMap, AccessRange } from '../../src/scan/access-map.js';
+import type { Plan } from '../../src/engines/plan.js';
+import type { NodePools } from '../../src/engines/cslide-policy.js';
 
 /** mulberry32: a small, fast, seeded PRNG returning floats in [0, 1). */
 export function seededRandom(seed: number): () => number {

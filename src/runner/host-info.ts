@@ -8,7 +8,7 @@
  * /proc/meminfo MemTotal and MemAvailable, /proc/PID/status VmRSS (proc(5)).
  */
 import { liveIO, type PlatformIO } from '../platform/io.js';
-import type { NodePools } from './cslide-policy.js';
+import type { NodePools } from '../engines/cslide-policy.js';
 import { SysError } from '../native/errors.js';
 import { parseMeminfo, readMeminfo } from '../platform/meminfo.js';
 import { readHugepagePools } from '../platform/numa-topology.js';

@@ -12,7 +12,7 @@
  * `<time>` is local time `YYYY-MM-DD HH:MM:SS`; sizes are KiB.
  */
 import type { AccessMap } from '../scan/access-map.js';
-import type { NodePools } from './cslide-policy.js';
+import type { NodePools } from '../engines/cslide-policy.js';
 
 export interface NodePageStats {
   usedBytes: number;

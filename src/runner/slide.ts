@@ -10,7 +10,7 @@
 import type { EngineConfig, ProjectConfig, SlideEngineConfig, SlideTaskParams, TaskConfig } from '../config/types.js';
 import { VirtTierError, invalidField } from '../errors.js';
 import type { Engine, EngineFactory, EngineFactoryContext, EngineTask } from './engine.js';
-import { decideSlide, type SlideGate } from './slide-policy.js';
+import { decideSlide, type SlideGate } from '../engines/slide-policy.js';
 import { runTaskLoop, TaskLoops, type BuiltinEngineDeps } from './cycle-runner.js';
 import { addNodeStats, nodePageStats, type NodePageStats, type TaskPagesReport } from './page-report.js';
 import { showTaskPages } from './cslide.js';
