@@ -13,6 +13,7 @@ import { VirtTierError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { readHostFacts } from '../model/host-facts.js';
 import { Registry } from '../model/registry.js';
+import { EngineFactories } from '../runner/registry.js';
 import { DAEMON_USAGE, parseDaemonArgs, type DaemonArgs } from './args.js';
 import { wireComponents } from './wiring.js';
 
@@ -68,10 +69,13 @@ async function forkAndWait(argv: string[], args: DaemonArgs): Promise<number> {
 async function runDaemon(args: DaemonArgs): Promise<void> {
   const log: Logger = createLogger(args.logLevel);
   const startedAtMs = Date.now();
-  const registry = new Registry(log);
+  // One set of engine factories per daemon, filled by the wiring: nothing process-wide.
+  const engines = new EngineFactories();
+  const registry = new Registry(log, { engines });
   const components = await wireComponents({
     log,
     registry,
+    engines,
     socketName: args.socketName,
     tracker: args.tracker,
     libvirt: { enabled: args.connectUri !== null, uri: args.connectUri ?? '', autoDomains: args.autoDomains, syncIntervalMs: args.syncIntervalS * 1000 },

@@ -8,7 +8,8 @@ import type { Handler } from '../api/server.js';
 import type { EngineTask } from '../runner/engine.js';
 import { createCslideEngineFactory } from '../runner/cslide.js';
 import { platformHostInfo } from '../runner/host-info.js';
-import { registerEngineFactory } from '../runner/registry.js';
+import type { EngineFactories } from '../runner/registry.js';
+import { PidClaims } from '../runner/cycle-runner.js';
 import { createSlideEngineFactory } from '../runner/slide.js';
 import type { Logger } from '../log.js';
 import type { Registry } from '../model/registry.js';
@@ -29,6 +30,8 @@ import { migrationHandlers } from '../migration/access-handler.js';
 export interface WiringContext {
   log: Logger;
   registry: Registry;
+  /** this daemon's engine factories: the built-ins are registered here */
+  engines: EngineFactories;
   socketName: string;
   /** `auto` probes the kernel per task; a name forces that backend */
   tracker: TrackerChoice;
@@ -51,14 +54,16 @@ export interface WiringContext {
  * timing, heat strips and the last access counts for the feed and for
  * migrate-hints.
  */
-export function registerBuiltinEngines(tracker: TrackerChoice, scans: ScanObserver): void {
+export function registerBuiltinEngines(engines: EngineFactories, tracker: TrackerChoice, scans: ScanObserver): void {
   const deps = {
     trackerFactory: (engine: 'slide' | 'cslide', task: EngineTask) => scans.wrapTracker(task, createTracker(tracker, engine)),
     mover: new PageMover(),
     hostInfo: platformHostInfo(),
+    // one claim set for every engine of this daemon: two tasks never scan one process at once
+    pidClaims: new PidClaims(),
   };
-  registerEngineFactory('slide', createSlideEngineFactory(deps));
-  registerEngineFactory('cslide', createCslideEngineFactory(deps));
+  engines.register('slide', createSlideEngineFactory(deps));
+  engines.register('cslide', createCslideEngineFactory(deps));
 }
 
 export interface WiredComponents {
@@ -68,7 +73,7 @@ export interface WiredComponents {
 
 export async function wireComponents(ctx: WiringContext): Promise<WiredComponents> {
   const scans = new ScanObserver();
-  registerBuiltinEngines(ctx.tracker, scans);
+  registerBuiltinEngines(ctx.engines, ctx.tracker, scans);
   const closers: Array<() => Promise<void>> = [];
   const handlers: Record<string, Handler> = { ...migrationHandlers(scans) };
   if (ctx.libvirt.enabled) Object.assign(handlers, await wireLibvirt(ctx, closers));

@@ -235,7 +235,5 @@ export function planCslide(input: CslideInput): Plan {
     pid: input.accessMap.pid,
     moves,
     swapOuts: [],
-    // The policy keeps each pair within quota; the mover's per-round cap is the sum over pairs.
-    quotaBytesPerDirection: Math.floor(Math.max(0, input.quotaBytes) / pageSizeBytes) * pageSizeBytes * Math.max(1, input.nodePairs.length),
   };
 }

@@ -29,8 +29,6 @@ export interface Plan {
   /** in execution order (promotions first, then demotions: see cslide) */
   moves: PageMove[];
   swapOuts: SwapOut[];
-  /** per-round byte limit the mover must enforce for each direction, if any */
-  quotaBytesPerDirection?: number;
 }
 
 export function emptyPlan(pid: number): Plan {

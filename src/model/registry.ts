@@ -13,7 +13,7 @@ import { checkTaskAgainstProject } from '../config/task-params.js';
 import type { ConfigDocument, EngineConfig, ProjectConfig, TaskConfig } from '../config/types.js';
 import { VirtTierError } from '../errors.js';
 import type { Engine } from '../runner/engine.js';
-import { createEngine, engineKey } from '../runner/registry.js';
+import { EngineFactories, engineKey } from '../runner/registry.js';
 import type { Logger } from '../log.js';
 import { Mutex } from './mutex.js';
 import { TaskRuntime, type TaskView } from './task-runtime.js';
@@ -53,11 +53,20 @@ function describe(section: string, name: string, source?: { index: number; line?
   return `${section} "${name}"${where}`;
 }
 
+/** What a registry is built from: injected, so two registries in one process share nothing. */
+export interface RegistryParts {
+  /** engine factories; default: thirdparty only */
+  engines?: EngineFactories;
+}
+
 export class Registry {
   private readonly projects = new Map<string, ProjectEntry>();
   private readonly mutex = new Mutex();
+  private readonly engines: EngineFactories;
 
-  constructor(private readonly log: Logger) {}
+  constructor(private readonly log: Logger, parts: RegistryParts = {}) {
+    this.engines = parts.engines ?? new EngineFactories();
+  }
 
   /** Adds every object of `doc`, or nothing. */
   add(doc: ConfigDocument): Promise<ChangeSummary> {
@@ -91,7 +100,7 @@ export class Registry {
         if (engineOf(e.project, key)) {
           throw new VirtTierError('OPT_ENG_EXISTED', `${describe('engine', key, e.source)} already exists in project "${e.project}"`, { field: 'engine.name', value: key });
         }
-        const engine = await createEngine(e, { project, log: this.log.child({ project: e.project, engine: key }) });
+        const engine = await this.engines.create(e, { project, log: this.log.child({ project: e.project, engine: key }) });
         created.push({ project: e.project, key, entry: { config: e, engine, tasks: new Map() } });
       }
 

@@ -3,9 +3,12 @@
  * It executes a Plan (src/engines/plan.ts):
  * - page moves with move_pages(2), `pagesPerCall` pages per call, each page's
  *   status accounted (reached its node, or failed with an errno);
- * - promotions and demotions each capped at the round's quota: the plan is
- *   truncated in its own order, a move cut to the pages that still fit, so
- *   the bytes asked of the kernel never exceed the quota;
+ * - promotions and demotions each capped at the round's quota, per node
+ *   pair and direction (etmem's node_mig_quota): the plan is truncated in
+ *   its own order, a move cut to the pages that still fit, so the bytes
+ *   asked of the kernel never exceed the quota. The quota is the caller's
+ *   limit (the engine's config), never part of the plan: the policy plans
+ *   within the same number, the mover enforces it;
  * - a bandwidth cap: calls are sized to at most BURST_MS of bandwidth and
  *   the mover sleeps between them so the bytes so far never run ahead of
  *   `bandwidthMBps` (MB = 2^20 bytes, as etmem's MB quotas);
@@ -58,28 +61,30 @@ function direction(move: PageMove): 'promote' | 'demote' {
   return move.reason === 'demote' ? 'demote' : 'promote';
 }
 
+/** The quota's unit: one direction between the two nodes of one node pair (etmem's node_mig_quota). */
+function quotaKey(move: PageMove): string {
+  const [a, b] = move.fromNode < move.toNode ? [move.fromNode, move.toNode] : [move.toNode, move.fromNode];
+  return `${direction(move)}:${a}-${b}`;
+}
+
 /**
  * The plan's moves cut to the quota: in plan order, each move keeps the
- * pages that still fit in its direction's remaining bytes. Pure.
+ * pages that still fit in its node pair's remaining bytes for its
+ * direction, and never splits a page. Pure.
  */
 export function truncateMovesToQuota(moves: readonly PageMove[], quotaBytesPerDirection: number | undefined): PageMove[] {
   if (quotaBytesPerDirection === undefined) return moves.filter((m) => m.pageCount > 0);
-  const left = { promote: quotaBytesPerDirection, demote: quotaBytesPerDirection };
+  const left = new Map<string, number>();
   const out: PageMove[] = [];
   for (const move of moves) {
-    const dir = direction(move);
-    const pages = Math.min(move.pageCount, Math.floor(left[dir] / move.pageSizeBytes));
+    const key = quotaKey(move);
+    const room = left.get(key) ?? quotaBytesPerDirection;
+    const pages = Math.min(move.pageCount, Math.floor(room / move.pageSizeBytes));
     if (pages <= 0) continue;
-    left[dir] -= pages * move.pageSizeBytes;
+    left.set(key, room - pages * move.pageSizeBytes);
     out.push(pages === move.pageCount ? move : { ...move, pageCount: pages });
   }
   return out;
-}
-
-/** The smaller of the plan's and the caller's quota (either may be absent). */
-function effectiveQuota(plan: Plan, limits: MoverLimits): number | undefined {
-  const quotas = [plan.quotaBytesPerDirection, limits.quotaBytesPerDirection].filter((q): q is number => q !== undefined);
-  return quotas.length === 0 ? undefined : Math.min(...quotas);
 }
 
 function validate(plan: Plan, limits: MoverLimits): { pagesPerCall: number; bytesPerMs?: number; quota?: number } {
@@ -87,7 +92,7 @@ function validate(plan: Plan, limits: MoverLimits): { pagesPerCall: number; byte
   if (!Number.isInteger(pagesPerCall) || pagesPerCall < 1) throw invalidField('pagesPerCall', pagesPerCall, 'integer >= 1');
   const bw = limits.bandwidthMBps;
   if (bw !== undefined && !(Number.isFinite(bw) && bw > 0)) throw invalidField('bandwidthMBps', bw, '> 0');
-  const quota = effectiveQuota(plan, limits);
+  const quota = limits.quotaBytesPerDirection;
   if (quota !== undefined && !(Number.isFinite(quota) && quota >= 0)) throw invalidField('quotaBytesPerDirection', quota, '>= 0');
   if (!limits.allowedPids.has(plan.pid)) {
     throw new VirtTierError('OPT_PERM', `plan for pid ${plan.pid} refused: not one of the task's target pids`, {

@@ -6,7 +6,10 @@
 import type { Plan } from '../engines/plan.js';
 
 export interface MoverLimits {
-  /** per round, each direction (promote / demote), bytes; undefined = no quota */
+  /**
+   * per round, per node pair, each direction (promote / demote), bytes:
+   * etmem's node_mig_quota, the one quota; undefined = no quota
+   */
   quotaBytesPerDirection?: number;
   /** MB/s cap over the round; undefined = unlimited */
   bandwidthMBps?: number;

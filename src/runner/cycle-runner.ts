@@ -7,7 +7,7 @@
  *
  * Reading access bits clears them, so two scanners of one process steal
  * each other's data: a pid is scanned by one task at a time, across every
- * engine and project of this daemon (`busyPids`).
+ * engine and project of this daemon (`PidClaims`).
  */
 import type { EngineTask } from './engine.js';
 import type { Tracker } from '../scan/tracker.js';
@@ -21,28 +21,37 @@ export interface BuiltinEngineDeps {
   trackerFactory(engine: 'slide' | 'cslide', task: EngineTask): Tracker | Promise<Tracker>;
   mover: Mover;
   hostInfo: HostInfo;
+  /** the daemon's pid claims, shared by all its engines */
+  pidClaims: PidClaims;
   /** default: a timer that rejects with AbortError on the task's signal */
   sleep?: SleepFn;
   /** default: Date.now */
   now?: () => number;
 }
 
-const busyPids = new Set<number>();
+/**
+ * Which pids are being scanned right now. Reading access bits clears them,
+ * so two scanners of one process steal each other's data: one claim set is
+ * shared by every engine of a daemon (injected, never process-wide).
+ */
+export class PidClaims {
+  private readonly busy = new Set<number>();
 
-/** Claims `pid` for one scanner; false when another task holds it. */
-export function claimPid(pid: number): boolean {
-  if (busyPids.has(pid)) return false;
-  busyPids.add(pid);
-  return true;
-}
+  /** Claims `pid` for one scanner; false when another task holds it. */
+  claim(pid: number): boolean {
+    if (this.busy.has(pid)) return false;
+    this.busy.add(pid);
+    return true;
+  }
 
-export function releasePid(pid: number): void {
-  busyPids.delete(pid);
-}
+  release(pid: number): void {
+    this.busy.delete(pid);
+  }
 
-/** Pids being scanned right now (for tests and `show`). */
-export function busyPidList(): number[] {
-  return [...busyPids].sort((a, b) => a - b);
+  /** Pids being scanned right now (for tests and `show`). */
+  list(): number[] {
+    return [...this.busy].sort((a, b) => a - b);
+  }
 }
 
 export function isAbortError(err: unknown): boolean {
@@ -103,7 +112,7 @@ export async function runTaskLoop<S>(task: EngineTask, deps: BuiltinEngineDeps, 
       let gone = 0;
       for (const pid of pids) {
         if (signal.aborted) return;
-        if (!claimPid(pid)) {
+        if (!deps.pidClaims.claim(pid)) {
           task.log.warn('another task is scanning this process: skipped this cycle', { pid });
           skippedPids.push(pid);
           continue;
@@ -120,7 +129,7 @@ export async function runTaskLoop<S>(task: EngineTask, deps: BuiltinEngineDeps, 
             task.log.error('cycle failed', { pid, error: errors[pid] });
           }
         } finally {
-          releasePid(pid);
+          deps.pidClaims.release(pid);
         }
       }
       task.reportStats(hooks.report(round, perPid, { skippedPids, errors }));

@@ -1,35 +1,43 @@
 /**
- * Name-to-factory registry of engines. The daemon's wiring registers the
- * built-in slide and cslide factories with their tracker and mover;
- * thirdparty is always available (a JS module named by the config).
+ * Name-to-factory registry of engines (memtierd's registry habit). One
+ * instance per daemon, injected into the object registry: two daemons or
+ * two tests in one process never share factories. thirdparty is always
+ * available (a JS module named by the config); the daemon's wiring adds the
+ * built-in slide and cslide factories with their tracker and mover.
  */
-import type { EngineKind } from '../config/types.js';
+import type { EngineConfig, EngineKind } from '../config/types.js';
 import { VirtTierError } from '../errors.js';
 import type { Engine, EngineFactory, EngineFactoryContext } from './engine.js';
-import type { EngineConfig } from '../config/types.js';
 import { createThirdpartyEngine } from './thirdparty.js';
 
-const factories = new Map<EngineKind, EngineFactory>([['thirdparty', createThirdpartyEngine]]);
+export class EngineFactories {
+  private readonly factories = new Map<EngineKind, EngineFactory>([['thirdparty', createThirdpartyEngine]]);
 
-export function registerEngineFactory(kind: EngineKind, factory: EngineFactory): void {
-  factories.set(kind, factory);
-}
-
-export function registeredEngineKinds(): EngineKind[] {
-  return [...factories.keys()];
-}
-
-/** Instantiates an engine for `config`; nothing runs until a task starts. */
-export async function createEngine(config: EngineConfig, ctx: EngineFactoryContext): Promise<Engine> {
-  const factory = factories.get(config.name);
-  if (!factory) {
-    throw new VirtTierError('OPT_UNSUPPORTED', `engine "${config.name}" is not available in this daemon`, {
-      field: 'engine.name',
-      value: config.name,
-      allowed: registeredEngineKinds().join('|'),
-    });
+  constructor(entries: Partial<Record<EngineKind, EngineFactory>> = {}) {
+    for (const [kind, factory] of Object.entries(entries)) if (factory) this.register(kind as EngineKind, factory);
   }
-  return factory(config, ctx);
+
+  register(kind: EngineKind, factory: EngineFactory): this {
+    this.factories.set(kind, factory);
+    return this;
+  }
+
+  kinds(): EngineKind[] {
+    return [...this.factories.keys()];
+  }
+
+  /** Instantiates an engine for `config`; nothing runs until a task starts. */
+  async create(config: EngineConfig, ctx: EngineFactoryContext): Promise<Engine> {
+    const factory = this.factories.get(config.name);
+    if (!factory) {
+      throw new VirtTierError('OPT_UNSUPPORTED', `engine "${config.name}" is not available in this daemon`, {
+        field: 'engine.name',
+        value: config.name,
+        allowed: this.kinds().join('|'),
+      });
+    }
+    return factory(config, ctx);
+  }
 }
 
 /** The key an engine is known by inside its project: `slide`, `cslide` or a thirdparty eng_name. */

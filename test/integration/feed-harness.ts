@@ -16,7 +16,8 @@ import { createCslideEngineFactory } from '../../src/runner/cslide.js';
 import type { NodePools } from '../../src/engines/cslide-policy.js';
 import type { HostInfo } from '../../src/runner/host-info.js';
 import type { Plan } from '../../src/engines/plan.js';
-import { registerEngineFactory } from '../../src/runner/registry.js';
+import { EngineFactories } from '../../src/runner/registry.js';
+import { PidClaims } from '../../src/runner/cycle-runner.js';
 import { nullLogger } from '../../src/log.js';
 import { Registry } from '../../src/model/registry.js';
 import { pidAlive, setDomainPidResolver } from '../../src/model/targets.js';
@@ -116,12 +117,15 @@ export async function startHarness(opts: { tasks: number; pagesPerTask?: number;
     processRssBytes: async () => 1 << 27,
   };
   const sleepMs = opts.cycleSleepMs ?? 50;
-  registerEngineFactory('cslide', createCslideEngineFactory({
-    trackerFactory: (_engine, task) => scans.wrapTracker(task, tracker()),
-    mover,
-    hostInfo,
-    sleep: (_ms, signal) => abortableSleep(sleepMs, signal),
-  }));
+  const engines = new EngineFactories({
+    cslide: createCslideEngineFactory({
+      trackerFactory: (_engine, task) => scans.wrapTracker(task, tracker()),
+      mover,
+      hostInfo,
+      pidClaims: new PidClaims(),
+      sleep: (_ms, signal) => abortableSleep(sleepMs, signal),
+    }),
+  });
 
   const project: ProjectConfig = { name: 'feedtest', loop: LOOP, interval: 1, sleep: 1 };
   const engine: CslideEngineConfig = { name: 'cslide', project: 'feedtest', node_pair: [{ dram: 0, aep: 2 }], hot_threshold: 2, node_mig_quota: 8, node_hot_reserve: 64 };
@@ -130,7 +134,7 @@ export async function startHarness(opts: { tasks: number; pagesPerTask?: number;
     type: i === 0 && opts.domainTask ? 'domain' : 'pid', value: i === 0 && opts.domainTask ? 'dom-0' : String(pid),
     params: { vm_flags: ['ht'], anon_only: false, ign_host: false },
   } as TaskConfig));
-  const registry = new Registry(nullLogger());
+  const registry = new Registry(nullLogger(), { engines });
   const doc: ConfigDocument = { projects: [project], engines: [engine], tasks };
   await registry.add(doc);
   await registry.start('feedtest');

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EngineConfig } from '../../src/config/types.js';
 import type { Engine } from '../../src/runner/engine.js';
-import { registerEngineFactory } from '../../src/runner/registry.js';
+import { EngineFactories } from '../../src/runner/registry.js';
 import { nullLogger } from '../../src/log.js';
 import { DomainSync, defaultNodePair, type DomainFacts } from '../../src/model/domain-sync.js';
 import { Registry } from '../../src/model/registry.js';
@@ -21,8 +21,7 @@ function recordingEngine(config: EngineConfig): Engine {
     close: async () => undefined,
   };
 }
-registerEngineFactory('cslide', recordingEngine);
-registerEngineFactory('slide', recordingEngine);
+const engines = new EngineFactories({ cslide: recordingEngine, slide: recordingEngine });
 
 const host = { numaNodes: [0, 1, 2, 3], cpuCount: 2 };
 const NS = 'https://virt-tier.dev/xmlns/policy/1';
@@ -39,7 +38,7 @@ function makeSync(reg: Registry, listing: () => DomainFacts[]): DomainSync {
 
 describe('automatic per-domain projects', () => {
   test('a domain with an enabled policy gets a started project; a domain without one, or disabled, does not', async () => {
-    const reg = new Registry(nullLogger());
+    const reg = new Registry(nullLogger(), { engines });
     const sync = makeSync(reg, () => []);
     await sync.sync([domain('web1', U1, 'enabled="yes" engine="cslide" hot_threshold="2"'), domain('db1', U2, 'enabled="no"'), domain('plain', '00000000-0000-0000-0000-000000000001', null)]);
     const shown = reg.show();
@@ -48,7 +47,7 @@ describe('automatic per-domain projects', () => {
   });
 
   test('stopped domains lose their project; a policy edit replaces it; a bad policy names the domain and adds nothing', async () => {
-    const reg = new Registry(nullLogger());
+    const reg = new Registry(nullLogger(), { engines });
     let listing = [domain('web1', U1, 'engine="cslide" hot_threshold="2"'), domain('web2', U2, 'engine="slide" T="1"')];
     const sync = makeSync(reg, () => listing);
     await sync.resync();

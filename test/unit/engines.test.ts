@@ -10,7 +10,7 @@ import type { Tracker, ScanTarget, ScanCycleOptions } from '../../src/scan/track
 import type { NodePools } from '../../src/engines/cslide-policy.js';
 import { CslideEngine, createCslideEngineFactory } from '../../src/runner/cslide.js';
 import { SlideEngine } from '../../src/runner/slide.js';
-import { busyPidList, type BuiltinEngineDeps } from '../../src/runner/cycle-runner.js';
+import { PidClaims, type BuiltinEngineDeps } from '../../src/runner/cycle-runner.js';
 import { platformHostInfo, type HostInfo } from '../../src/runner/host-info.js';
 import { HOST_PAGES_HEADER, TASK_PAGES_HEADER, formatReportTime } from '../../src/runner/page-report.js';
 import { applyMoves, HUGEPAGE_2M, pagesOf, syntheticMap } from '../sim/synthetic.js';
@@ -21,6 +21,8 @@ import { nullLogger } from '../../src/log.js';
 
 const P = HUGEPAGE_2M;
 const MB = 1024 * 1024;
+/** one daemon's pid claims, shared by the engines of these tests as the wiring shares them */
+const pidClaims = new PidClaims();
 
 /** A simulated host: one process's pages and the nodes' hugepage pools; moves change both. */
 class World {
@@ -125,7 +127,7 @@ describe('cslide engine', () => {
     const tracker = new SyntheticTracker(world);
     const mover = new RecordingMover(world);
     let task!: FakeTask;
-    const engine = new CslideEngine(cslideConfig, { trackerFactory: () => tracker, mover, hostInfo: hostInfoOf(world), sleep: roundsSleep(() => task, 7), now: () => Date.UTC(2026, 10, 24, 12, 0, 5) }, ctx);
+    const engine = new CslideEngine(cslideConfig, { pidClaims, trackerFactory: () => tracker, mover, hostInfo: hostInfoOf(world), sleep: roundsSleep(() => task, 7), now: () => Date.UTC(2026, 10, 24, 12, 0, 5) }, ctx);
     task = fakeTask(cslideTask(), () => [4242]);
     engine.startTask(task);
     await waitFor(() => task.signal.aborted, 'seven rounds');
@@ -182,7 +184,7 @@ describe('cslide engine', () => {
     const world = new World(syntheticMap(pagesOf(3, 3, 2), { loop: 3 }), { 0: { totalBytes: 32 * P, freeBytes: 32 * P }, 2: { totalBytes: 8 * P, freeBytes: 5 * P } });
     const mover = new RecordingMover(world);
     let task!: FakeTask;
-    const engine = await createCslideEngineFactory({ trackerFactory: () => new SyntheticTracker(world), mover, hostInfo: hostInfoOf(world), sleep: roundsSleep(() => task, 2) })({ ...cslideConfig, node_hot_reserve: 0, node_mig_quota: 1024 }, ctx);
+    const engine = await createCslideEngineFactory({ pidClaims, trackerFactory: () => new SyntheticTracker(world), mover, hostInfo: hostInfoOf(world), sleep: roundsSleep(() => task, 2) })({ ...cslideConfig, node_hot_reserve: 0, node_mig_quota: 1024 }, ctx);
     task = fakeTask(cslideTask(), () => [4242]);
     engine.startTask(task);
     await waitFor(() => task.signal.aborted, 'two rounds');
@@ -199,19 +201,19 @@ describe('cslide engine', () => {
       alive = false;
       throw new SysError('ESRCH', 3, 'read');
     });
-    const engine = new CslideEngine(cslideConfig, { trackerFactory: () => tracker, mover: new RecordingMover(world), hostInfo: hostInfoOf(world) }, ctx);
+    const engine = new CslideEngine(cslideConfig, { pidClaims, trackerFactory: () => tracker, mover: new RecordingMover(world), hostInfo: hostInfoOf(world) }, ctx);
     const task = fakeTask(cslideTask(), () => (alive ? [4242] : []));
     engine.startTask(task);
     await waitFor(() => task.ended.length > 0, 'the task to end');
     await engine.stopTask('t1');
     assert.deepEqual(task.ended, ['target exited (ESRCH)']);
     assert.ok(tracker.closed);
-    assert.deepEqual(busyPidList(), []);
+    assert.deepEqual(pidClaims.list(), []);
   });
 
   test('a tracker that cannot be created ends the task with the reason', async () => {
     const world = new World(syntheticMap([], { loop: 3 }), {});
-    const engine = new CslideEngine(cslideConfig, {
+    const engine = new CslideEngine(cslideConfig, { pidClaims,
       trackerFactory: () => { throw new VirtTierError('OPT_UNSUPPORTED', 'no access tracker on this host: DAMON vaddr missing'); },
       mover: new RecordingMover(world), hostInfo: hostInfoOf(world),
     }, ctx);
@@ -224,7 +226,7 @@ describe('cslide engine', () => {
 
   test('a pid task whose process does not exist ends at once', async () => {
     const world = new World(syntheticMap([], { loop: 3 }), {});
-    const engine = new CslideEngine(cslideConfig, { trackerFactory: () => new SyntheticTracker(world), mover: new RecordingMover(world), hostInfo: hostInfoOf(world) }, ctx);
+    const engine = new CslideEngine(cslideConfig, { pidClaims, trackerFactory: () => new SyntheticTracker(world), mover: new RecordingMover(world), hostInfo: hostInfoOf(world) }, ctx);
     const task = fakeTask(cslideTask(), () => []);
     engine.startTask(task);
     await waitFor(() => task.ended.length > 0, 'the task to end');
@@ -235,7 +237,7 @@ describe('cslide engine', () => {
   test('a domain task with its domain down waits instead of ending', async () => {
     const world = new World(syntheticMap([], { loop: 3 }), {});
     let task!: FakeTask;
-    const engine = new CslideEngine(cslideConfig, { trackerFactory: () => new SyntheticTracker(world), mover: new RecordingMover(world), hostInfo: hostInfoOf(world), sleep: roundsSleep(() => task, 3) }, ctx);
+    const engine = new CslideEngine(cslideConfig, { pidClaims, trackerFactory: () => new SyntheticTracker(world), mover: new RecordingMover(world), hostInfo: hostInfoOf(world), sleep: roundsSleep(() => task, 3) }, ctx);
     task = fakeTask({ ...cslideTask(), type: 'domain', value: 'vm1' }, () => []);
     engine.startTask(task);
     await waitFor(() => task.signal.aborted, 'three rounds');
@@ -249,7 +251,7 @@ describe('cslide engine', () => {
     const world = new World(syntheticMap(pagesOf(1, 3, 0), { loop: 3 }), { 0: { totalBytes: 4 * P, freeBytes: 4 * P }, 2: { totalBytes: 4 * P, freeBytes: 4 * P } });
     let task!: FakeTask;
     const tracker = new SyntheticTracker(world);
-    const engine = new CslideEngine(cslideConfig, { trackerFactory: () => tracker, mover: new RecordingMover(world), hostInfo: hostInfoOf(world), sleep: roundsSleep(() => task, 2) }, ctx);
+    const engine = new CslideEngine(cslideConfig, { pidClaims, trackerFactory: () => tracker, mover: new RecordingMover(world), hostInfo: hostInfoOf(world), sleep: roundsSleep(() => task, 2) }, ctx);
     let calls = 0;
     task = fakeTask({ ...cslideTask(), type: 'domain', value: 'vm1' }, () => {
       if (calls++ === 0) throw new Error('libvirt: connection reset');
@@ -279,13 +281,13 @@ describe('cslide engine', () => {
       scanning--;
     });
     let t2!: FakeTask;
-    const e1 = new CslideEngine(cslideConfig, { trackerFactory: () => slowTracker, mover: new RecordingMover(world), hostInfo: hostInfoOf(world) }, ctx);
-    const e2 = new CslideEngine(cslideConfig, { trackerFactory: () => fastTracker, mover: new RecordingMover(world), hostInfo: hostInfoOf(world), sleep: roundsSleep(() => t2, 1) }, ctx);
+    const e1 = new CslideEngine(cslideConfig, { pidClaims, trackerFactory: () => slowTracker, mover: new RecordingMover(world), hostInfo: hostInfoOf(world) }, ctx);
+    const e2 = new CslideEngine(cslideConfig, { pidClaims, trackerFactory: () => fastTracker, mover: new RecordingMover(world), hostInfo: hostInfoOf(world), sleep: roundsSleep(() => t2, 1) }, ctx);
     const t1 = fakeTask(cslideTask('a'), () => [777]);
     t2 = fakeTask(cslideTask('b'), () => [777]);
     e1.startTask(t1);
     await waitFor(() => slowTracker.cycles === 1, 'the first scan to start');
-    assert.deepEqual(busyPidList(), [777]);
+    assert.deepEqual(pidClaims.list(), [777]);
     e2.startTask(t2);
     await waitFor(() => t2.stats.length === 1, 'the second task to report');
     assert.equal(fastTracker.cycles, 0, 'the second task did not scan');
@@ -295,12 +297,12 @@ describe('cslide engine', () => {
     await e1.stopTask('a');
     await e2.stopTask('b');
     assert.equal(maxConcurrent, 1);
-    assert.deepEqual(busyPidList(), []);
+    assert.deepEqual(pidClaims.list(), []);
   });
 
   test('stopTask resolves promptly while the loop sleeps project.sleep seconds', async () => {
     const world = new World(syntheticMap([], { loop: 3 }), { 0: { totalBytes: 0, freeBytes: 0 } });
-    const engine = new CslideEngine(cslideConfig, { trackerFactory: () => new SyntheticTracker(world), mover: new RecordingMover(world), hostInfo: hostInfoOf(world) }, ctx);
+    const engine = new CslideEngine(cslideConfig, { pidClaims, trackerFactory: () => new SyntheticTracker(world), mover: new RecordingMover(world), hostInfo: hostInfoOf(world) }, ctx);
     const task = fakeTask(cslideTask(), () => [4242], { ...project, sleep: 1200 });
     engine.startTask(task);
     await waitFor(() => task.stats.length === 1, 'the first round');
@@ -312,7 +314,7 @@ describe('cslide engine', () => {
 
   test('checkTask and commands reject bad input naming the field', async () => {
     const world = new World(syntheticMap([], { loop: 3 }), {});
-    const engine = new CslideEngine(cslideConfig, { trackerFactory: () => new SyntheticTracker(world), mover: new RecordingMover(world), hostInfo: hostInfoOf(world) }, ctx);
+    const engine = new CslideEngine(cslideConfig, { pidClaims, trackerFactory: () => new SyntheticTracker(world), mover: new RecordingMover(world), hostInfo: hostInfoOf(world) }, ctx);
     assert.throws(() => engine.checkTask({ ...cslideTask(), params: { vm_flags: ['sh'], anon_only: false, ign_host: false } }, project), (e: unknown) => e instanceof VirtTierError && e.code === 'OPT_INVAL' && e.field === 'task "t1".vm_flags' && e.allowed === 'ht');
     assert.throws(() => engine.checkTask({ ...cslideTask(), params: { vm_flags: [], anon_only: false, ign_host: false } }, project), /vm_flags/);
     engine.checkTask(cslideTask(), project);
@@ -331,7 +333,7 @@ describe('slide engine', () => {
     const world = new World(anonMap(), {});
     const mover = new RecordingMover(world);
     let task!: FakeTask;
-    const engine = new SlideEngine(slideConfig, { trackerFactory: (kind) => { assert.equal(kind, 'slide'); return new SyntheticTracker(world); }, mover, hostInfo: hostInfoOf(world), sleep: roundsSleep(() => task, 2) }, ctx);
+    const engine = new SlideEngine(slideConfig, { pidClaims, trackerFactory: (kind) => { assert.equal(kind, 'slide'); return new SyntheticTracker(world); }, mover, hostInfo: hostInfoOf(world), sleep: roundsSleep(() => task, 2) }, ctx);
     task = fakeTask(slideTask(), () => [5151]);
     engine.startTask(task);
     await waitFor(() => task.signal.aborted, 'two rounds');
@@ -354,7 +356,7 @@ describe('slide engine', () => {
     const world = new World(anonMap(), {});
     const mover = new RecordingMover(world);
     let task!: FakeTask;
-    const engine = new SlideEngine(slideConfig, { trackerFactory: () => new SyntheticTracker(world), mover, hostInfo: hostInfoOf(world, { totalBytes: 100 * MB, availableBytes: 50 * MB }), sleep: roundsSleep(() => task, 1) }, ctx);
+    const engine = new SlideEngine(slideConfig, { pidClaims, trackerFactory: () => new SyntheticTracker(world), mover, hostInfo: hostInfoOf(world, { totalBytes: 100 * MB, availableBytes: 50 * MB }), sleep: roundsSleep(() => task, 1) }, ctx);
     task = fakeTask(slideTask(), () => [5151], { ...project, sysmem_threshold: 50 });
     engine.startTask(task);
     await waitFor(() => task.signal.aborted, 'one round');
@@ -366,7 +368,7 @@ describe('slide engine', () => {
 
   test('checkTask: T within 0..loop*3, dram_percent within (0,100]', () => {
     const world = new World(anonMap(), {});
-    const engine = new SlideEngine(slideConfig, { trackerFactory: () => new SyntheticTracker(world), mover: new RecordingMover(world), hostInfo: hostInfoOf(world) }, ctx);
+    const engine = new SlideEngine(slideConfig, { pidClaims, trackerFactory: () => new SyntheticTracker(world), mover: new RecordingMover(world), hostInfo: hostInfoOf(world) }, ctx);
     engine.checkTask(slideTask({ T: 9 }), project);
     engine.checkTask(slideTask({ T: 0 }), project);
     assert.throws(() => engine.checkTask(slideTask({ T: 10 }), project), (e: unknown) => e instanceof VirtTierError && e.field === 'task "s1".T' && e.allowed === '0..9 (loop 3 * 3)' && e.value === '10');

@@ -111,12 +111,11 @@ describe('mover', () => {
     assert.equal(result.ended, undefined);
   });
 
-  test('the plan\'s own quota applies too, the smaller one wins', async () => {
-    const result = await new PageMover().execute(
-      { pid: childPid, moves: [move(childStart, 20, 'demote')], swapOuts: [], quotaBytesPerDirection: 5 * PAGE },
-      { allowedPids: new Set([childPid]), quotaBytesPerDirection: 8 * PAGE },
-    );
-    assert.equal(result.bytesDemoted, 5 * PAGE);
+  test('the quota is one owner\'s, with one meaning: per node pair and direction (etmem node_mig_quota)', () => {
+    const pair = (fromNode: number, toNode: number, pageCount: number, reason: PageMove['reason']): PageMove => ({ ...move(0, pageCount, reason), fromNode, toNode });
+    // Two pairs (0<->2, 1<->3): each demotes and promotes within its own quota of 5 pages.
+    const cut = truncateMovesToQuota([pair(0, 2, 8, 'demote'), pair(1, 3, 8, 'demote'), pair(2, 0, 3, 'promote'), pair(3, 1, 9, 'prefetch'), pair(0, 2, 4, 'demote')], 5 * PAGE);
+    assert.deepEqual(cut.map((m) => [m.fromNode, m.toNode, m.pageCount]), [[0, 2, 5], [1, 3, 5], [2, 0, 3], [3, 1, 5]]);
   });
 
   test('truncation keeps later moves that still fit and never splits a page', () => {

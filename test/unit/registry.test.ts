@@ -2,7 +2,7 @@ import { describe, test, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ConfigDocument, EngineConfig, ProjectConfig, TaskConfig } from '../../src/config/types.js';
 import type { Engine, EngineTask } from '../../src/runner/engine.js';
-import { registerEngineFactory } from '../../src/runner/registry.js';
+import { EngineFactories } from '../../src/runner/registry.js';
 import { VirtTierError, type ResultCode } from '../../src/errors.js';
 import { nullLogger } from '../../src/log.js';
 import { Registry } from '../../src/model/registry.js';
@@ -30,7 +30,7 @@ class RecordingEngine implements Engine {
     events.push(`close ${this.config.project}`);
   }
 }
-registerEngineFactory('slide', (config) => new RecordingEngine(config));
+const engines = new EngineFactories({ slide: (config) => new RecordingEngine(config) });
 
 const project = (name: string): ProjectConfig => ({ name, loop: 2, interval: 1, sleep: 1 });
 const engine = (p: string): EngineConfig => ({ project: p, name: 'slide' });
@@ -44,7 +44,7 @@ function isCode(code: ResultCode) {
 describe('registry', () => {
   let reg: Registry;
   beforeEach(() => {
-    reg = new Registry(nullLogger());
+    reg = new Registry(nullLogger(), { engines });
     events.length = 0;
   });
 

@@ -1,0 +1,167 @@
+/**
+ * The shell every built-in engine shares: one task loop per started task
+ * (src/runner/cycle-runner.ts), the last per-pid stats kept for
+ * `showtaskpages`, the round's stats summed over pids, private commands
+ * dispatched by name, stop and close. An engine is defined by what differs:
+ * how one pid's cycle runs (scan, policy, mover) and which figures its
+ * round reports (`defineBuiltinEngine`).
+ */
+import type { EngineConfig, ProjectConfig, SlideEngineConfig, CslideEngineConfig, TaskConfig } from '../config/types.js';
+import { VirtTierError } from '../errors.js';
+import type { Tracker } from '../scan/tracker.js';
+import type { Engine, EngineFactory, EngineFactoryContext, EngineTask } from './engine.js';
+import { runTaskLoop, TaskLoops, type BuiltinEngineDeps } from './cycle-runner.js';
+import { addNodeStats, formatTaskPages, type NodePageStats, type TaskPagesReport } from './page-report.js';
+
+/** What every built-in engine keeps per pid and round. */
+export interface BuiltinPidStats {
+  report: TaskPagesReport;
+  /** NUMA nodes of the host when the stats were taken (rows of showtaskpages) */
+  nodeIds: number[];
+  errorsByErrno: Record<string, number>;
+  tracker: string;
+}
+
+type BuiltinConfig = SlideEngineConfig | CslideEngineConfig;
+
+/** One pid's cycle, with what the engine shell holds for it. */
+export interface PidCycleInput<C extends BuiltinConfig, T> {
+  config: C;
+  deps: BuiltinEngineDeps;
+  task: EngineTask;
+  pid: number;
+  /** the task's target pids this round: the only ones the mover may touch */
+  allPids: ReadonlySet<number>;
+  tracker: Tracker;
+  /** the task's running totals (engine-defined) */
+  totals: T;
+}
+
+export interface BuiltinEngineSpec<C extends BuiltinConfig, S extends BuiltinPidStats, T> {
+  name: C['name'];
+  /** Validates a task's keys against the project (throws VirtTierError naming the field). */
+  checkTask(task: TaskConfig, project: ProjectConfig): void;
+  /** The running totals of a task, fresh when it starts. */
+  newTotals(): T;
+  cycle(input: PidCycleInput<C, T>): Promise<{ stats: S; ended?: string }>;
+  /** The engine's own figures of a round, summed over `perPid` (placed between `nodes` and `errorsByErrno`). */
+  roundFigures(perPid: readonly S[], totals: T): Record<string, unknown>;
+  /** Private commands besides `showtaskpages`. */
+  commands?: Record<string, (ctx: { config: C; deps: BuiltinEngineDeps; lastStats: ReadonlyMap<string, ReadonlyMap<number, S>> }, args: CommandArgs) => Promise<unknown>>;
+}
+
+export interface CommandArgs {
+  task?: string;
+  json?: boolean;
+}
+
+/** Adds `from`'s counts into `into` (errno counts, bytes by node, ...). */
+export function sumCounts<K extends string | number>(into: Record<K, number>, from: Record<K, number>): Record<K, number> {
+  for (const [k, v] of Object.entries(from) as Array<[K, number]>) into[k] = (into[k] ?? 0) + v;
+  return into;
+}
+
+class BuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T> implements Engine {
+  readonly name: string;
+  private readonly loops = new TaskLoops();
+  /** last stats per task, per pid */
+  private readonly lastStats = new Map<string, Map<number, S>>();
+
+  constructor(readonly config: C, private readonly spec: BuiltinEngineSpec<C, S, T>, private readonly deps: BuiltinEngineDeps, readonly ctx: EngineFactoryContext) {
+    this.name = spec.name;
+  }
+
+  checkTask(task: TaskConfig, project: ProjectConfig): void {
+    this.spec.checkTask(task, project);
+  }
+
+  startTask(task: EngineTask): void {
+    const name = task.config.name;
+    const now = this.deps.now ?? Date.now;
+    const totals = this.spec.newTotals();
+    const perTask = new Map<number, S>();
+    this.lastStats.set(name, perTask);
+    this.loops.start(task, () =>
+      runTaskLoop<S>(task, this.deps, this.spec.name, {
+        cycle: async (pid, allPids, tracker) => {
+          const out = await this.spec.cycle({ config: this.config, deps: this.deps, task, pid, allPids, tracker, totals });
+          perTask.set(pid, out.stats);
+          return out;
+        },
+        report: (round, perPid, extra) => {
+          const all = [...perPid.values()];
+          const nodes: Record<number, NodePageStats> = {};
+          const errorsByErrno: Record<string, number> = {};
+          for (const s of all) {
+            addNodeStats(nodes, s.report.nodes);
+            sumCounts(errorsByErrno, s.errorsByErrno);
+          }
+          return {
+            engine: this.spec.name,
+            round,
+            timeMs: now(),
+            pids: [...perPid.keys()],
+            tracker: all[0]?.tracker,
+            nodes,
+            ...this.spec.roundFigures(all, totals),
+            errorsByErrno,
+            ...(extra.skippedPids.length > 0 ? { skippedPids: extra.skippedPids } : {}),
+            ...(Object.keys(extra.errors).length > 0 ? { errors: extra.errors } : {}),
+          };
+        },
+      }),
+    );
+  }
+
+  async stopTask(taskName: string): Promise<void> {
+    await this.loops.stop(taskName);
+  }
+
+  async command(cmd: string, args: CommandArgs): Promise<unknown> {
+    if (cmd === 'showtaskpages') return showTaskPages(this.lastStats, args);
+    const own = this.spec.commands?.[cmd];
+    if (own) return own({ config: this.config, deps: this.deps, lastStats: this.lastStats }, args);
+    const allowed = ['showtaskpages', ...Object.keys(this.spec.commands ?? {})].join('|');
+    throw new VirtTierError('OPT_INVAL', `engine ${this.spec.name} has no command "${cmd}"`, { field: 'cmd', value: cmd, allowed });
+  }
+
+  async close(): Promise<void> {
+    await this.loops.stopAll();
+    this.lastStats.clear();
+  }
+}
+
+/** `showtaskpages` over an engine's last stats: etmem's text per pid, or JSON. */
+export function showTaskPages(lastStats: ReadonlyMap<string, ReadonlyMap<number, BuiltinPidStats>>, args: CommandArgs): unknown {
+  if (args.task === undefined) throw new VirtTierError('OPT_INVAL', 'showtaskpages needs a task (-t TASK)', { field: '-t', value: '', allowed: 'a task name of this engine' });
+  const perPid = lastStats.get(args.task);
+  const reports = perPid ? [...perPid.values()] : [];
+  if (args.json) {
+    return { task: args.task, pids: reports.map((s) => ({ pid: s.report.pid, timeMs: s.report.timeMs, nodes: s.nodeIds.map((node) => ({ node, ...(s.report.nodes[node] ?? { usedBytes: 0, hotBytes: 0, coldBytes: 0 }) })) })) };
+  }
+  if (reports.length === 0) return `task ${args.task}: no pages info yet (its first cycle has not finished)\n`;
+  return reports.map((s) => formatTaskPages(s.report, s.nodeIds)).join('');
+}
+
+/** The engine class a spec defines (tests construct it directly). */
+export type BuiltinEngineClass<C extends BuiltinConfig> = new (config: C, deps: BuiltinEngineDeps, ctx: EngineFactoryContext) => Engine;
+
+/**
+ * Defines a built-in engine from its spec: the class (constructed with the
+ * engine config, the daemon's deps and the factory context) and the
+ * factory the daemon registers for it.
+ */
+export function defineBuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T>(spec: BuiltinEngineSpec<C, S, T>): { Engine: BuiltinEngineClass<C>; factory(deps: BuiltinEngineDeps): EngineFactory } {
+  const Engine = class extends BuiltinEngine<C, S, T> {
+    constructor(config: C, deps: BuiltinEngineDeps, ctx: EngineFactoryContext) {
+      super(config, spec, deps, ctx);
+    }
+  };
+  return {
+    Engine,
+    factory: (deps) => (config: EngineConfig, ctx: EngineFactoryContext) => {
+      if (config.name !== spec.name) throw new TypeError(`${spec.name} factory: not a ${spec.name} engine config`);
+      return new Engine(config as C, deps, ctx);
+    },
+  };
+}
