@@ -4,9 +4,16 @@
  * the terminal, under systemd (conf/virt-tierd.service) it is the journal.
  */
 import winston from 'winston';
-import type { EngineLogger } from './runner/engine.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
+/** What engines, plugins and parts log through (a winston logger, or nullLogger). */
+export interface EngineLogger {
+  debug(msg: string, meta?: Record<string, unknown>): void;
+  info(msg: string, meta?: Record<string, unknown>): void;
+  warn(msg: string, meta?: Record<string, unknown>): void;
+  error(msg: string, meta?: Record<string, unknown>): void;
+}
 
 export type Logger = EngineLogger & { child(meta: Record<string, unknown>): Logger };
 

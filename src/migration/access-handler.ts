@@ -7,12 +7,16 @@
  *
  *   Object.assign(handlers, migrationHandlers(scans));
  */
-import type { ScanObserver } from '../feed/scan-observer.js';
 import { invalidField } from '../errors.js';
 
 export const MIGRATION_ACCESS_COMMAND = 'migration-access';
 
-export function migrationHandlers(scans: ScanObserver): Record<string, (args: Record<string, unknown>) => unknown> {
+/** Where the daemon keeps the last cycle's access counts per pid (the feed's ScanObserver). */
+export interface AccessCountsSource {
+  accessForPid(pid: number): unknown;
+}
+
+export function migrationHandlers(scans: AccessCountsSource): Record<string, (args: Record<string, unknown>) => unknown> {
   return {
     [MIGRATION_ACCESS_COMMAND]: (args) => {
       const pid = args.pid;

@@ -6,13 +6,10 @@
  * (src/runner/thirdparty.ts).
  */
 import type { EngineConfig, ProjectConfig, TaskConfig } from '../config/types.js';
+import type { EngineLogger } from '../log.js';
 
-export interface EngineLogger {
-  debug(msg: string, meta?: Record<string, unknown>): void;
-  info(msg: string, meta?: Record<string, unknown>): void;
-  warn(msg: string, meta?: Record<string, unknown>): void;
-  error(msg: string, meta?: Record<string, unknown>): void;
-}
+/** The logger an engine gets: the daemon's, scoped to its project and engine. */
+export type { EngineLogger };
 
 /** A task as the engine sees it once the project is started. */
 export interface EngineTask {
