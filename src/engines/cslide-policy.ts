@@ -1,8 +1,13 @@
 /**
- * cslide policy: which hugepages of one task move between the DRAM and the
- * AEP (CXL, memory-only) node of each `node_pair`, for one round. Pure: an
- * AccessMap and the nodes' hugepage pools in, a Plan out. docs/engines.md
- * states the policy; the words used here:
+ * cslide policy: which pages of an engine's guests move between the DRAM
+ * and the AEP (CXL, memory-only) node of each `node_pair`, for one round.
+ * Pure: the AccessMaps of every pid of every task of the engine and the
+ * nodes' free memory in, one plan out. As etmem's cslide (etmemd_cslide.c
+ * plans an engine's pids together), the guests share one quota per node
+ * pair and direction and one reserve per DRAM node; the hottest pages of
+ * all guests are promoted first, the coldest demoted first, ties broken by
+ * guest order, then address. docs/engines.md states the policy; the words
+ * used here:
  *
  * - hot:  accessCount >= hot_threshold
  * - cold: accessCount <  hot_threshold
@@ -10,11 +15,20 @@
  *         the prefetch candidates on the AEP node
  * - room above reserve: free DRAM bytes beyond node_hot_reserve, in whole pages
  *
- * Per pair (D = DRAM node, A = AEP node, P = page size, q = quota in pages),
- * the task's pages are ranked by where they belong, best first:
+ * Pools. A page lands in the pool of its kind on the target node: hugetlb
+ * pages of size S in the node's hugepage pool of S, everything else (THP,
+ * 4 KiB anonymous, shmem/memfd) in the node's free memory ("regular").
+ * Each pool is planned on its own, in whole pages of its unit (S, or 4 KiB
+ * for regular memory, where a THP counts 512 units and is never split);
+ * the reserve applies to each pool of a DRAM node; the quota, in bytes, is
+ * shared by the pools of a pair (each direction), hottest moves first.
+ *
+ * Per pair and pool (D = DRAM node, A = AEP node, P = the pool's unit,
+ * q = quota in units), the guests' pages are ranked by where they belong,
+ * best first:
  *   hot on D (hottest first), hot on A (hottest first), cold on D (hottest
  *   first), warm on A (hottest first); cold pages on A with count 0 never move.
- * D may hold `budget = (task pages on D) + floor((free(D) - reserve) / P)` of
+ * D may hold `budget = (guest pages on D) + floor((free(D) - reserve) / P)` of
  * them. The first `budget` pages of the ranking belong on D, the rest on A.
  * That gives etmem's three steps:
  * 1. promote hot pages on A (hottest first), capped by DRAM's free pages
@@ -36,10 +50,10 @@
  * test/unit/cslide-policy.test.ts).
  */
 import type { NodePair } from '../config/types.js';
-import type { AccessMap } from '../scan/access-map.js';
+import type { AccessMap, AccessMapVma } from '../scan/access-map.js';
 import type { PageMove, Plan, MoveReason } from './plan.js';
 
-/** Free and total bytes of one node's pool of the page size cslide works on (2 MiB hugepages). */
+/** Free and total bytes of one node's pool of one kind. */
 export interface NodePool {
   totalBytes: number;
   freeBytes: number;
@@ -48,52 +62,105 @@ export interface NodePool {
 /** Pools per NUMA node id. */
 export type NodePools = Record<number, NodePool>;
 
-export const CSLIDE_PAGE_SIZE_BYTES = 2 * 1024 * 1024;
+/** A pool kind: `hugetlb-<page size>` (the node's hugepage pool of that size) or `regular` (its free memory). */
+export type PoolKind = `hugetlb-${number}` | 'regular';
 
-export interface CslideInput {
+export const CSLIDE_PAGE_SIZE_BYTES = 2 * 1024 * 1024;
+export const BASE_PAGE_BYTES = 4096;
+
+export const hugetlbPool = (pageSizeBytes: number): PoolKind => `hugetlb-${pageSizeBytes}`;
+
+/** One target of the engine: a pid of one of its tasks, with its last AccessMap. */
+export interface CslideGuest {
+  /** stable name (task, pid) for stats; guests are ranked in array order on ties */
+  key: string;
   accessMap: AccessMap;
+}
+
+interface CslideCommon {
   nodePairs: readonly NodePair[];
   /** accessCount >= hotThreshold is hot */
   hotThreshold: number;
-  /** node_mig_quota in bytes: per round, per node pair, each direction */
+  /** node_mig_quota in bytes: per round, per node pair, each direction, for the whole engine */
   quotaBytes: number;
-  /** node_hot_reserve in bytes: DRAM kept free (for hot memory) on each DRAM node */
+  /** node_hot_reserve in bytes: kept free (for hot memory) in each pool of each DRAM node */
   hotReserveBytes: number;
-  /** hugepage pools of `pageSizeBytes` per node; a pair with a node missing here is skipped */
-  pools: NodePools;
   /** scans per cycle; counts above it are clamped to it */
   loop: number;
+}
+
+export interface HostCslideInput extends CslideCommon {
+  guests: readonly CslideGuest[];
+  /** free/total bytes per pool kind and node; a pool kind missing here, or a node missing from it, is not planned */
+  pools: Partial<Record<PoolKind, NodePools>>;
+}
+
+/** The single-map form (one pid, 2 MiB hugetlb only), kept for callers that plan one map. */
+export interface CslideInput extends CslideCommon {
+  accessMap: AccessMap;
+  /** hugepage pools of `pageSizeBytes` per node; a pair with a node missing here is skipped */
+  pools: NodePools;
   /** only ranges of this page size are considered (default 2 MiB) */
   pageSizeBytes?: number;
 }
 
-/** A run of pages of equal count on one node, in the order a step takes them. */
+/** A move of one guest's pages. */
+export interface HostMove extends PageMove {
+  pid: number;
+  /** index into the input's guests */
+  guest: number;
+  pool: PoolKind;
+}
+
+export interface HostPlan {
+  /** in execution order across guests: every move finds a free page where it lands */
+  moves: HostMove[];
+}
+
+/** A run of pages of equal count and size on one node, of one guest. */
 interface Chunk {
+  guest: number;
+  pid: number;
   start: number;
   pageCount: number;
+  pageSizeBytes: number;
   accessCount: number;
   node: number;
 }
 
-const hottestFirst = (a: Chunk, b: Chunk): number => b.accessCount - a.accessCount || a.start - b.start;
-const coldestFirst = (a: Chunk, b: Chunk): number => a.accessCount - b.accessCount || a.start - b.start;
+const byPlace = (a: Chunk, b: Chunk): number => a.guest - b.guest || a.start - b.start;
+const hottestFirst = (a: Chunk, b: Chunk): number => b.accessCount - a.accessCount || byPlace(a, b);
+const coldestFirst = (a: Chunk, b: Chunk): number => a.accessCount - b.accessCount || byPlace(a, b);
 
-const sumPages = (chunks: readonly Chunk[]): number => chunks.reduce((n, c) => n + c.pageCount, 0);
+const sumBytes = (chunks: readonly Chunk[]): number => chunks.reduce((n, c) => n + c.pageCount * c.pageSizeBytes, 0);
 
-/** Takes pages from the front of a sorted chunk list, splitting a chunk when needed. */
+/** Takes whole pages from the front of a sorted chunk list, up to a number of bytes. */
 class ChunkCursor {
   private index = 0;
   private offset = 0;
 
   constructor(private readonly chunks: readonly Chunk[]) {}
 
-  take(pages: number, pageSizeBytes: number, fromNode: number, toNode: number, reason: MoveReason, out: PageMove[]): number {
+  take(maxBytes: number, fromNode: number, toNode: number, reason: MoveReason, pool: PoolKind, out: HostMove[]): number {
     let taken = 0;
-    while (taken < pages && this.index < this.chunks.length) {
+    while (this.index < this.chunks.length) {
       const c = this.chunks[this.index]!;
-      const n = Math.min(pages - taken, c.pageCount - this.offset);
-      out.push({ start: c.start + this.offset * pageSizeBytes, pageCount: n, pageSizeBytes, fromNode, toNode, reason, accessCount: c.accessCount });
-      taken += n;
+      const n = Math.min(Math.floor((maxBytes - taken) / c.pageSizeBytes), c.pageCount - this.offset);
+      if (n <= 0) {
+        // A page bigger than what is left is never split; smaller pages after it may still fit.
+        const next = this.chunks[this.index + 1];
+        if (maxBytes - taken > 0 && next && next.pageSizeBytes < c.pageSizeBytes) {
+          this.index++;
+          this.offset = 0;
+          continue;
+        }
+        break;
+      }
+      out.push({
+        pid: c.pid, guest: c.guest, pool, start: c.start + this.offset * c.pageSizeBytes, pageCount: n, pageSizeBytes: c.pageSizeBytes,
+        fromNode, toNode, reason, accessCount: c.accessCount,
+      });
+      taken += n * c.pageSizeBytes;
       this.offset += n;
       if (this.offset === c.pageCount) {
         this.index++;
@@ -105,91 +172,107 @@ class ChunkCursor {
 }
 
 interface PairMoves {
-  promotions: PageMove[];
-  prefetches: PageMove[];
-  demotions: PageMove[];
+  promotions: HostMove[];
+  prefetches: HostMove[];
+  demotions: HostMove[];
   /** all of the above in an order where every move finds a free page */
-  schedule: PageMove[];
+  schedule: HostMove[];
 }
 
-function planPair(pair: NodePair, dramChunks: Chunk[], aepChunks: Chunk[], input: CslideInput, pageSizeBytes: number): PairMoves {
+/**
+ * One pool of one pair, in etmem's three steps (etmemd_cslide.c:
+ * move_hot_pages, prefetch_hot_pages, move_cold_pages with the flow
+ * control of node_cal_hot_can_move, node_cal_hot_can_prefetch and
+ * node_cal_cold_can_move), in bytes of whole pages:
+ * 1. hot pages on A (count >= hot_threshold), hottest first, into DRAM's
+ *    free room and in place of cold pages of D (which then go to A). The
+ *    reserve does not hold hot pages back;
+ * 2. prefetch of the other pages on A (hottest first, count 0 included, as
+ *    etmem's loop runs down to 0) into the room above the reserve;
+ * 3. demotion of cold pages of D (count < hot_threshold), coldest first:
+ *    those hot pages displaced, plus enough to bring DRAM's free room back
+ *    to the reserve, as far as A has room. Hot pages are never demoted.
+ * The quota is per direction (etmem's README: 单向最大流量): promotions
+ * and prefetches share one, demotions the other. etmem's code charges both
+ * to one budget (a displacing promotion twice, hence its `/ 2`); with one
+ * budget per direction a displacing promotion costs one page each way.
+ * Unlike etmem's `free + cold_free` bound, displacement is limited only by
+ * the cold pages of D and the quota: the schedule below alternates
+ * promotions and demotions, so one free page on either node suffices.
+ */
+function planPool(pair: NodePair, pool: PoolKind, dramChunks: Chunk[], aepChunks: Chunk[], pools: NodePools, quotaBytes: number, input: CslideCommon): PairMoves {
   const out: PairMoves = { promotions: [], prefetches: [], demotions: [], schedule: [] };
-  const dramPool = input.pools[pair.dram];
-  const aepPool = input.pools[pair.aep];
-  if (!dramPool || !aepPool) return out;
-  const P = pageSizeBytes;
-  const quotaPages = Math.floor(Math.max(0, input.quotaBytes) / P);
-  if (quotaPages === 0) return out;
+  const dramPool = pools[pair.dram];
+  const aepPool = pools[pair.aep];
+  if (!dramPool || !aepPool || quotaBytes <= 0) return out;
   const reserve = Math.max(0, input.hotReserveBytes);
   const thr = input.hotThreshold;
 
-  // Which of the task's pages belong on D, best first: hot pages already on
-  // D, hot pages on A (promotions: they displace only cold pages), cold pages
-  // already on D (they stay while there is room), warm pages on A (prefetch).
-  const hotOnDram = dramChunks.filter((c) => c.accessCount >= thr).sort(hottestFirst);
   const hotOnAep = aepChunks.filter((c) => c.accessCount >= thr).sort(hottestFirst);
-  const coldOnDram = dramChunks.filter((c) => c.accessCount < thr).sort(hottestFirst);
-  const warmOnAep = aepChunks.filter((c) => c.accessCount < thr && c.accessCount >= 1).sort(hottestFirst);
-  const dramPages = sumPages(dramChunks);
-  // floor() of a negative surplus is minus the deficit rounded up to whole pages.
-  const roomAboveReservePages = Math.floor((dramPool.freeBytes - reserve) / P);
-  const budgetPages = Math.max(0, dramPages + roomAboveReservePages);
+  const restOnAep = aepChunks.filter((c) => c.accessCount < thr).sort(hottestFirst);
+  const coldOnDram = dramChunks.filter((c) => c.accessCount < thr).sort(coldestFirst);
+  const largestPage = Math.max(0, ...[...dramChunks, ...aepChunks].map((c) => c.pageSizeBytes));
 
-  // The ideal: the first `budgetPages` of the ranking on D, the rest off it.
-  const keptHotOnDram = Math.min(sumPages(hotOnDram), budgetPages);
-  const wantedHot = Math.min(sumPages(hotOnAep), budgetPages - keptHotOnDram);
-  const keptColdOnDram = Math.min(sumPages(coldOnDram), budgetPages - keptHotOnDram - wantedHot);
-  const wantedWarm = Math.min(sumPages(warmOnAep), budgetPages - keptHotOnDram - wantedHot - keptColdOnDram);
-  const wantedDemote = dramPages - keptHotOnDram - keptColdOnDram;
+  let quotaUp = quotaBytes;
+  let quotaDown = quotaBytes;
+  let free = Math.max(0, dramPool.freeBytes);
+  let freeAep = Math.max(0, aepPool.freeBytes);
 
-  // Within quota and room. The reserve is DRAM kept for hot memory, so a
-  // hot promotion may land in any free DRAM page (or one a demotion frees),
-  // reserve included, as etmem's step 1 does; a prefetch only in the room
-  // above the reserve. Demotions need a free page on A (promotions free some).
-  // The ideal above already caps how many pages belong on D, so using the
-  // reserve for hot pages changes the path, never the fixed point.
-  const freeAepPages = Math.floor(aepPool.freeBytes / P);
-  const freeDramPages = Math.floor(dramPool.freeBytes / P);
-  let promoteHot = Math.min(wantedHot, quotaPages);
-  let prefetch = Math.min(wantedWarm, quotaPages - promoteHot);
-  let demote = Math.min(wantedDemote, quotaPages, freeAepPages + promoteHot + prefetch);
-  for (;;) {
-    const ph = Math.min(promoteHot, Math.max(0, freeDramPages + demote));
-    const pf = Math.min(prefetch, Math.max(0, roomAboveReservePages + demote - ph));
-    const d = Math.min(demote, freeAepPages + ph + pf);
-    if (ph === promoteHot && pf === prefetch && d === demote) break;
-    promoteHot = ph;
-    prefetch = pf;
-    demote = d;
-  }
+  // 1. hot pages: into free room, then in place of cold pages (a free page on either node lets the two alternate)
+  const canDisplace = free + freeAep >= largestPage;
+  const hotCap = Math.min(quotaUp, free + (canDisplace ? Math.min(quotaDown, sumBytes(coldOnDram)) : 0));
+  const promoted: HostMove[] = [];
+  const hot = new ChunkCursor(hotOnAep).take(hotCap, pair.aep, pair.dram, 'promote', pool, promoted);
+  const displaced = Math.max(0, hot - free);
+  quotaUp -= hot;
+  quotaDown -= displaced;
+  freeAep += hot - displaced;
+  free = Math.max(0, free - hot);
+  // 2. prefetch, only above the reserve
+  const prefetchCap = free > reserve ? Math.min(free - reserve, quotaUp) : 0;
+  const prefetched: HostMove[] = [];
+  const pre = new ChunkCursor(restOnAep).take(prefetchCap, pair.aep, pair.dram, 'prefetch', pool, prefetched);
+  free -= pre;
+  freeAep += pre;
+  // 3. cold pages: the displaced ones, and what restores the reserve
+  const coldCap = displaced + Math.max(0, Math.min(quotaDown, reserve - free, freeAep));
+  const demoted: HostMove[] = [];
+  new ChunkCursor(coldOnDram).take(coldCap, pair.dram, pair.aep, 'demote', pool, demoted);
 
-  // Coldest first off D: the cold pages, then the coldest of the hot.
-  const demoteOrder = [...[...coldOnDram].sort(coldestFirst), ...[...hotOnDram].sort(coldestFirst)];
-  const promoteCursor = new ChunkCursor([...hotOnAep, ...warmOnAep]);
-  const demoteCursor = new ChunkCursor(demoteOrder);
-
-  // Execution order: each move needs a free page where it lands, so promote
+  // Execution order: each move needs free room where it lands, so promote
   // what fits on D, then demote into what that freed on A, and repeat.
-  let physFreeDram = Math.floor(dramPool.freeBytes / P);
-  let physFreeAep = freeAepPages;
-  let hotLeft = promoteHot;
-  let prefetchLeft = prefetch;
-  let demoteLeft = demote;
-  const schedule: PageMove[] = [];
-  while (hotLeft + prefetchLeft > 0 || demoteLeft > 0) {
-    // The cursor yields hot pages first: prefetches start once every planned promotion is placed.
-    const a1 = promoteCursor.take(Math.min(hotLeft, physFreeDram), P, pair.aep, pair.dram, 'promote', schedule);
-    const a2 = hotLeft - a1 > 0 ? 0 : promoteCursor.take(Math.min(prefetchLeft, physFreeDram - a1), P, pair.aep, pair.dram, 'prefetch', schedule);
-    const a = a1 + a2;
-    hotLeft -= a1;
-    prefetchLeft -= a2;
-    physFreeDram -= a;
-    physFreeAep += a;
-    const b = demoteCursor.take(Math.min(demoteLeft, physFreeAep), P, pair.dram, pair.aep, 'demote', schedule);
-    demoteLeft -= b;
-    physFreeAep -= b;
-    physFreeDram += b;
-    if (a === 0 && b === 0) break; // both nodes full: nothing can move this round
+  const up = [...promoted, ...prefetched];
+  let physFreeDram = Math.max(0, dramPool.freeBytes);
+  let physFreeAep = Math.max(0, aepPool.freeBytes);
+  let u = 0;
+  let d = 0;
+  const schedule: HostMove[] = [];
+  while (u < up.length || d < demoted.length) {
+    let progressed = false;
+    while (u < up.length && up[u]!.pageCount * up[u]!.pageSizeBytes <= physFreeDram) {
+      const m = up[u++]!;
+      physFreeDram -= m.pageCount * m.pageSizeBytes;
+      physFreeAep += m.pageCount * m.pageSizeBytes;
+      schedule.push(m);
+      progressed = true;
+    }
+    while (d < demoted.length && demoted[d]!.pageCount * demoted[d]!.pageSizeBytes <= physFreeAep) {
+      const m = demoted[d++]!;
+      physFreeAep -= m.pageCount * m.pageSizeBytes;
+      physFreeDram += m.pageCount * m.pageSizeBytes;
+      schedule.push(m);
+      progressed = true;
+    }
+    if (!progressed) {
+      // A multi-page move that fits only in part: split it into single pages and go on.
+      const split = (list: HostMove[], i: number): boolean => {
+        const m = list[i];
+        if (!m || m.pageCount <= 1) return false;
+        list.splice(i, 1, ...Array.from({ length: m.pageCount }, (_, k) => ({ ...m, start: m.start + k * m.pageSizeBytes, pageCount: 1 })));
+        return true;
+      };
+      if (!split(up, u) && !split(demoted, d)) break; // both nodes full: the rest waits
+    }
   }
   for (const m of schedule) {
     if (m.reason === 'promote') out.promotions.push(m);
@@ -200,30 +283,100 @@ function planPair(pair: NodePair, dramChunks: Chunk[], aepChunks: Chunk[], input
   return out;
 }
 
+/** The pool a range draws from: hugetlb when its VMA has `ht`, regular memory otherwise. */
+function poolOfRange(vmas: readonly AccessMapVma[], start: number, pageSizeBytes: number): PoolKind {
+  const vma = vmas.find((v) => start >= v.start && start < v.end);
+  // Maps without VMA info (older recordings) carried hugetlb pages only.
+  if (!vma) return pageSizeBytes > BASE_PAGE_BYTES ? hugetlbPool(pageSizeBytes) : 'regular';
+  return vma.vmFlags.includes('ht') ? hugetlbPool(pageSizeBytes) : 'regular';
+}
+
+const unitOf = (pool: PoolKind): number => (pool === 'regular' ? BASE_PAGE_BYTES : Number(pool.slice('hugetlb-'.length)));
+
+const bytesOf = (moves: readonly HostMove[]): number => moves.reduce((n, m) => n + m.pageCount * m.pageSizeBytes, 0);
+
 /**
- * Plans one cslide round for one task. Moves come in execution order:
- * promotions, then prefetches, then demotions; except when a DRAM node has
- * no free page for a promotion, where that pair's promotions and the
- * demotions that make room for them alternate, so every move has a free
- * page to land on. Per pair and direction, the plan never exceeds
- * `quotaBytes`.
+ * Shares one pair's quota between its pools: their planned moves in
+ * etmem's order (promotions hottest first, then prefetches, then
+ * demotions coldest first), taken while the bytes fit. Each pool's
+ * share in bytes.
  */
-export function planCslide(input: CslideInput): Plan {
-  const pageSizeBytes = input.pageSizeBytes ?? CSLIDE_PAGE_SIZE_BYTES;
-  const loop = Math.max(0, input.loop);
-  const byNode = new Map<number, Chunk[]>();
-  for (const r of input.accessMap.ranges) {
-    // Pages not present or on an unknown node (-1) cannot be moved: skip.
-    if (!r.present || r.node < 0 || r.pageSizeBytes !== pageSizeBytes || r.pageCount <= 0) continue;
-    const chunk: Chunk = { start: r.start, pageCount: r.pageCount, accessCount: Math.min(Math.max(0, r.accessCount), loop), node: r.node };
-    let list = byNode.get(r.node);
-    if (!list) byNode.set(r.node, (list = []));
-    list.push(chunk);
+function shareQuota(wanted: ReadonlyMap<PoolKind, PairMoves>, quotaBytes: number): Map<PoolKind, number> {
+  const share = new Map<PoolKind, number>();
+  for (const pool of wanted.keys()) share.set(pool, 0);
+  const all = [...wanted.values()];
+  const order = [
+    ...all.flatMap((m) => m.promotions).sort((a, b) => b.accessCount - a.accessCount || a.guest - b.guest || a.start - b.start),
+    ...all.flatMap((m) => m.prefetches).sort((a, b) => b.accessCount - a.accessCount || a.guest - b.guest || a.start - b.start),
+    ...all.flatMap((m) => m.demotions).sort((a, b) => a.accessCount - b.accessCount || a.guest - b.guest || a.start - b.start),
+  ];
+  let left = quotaBytes;
+  for (const m of order) {
+    const pages = Math.min(m.pageCount, Math.floor(left / m.pageSizeBytes));
+    if (pages <= 0) continue;
+    left -= pages * m.pageSizeBytes;
+    share.set(m.pool, share.get(m.pool)! + pages * m.pageSizeBytes);
   }
-  const perPair = input.nodePairs.map((pair) => planPair(pair, byNode.get(pair.dram) ?? [], byNode.get(pair.aep) ?? [], input, pageSizeBytes));
-  // Pairs touch disjoint nodes, so regrouping all pairs' moves by step keeps
-  // every move executable as long as no pair needed a demotion before one of
-  // its promotions (a full DRAM node); otherwise keep each pair's schedule.
+  return share;
+}
+
+/**
+ * Plans one cslide round for the whole engine. Moves come in execution
+ * order: promotions, then prefetches, then demotions; except when a DRAM
+ * pool has no free room for a promotion, where that pair's promotions and
+ * the demotions that make room for them alternate, so every move has a
+ * free page to land on. Per pair and direction, the plan never exceeds
+ * `quotaBytes` over all guests and pools.
+ */
+export function planHostCslide(input: HostCslideInput): HostPlan {
+  const loop = Math.max(0, input.loop);
+  // chunks by pool kind, then by node
+  const byPool = new Map<PoolKind, Map<number, Chunk[]>>();
+  input.guests.forEach((g, guest) => {
+    for (const r of g.accessMap.ranges) {
+      // Pages not present or on an unknown node (-1) cannot be moved: skip.
+      if (!r.present || r.node < 0 || r.pageCount <= 0) continue;
+      const pool = poolOfRange(g.accessMap.vmas, r.start, r.pageSizeBytes);
+      const unit = unitOf(pool);
+      if (!input.pools[pool] || r.pageSizeBytes % unit !== 0) continue;
+      const chunk: Chunk = {
+        guest, pid: g.accessMap.pid, start: r.start, pageCount: r.pageCount, pageSizeBytes: r.pageSizeBytes,
+        accessCount: Math.min(Math.max(0, r.accessCount), loop), node: r.node,
+      };
+      let nodes = byPool.get(pool);
+      if (!nodes) byPool.set(pool, (nodes = new Map()));
+      let list = nodes.get(r.node);
+      if (!list) nodes.set(r.node, (list = []));
+      list.push(chunk);
+    }
+  });
+  const quotaBytes = Math.max(0, input.quotaBytes);
+  const pools = [...byPool.keys()].sort();
+  const planPair = (pair: NodePair): PairMoves => {
+    const plan = (pool: PoolKind, quota: number): PairMoves => {
+      const nodes = byPool.get(pool)!;
+      return planPool(pair, pool, nodes.get(pair.dram) ?? [], nodes.get(pair.aep) ?? [], input.pools[pool]!, quota, input);
+    };
+    let perPool = new Map(pools.map((pool) => [pool, plan(pool, quotaBytes)]));
+    const used = [...perPool.values()].reduce((n, m) => n + bytesOf(m.schedule), 0);
+    if (perPool.size > 1 && used > quotaBytes) {
+      // Several pools on one pair: the quota goes to their moves in etmem's order (hot, prefetch, cold).
+      const share = shareQuota(perPool, quotaBytes);
+      perPool = new Map(pools.map((pool) => [pool, plan(pool, share.get(pool)!)]));
+    }
+    const all = [...perPool.values()];
+    return {
+      promotions: all.flatMap((m) => m.promotions),
+      prefetches: all.flatMap((m) => m.prefetches),
+      demotions: all.flatMap((m) => m.demotions),
+      schedule: all.flatMap((m) => m.schedule),
+    };
+  };
+  const perPair = input.nodePairs.map(planPair);
+  // Pairs (and the pools within a pair) touch disjoint room, so regrouping
+  // all moves by step keeps every move executable as long as none needed a
+  // demotion before one of its promotions (a full DRAM pool); otherwise
+  // keep each pair's schedule.
   const canonical = perPair.every((m) => {
     const firstDemote = m.schedule.findIndex((x) => x.reason === 'demote');
     return firstDemote < 0 || m.schedule.slice(firstDemote).every((x) => x.reason === 'demote');
@@ -231,9 +384,30 @@ export function planCslide(input: CslideInput): Plan {
   const moves = canonical
     ? [...perPair.flatMap((m) => m.promotions), ...perPair.flatMap((m) => m.prefetches), ...perPair.flatMap((m) => m.demotions)]
     : perPair.flatMap((m) => m.schedule);
-  return {
-    pid: input.accessMap.pid,
-    moves,
-    swapOuts: [],
+  return { moves };
+}
+
+/** The moves of one pid, in plan order, as a mover Plan. */
+export function planForPid(plan: HostPlan, pid: number): Plan {
+  return { pid, moves: plan.moves.filter((m) => m.pid === pid).map(toPageMove), swapOuts: [] };
+}
+
+export function toPageMove(m: HostMove): PageMove {
+  return { start: m.start, pageCount: m.pageCount, pageSizeBytes: m.pageSizeBytes, fromNode: m.fromNode, toNode: m.toNode, reason: m.reason, accessCount: m.accessCount };
+}
+
+/**
+ * Plans one cslide round for one map of hugetlb pages of one size (the
+ * single-pid form: etmem's unit tests, tools that plan one process).
+ */
+export function planCslide(input: CslideInput): Plan {
+  const pageSizeBytes = input.pageSizeBytes ?? CSLIDE_PAGE_SIZE_BYTES;
+  // Only pages of the pool's size count here, all of them hugetlb pages (the tracker selected `ht` VMAs).
+  const accessMap: AccessMap = {
+    ...input.accessMap,
+    vmas: [{ start: 0, end: Number.MAX_SAFE_INTEGER, vmFlags: ['ht'], pathname: '' }],
+    ranges: input.accessMap.ranges.filter((r) => r.pageSizeBytes === pageSizeBytes),
   };
+  const host = planHostCslide({ ...input, guests: [{ key: String(input.accessMap.pid), accessMap }], pools: { [hugetlbPool(pageSizeBytes)]: input.pools } });
+  return { pid: input.accessMap.pid, moves: host.moves.map(toPageMove), swapOuts: [] };
 }

@@ -11,7 +11,7 @@
  */
 import type { AccessMap, AccessRange } from '../../src/scan/access-map.js';
 import type { Plan } from '../../src/engines/plan.js';
-import type { NodePools } from '../../src/engines/cslide-policy.js';
+import type { HostPlan, NodePools, PoolKind } from '../../src/engines/cslide-policy.js';
 
 /** mulberry32: a small, fast, seeded PRNG returning floats in [0, 1). */
 export function seededRandom(seed: number): () => number {
@@ -126,4 +126,46 @@ export function applyMoves(map: AccessMap, pools: NodePools, plan: Plan): ApplyR
   }
   const ranges = [...byAddress.values()].sort((a, b) => a.start - b.start);
   return { map: { ...map, ranges }, pools: nextPools, movedPages, failedPages };
+}
+
+/** Host-wide form: several guests' maps and per-kind pools; moves carry their pid and pool. */
+export interface HostWorld {
+  maps: AccessMap[];
+  pools: Partial<Record<PoolKind, NodePools>>;
+}
+
+/**
+ * Executes a host plan in order against copies of the guests' maps and the
+ * pools, page by page, as applyMoves does for one map: a page moves only
+ * when it is on `fromNode` and its pool on `toNode` has room.
+ */
+export function applyHostMoves(world: HostWorld, plan: HostPlan): HostWorld & { movedPages: number; failedPages: number } {
+  const pools: Partial<Record<PoolKind, NodePools>> = structuredClone(world.pools);
+  const pages = world.maps.map((map) => {
+    const byAddress = new Map<number, AccessRange>();
+    for (const r of map.ranges) for (let i = 0; i < r.pageCount; i++) byAddress.set(r.start + i * r.pageSizeBytes, { ...r, start: r.start + i * r.pageSizeBytes, pageCount: 1 });
+    return byAddress;
+  });
+  const guestOfPid = new Map(world.maps.map((m, i) => [m.pid, i]));
+  let movedPages = 0;
+  let failedPages = 0;
+  for (const m of plan.moves) {
+    const byAddress = pages[guestOfPid.get(m.pid) ?? -1];
+    const nodes = pools[m.pool];
+    for (let i = 0; i < m.pageCount; i++) {
+      const page = byAddress?.get(m.start + i * m.pageSizeBytes);
+      const to = nodes?.[m.toNode];
+      if (!page || page.node !== m.fromNode || !to || to.freeBytes < m.pageSizeBytes) {
+        failedPages++;
+        continue;
+      }
+      to.freeBytes -= m.pageSizeBytes;
+      const from = nodes?.[m.fromNode];
+      if (from) from.freeBytes += m.pageSizeBytes;
+      page.node = m.toNode;
+      movedPages++;
+    }
+  }
+  const maps = world.maps.map((map, i) => ({ ...map, ranges: [...pages[i]!.values()].sort((a, b) => a.start - b.start) }));
+  return { maps, pools, movedPages, failedPages };
 }

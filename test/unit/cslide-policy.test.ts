@@ -64,15 +64,15 @@ describe('cslide policy: etmem pinned expectations', () => {
 });
 
 describe('cslide policy: steps', () => {
-  test('promotes hottest first, ties by address, capped by room above reserve', () => {
+  test('promotes hottest first, ties by address, capped by DRAM\'s free room (not by the reserve: etmem node_cal_hot_can_move)', () => {
     const pages: SyntheticPage[] = [
       { accessCount: 1, node: AEP },
       { accessCount: 3, node: AEP },
       { accessCount: 2, node: AEP },
       { accessCount: 3, node: AEP },
     ];
-    // 4 free DRAM pages, reserve 2 pages: room above reserve for 2.
-    const plan = planCslide(etmemInput(pages, { [DRAM]: pool(8, 4), [AEP]: pool(8, 4) }, { hotReserveBytes: 2 * P }));
+    // 2 free DRAM pages and nothing cold to displace: room for 2 (the reserve of 2 does not hold them back).
+    const plan = planCslide(etmemInput(pages, { [DRAM]: pool(8, 2), [AEP]: pool(8, 4) }, { hotReserveBytes: 2 * P }));
     const base = plan.moves[0]!.start - P; // page 1 is the first count-3 page
     assert.deepEqual(plan.moves.map((m) => [(m.start - base) / P, m.accessCount, m.reason]), [[1, 3, 'promote'], [3, 3, 'promote']]);
   });
@@ -87,12 +87,12 @@ describe('cslide policy: steps', () => {
     assert.equal(pagesMoved(plan, 'prefetch'), 0);
   });
 
-  test('at the fixed point nothing enters the reserve: neither prefetch nor promotion beyond the budget', () => {
+  test('hot pages may enter the reserve; prefetch never does (etmem node_cal_hot_can_prefetch)', () => {
     // DRAM: 4 free, reserve 4, nothing to demote; AEP: 1 hot page and 3 warm ones.
     const pages: SyntheticPage[] = [...pagesOf(1, 3, AEP), ...pagesOf(3, 1, AEP)];
     const plan = planCslide(etmemInput(pages, { [DRAM]: pool(4, 4), [AEP]: pool(8, 4) }, { hotReserveBytes: 4 * P, hotThreshold: 2 }));
-    assert.equal(pagesMoved(plan, 'promote'), 0, 'the ideal leaves no room above the reserve: nothing belongs on DRAM');
-    assert.equal(pagesMoved(plan, 'prefetch'), 0);
+    assert.equal(pagesMoved(plan, 'promote'), 1, 'the hot page comes to DRAM whatever the reserve');
+    assert.equal(pagesMoved(plan, 'prefetch'), 0, 'no room above the reserve for warm pages');
   });
 
   test('promotion displaces cold DRAM pages (coldest first) when DRAM is full', () => {
@@ -138,16 +138,16 @@ describe('cslide policy: steps', () => {
     assert.equal(pagesMoved(plan, 'prefetch'), 1);
   });
 
-  test('hot memory above the reserve: the coldest of the hot go to AEP too', () => {
+  test('hot memory above the reserve stays: only cold pages are demoted to restore it (etmem move_cold_pages)', () => {
     const pages: SyntheticPage[] = [
       { accessCount: 3, node: DRAM },
       { accessCount: 1, node: DRAM },
       { accessCount: 2, node: DRAM },
       { accessCount: 0, node: DRAM },
     ];
-    // DRAM full, reserve 3 pages: demote the cold page, then the hot ones with counts 1 and 2.
+    // DRAM full, reserve 3 pages, hot_threshold 1: only the count-0 page is cold; the hot ones are never pushed out.
     const plan = planCslide(etmemInput(pages, { [DRAM]: pool(4, 0), [AEP]: pool(8, 8) }, { hotReserveBytes: 3 * P }));
-    assert.deepEqual(plan.moves.map((m) => [m.reason, m.accessCount]), [['demote', 0], ['demote', 1], ['demote', 2]]);
+    assert.deepEqual(plan.moves.map((m) => [m.reason, m.accessCount]), [['demote', 0]]);
   });
 
   test('quota 0 plans nothing; pages of another size are ignored', () => {

@@ -1,0 +1,101 @@
+/**
+ * Engine-wide cslide planning (etmem plans an engine's pids together):
+ * one quota per node pair and direction and one reserve per DRAM pool for
+ * all guests, hottest pages of any guest first, ties by guest order then
+ * address; pools per memory kind (hugetlb 2 MiB / 1 GiB, regular memory
+ * for THP and 4 KiB pages) with whole pages only.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { hugetlbPool, planHostCslide, type HostCslideInput, type HostPlan, type NodePools, type PoolKind } from '../../src/engines/cslide-policy.js';
+import { applyHostMoves, HUGEPAGE_2M, pagesOf, seededRandom, syntheticMap, type SyntheticPage } from '../sim/synthetic.js';
+
+const P = HUGEPAGE_2M;
+const K4 = 4096;
+const G1 = 1 << 30;
+const DRAM = 0;
+const AEP = 2;
+const H2M = hugetlbPool(P);
+
+const pool = (totalBytes: number, freeBytes: number) => ({ totalBytes, freeBytes });
+
+function guest(pid: number, pages: SyntheticPage[], opts: { pageSizeBytes?: number; vmFlags?: string[] } = {}) {
+  return { key: `t/${pid}`, accessMap: syntheticMap(pages, { loop: 3, pid, baseAddress: 0x7f0000000000 + pid * 0x10000000000, ...opts }) };
+}
+
+function input(guests: HostCslideInput['guests'], pools: HostCslideInput['pools'], over: Partial<HostCslideInput> = {}): HostCslideInput {
+  return { guests, pools, nodePairs: [{ dram: DRAM, aep: AEP }], hotThreshold: 2, quotaBytes: 2 ** 40, hotReserveBytes: 0, loop: 3, ...over };
+}
+
+const bytes = (plan: HostPlan, pred: (m: HostPlan['moves'][number]) => boolean): number =>
+  plan.moves.filter(pred).reduce((n, m) => n + m.pageCount * m.pageSizeBytes, 0);
+const up = (m: HostPlan['moves'][number]): boolean => m.reason !== 'demote';
+
+describe('cslide host-wide planning', () => {
+  test('three guests share ONE quota per pair and direction (not one each)', () => {
+    const guests = [guest(1, pagesOf(8, 3, AEP)), guest(2, pagesOf(8, 3, AEP)), guest(3, pagesOf(8, 3, AEP))];
+    const plan = planHostCslide(input(guests, { [H2M]: { [DRAM]: pool(64 * P, 64 * P), [AEP]: pool(64 * P, 40 * P) } }, { quotaBytes: 8 * P }));
+    assert.equal(bytes(plan, up), 8 * P, 'the engine moves 8 pages in all, where per-task quotas would move 24');
+  });
+
+  test('the hottest pages of any guest are promoted first; ties by guest order, then address', () => {
+    const guests = [guest(1, [...pagesOf(3, 2, AEP)]), guest(2, [...pagesOf(2, 3, AEP), ...pagesOf(2, 2, AEP)])];
+    const plan = planHostCslide(input(guests, { [H2M]: { [DRAM]: pool(4 * P, 4 * P), [AEP]: pool(16 * P, 9 * P) } }));
+    // Room for 4: guest 2's two count-3 pages, then the count-2 ties: guest 1 first (lower guest index), lowest addresses.
+    assert.deepEqual(plan.moves.map((m) => [m.pid, m.accessCount, m.pageCount]), [[2, 3, 1], [2, 3, 1], [1, 2, 1], [1, 2, 1]]);
+    const g1 = plan.moves.filter((m) => m.pid === 1).map((m) => m.start);
+    assert.deepEqual(g1, [guests[0]!.accessMap.ranges[0]!.start, guests[0]!.accessMap.ranges[1]!.start], 'lowest addresses first');
+  });
+
+  test('the reserve is the DRAM pool\'s, for the engine: demotion restores it once, coldest of any guest first', () => {
+    const guests = [guest(1, [...pagesOf(2, 1, DRAM), ...pagesOf(2, 3, DRAM)]), guest(2, [...pagesOf(2, 0, DRAM), ...pagesOf(2, 3, DRAM)])];
+    // DRAM 10 pages, 8 used by the guests, 2 free; reserve 5 pages: 3 must go.
+    const plan = planHostCslide(input(guests, { [H2M]: { [DRAM]: pool(10 * P, 2 * P), [AEP]: pool(16 * P, 16 * P) } }, { hotReserveBytes: 5 * P }));
+    assert.deepEqual(plan.moves.map((m) => [m.pid, m.accessCount, m.reason]), [[2, 0, 'demote'], [2, 0, 'demote'], [1, 1, 'demote']]);
+  });
+
+  test('hot pages are promoted whatever the reserve; only cold ones are demoted for it (etmem node_cal_hot_can_move)', () => {
+    const guests = [guest(1, pagesOf(4, 3, AEP)), guest(2, pagesOf(4, 0, DRAM))];
+    const plan = planHostCslide(input(guests, { [H2M]: { [DRAM]: pool(8 * P, 4 * P), [AEP]: pool(16 * P, 12 * P) } }, { hotReserveBytes: 100 * P }));
+    assert.equal(bytes(plan, (m) => m.reason === 'promote'), 4 * P, 'hot pages come back with a reserve larger than the pool');
+    assert.ok(plan.moves.filter((m) => m.reason === 'demote').every((m) => m.pid === 2 && m.accessCount === 0));
+  });
+
+  test('any memory: THP and 4 KiB pages plan in regular memory, 1 GiB hugetlb in its own pool, quota shared, pages never split', () => {
+    const thp = guest(1, pagesOf(6, 3, AEP), { vmFlags: ['rd', 'wr', 'mr', 'mw', 'me', 'hg'] });
+    const small = guest(2, pagesOf(600, 3, AEP), { pageSizeBytes: K4, vmFlags: ['rd', 'wr', 'mr', 'mw', 'me'] });
+    const gig = guest(3, pagesOf(2, 3, AEP), { pageSizeBytes: G1 });
+    const pools: Partial<Record<PoolKind, NodePools>> = {
+      regular: { [DRAM]: pool(64 * P, 64 * P), [AEP]: pool(64 * P, 32 * P) },
+      [hugetlbPool(G1)]: { [DRAM]: pool(4 * G1, 4 * G1), [AEP]: pool(4 * G1, 2 * G1) },
+    };
+    const all = planHostCslide(input([thp, small, gig], pools));
+    assert.equal(bytes(all, (m) => m.pid === 1), 6 * P);
+    assert.equal(bytes(all, (m) => m.pid === 2), 600 * K4);
+    assert.equal(bytes(all, (m) => m.pid === 3), 2 * G1);
+    assert.ok(all.moves.every((m) => m.pageSizeBytes === (m.pid === 1 ? P : m.pid === 2 ? K4 : G1)), 'each move keeps its page size: a THP moves whole');
+    assert.ok(all.moves.every((m) => m.pool === (m.pid === 3 ? hugetlbPool(G1) : 'regular')));
+
+    // The quota goes hottest first, ties in guest order: all of guest 1's THPs, 100 of guest 2's small pages;
+    // guest 3's 1 GiB page does not fit what is left and is not split.
+    const quota = 6 * P + 100 * K4 + 4096 * 3;
+    const capped = planHostCslide(input([thp, small, gig], pools, { quotaBytes: quota }));
+    assert.deepEqual([1, 2, 3].map((pid) => bytes(capped, (m) => m.pid === pid)), [6 * P, 103 * K4, 0]);
+    assert.ok(bytes(capped, up) <= quota);
+  });
+
+  test('fixed point over many guests: applying the plan and planning again moves nothing', () => {
+    const rnd = seededRandom(7);
+    for (let round = 0; round < 20; round++) {
+      const guests = [1, 2, 3, 4].map((pid) => guest(pid, Array.from({ length: 4 + Math.floor(rnd() * 12) }, () => ({ accessCount: Math.floor(rnd() * 4), node: rnd() < 0.5 ? DRAM : AEP }))));
+      const used = (node: number) => guests.reduce((n, g) => n + g.accessMap.ranges.filter((r) => r.node === node).length, 0) * P;
+      const pools = { [H2M]: { [DRAM]: pool(used(DRAM) + 6 * P, 6 * P), [AEP]: pool(used(AEP) + 40 * P, 40 * P) } };
+      const inp = input(guests, pools, { hotReserveBytes: Math.floor(rnd() * 10) * P, hotThreshold: 1 + Math.floor(rnd() * 3) });
+      const first = planHostCslide(inp);
+      const applied = applyHostMoves({ maps: guests.map((g) => g.accessMap), pools }, first);
+      assert.equal(applied.failedPages, 0, `round ${round}: every move found room`);
+      const second = planHostCslide({ ...inp, guests: applied.maps.map((m, i) => ({ key: guests[i]!.key, accessMap: m })), pools: applied.pools });
+      assert.deepEqual(second.moves, [], `round ${round}: a second plan moves nothing`);
+    }
+  });
+});
