@@ -148,9 +148,15 @@ export function processGone(pid: number, detail: { syscall: string; path?: strin
   return new SysError('ESRCH', ESRCH, detail.syscall, detail.path === undefined ? what : `${detail.path}: ${what}`);
 }
 
-/** True when `err` says the process is gone: any error whose code is ESRCH (SysError, or a raw addon/fs error). */
+/**
+ * True when `err` says the process is gone: any error whose code is ESRCH
+ * (SysError, a raw addon/fs error), or a VirtTierError mapped from ESRCH at
+ * the socket boundary, so the CLI tells "gone" the way the daemon does.
+ */
 export function isProcessGone(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'ESRCH';
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: unknown; errno?: unknown };
+  return e.code === 'ESRCH' || (err instanceof VirtTierError && e.errno === 'ESRCH');
 }
 
 /** The errno name of a raw fs/addon error (`ENOENT`), if it has one. */
