@@ -5,6 +5,11 @@
  * Result codes keep etmem's names (OPT_*), so etmem users recognise them;
  * unlike etmem, every error also names the field, the value it got and the
  * allowed range where that applies.
+ *
+ * One place builds errors (the ws habit): VirtTierError and invalidField for
+ * result codes, SysError and processGone for OS failures, abortError for
+ * aborts. Nothing here imports from another virt-tier module, so every layer
+ * may import it.
  */
 
 export const ResultCodes = {
