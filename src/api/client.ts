@@ -6,6 +6,7 @@
 import net from 'node:net';
 import { VirtTierError } from '../errors.js';
 import { encodeFrame, FrameDecoder, MAX_RESPONSE_BYTES, PROTOCOL_VERSION, socketAddress, type Response } from './protocol.js';
+import { fromWireError } from './wire-error.js';
 
 export interface CallOptions {
   timeoutMs?: number;
@@ -49,7 +50,7 @@ export function call(name: string, cmd: string, args: Record<string, unknown> = 
           return;
         }
         if (res.ok) finish(null, res.result);
-        else finish(VirtTierError.fromJSON(res.error));
+        else finish(fromWireError(res.error));
       }
     });
     sock.on('error', (err: NodeJS.ErrnoException) => {

@@ -6,9 +6,10 @@
  *   frame    = length:uint32be  payload:utf-8 JSON (length bytes)
  *   request  = { "v": 1, "id": <int>, "cmd": <string>, "args": <object> }
  *   response = { "v": 1, "id": <int>, "ok": true,  "result": <any> }
- *            | { "v": 1, "id": <int>, "ok": false, "error": { code, message, field?, value?, allowed? } }
+ *            | { "v": 1, "id": <int>, "ok": false, "error": { code, message, field?, value?, allowed?, errno? } }
  *
- * Error codes are the ResultCode vocabulary of src/errors.ts.
+ * Error codes are the ResultCode vocabulary of src/errors.ts; `errno` names
+ * the OS error an error code was mapped from (wire-error.ts).
  */
 import { VirtTierError } from '../errors.js';
 

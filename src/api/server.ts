@@ -10,6 +10,7 @@ import { VirtTierError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { native } from '../native/index.js';
 import { encodeFrame, FrameDecoder, MAX_REQUEST_BYTES, parseRequest, PROTOCOL_VERSION, socketAddress } from './protocol.js';
+import { toWireError } from './wire-error.js';
 
 export type Handler = (args: Record<string, unknown>) => Promise<unknown> | unknown;
 
@@ -24,9 +25,9 @@ export interface ServerOptions {
   maxConnections?: number;
 }
 
+/** A failed request's reply; OS errors get the result code of their errno (wire-error.ts). */
 function errorReply(id: number, err: unknown): unknown {
-  const e = err instanceof VirtTierError ? err : new VirtTierError('OPT_INTER_ERR', err instanceof Error ? err.message : String(err));
-  return { v: PROTOCOL_VERSION, id, ok: false, error: e.toJSON() };
+  return { v: PROTOCOL_VERSION, id, ok: false, error: toWireError(err).toJSON() };
 }
 
 export class ControlServer {

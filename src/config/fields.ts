@@ -4,15 +4,22 @@
  * the schema adds the section, key and line. Nothing here knows where a
  * value came from, so the model can reuse these on values from any source.
  */
+import { VirtTierError } from '../errors.js';
 import type { NodePair } from './types.js';
 
-/** Why a value was refused and what would have been accepted. */
-export class FieldProblem extends Error {
+/**
+ * Why a value was refused and what would have been accepted: an OPT_INVAL
+ * VirtTierError without a field yet (SectionReader adds section, key and
+ * line). A typed VirtTierError, not a separate error kind.
+ */
+export class FieldProblem extends VirtTierError {
+  declare readonly allowed: string;
+
   constructor(
     readonly why: string,
-    readonly allowed: string,
+    allowed: string,
   ) {
-    super(`${why}; allowed: ${allowed}`);
+    super('OPT_INVAL', `${why}; allowed: ${allowed}`, { allowed });
     this.name = 'FieldProblem';
   }
 }

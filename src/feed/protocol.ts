@@ -4,6 +4,7 @@
  * message that is not understood gets an `error` message naming the field;
  * it never throws past the connection handler.
  */
+import { VirtTierError } from '../errors.js';
 import type { TaskUpdate } from './snapshot.js';
 
 export const FEED_SCHEMA_VERSION = 1;
@@ -63,11 +64,20 @@ export interface Subscription {
 
 export type ClientRequest = { type: 'subscribe'; subscription: Subscription };
 
-export class FeedProtocolError extends Error {
-  constructor(readonly field: string, message: string, readonly allowed?: string, readonly code: ErrorMessage['code'] = 'OPT_INVAL') {
-    super(message);
+/**
+ * A client message the feed does not understand. It is a VirtTierError (the
+ * one vocabulary, docs/errors.md) and adds no state: only the feed's two
+ * codes, a `field` that is always set, and its wire form.
+ */
+export class FeedProtocolError extends VirtTierError {
+  declare readonly code: ErrorMessage['code'];
+  declare readonly field: string;
+
+  constructor(field: string, message: string, allowed?: string, code: ErrorMessage['code'] = 'OPT_INVAL') {
+    super(code, message, { field, allowed });
   }
 
+  /** The `error` message clients get: {v, type, code, message, field, allowed?} (docs/feed.md). */
   toMessage(): ErrorMessage {
     const m: ErrorMessage = { v: 1, type: 'error', code: this.code, message: this.message, field: this.field };
     if (this.allowed !== undefined) m.allowed = this.allowed;

@@ -15,6 +15,7 @@ import type { EngineTask } from '../runner/engine.js';
 import type { AccessMap } from '../scan/access-map.js';
 import type { ScanCycleOptions, ScanTarget, Tracker } from '../scan/tracker.js';
 import { DEFAULT_HEAT_BUCKETS, heatStrip, mapTotals, type HeatStrip } from './heat.js';
+import { isAbortError } from '../errors.js';
 
 export interface ScanRecord {
   tracker: string;
@@ -98,7 +99,7 @@ export class ScanObserver {
           });
           return map;
         } catch (err) {
-          const aborted = opts.signal?.aborted || (err as { name?: string })?.name === 'AbortError';
+          const aborted = opts.signal?.aborted || isAbortError(err);
           if (!aborted) {
             const r = record();
             const code = errorCode(err);

@@ -25,8 +25,8 @@ import { constants as osConstants } from 'node:os';
 import { setTimeout as sleepTimer } from 'node:timers/promises';
 import type { Plan, PageMove } from '../engines/plan.js';
 import type { MoveResult, Mover, MoverLimits } from './types.js';
-import { native as realNative, isErrno, type NativeBinding } from '../native/index.js';
-import { VirtTierError, invalidField } from '../errors.js';
+import { native as realNative, type NativeBinding } from '../native/index.js';
+import { VirtTierError, abortError, invalidField, isAbortError, isProcessGone } from '../errors.js';
 
 /** mm/mempolicy.h: move pages mapped only by this process (shared ones need MPOL_MF_MOVE_ALL and stay put). */
 export const MPOL_MF_MOVE = 2;
@@ -104,10 +104,6 @@ function validate(plan: Plan, limits: MoverLimits): { pagesPerCall: number; byte
   return { pagesPerCall, bytesPerMs: bw === undefined ? undefined : (bw * BYTES_PER_MB) / 1000, quota };
 }
 
-function abortError(partial: MoveResult): Error {
-  return Object.assign(new Error('move round aborted'), { name: 'AbortError', partial });
-}
-
 const defaultSleep: SleepFn = (ms, signal) => sleepTimer(ms, undefined, { signal });
 
 export class PageMover implements Mover {
@@ -138,14 +134,14 @@ export class PageMover implements Mover {
     let bytesSoFar = 0;
     /** Sleeps until `bytesSoFar` is within the bandwidth; rejects with AbortError on abort. */
     const pace = async (): Promise<void> => {
-      if (signal?.aborted) throw abortError(finish());
+      if (signal?.aborted) throw abortError('move round aborted', finish());
       if (bytesPerMs === undefined) return;
       const aheadMs = bytesSoFar / bytesPerMs - (this.now() - started);
       if (aheadMs > 0) {
         try {
           await this.sleep(aheadMs, signal);
         } catch (err) {
-          if ((err as Error).name === 'AbortError' || signal?.aborted) throw abortError(finish());
+          if (isAbortError(err) || signal?.aborted) throw abortError('move round aborted', finish());
           throw err;
         }
       }
@@ -165,7 +161,7 @@ export class PageMover implements Mover {
       try {
         status = await this.native.movePages(plan.pid, Float64Array.from(batchAddrs), Int32Array.from(batchNodes), MPOL_MF_MOVE);
       } catch (err) {
-        if (isErrno(err, 'ESRCH')) {
+        if (isProcessGone(err)) {
           result.ended = `ESRCH: process ${plan.pid} exited`;
           return false;
         }
@@ -221,7 +217,7 @@ export class PageMover implements Mover {
       } catch (err) {
         const partial = (err as { bytesAdvised?: number }).bytesAdvised;
         if (typeof partial === 'number') result.bytesSwappedOut += partial;
-        if (isErrno(err, 'ESRCH')) {
+        if (isProcessGone(err)) {
           result.ended = `ESRCH: process ${plan.pid} exited`;
           return false;
         }

@@ -1,23 +1,11 @@
 /**
- * OS failures from the addon become SysError: `code` is the errno name
- * (`ESRCH`), `errno` the number and `syscall` what failed, so callers branch
- * on `err.code === 'ESRCH'` instead of parsing prose.
+ * OS failures from the addon become SysError (defined in src/errors.ts, the
+ * one error vocabulary): `code` is the errno name (`ESRCH`), `errno` the
+ * number and `syscall` what failed.
  */
-export class SysError extends Error {
-  readonly code: string;
-  readonly errno: number;
-  readonly syscall: string;
-  /** processMadvise only: bytes advised before the failure. */
-  bytesAdvised?: number;
+import { SysError } from '../errors.js';
 
-  constructor(code: string, errno: number, syscall: string, message?: string) {
-    super(message ?? `${syscall} failed: ${code}`);
-    this.name = 'SysError';
-    this.code = code;
-    this.errno = errno;
-    this.syscall = syscall;
-  }
-}
+export { SysError };
 
 interface RawNativeError {
   message?: unknown;

@@ -14,6 +14,7 @@ import type { Tracker } from '../scan/tracker.js';
 import type { Mover } from '../mover/types.js';
 import type { HostInfo } from './host-info.js';
 import { abortableSleep, type SleepFn } from '../scan/idle-pages.js';
+import { isAbortError, isProcessGone } from '../errors.js';
 
 /** What the daemon's wiring gives the built-in engines. */
 export interface BuiltinEngineDeps {
@@ -52,14 +53,6 @@ export class PidClaims {
   list(): number[] {
     return [...this.busy].sort((a, b) => a - b);
   }
-}
-
-export function isAbortError(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { name?: string }).name === 'AbortError';
-}
-
-export function isGone(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: string }).code === 'ESRCH';
 }
 
 /** One engine cycle for one pid: returns that pid's stats, or `ended` when the target went away mid-round. */
@@ -123,7 +116,7 @@ export async function runTaskLoop<S>(task: EngineTask, deps: BuiltinEngineDeps, 
           if (ended) gone++;
         } catch (err) {
           if (isAbortError(err) || signal.aborted) return;
-          if (isGone(err)) gone++;
+          if (isProcessGone(err)) gone++;
           else {
             errors[pid] = err instanceof Error ? err.message : String(err);
             task.log.error('cycle failed', { pid, error: errors[pid] });

@@ -38,7 +38,7 @@ import type { ScanCycleOptions, ScanTarget, Tracker, TrackerProbe } from './trac
 import { filterVmas, parseSmapsVmas } from './proc-vmas.js';
 import { liveIO, type PlatformIO } from '../platform/io.js';
 import { native, SysError, isErrno } from '../native/index.js';
-import { invalidField } from '../errors.js';
+import { abortError, invalidField, isAbortError, isProcessGone, processGone } from '../errors.js';
 import {
   acquireKdamondSlot,
   probeDamonVaddr,
@@ -150,14 +150,12 @@ export function buildRanges(regions: readonly TrackedRegion[], counts: readonly 
   return ranges;
 }
 
-function abortError(): Error {
-  const err = new Error('scan cycle aborted');
-  err.name = 'AbortError';
-  return err;
+function cycleAborted(): Error {
+  return abortError('scan cycle aborted');
 }
 
 function gone(pid: number): SysError {
-  return new SysError('ESRCH', 3, 'damon', `process ${pid} is gone`);
+  return processGone(pid, { syscall: 'damon' });
 }
 
 export class DamonVaddrTracker implements Tracker {
@@ -206,7 +204,7 @@ export class DamonVaddrTracker implements Tracker {
   private async cycle(target: ScanTarget, opts: ScanCycleOptions): Promise<AccessMap> {
     const { pid } = target;
     const { loop, intervalMs, signal } = opts;
-    if (signal?.aborted) throw abortError();
+    if (signal?.aborted) throw cycleAborted();
     // starttime (field 22) tells a pid that was reused during the cycle from ours.
     const startTime = (await this.readProc(pid, 'stat')).split(') ')[1]?.split(' ')[19];
     const sized = filterVmas(parseSmapsSized(await this.readProc(pid, 'smaps')), target.filter) as SizedVma[];
@@ -248,13 +246,13 @@ export class DamonVaddrTracker implements Tracker {
         await sleep(Math.min(LIVENESS_SLICE_MS, until - Date.now()), undefined, { signal });
         await this.assertAlive(pid, startTime);
       }
-      if (signal?.aborted) throw abortError();
+      if (signal?.aborted) throw cycleAborted();
       await updateTriedRegions(this.io, slot);
       tried = await readTriedRegions(this.io, slot);
     } catch (err) {
-      if (isErrno(err, 'ESRCH')) throw err; // assertAlive already cleaned up
+      if (isProcessGone(err)) throw err; // assertAlive already cleaned up
       await turnOff(this.io, slot).catch(() => undefined);
-      if ((err as Error).name === 'AbortError') throw abortError();
+      if (isAbortError(err)) throw cycleAborted();
       // The kdamond stops by itself when its target exits: the command then fails.
       await this.assertAlive(pid, startTime);
       throw err;
@@ -269,7 +267,7 @@ export class DamonVaddrTracker implements Tracker {
     try {
       status = await this.pageNodes(pid, Float64Array.from(addrs));
     } catch (err) {
-      if (isErrno(err, 'ESRCH')) throw await this.cleanupGone(pid);
+      if (isProcessGone(err)) throw await this.cleanupGone(pid);
       throw err;
     }
     map.ranges = buildRanges(regions, counts, status);

@@ -24,7 +24,7 @@
 import type { AccessMap, AccessMapVma, AccessRange } from './access-map.js';
 import type { ScanCycleOptions, ScanTarget, Tracker } from './tracker.js';
 import { filterVmas, readVmas } from './proc-vmas.js';
-import { VirtTierError } from '../errors.js';
+import { VirtTierError, abortError } from '../errors.js';
 
 export const PAGE_4K = 4096;
 export const PAGE_2M = 2 * 1024 * 1024;
@@ -246,11 +246,7 @@ export const abortableSleep: SleepFn = async (ms, signal) => {
 };
 
 export function throwIfAborted(signal?: AbortSignal): void {
-  if (signal?.aborted) {
-    const err = new Error('scan cycle aborted');
-    err.name = 'AbortError';
-    throw err;
-  }
+  if (signal?.aborted) throw abortError('scan cycle aborted');
 }
 
 /** Looks up nodes for `addresses` in one move_pages call; pages it cannot place get -1. */

@@ -26,6 +26,7 @@ import type { ScanCycleOptions, ScanTarget, Tracker } from './tracker.js';
 import { filterVmas, readVmas } from './proc-vmas.js';
 import { abortableSleep, nodesByAddress, throwIfAborted, type SleepFn } from './idle-pages.js';
 import { SysError } from '../native/errors.js';
+import { processGone } from '../errors.js';
 
 export const PAGE_IDLE_BITMAP = '/sys/kernel/mm/page_idle/bitmap';
 const PAGE = 4096;
@@ -240,7 +241,7 @@ async function preadExact(fh: FileHandle, length: number, position: number): Pro
 
 function gone(pid: number, err: unknown): unknown {
   const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ESRCH' ? new SysError('ESRCH', 3, 'read', `/proc/${pid}/pagemap: process ${pid} is gone`) : err;
+  return code === 'ENOENT' || code === 'ESRCH' ? processGone(pid, { syscall: 'read', path: `/proc/${pid}/pagemap` }) : err;
 }
 
 export interface FilePageIdleIoOptions {

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import type { AccessMapVma } from './access-map.js';
 import type { VmaFilter } from './tracker.js';
-import { SysError } from '../native/errors.js';
+import { processGone } from '../errors.js';
 import { parseSmaps } from '../platform/smaps.js';
 
 /** Parses smaps text into VMAs in address order. */
@@ -21,7 +21,7 @@ export async function readVmas(pid: number, path = `/proc/${pid}/smaps`): Promis
     text = await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ESRCH') throw new SysError('ESRCH', 3, 'open', `${path}: process ${pid} is gone`);
+    if (code === 'ENOENT' || code === 'ESRCH') throw processGone(pid, { syscall: 'open', path });
     throw err;
   }
   return parseSmapsVmas(text);
