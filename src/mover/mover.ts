@@ -72,16 +72,15 @@ function quotaKey(move: PageMove): string {
  * pages that still fit in its node pair's remaining bytes for its
  * direction, and never splits a page. Pure.
  */
-export function truncateMovesToQuota(moves: readonly PageMove[], quotaBytesPerDirection: number | undefined): PageMove[] {
+export function truncateMovesToQuota(moves: readonly PageMove[], quotaBytesPerDirection: number | undefined, usedBytes: Map<string, number> = new Map()): PageMove[] {
   if (quotaBytesPerDirection === undefined) return moves.filter((m) => m.pageCount > 0);
-  const left = new Map<string, number>();
   const out: PageMove[] = [];
   for (const move of moves) {
     const key = quotaKey(move);
-    const room = left.get(key) ?? quotaBytesPerDirection;
-    const pages = Math.min(move.pageCount, Math.floor(room / move.pageSizeBytes));
+    const used = usedBytes.get(key) ?? 0;
+    const pages = Math.min(move.pageCount, Math.floor((quotaBytesPerDirection - used) / move.pageSizeBytes));
     if (pages <= 0) continue;
-    left.set(key, room - pages * move.pageSizeBytes);
+    usedBytes.set(key, used + pages * move.pageSizeBytes);
     out.push(pages === move.pageCount ? move : { ...move, pageCount: pages });
   }
   return out;
@@ -122,7 +121,7 @@ export class PageMover implements Mover {
     const { signal } = limits;
     const started = this.now();
     const result: MoveResult = {
-      pid: plan.pid, pagesMovedByNode: {}, bytesPromoted: 0, bytesDemoted: 0, bytesSwappedOut: 0, errorsByErrno: {}, durationMs: 0,
+      pid: plan.pid, pagesMovedByNode: {}, bytesMovedByNode: {}, bytesPromoted: 0, bytesDemoted: 0, bytesSwappedOut: 0, errorsByErrno: {}, durationMs: 0,
     };
     const finish = (): MoveResult => {
       result.durationMs = this.now() - started;
@@ -149,7 +148,7 @@ export class PageMover implements Mover {
     const burstBytes = bytesPerMs === undefined ? Infinity : bytesPerMs * BURST_MS;
 
     // Moves, in batches of at most pagesPerCall pages and burstBytes bytes.
-    const moves = truncateMovesToQuota(plan.moves, quota);
+    const moves = truncateMovesToQuota(plan.moves, quota, limits.quotaUsedBytes);
     let batchAddrs: number[] = [];
     let batchNodes: number[] = [];
     let batchMeta: Array<{ bytes: number; dir: 'promote' | 'demote' }> = [];
@@ -176,6 +175,7 @@ export class PageMover implements Mover {
         const meta = batchMeta[i]!;
         if (s === batchNodes[i]) {
           result.pagesMovedByNode[s] = (result.pagesMovedByNode[s] ?? 0) + 1;
+          result.bytesMovedByNode![s] = (result.bytesMovedByNode![s] ?? 0) + meta.bytes;
           if (meta.dir === 'promote') result.bytesPromoted += meta.bytes;
           else result.bytesDemoted += meta.bytes;
         } else if (s < 0) {

@@ -11,6 +11,12 @@ export interface MoverLimits {
    * etmem's node_mig_quota, the one quota; undefined = no quota
    */
   quotaBytesPerDirection?: number;
+  /**
+   * Bytes already moved this round per node pair and direction, shared by
+   * the calls of one round (an engine moving several guests' pages under
+   * one quota); the mover adds what it asks of the kernel.
+   */
+  quotaUsedBytes?: Map<string, number>;
   /** MB/s cap over the round; undefined = unlimited */
   bandwidthMBps?: number;
   /** pages per move_pages call */
@@ -24,6 +30,8 @@ export interface MoveResult {
   pid: number;
   /** pages that reached their target node, by target node */
   pagesMovedByNode: Record<number, number>;
+  /** bytes that reached their target node, by target node (pages of any size) */
+  bytesMovedByNode?: Record<number, number>;
   bytesPromoted: number;
   bytesDemoted: number;
   bytesSwappedOut: number;

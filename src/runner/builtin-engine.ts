@@ -1,16 +1,17 @@
 /**
- * The shell every built-in engine shares: one task loop per started task
- * (src/runner/cycle-runner.ts), the last per-pid stats kept for
- * `showtaskpages`, the round's stats summed over pids, private commands
- * dispatched by name, stop and close. An engine is defined by what differs:
- * how one pid's cycle runs (scan, policy, mover) and which figures its
- * round reports (`defineBuiltinEngine`).
+ * The shell every built-in engine shares: rounds over its started tasks
+ * (src/runner/cycle-runner.ts, one group per task or one for the whole
+ * engine), the last per-pid stats kept for `showtaskpages`, each task's
+ * round stats summed over its pids, private commands dispatched by name,
+ * stop and close. An engine is defined by what differs: what a task scans,
+ * how a round's scans become moves (policy, mover), which figures it
+ * reports (`defineBuiltinEngine`).
  */
 import type { EngineConfig, ProjectConfig, SlideEngineConfig, CslideEngineConfig, TaskConfig } from '../config/types.js';
 import { VirtTierError } from '../errors.js';
-import type { Tracker } from '../scan/tracker.js';
+import type { ScanTarget } from '../scan/tracker.js';
 import type { Engine, EngineFactory, EngineFactoryContext, EngineTask } from './engine.js';
-import { runTaskLoop, TaskLoops, type BuiltinEngineDeps } from './cycle-runner.js';
+import { RoundGroup, type BuiltinEngineDeps, type RoundEntry, type RoundResult } from './cycle-runner.js';
 import { addNodeStats, formatTaskPages, type NodePageStats, type TaskPagesReport } from './page-report.js';
 
 /** What every built-in engine keeps per pid and round. */
@@ -24,27 +25,22 @@ export interface BuiltinPidStats {
 
 type BuiltinConfig = SlideEngineConfig | CslideEngineConfig;
 
-/** One pid's cycle, with what the engine shell holds for it. */
-export interface PidCycleInput<C extends BuiltinConfig, T> {
-  config: C;
-  deps: BuiltinEngineDeps;
-  task: EngineTask;
-  pid: number;
-  /** the task's target pids this round: the only ones the mover may touch */
-  allPids: ReadonlySet<number>;
-  tracker: Tracker;
-  /** the task's running totals (engine-defined) */
-  totals: T;
-}
-
 export interface BuiltinEngineSpec<C extends BuiltinConfig, S extends BuiltinPidStats, T> {
   name: C['name'];
+  /**
+   * 'engine': every task of the engine is planned in one round together
+   * (cslide, as etmem plans an engine's pids); 'task': each task on its own.
+   */
+  scope: 'engine' | 'task';
   /** Validates a task's keys against the project (throws VirtTierError naming the field). */
   checkTask(task: TaskConfig, project: ProjectConfig): void;
+  /** What a task scans (VMA filter, ign_host). */
+  scanTarget(task: EngineTask): Omit<ScanTarget, 'pid'>;
   /** The running totals of a task, fresh when it starts. */
   newTotals(): T;
-  cycle(input: PidCycleInput<C, T>): Promise<{ stats: S; ended?: string }>;
-  /** The engine's own figures of a round, summed over `perPid` (placed between `nodes` and `errorsByErrno`). */
+  /** Plans and executes one round over the scanned entries; one result per entry, in order. */
+  round(input: { config: C; deps: BuiltinEngineDeps; entries: readonly RoundEntry<T>[] }): Promise<Array<RoundResult<S>>>;
+  /** The engine's own figures of a task's round, summed over its pids (placed between `nodes` and `errorsByErrno`). */
   roundFigures(perPid: readonly S[], totals: T): Record<string, unknown>;
   /** Private commands besides `showtaskpages`. */
   commands?: Record<string, (ctx: { config: C; deps: BuiltinEngineDeps; lastStats: ReadonlyMap<string, ReadonlyMap<number, S>> }, args: CommandArgs) => Promise<unknown>>;
@@ -63,7 +59,8 @@ export function sumCounts<K extends string | number>(into: Record<K, number>, fr
 
 class BuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T> implements Engine {
   readonly name: string;
-  private readonly loops = new TaskLoops();
+  /** 'engine' scope: the one group; 'task' scope: a group per task */
+  private readonly groups = new Map<string, RoundGroup<S, T>>();
   /** last stats per task, per pid */
   private readonly lastStats = new Map<string, Map<number, S>>();
 
@@ -75,20 +72,23 @@ class BuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T> imple
     this.spec.checkTask(task, project);
   }
 
-  startTask(task: EngineTask): void {
-    const name = task.config.name;
-    const now = this.deps.now ?? Date.now;
-    const totals = this.spec.newTotals();
-    const perTask = new Map<number, S>();
-    this.lastStats.set(name, perTask);
-    this.loops.start(task, () =>
-      runTaskLoop<S>(task, this.deps, this.spec.name, {
-        cycle: async (pid, allPids, tracker) => {
-          const out = await this.spec.cycle({ config: this.config, deps: this.deps, task, pid, allPids, tracker, totals });
-          perTask.set(pid, out.stats);
-          return out;
+  private groupFor(taskName: string): RoundGroup<S, T> {
+    const key = this.spec.scope === 'engine' ? '' : taskName;
+    let group = this.groups.get(key);
+    if (!group) {
+      const now = this.deps.now ?? Date.now;
+      group = new RoundGroup<S, T>(this.spec.name, this.deps, {
+        scanTarget: (task) => this.spec.scanTarget(task),
+        newTotals: () => this.spec.newTotals(),
+        round: async (entries) => {
+          const results = await this.spec.round({ config: this.config, deps: this.deps, entries });
+          entries.forEach((e, i) => {
+            const r = results[i];
+            if (r && 'stats' in r) this.lastStats.get(e.task.config.name)?.set(e.pid, r.stats);
+          });
+          return results;
         },
-        report: (round, perPid, extra) => {
+        report: (_task, round, perPid, extra, totals) => {
           const all = [...perPid.values()];
           const nodes: Record<number, NodePageStats> = {};
           const errorsByErrno: Record<string, number> = {};
@@ -109,12 +109,23 @@ class BuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T> imple
             ...(Object.keys(extra.errors).length > 0 ? { errors: extra.errors } : {}),
           };
         },
-      }),
-    );
+      });
+      this.groups.set(key, group);
+    }
+    return group;
+  }
+
+  startTask(task: EngineTask): void {
+    this.lastStats.set(task.config.name, new Map());
+    this.groupFor(task.config.name).add(task);
   }
 
   async stopTask(taskName: string): Promise<void> {
-    await this.loops.stop(taskName);
+    const key = this.spec.scope === 'engine' ? '' : taskName;
+    const group = this.groups.get(key);
+    if (!group) return;
+    await group.remove(taskName);
+    if (group.size === 0 && this.groups.get(key) === group) this.groups.delete(key);
   }
 
   async command(cmd: string, args: CommandArgs): Promise<unknown> {
@@ -126,7 +137,8 @@ class BuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T> imple
   }
 
   async close(): Promise<void> {
-    await this.loops.stopAll();
+    await Promise.all([...this.groups.values()].map((g) => g.removeAll()));
+    this.groups.clear();
     this.lastStats.clear();
   }
 }

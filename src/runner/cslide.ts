@@ -9,8 +9,9 @@
 import type { CslideEngineConfig, CslideTaskParams, TaskConfig } from '../config/types.js';
 import { invalidField } from '../errors.js';
 import type { EngineFactory } from './engine.js';
-import { CSLIDE_PAGE_SIZE_BYTES, planCslide } from '../engines/cslide-policy.js';
-import type { BuiltinEngineDeps } from './cycle-runner.js';
+import { CSLIDE_PAGE_SIZE_BYTES, hugetlbPool, planHostCslide, toPageMove, type NodePools, type PoolKind } from '../engines/cslide-policy.js';
+import type { AccessMap } from '../scan/access-map.js';
+import type { BuiltinEngineDeps, RoundResult } from './cycle-runner.js';
 import { defineBuiltinEngine, sumCounts, type BuiltinPidStats } from './builtin-engine.js';
 import { addNodeStats, formatHostPages, hostPagesRows, nodePageStats, type NodePageStats } from './page-report.js';
 
@@ -36,46 +37,96 @@ export function checkCslideTask(task: TaskConfig): void {
   if (typeof p.ign_host !== 'boolean') throw invalidField(field('ign_host'), String(p.ign_host), 'yes|no');
 }
 
+/**
+ * The pools the guests' pages draw from: the hugepage pool of each hugetlb
+ * page size seen, and the nodes' free memory when any page is not hugetlb
+ * (THP, 4 KiB, shmem).
+ */
+async function poolsFor(deps: BuiltinEngineDeps, maps: readonly AccessMap[]): Promise<Partial<Record<PoolKind, NodePools>>> {
+  const hugeSizes = new Set<number>([CSLIDE_PAGE_SIZE_BYTES]);
+  let regular = false;
+  for (const map of maps) {
+    for (const vma of map.vmas) {
+      if (!vma.vmFlags.includes('ht')) regular = true;
+    }
+    for (const r of map.ranges) if (r.pageSizeBytes > 4096 && map.vmas.some((v) => v.vmFlags.includes('ht') && r.start >= v.start && r.start < v.end)) hugeSizes.add(r.pageSizeBytes);
+  }
+  const pools: Partial<Record<PoolKind, NodePools>> = {};
+  for (const size of hugeSizes) pools[hugetlbPool(size)] = await deps.hostInfo.hugePagePools(size);
+  if (regular && deps.hostInfo.nodeMemory) pools.regular = await deps.hostInfo.nodeMemory();
+  return pools;
+}
+
 const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promotedBytes: number; demotedBytes: number }>({
   name: 'cslide',
+  // etmem plans an engine's pids together: one quota and one reserve for all of its guests.
+  scope: 'engine',
   checkTask: (task) => checkCslideTask(task),
-  newTotals: () => ({ promotedBytes: 0, demotedBytes: 0 }),
-  async cycle({ config, deps, task, pid, allPids, tracker, totals }) {
+  scanTarget(task) {
     const params = task.config.params as CslideTaskParams;
+    return { filter: { vmFlags: params.vm_flags, anonOnly: params.anon_only }, ignHost: params.ign_host };
+  },
+  newTotals: () => ({ promotedBytes: 0, demotedBytes: 0 }),
+  async round({ config, deps, entries }) {
     const quotaBytes = config.node_mig_quota * MB;
-    const map = await tracker.scanCycle(
-      { pid, filter: { vmFlags: params.vm_flags, anonOnly: params.anon_only }, ignHost: params.ign_host },
-      { loop: task.project.loop, intervalMs: task.project.interval * 1000, signal: task.signal },
-    );
-    const pools = await deps.hostInfo.hugePagePools(CSLIDE_PAGE_SIZE_BYTES);
-    const plan = planCslide({
-      accessMap: map,
+    const now = deps.now ?? Date.now;
+    const pools = await poolsFor(deps, entries.map((e) => e.map));
+    // Every task of an engine is in one project: one loop count.
+    const loop = entries[0]!.task.project.loop;
+    const plan = planHostCslide({
+      guests: entries.map((e) => ({ key: `${e.task.config.name}/${e.pid}`, accessMap: e.map })),
       nodePairs: config.node_pair,
       hotThreshold: config.hot_threshold,
       quotaBytes,
       hotReserveBytes: config.node_hot_reserve * MB,
       pools,
-      loop: task.project.loop,
+      loop,
     });
-    const planned = { promote: 0, prefetch: 0, demote: 0 };
-    for (const m of plan.moves) planned[m.reason] += m.pageCount * m.pageSizeBytes;
-    // The policy planned within the quota; the mover enforces the same one (per pair and direction).
-    const result = plan.moves.length > 0
-      ? await deps.mover.execute(plan, { quotaBytesPerDirection: quotaBytes, allowedPids: allPids, signal: task.signal })
-      : undefined;
-    totals.promotedBytes += result?.bytesPromoted ?? 0;
-    totals.demotedBytes += result?.bytesDemoted ?? 0;
-    const stats: CslidePidStats = {
-      report: { pid, timeMs: map.timeMs || (deps.now ?? Date.now)(), nodes: nodePageStats(map, config.hot_threshold) },
-      nodeIds: Object.keys(pools).map(Number).sort((a, b) => a - b),
-      plannedBytes: planned,
-      promotedBytes: result?.bytesPromoted ?? 0,
-      demotedBytes: result?.bytesDemoted ?? 0,
-      movedInBytesByNode: Object.fromEntries(Object.entries(result?.pagesMovedByNode ?? {}).map(([node, pages]) => [node, pages * CSLIDE_PAGE_SIZE_BYTES])),
-      errorsByErrno: result?.errorsByErrno ?? {},
-      tracker: map.tracker,
-    };
-    return { stats, ended: result?.ended };
+    // Execute in plan order: runs of one pid's moves, one mover call each, all under one quota ledger.
+    const quotaUsedBytes = new Map<string, number>();
+    const results = entries.map(() => ({ promoted: 0, demoted: 0, movedInBytesByNode: {} as Record<number, number>, errorsByErrno: {} as Record<string, number>, ended: undefined as string | undefined, error: undefined as unknown }));
+    const planned = entries.map(() => ({ promote: 0, prefetch: 0, demote: 0 }));
+    for (const m of plan.moves) planned[m.guest]![m.reason] += m.pageCount * m.pageSizeBytes;
+    for (let i = 0; i < plan.moves.length; ) {
+      const guest = plan.moves[i]!.guest;
+      let j = i;
+      while (j < plan.moves.length && plan.moves[j]!.guest === guest) j++;
+      const entry = entries[guest]!;
+      const r = results[guest]!;
+      const run = plan.moves.slice(i, j).map(toPageMove);
+      i = j;
+      if (r.ended !== undefined || r.error !== undefined || entry.task.signal.aborted) continue;
+      try {
+        const result = await deps.mover.execute({ pid: entry.pid, moves: run, swapOuts: [] }, { quotaBytesPerDirection: quotaBytes, quotaUsedBytes, allowedPids: entry.allPids, signal: entry.task.signal });
+        r.promoted += result.bytesPromoted;
+        r.demoted += result.bytesDemoted;
+        sumCounts(r.movedInBytesByNode, result.bytesMovedByNode ?? Object.fromEntries(Object.entries(result.pagesMovedByNode).map(([node, pages]) => [node, pages * CSLIDE_PAGE_SIZE_BYTES])));
+        sumCounts(r.errorsByErrno, result.errorsByErrno);
+        r.ended = result.ended;
+      } catch (error) {
+        r.error = error;
+      }
+    }
+    const nodeIds = [...new Set(Object.values(pools).flatMap((p) => Object.keys(p ?? {}).map(Number)))].sort((a, b) => a - b);
+    return entries.map((e, i): RoundResult<CslidePidStats> => {
+      const r = results[i]!;
+      if (r.error !== undefined) return { error: r.error };
+      e.totals.promotedBytes += r.promoted;
+      e.totals.demotedBytes += r.demoted;
+      return {
+        stats: {
+          report: { pid: e.pid, timeMs: e.map.timeMs || now(), nodes: nodePageStats(e.map, config.hot_threshold) },
+          nodeIds,
+          plannedBytes: planned[i]!,
+          promotedBytes: r.promoted,
+          demotedBytes: r.demoted,
+          movedInBytesByNode: r.movedInBytesByNode,
+          errorsByErrno: r.errorsByErrno,
+          tracker: e.map.tracker,
+        },
+        ended: r.ended,
+      };
+    });
   },
   roundFigures(perPid, totals) {
     const planned = { promote: 0, prefetch: 0, demote: 0 };

@@ -1,16 +1,15 @@
 /**
- * The task loop shared by the built-in engines: for each started task,
- * resolve its pids, run one engine cycle per pid (scan, plan, move), report
- * stats, sleep `project.sleep` seconds, repeat until the task's signal
- * aborts. A target that is gone (ESRCH) ends a pid or name task, visibly;
- * a domain task waits for its domain to come back.
+ * The rounds the built-in engines run (RoundGroup): resolve each task's
+ * pids, scan them, plan and move, report stats, sleep `project.sleep`
+ * seconds, until the tasks stop.
  *
  * Reading access bits clears them, so two scanners of one process steal
  * each other's data: a pid is scanned by one task at a time, across every
  * engine and project of this daemon (`PidClaims`).
  */
 import type { EngineTask } from './engine.js';
-import type { Tracker } from '../scan/tracker.js';
+import type { ScanTarget, Tracker } from '../scan/tracker.js';
+import type { AccessMap } from '../scan/access-map.js';
 import type { Mover } from '../mover/types.js';
 import type { HostInfo } from './host-info.js';
 import { abortableSleep, type SleepFn } from '../scan/idle-pages.js';
@@ -55,117 +54,219 @@ export class PidClaims {
   }
 }
 
-/** One engine cycle for one pid: returns that pid's stats, or `ended` when the target went away mid-round. */
-export type PidCycle<S> = (pid: number, allPids: ReadonlySet<number>, tracker: Tracker) => Promise<{ stats: S; ended?: string }>;
-
-export interface TaskLoopHooks<S> {
-  cycle: PidCycle<S>;
-  /** Builds the task's stats record from this round's per-pid results. */
-  report(round: number, perPid: Map<number, S>, extra: { skippedPids: number[]; errors: Record<number, string> }): Record<string, unknown>;
+/** One pid of one task, scanned this round. */
+export interface RoundEntry<T> {
+  task: EngineTask;
+  pid: number;
+  /** the task's target pids this round: the only ones the mover may touch for it */
+  allPids: ReadonlySet<number>;
+  map: AccessMap;
+  /** the task's running totals */
+  totals: T;
 }
 
-/** Runs a task's cycles until its signal aborts or its target is gone for good. */
-export async function runTaskLoop<S>(task: EngineTask, deps: BuiltinEngineDeps, engine: 'slide' | 'cslide', hooks: TaskLoopHooks<S>): Promise<void> {
-  const sleep = deps.sleep ?? abortableSleep;
-  const { signal } = task;
-  let tracker: Tracker | undefined;
-  /** Sleeps `project.sleep` s; false when the task was stopped meanwhile. */
-  const sleepOrStop = async (): Promise<boolean> => {
-    try {
-      await sleep(task.project.sleep * 1000, signal);
-      return !signal.aborted;
-    } catch (err) {
-      if (isAbortError(err) || signal.aborted) return false;
-      throw err;
-    }
-  };
-  try {
-    tracker = await deps.trackerFactory(engine, task);
-    for (let round = 0; !signal.aborted; round++) {
-      let pids: number[];
-      try {
-        pids = await task.resolvePids();
-      } catch (err) {
-        // A lookup that failed (libvirt restarting, ...) is retried next cycle.
-        if (signal.aborted) return;
-        const why = err instanceof Error ? err.message : String(err);
-        task.log.warn('cannot resolve the task target; retrying next cycle', { error: why });
-        task.reportStats({ engine, round, timeMs: (deps.now ?? Date.now)(), pids: [], errors: { resolve: why } });
-        if (!(await sleepOrStop())) return;
-        continue;
-      }
-      if (pids.length === 0 && task.config.type !== 'domain') {
-        task.reportEnded(`target ${task.config.type} ${task.config.value} is not running`);
-        return;
-      }
-      const allPids = new Set(pids);
-      const perPid = new Map<number, S>();
-      const skippedPids: number[] = [];
-      const errors: Record<number, string> = {};
-      let gone = 0;
-      for (const pid of pids) {
-        if (signal.aborted) return;
-        if (!deps.pidClaims.claim(pid)) {
-          task.log.warn('another task is scanning this process: skipped this cycle', { pid });
-          skippedPids.push(pid);
-          continue;
-        }
-        try {
-          const { stats, ended } = await hooks.cycle(pid, allPids, tracker);
-          perPid.set(pid, stats);
-          if (ended) gone++;
-        } catch (err) {
-          if (isAbortError(err) || signal.aborted) return;
-          if (isProcessGone(err)) gone++;
-          else {
-            errors[pid] = err instanceof Error ? err.message : String(err);
-            task.log.error('cycle failed', { pid, error: errors[pid] });
-          }
-        } finally {
-          deps.pidClaims.release(pid);
-        }
-      }
-      task.reportStats(hooks.report(round, perPid, { skippedPids, errors }));
-      if (gone > 0 && task.config.type !== 'domain' && (await task.resolvePids()).length === 0) {
-        task.reportEnded('target exited (ESRCH)');
-        return;
-      }
-      if (!(await sleepOrStop())) return;
-    }
-  } catch (err) {
-    // Anything unexpected ends this task, visibly, never the daemon.
-    if (!signal.aborted) {
-      const why = err instanceof Error ? err.message : String(err);
-      task.log.error('task failed', { error: why });
-      task.reportEnded(`failed: ${why}`);
-    }
-  } finally {
-    await tracker?.close().catch(() => undefined);
-  }
+/** What a round gives back for one entry: its stats, or why it failed. */
+export type RoundResult<S> = { stats: S; ended?: string } | { error: unknown };
+
+export interface RoundHooks<S, T> {
+  /** The task's scan target (filter, ign_host), without the pid. */
+  scanTarget(task: EngineTask): Omit<ScanTarget, 'pid'>;
+  newTotals(): T;
+  /** Plans and executes one round over every scanned entry of the group; one result per entry, in order. */
+  round(entries: readonly RoundEntry<T>[]): Promise<Array<RoundResult<S>>>;
+  /** Builds a task's stats record from this round's per-pid results. */
+  report(task: EngineTask, round: number, perPid: Map<number, S>, extra: { skippedPids: number[]; errors: Record<number, string> }, totals: T): Record<string, unknown>;
 }
 
-/** Book-keeping of the running loops of one engine: start returns at once, stop waits for the loop to end. */
-export class TaskLoops {
-  private readonly loops = new Map<string, Promise<void>>();
+interface Member<T> {
+  task: EngineTask;
+  tracker?: Tracker;
+  totals: T;
+  round: number;
+}
 
-  start(task: EngineTask, run: () => Promise<void>): void {
-    const name = task.config.name;
-    const done = run().finally(() => {
-      if (this.loops.get(name) === done) this.loops.delete(name);
-    });
-    this.loops.set(name, done);
-  }
+const why = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-  /** Waits for the task's loop (its signal is already aborted by the task runtime). */
-  async stop(name: string): Promise<void> {
-    await this.loops.get(name);
-  }
+/**
+ * Runs rounds over a set of tasks that are planned together: every round
+ * resolves each task's pids, scans them (tasks side by side, a task's pids
+ * one after another), hands every scan to `round` at once, reports each
+ * task's stats, sleeps `project.sleep` seconds. A slide engine keeps one
+ * group per task; a cslide engine one group for all its tasks (etmem plans
+ * an engine's pids together). A target that is gone (ESRCH) ends a pid or
+ * name task, visibly; a domain task waits for its domain to come back.
+ * Anything unexpected ends that task, visibly, never the daemon or the
+ * group's other tasks.
+ */
+export class RoundGroup<S, T> {
+  private readonly members = new Map<string, Member<T>>();
+  private loop: Promise<void> | undefined;
+  private current: Promise<void> | undefined;
+  private wake = new AbortController();
+  private joinedDuringRound = false;
 
-  async stopAll(): Promise<void> {
-    await Promise.all([...this.loops.values()]);
+  constructor(private readonly engine: 'slide' | 'cslide', private readonly deps: BuiltinEngineDeps, private readonly hooks: RoundHooks<S, T>) {}
+
+  get size(): number {
+    return this.members.size;
   }
 
   has(name: string): boolean {
-    return this.loops.has(name);
+    return this.members.has(name);
+  }
+
+  /** Adds a started task; its first round starts at once (a sleeping group wakes up). */
+  add(task: EngineTask): void {
+    this.members.set(task.config.name, { task, totals: this.hooks.newTotals(), round: 0 });
+    if (this.current) this.joinedDuringRound = true;
+    else this.wake.abort();
+    this.loop ??= this.run().finally(() => (this.loop = undefined));
+  }
+
+  /** Removes a task (its signal is already aborted): resolves once nothing more will touch its target. */
+  async remove(name: string): Promise<void> {
+    const member = this.members.get(name);
+    if (!member) return;
+    await this.current;
+    if (this.members.get(name) !== member) return;
+    this.members.delete(name);
+    await member.tracker?.close().catch(() => undefined);
+    if (this.members.size === 0) {
+      this.wake.abort();
+      await this.loop;
+    }
+  }
+
+  async removeAll(): Promise<void> {
+    await Promise.all([...this.members.keys()].map((n) => this.remove(n)));
+    await this.loop;
+  }
+
+  private end(member: Member<T>, reason: string): void {
+    member.task.reportEnded(reason);
+    if (this.members.get(member.task.config.name) === member) this.members.delete(member.task.config.name);
+    void member.tracker?.close().catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    const sleep: SleepFn = this.deps.sleep ?? abortableSleep;
+    for (;;) {
+      const active = [...this.members.values()].filter((m) => !m.task.signal.aborted);
+      if (active.length === 0) return;
+      this.joinedDuringRound = false;
+      this.current = this.runRound(active);
+      await this.current;
+      this.current = undefined;
+      const next = [...this.members.values()].filter((m) => !m.task.signal.aborted);
+      if (next.length === 0) return;
+      if (this.joinedDuringRound) continue;
+      this.wake = new AbortController();
+      const only = next.length === 1 ? next[0]!.task.signal : undefined;
+      const signal = only ? AbortSignal.any([this.wake.signal, only]) : this.wake.signal;
+      try {
+        await sleep(next[0]!.task.project.sleep * 1000, signal);
+      } catch (err) {
+        if (!isAbortError(err) && !signal.aborted) throw err;
+      }
+    }
+  }
+
+  private async runRound(active: Member<T>[]): Promise<void> {
+    const now = this.deps.now ?? Date.now;
+    interface Scanned { member: Member<T>; claimed: number[]; skipped: number[]; errors: Record<number, string>; gone: number; aborted: boolean; entries: RoundEntry<T>[] }
+    const scanned: Scanned[] = [];
+    await Promise.all(active.map(async (member) => {
+      const { task } = member;
+      const state: Scanned = { member, claimed: [], skipped: [], errors: {}, gone: 0, aborted: false, entries: [] };
+      try {
+        member.tracker ??= await this.deps.trackerFactory(this.engine, task);
+        let pids: number[];
+        try {
+          pids = await task.resolvePids();
+        } catch (err) {
+          // A lookup that failed (libvirt restarting, ...) is retried next round.
+          if (task.signal.aborted) return;
+          task.log.warn('cannot resolve the task target; retrying next cycle', { error: why(err) });
+          task.reportStats({ engine: this.engine, round: member.round++, timeMs: now(), pids: [], errors: { resolve: why(err) } });
+          return;
+        }
+        if (pids.length === 0 && task.config.type !== 'domain') {
+          this.end(member, `target ${task.config.type} ${task.config.value} is not running`);
+          return;
+        }
+        const allPids = new Set(pids);
+        const target = this.hooks.scanTarget(task);
+        scanned.push(state);
+        for (const pid of pids) {
+          if (task.signal.aborted) break;
+          if (!this.deps.pidClaims.claim(pid)) {
+            task.log.warn('another task is scanning this process: skipped this cycle', { pid });
+            state.skipped.push(pid);
+            continue;
+          }
+          state.claimed.push(pid);
+          try {
+            const map = await member.tracker.scanCycle({ ...target, pid }, { loop: task.project.loop, intervalMs: task.project.interval * 1000, signal: task.signal });
+            state.entries.push({ task, pid, allPids, map, totals: member.totals });
+          } catch (err) {
+            if (isAbortError(err) || task.signal.aborted) break;
+            if (isProcessGone(err)) state.gone++;
+            else {
+              state.errors[pid] = why(err);
+              task.log.error('cycle failed', { pid, error: state.errors[pid] });
+            }
+          }
+        }
+      } catch (err) {
+        if (!task.signal.aborted) {
+          task.log.error('task failed', { error: why(err) });
+          this.end(member, `failed: ${why(err)}`);
+        }
+        state.aborted = true;
+      }
+    }));
+    try {
+      const entries = scanned.flatMap((s) => (s.aborted || s.member.task.signal.aborted ? [] : s.entries));
+      let results: Array<RoundResult<S>> = [];
+      try {
+        results = entries.length > 0 ? await this.hooks.round(entries) : [];
+      } catch (err) {
+        results = entries.map(() => ({ error: err }));
+      }
+      const perTask = new Map<Member<T>, Map<number, S>>();
+      entries.forEach((e, i) => {
+        const s = scanned.find((x) => x.member.task === e.task)!;
+        const r = results[i]!;
+        if ('error' in r) {
+          if (isAbortError(r.error) || e.task.signal.aborted) return;
+          if (isProcessGone(r.error)) s.gone++;
+          else {
+            s.errors[e.pid] = why(r.error);
+            e.task.log.error('cycle failed', { pid: e.pid, error: s.errors[e.pid] });
+          }
+          return;
+        }
+        let perPid = perTask.get(s.member);
+        if (!perPid) perTask.set(s.member, (perPid = new Map()));
+        perPid.set(e.pid, r.stats);
+        if (r.ended) s.gone++;
+      });
+      for (const s of scanned) {
+        const { member } = s;
+        const { task } = member;
+        if (s.aborted || task.signal.aborted) continue;
+        try {
+          task.reportStats(this.hooks.report(task, member.round++, perTask.get(member) ?? new Map(), { skippedPids: s.skipped, errors: s.errors }, member.totals));
+          if (s.gone > 0 && task.config.type !== 'domain' && (await task.resolvePids()).length === 0) this.end(member, 'target exited (ESRCH)');
+        } catch (err) {
+          if (!task.signal.aborted) {
+            task.log.error('task failed', { error: why(err) });
+            this.end(member, `failed: ${why(err)}`);
+          }
+        }
+      }
+    } finally {
+      for (const s of scanned) for (const pid of s.claimed) this.deps.pidClaims.release(pid);
+    }
   }
 }

@@ -24,6 +24,8 @@ export interface HostInfo {
   /** hugepage pools of `pageSizeBytes` on every NUMA node (nodes without that page size: total 0) */
   hugePagePools(pageSizeBytes: number): Promise<NodePools>;
   memInfo(): Promise<HostMemInfo>;
+  /** each NUMA node's memory (MemTotal, MemFree of /sys/devices/system/node/nodeN/meminfo): where THP and 4 KiB pages land */
+  nodeMemory?(): Promise<NodePools>;
   /** VmRSS in bytes; rejects with SysError ESRCH when the process is gone */
   processRssBytes(pid: number): Promise<number>;
 }
@@ -47,6 +49,16 @@ export function platformHostInfo(io: PlatformIO = liveIO): HostInfo {
       for (const node of await nodeIds(io)) {
         const pool = (await readHugepagePools(io, `${NODE_DIR}/node${node}/hugepages`)).find((p) => p.pageSizeBytes === pageSizeBytes);
         pools[node] = { totalBytes: (pool?.nr ?? 0) * pageSizeBytes, freeBytes: (pool?.free ?? 0) * pageSizeBytes };
+      }
+      return pools;
+    },
+    async nodeMemory() {
+      const pools: NodePools = {};
+      for (const node of await nodeIds(io)) {
+        // "Node 0 MemTotal:  16384 kB": the per-node meminfo carries a "Node N" prefix.
+        const text = await io.readText(`${NODE_DIR}/node${node}/meminfo`).catch(() => '');
+        const kb = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(text)?.[1] ?? 0) * 1024;
+        pools[node] = { totalBytes: kb('MemTotal'), freeBytes: kb('MemFree') };
       }
       return pools;
     },

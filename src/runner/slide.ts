@@ -11,7 +11,7 @@ import type { ProjectConfig, SlideEngineConfig, SlideTaskParams, TaskConfig } fr
 import { invalidField } from '../errors.js';
 import type { EngineFactory } from './engine.js';
 import { decideSlide, type SlideGate } from '../engines/slide-policy.js';
-import type { BuiltinEngineDeps } from './cycle-runner.js';
+import type { BuiltinEngineDeps, RoundEntry, RoundResult } from './cycle-runner.js';
 import { defineBuiltinEngine, sumCounts, type BuiltinPidStats } from './builtin-engine.js';
 import { nodePageStats } from './page-report.js';
 
@@ -40,56 +40,67 @@ export function checkSlideTask(task: TaskConfig, project: ProjectConfig): void {
   if (p.swap_flag !== undefined && typeof p.swap_flag !== 'boolean') throw invalidField(field('swap_flag'), String(p.swap_flag), 'yes|no');
 }
 
+async function slidePid(deps: BuiltinEngineDeps, { task, pid, allPids, map, totals }: RoundEntry<{ swappedOutBytes: number }>): Promise<{ stats: SlidePidStats; ended?: string }> {
+  const params = task.config.params as SlideTaskParams;
+  const mem = await deps.hostInfo.memInfo();
+  const rssBytes = await deps.hostInfo.processRssBytes(pid);
+  const freeMemPercent = mem.totalBytes > 0 ? (mem.availableBytes / mem.totalBytes) * 100 : 100;
+  const decision = decideSlide({
+    accessMap: map,
+    T: params.T,
+    loop: task.project.loop,
+    gates: {
+      sysmemThreshold: task.project.sysmem_threshold,
+      freeMemPercent,
+      swapThresholdBytes: params.swap_threshold_bytes,
+      processRssBytes: rssBytes,
+      dramPercent: params.dram_percent,
+      swapFlag: params.swap_flag,
+    },
+  });
+  const plannedSwapBytes = decision.plan.swapOuts.reduce((n, s) => n + s.lengthBytes, 0);
+  const result = plannedSwapBytes > 0 ? await deps.mover.execute(decision.plan, { allowedPids: allPids, signal: task.signal }) : undefined;
+  totals.swappedOutBytes += result?.bytesSwappedOut ?? 0;
+  const nodes = nodePageStats(map, params.T);
+  const nodeOfStart = new Map(map.ranges.map((r) => [r.start, r.node]));
+  const plannedSwapBytesByNode: Record<number, number> = {};
+  for (const so of decision.plan.swapOuts) {
+    const node = nodeOfStart.get(so.start) ?? -1;
+    plannedSwapBytesByNode[node] = (plannedSwapBytesByNode[node] ?? 0) + so.lengthBytes;
+  }
+  const stats: SlidePidStats = {
+    report: { pid, timeMs: map.timeMs || (deps.now ?? Date.now)(), nodes },
+    nodeIds: Object.keys(nodes).map(Number).sort((a, b) => a - b),
+    coldBytes: decision.coldBytes,
+    plannedSwapBytes,
+    swappedOutBytes: result?.bytesSwappedOut ?? 0,
+    limitedBy: decision.limitedBy,
+    rssBytes,
+    freeMemPercent,
+    plannedSwapBytesByNode,
+    errorsByErrno: result?.errorsByErrno ?? {},
+    tracker: map.tracker,
+  };
+  return { stats, ended: result?.ended };
+}
+
 const slide = defineBuiltinEngine<SlideEngineConfig, SlidePidStats, { swappedOutBytes: number }>({
   name: 'slide',
   checkTask: checkSlideTask,
+  scope: 'task',
+  scanTarget: () => ({ filter: { vmFlags: [], anonOnly: false }, ignHost: false }),
   newTotals: () => ({ swappedOutBytes: 0 }),
-  async cycle({ deps, task, pid, allPids, tracker, totals }) {
-    const params = task.config.params as SlideTaskParams;
-    const map = await tracker.scanCycle(
-      { pid, filter: { vmFlags: [], anonOnly: false }, ignHost: false },
-      { loop: task.project.loop, intervalMs: task.project.interval * 1000, signal: task.signal },
-    );
-    const mem = await deps.hostInfo.memInfo();
-    const rssBytes = await deps.hostInfo.processRssBytes(pid);
-    const freeMemPercent = mem.totalBytes > 0 ? (mem.availableBytes / mem.totalBytes) * 100 : 100;
-    const decision = decideSlide({
-      accessMap: map,
-      T: params.T,
-      loop: task.project.loop,
-      gates: {
-        sysmemThreshold: task.project.sysmem_threshold,
-        freeMemPercent,
-        swapThresholdBytes: params.swap_threshold_bytes,
-        processRssBytes: rssBytes,
-        dramPercent: params.dram_percent,
-        swapFlag: params.swap_flag,
-      },
-    });
-    const plannedSwapBytes = decision.plan.swapOuts.reduce((n, s) => n + s.lengthBytes, 0);
-    const result = plannedSwapBytes > 0 ? await deps.mover.execute(decision.plan, { allowedPids: allPids, signal: task.signal }) : undefined;
-    totals.swappedOutBytes += result?.bytesSwappedOut ?? 0;
-    const nodes = nodePageStats(map, params.T);
-    const nodeOfStart = new Map(map.ranges.map((r) => [r.start, r.node]));
-    const plannedSwapBytesByNode: Record<number, number> = {};
-    for (const so of decision.plan.swapOuts) {
-      const node = nodeOfStart.get(so.start) ?? -1;
-      plannedSwapBytesByNode[node] = (plannedSwapBytesByNode[node] ?? 0) + so.lengthBytes;
+  async round({ deps, entries }) {
+    const out: Array<RoundResult<SlidePidStats>> = [];
+    // A slide task's pids are decided one by one (their gates read each process's RSS).
+    for (const entry of entries) {
+      try {
+        out.push(await slidePid(deps, entry));
+      } catch (error) {
+        out.push({ error });
+      }
     }
-    const stats: SlidePidStats = {
-      report: { pid, timeMs: map.timeMs || (deps.now ?? Date.now)(), nodes },
-      nodeIds: Object.keys(nodes).map(Number).sort((a, b) => a - b),
-      coldBytes: decision.coldBytes,
-      plannedSwapBytes,
-      swappedOutBytes: result?.bytesSwappedOut ?? 0,
-      limitedBy: decision.limitedBy,
-      rssBytes,
-      freeMemPercent,
-      plannedSwapBytesByNode,
-      errorsByErrno: result?.errorsByErrno ?? {},
-      tracker: map.tracker,
-    };
-    return { stats, ended: result?.ended };
+    return out;
   },
   roundFigures(perPid, totals) {
     let cold = 0;

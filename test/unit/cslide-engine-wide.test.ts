@@ -1,0 +1,85 @@
+/**
+ * The cslide engine plans all of its tasks together each round (etmem's
+ * cslide plans an engine's pids together): three guests as three tasks of
+ * one engine share one node_mig_quota, where a per-task engine would move
+ * three quotas' worth.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setImmediate as tick } from 'node:timers/promises';
+import type { ProjectConfig, TaskConfig } from '../../src/config/types.js';
+import type { EngineTask } from '../../src/runner/engine.js';
+import type { Plan } from '../../src/engines/plan.js';
+import type { Mover, MoverLimits, MoveResult } from '../../src/mover/types.js';
+import type { AccessMap } from '../../src/scan/access-map.js';
+import type { ScanCycleOptions, ScanTarget, Tracker } from '../../src/scan/tracker.js';
+import { CslideEngine } from '../../src/runner/cslide.js';
+import { PidClaims } from '../../src/runner/cycle-runner.js';
+import { cslideEngineConfig, projectConfig } from '../../src/config/units.js';
+import { HUGEPAGE_2M, pagesOf, syntheticMap } from '../sim/synthetic.js';
+import { nullLogger } from '../../src/log.js';
+
+const P = HUGEPAGE_2M;
+const project: ProjectConfig = projectConfig({ name: 'p', loop: 3, interval: 1, sleep: 1 });
+
+class PerPidTracker implements Tracker {
+  readonly name = 'synthetic';
+  constructor(private readonly maps: Map<number, AccessMap>) {}
+  async scanCycle(target: ScanTarget, _opts: ScanCycleOptions): Promise<AccessMap> {
+    await tick();
+    return structuredClone(this.maps.get(target.pid)!);
+  }
+  async close(): Promise<void> {}
+}
+
+class CountingMover implements Mover {
+  readonly calls: Array<{ plan: Plan; limits: MoverLimits }> = [];
+  async execute(plan: Plan, limits: MoverLimits): Promise<MoveResult> {
+    this.calls.push({ plan, limits });
+    const up = plan.moves.filter((m) => m.reason !== 'demote').reduce((n, m) => n + m.pageCount * m.pageSizeBytes, 0);
+    return { pid: plan.pid, pagesMovedByNode: { 0: up / P }, bytesPromoted: up, bytesDemoted: 0, bytesSwappedOut: 0, errorsByErrno: {}, durationMs: 1 };
+  }
+}
+
+function fakeTask(name: string, pid: number, stats: Array<Record<string, unknown>>, controller: AbortController): EngineTask {
+  const config = { project: 'p', engine: 'cslide', name, type: 'pid', value: String(pid), params: { vm_flags: ['ht'], anon_only: false, ign_host: false } } as TaskConfig;
+  return { config, project, resolvePids: async () => [pid], signal: controller.signal, reportStats: (s) => void stats.push(s), reportEnded: () => undefined, log: nullLogger() };
+}
+
+test('three tasks of one cslide engine share one quota per round, hottest first across guests', async () => {
+  const maps = new Map([1, 2, 3].map((pid) => [pid, syntheticMap(pagesOf(8, pid === 2 ? 3 : 2, 2), { loop: 3, pid, baseAddress: 0x7f0000000000 + pid * 0x1000000000 })]));
+  const mover = new CountingMover();
+  const controllers = [1, 2, 3].map(() => new AbortController());
+  const stats: Array<Array<Record<string, unknown>>> = [[], [], []];
+  let sleeps = 0;
+  const engine = new CslideEngine(
+    cslideEngineConfig({ name: 'cslide', project: 'p', node_pair: [{ dram: 0, aep: 2 }], hot_threshold: 2, node_mig_quota: 16, node_hot_reserve: 0 }),
+    {
+      pidClaims: new PidClaims(),
+      trackerFactory: () => new PerPidTracker(maps),
+      mover,
+      hostInfo: {
+        hugePagePools: async () => ({ 0: { totalBytes: 64 * P, freeBytes: 64 * P }, 2: { totalBytes: 64 * P, freeBytes: 40 * P } }),
+        memInfo: async () => ({ totalBytes: 1 << 30, availableBytes: 1 << 29 }),
+        processRssBytes: async () => 1 << 27,
+      },
+      sleep: async (_ms, signal) => {
+        await tick();
+        if (++sleeps >= 1) for (const c of controllers) c.abort();
+        if (signal?.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+      },
+    },
+    { project, log: nullLogger() },
+  );
+  const tasks = [1, 2, 3].map((pid, i) => fakeTask(`vm${pid}`, pid, stats[i]!, controllers[i]!));
+  for (const t of tasks) engine.startTask(t);
+  for (let i = 0; i < 2000 && stats.some((s) => s.length === 0); i++) await tick();
+  for (const t of tasks) await engine.stopTask(t.config.name);
+  await engine.close();
+
+  const promoted = stats.map((s) => s[0]!.promotedBytes as number);
+  assert.equal(promoted.reduce((a, b) => a + b, 0), 16 << 20, 'the engine moved one quota (8 pages) in all, not 24 pages');
+  assert.deepEqual(promoted, [0, 16 << 20, 0], 'the hottest guest (count 3) went first');
+  assert.ok(mover.calls.every((c) => c.limits.quotaBytesPerDirection === 16 << 20 && c.limits.quotaUsedBytes !== undefined), 'every call shares one quota ledger');
+  assert.equal(new Set(mover.calls.map((c) => c.limits.quotaUsedBytes)).size, 1, 'one ledger for the round');
+});
