@@ -11,6 +11,7 @@
  * their domain through `resolvePids` and wait while it is down.
  */
 import type { HostFacts } from '../config/types.js';
+import { projectConfig } from '../config/units.js';
 import type { Logger } from '../log.js';
 import type { NumaTopology } from '../platform/numa-topology.js';
 import { domainProjectName, domainTasksFromPolicy, type DomainObjects } from '../virt/domain-tasks.js';
@@ -130,7 +131,7 @@ export class DomainSync {
     const project = domainProjectName(uuid);
     this.applied.delete(uuid);
     try {
-      await this.opts.registry.del({ projects: [{ name: project, loop: 1, interval: 1, sleep: 1 }], engines: [], tasks: [] });
+      await this.opts.registry.del({ projects: [projectConfig({ name: project, loop: 1, interval: 1, sleep: 1 })], engines: [], tasks: [] });
       this.opts.log.info('domain no longer tiered', { project });
     } catch (err) {
       // Already removed by hand (obj del): nothing to do.

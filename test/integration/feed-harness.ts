@@ -12,6 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { ConfigDocument, CslideEngineConfig, ProjectConfig, TaskConfig } from '../../src/config/types.js';
+import { cslideEngineConfig, projectConfig } from '../../src/config/units.js';
 import { createCslideEngineFactory } from '../../src/runner/cslide.js';
 import type { NodePools } from '../../src/engines/cslide-policy.js';
 import type { HostInfo } from '../../src/runner/host-info.js';
@@ -127,8 +128,8 @@ export async function startHarness(opts: { tasks: number; pagesPerTask?: number;
     }),
   });
 
-  const project: ProjectConfig = { name: 'feedtest', loop: LOOP, interval: 1, sleep: 1 };
-  const engine: CslideEngineConfig = { name: 'cslide', project: 'feedtest', node_pair: [{ dram: 0, aep: 2 }], hot_threshold: 2, node_mig_quota: 8, node_hot_reserve: 64 };
+  const project: ProjectConfig = projectConfig({ name: 'feedtest', loop: LOOP, interval: 1, sleep: 1 });
+  const engine: CslideEngineConfig = cslideEngineConfig({ name: 'cslide', project: 'feedtest', node_pair: [{ dram: 0, aep: 2 }], hot_threshold: 2, node_mig_quota: 8, node_hot_reserve: 64 });
   const tasks: TaskConfig[] = pids.map((pid, i) => ({
     project: 'feedtest', engine: 'cslide', name: `vm${i}`,
     type: i === 0 && opts.domainTask ? 'domain' : 'pid', value: i === 0 && opts.domainTask ? 'dom-0' : String(pid),
