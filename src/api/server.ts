@@ -8,7 +8,7 @@
 import net from 'node:net';
 import { VirtTierError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { native } from '../native/index.js';
+import { liveKernel, type KernelOps } from '../native/kernel.js';
 import { encodeFrame, FrameDecoder, MAX_REQUEST_BYTES, parseRequest, PROTOCOL_VERSION, socketAddress } from './protocol.js';
 
 export type Handler = (args: Record<string, unknown>) => Promise<unknown> | unknown;
@@ -22,6 +22,8 @@ export interface ServerOptions {
   /** connections idle this long are closed (ms) */
   idleTimeoutMs?: number;
   maxConnections?: number;
+  /** SO_PEERCRED lookups; default liveKernel */
+  kernel?: Pick<KernelOps, 'getPeerCred'>;
 }
 
 function errorReply(id: number, err: unknown): unknown {
@@ -60,7 +62,7 @@ export class ControlServer {
     const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
     if (typeof fd !== 'number' || fd < 0) return { ok: false, who: 'unknown peer (no fd)' };
     try {
-      const cred = native.getPeerCred(fd);
+      const cred = (this.opts.kernel ?? liveKernel).getPeerCred(fd);
       const who = `pid ${cred.pid} uid ${cred.uid} gid ${cred.gid}`;
       return { ok: cred.uid === 0 || (this.opts.allowedGid !== undefined && cred.gid === this.opts.allowedGid), who };
     } catch (err) {
