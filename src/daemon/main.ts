@@ -14,7 +14,7 @@ import { createLogger, type Logger } from '../log.js';
 import { readHostFacts } from '../model/host-facts.js';
 import { Registry } from '../model/registry.js';
 import { DAEMON_USAGE, parseDaemonArgs, type DaemonArgs } from './args.js';
-import { wireComponents } from './wiring.js';
+import { createTargets, wireComponents } from './wiring.js';
 
 /** Set in the child of `-m`: tells it to report readiness over IPC. */
 const READY_ENV = 'VIRT_TIERD_NOTIFY_PARENT';
@@ -68,13 +68,16 @@ async function forkAndWait(argv: string[], args: DaemonArgs): Promise<number> {
 async function runDaemon(args: DaemonArgs): Promise<void> {
   const log: Logger = createLogger(args.logLevel);
   const startedAtMs = Date.now();
-  const registry = new Registry(log);
+  const libvirt = { enabled: args.connectUri !== null, uri: args.connectUri ?? '', autoDomains: args.autoDomains, syncIntervalMs: args.syncIntervalS * 1000 };
+  const { targets, connection } = createTargets(libvirt);
+  const registry = new Registry(log, targets);
   const components = await wireComponents({
     log,
     registry,
     socketName: args.socketName,
     tracker: args.tracker,
-    libvirt: { enabled: args.connectUri !== null, uri: args.connectUri ?? '', autoDomains: args.autoDomains, syncIntervalMs: args.syncIntervalS * 1000 },
+    libvirt,
+    connection,
     feed: args.http ? { ...args.http, token: args.httpTokenFile ? readTokenFile(args.httpTokenFile) : undefined } : undefined,
   });
   const handlers = createHandlers({

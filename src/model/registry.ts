@@ -17,6 +17,7 @@ import { createEngine, engineKey } from '../runner/registry.js';
 import type { Logger } from '../log.js';
 import { Mutex } from './mutex.js';
 import { TaskRuntime, type TaskView } from './task-runtime.js';
+import { createTargetResolver, type TargetResolver } from './targets.js';
 
 interface EngineEntry {
   config: EngineConfig;
@@ -57,7 +58,7 @@ export class Registry {
   private readonly projects = new Map<string, ProjectEntry>();
   private readonly mutex = new Mutex();
 
-  constructor(private readonly log: Logger) {}
+  constructor(private readonly log: Logger, private readonly targets: TargetResolver = createTargetResolver()) {}
 
   /** Adds every object of `doc`, or nothing. */
   add(doc: ConfigDocument): Promise<ChangeSummary> {
@@ -125,7 +126,7 @@ export class Registry {
     for (const t of doc.tasks) {
       const project = this.projects.get(t.project)!;
       const entry = project.engines.get(t.engine)!;
-      const runtime = new TaskRuntime(t, project.config, entry.engine, this.log.child({ project: t.project, task: t.name }));
+      const runtime = new TaskRuntime(t, project.config, entry.engine, this.targets, this.log.child({ project: t.project, task: t.name }));
       entry.tasks.set(t.name, runtime);
       if (project.started) toStart.push(runtime);
     }
