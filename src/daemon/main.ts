@@ -91,7 +91,7 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
   const server = new ControlServer({ socketName: args.socketName, handlers, log, allowedGid: args.allowedGid });
 
   for (const file of args.loadFiles) {
-    await registry.add(await loadConfigFile(file, readHostFacts()));
+    await registry.add(await loadConfigFile(file, await readHostFacts()));
     log.info('loaded config', { file });
   }
   try {
