@@ -28,7 +28,7 @@ export interface DomainFacts {
 export interface DomainSyncOptions {
   registry: Registry;
   log: Logger;
-  hostFacts(): HostFacts;
+  hostFacts(): HostFacts | Promise<HostFacts>;
   /** cslide's node_pair when a policy leaves it out; undefined when the host has no memory-only node */
   defaultNodePair?: string;
   /** the running domains (libvirt), for syncs triggered by hook events */
@@ -69,7 +69,7 @@ export class DomainSync {
   /** Brings the automatic projects in line with `domains` (the complete list of running domains). */
   sync(domains: DomainFacts[]): Promise<void> {
     return this.mutex.run(async () => {
-      const { objects, errors } = domainTasksFromPolicy(domains, { host: this.opts.hostFacts(), defaultNodePair: this.opts.defaultNodePair });
+      const { objects, errors } = domainTasksFromPolicy(domains, { host: await this.opts.hostFacts(), defaultNodePair: this.opts.defaultNodePair });
       this.errors.clear();
       for (const e of errors) {
         this.errors.set(e.domain, e.error.message);

@@ -21,7 +21,7 @@ import { EngineFactories } from '../../src/runner/registry.js';
 import { PidClaims } from '../../src/runner/cycle-runner.js';
 import { nullLogger } from '../../src/log.js';
 import { Registry } from '../../src/model/registry.js';
-import { pidAlive, setDomainPidResolver } from '../../src/model/targets.js';
+import { createTargetResolver, pidAlive } from '../../src/model/targets.js';
 import type { Mover, MoverLimits, MoveResult } from '../../src/mover/types.js';
 import { SysError } from '../../src/native/errors.js';
 import type { AccessMap } from '../../src/scan/access-map.js';
@@ -80,7 +80,7 @@ export async function startHarness(opts: { tasks: number; pagesPerTask?: number;
   }
   const pids = children.map((c) => c.pid!);
   const guests = new Map(pids.map((pid) => [pid, new Guest(pid, opts.pagesPerTask ?? 64)]));
-  if (opts.domainTask) setDomainPidResolver(async (name) => (name === 'dom-0' && pidAlive(pids[0]!) ? pids[0]! : null));
+  const targets = createTargetResolver({ domainPid: opts.domainTask ? async (name) => (name === 'dom-0' && (await pidAlive(pids[0]!)) ? pids[0]! : null) : null });
 
   const scans = new ScanObserver({ heatBuckets: opts.heatBuckets ?? 64 });
   let round = 0;
@@ -89,7 +89,7 @@ export async function startHarness(opts: { tasks: number; pagesPerTask?: number;
     async scanCycle(target: ScanTarget, o: ScanCycleOptions): Promise<AccessMap> {
       await abortableSleep(2, o.signal);
       const g = guests.get(target.pid);
-      if (!g || !pidAlive(target.pid)) throw new SysError('ESRCH', 3, 'open', `process ${target.pid} is gone`);
+      if (!g || !(await pidAlive(target.pid))) throw new SysError('ESRCH', 3, 'open', `process ${target.pid} is gone`);
       return g.cycle(round++);
     },
     async close() {},
@@ -135,7 +135,7 @@ export async function startHarness(opts: { tasks: number; pagesPerTask?: number;
     type: i === 0 && opts.domainTask ? 'domain' : 'pid', value: i === 0 && opts.domainTask ? 'dom-0' : String(pid),
     params: { vm_flags: ['ht'], anon_only: false, ign_host: false },
   } as TaskConfig));
-  const registry = new Registry(nullLogger(), { engines });
+  const registry = new Registry(nullLogger(), { engines, targets });
   const doc: ConfigDocument = { projects: [project], engines: [engine], tasks };
   await registry.add(doc);
   await registry.start('feedtest');
@@ -148,7 +148,6 @@ export async function startHarness(opts: { tasks: number; pagesPerTask?: number;
     async stop() {
       await registry.shutdown();
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-      setDomainPidResolver(null);
     },
   };
 }
