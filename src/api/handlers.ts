@@ -13,7 +13,7 @@ export interface HandlerDeps {
   registry: Registry;
   /** reads and validates a config file (daemon-side: the file checks must hold for the daemon) */
   loadConfigFile(file: string, host: HostFacts): Promise<ConfigDocument> | ConfigDocument;
-  hostFacts(): HostFacts;
+  hostFacts(): HostFacts | Promise<HostFacts>;
   startedAtMs: number;
   version: string;
   /** extra handlers contributed by other components (hook events, stats, ...) */
@@ -41,8 +41,8 @@ function fileArg(args: Record<string, unknown>): string {
 export function createHandlers(deps: HandlerDeps): Record<string, Handler> {
   const { registry } = deps;
   return {
-    'obj.add': async (args) => registry.add(await deps.loadConfigFile(fileArg(args), deps.hostFacts())),
-    'obj.del': async (args) => registry.del(await deps.loadConfigFile(fileArg(args), deps.hostFacts())),
+    'obj.add': async (args) => registry.add(await deps.loadConfigFile(fileArg(args), await deps.hostFacts())),
+    'obj.del': async (args) => registry.del(await deps.loadConfigFile(fileArg(args), await deps.hostFacts())),
     'project.start': async (args) => {
       await registry.start(stringArg(args, 'name', '-n')!);
       return null;

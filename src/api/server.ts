@@ -8,7 +8,7 @@
 import net from 'node:net';
 import { VirtTierError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { native } from '../native/index.js';
+import { liveKernel, type KernelOps } from '../native/kernel.js';
 import { encodeFrame, FrameDecoder, MAX_REQUEST_BYTES, parseRequest, PROTOCOL_VERSION, socketAddress } from './protocol.js';
 import { toWireError } from './wire-error.js';
 
@@ -23,6 +23,8 @@ export interface ServerOptions {
   /** connections idle this long are closed (ms) */
   idleTimeoutMs?: number;
   maxConnections?: number;
+  /** SO_PEERCRED lookups; default liveKernel */
+  kernel?: Pick<KernelOps, 'getPeerCred'>;
 }
 
 /** A failed request's reply; OS errors get the result code of their errno (wire-error.ts). */
@@ -61,7 +63,7 @@ export class ControlServer {
     const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
     if (typeof fd !== 'number' || fd < 0) return { ok: false, who: 'unknown peer (no fd)' };
     try {
-      const cred = native.getPeerCred(fd);
+      const cred = (this.opts.kernel ?? liveKernel).getPeerCred(fd);
       const who = `pid ${cred.pid} uid ${cred.uid} gid ${cred.gid}`;
       return { ok: cred.uid === 0 || (this.opts.allowedGid !== undefined && cred.gid === this.opts.allowedGid), who };
     } catch (err) {

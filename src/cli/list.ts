@@ -50,7 +50,7 @@ export const command = defineVerb({
   options: [CONNECT_OPTION, JSON_OPTION, SOCKET_OPTION],
   async run(_action, opts, io) {
     const uri = typeof opts.values.connect === 'string' ? opts.values.connect : DEFAULT_LIBVIRT_URI;
-    const host = readHostFacts();
+    const host = await readHostFacts();
     const socket = socketName(opts);
     const rows: DomainRow[] = [];
     const { listRunningDomains } = await import('../virt/discovery.js');

@@ -168,7 +168,7 @@ export async function runMigrateHints(args: string[], io: CliIO, options: Migrat
       domainName = d.name;
       ({ targets, unmatched } = qemuRamBlockTargets(d.ramBlocks, await readSmaps(liveIO, pid)));
     } else {
-      pid = parsePid(String(pidText));
+      pid = await parsePid(String(pidText));
       ({ targets, unmatched } = await processRamBlockTargets(liveIO, pid));
     }
     if (targets.length === 0) throw new VirtTierError('OPT_INVAL', `pid ${pid}: no guest RAM found (no RAMBlock matched a mapping)`, { field: domain !== undefined ? 'DOMAIN' : '--pid', value: domain ?? String(pid) });

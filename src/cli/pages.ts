@@ -4,7 +4,6 @@
  * which page size) and which are swapped out. Read directly from the
  * kernel (PAGEMAP_SCAN, else pagemap; move_pages for nodes); no daemon.
  */
-import { readFileSync } from 'node:fs';
 import type { CliCommand, CliIO } from './command.js';
 import { HELP_OPTION, JSON_OPTION, parseOptions, requireOption } from './options.js';
 import { printJson, reportError } from './daemon-call.js';
@@ -19,17 +18,17 @@ const USAGE = `Usage: virt-tier pages --pid PID [--vma-flags FLAGS] [--json]
   --vma-flags  only VMAs with all these smaps VmFlags, comma-separated (e.g. ht for hugetlb guest RAM)`;
 
 /** pid_max, the upper bound of a valid PID (proc(5)); 4194304 when unreadable. */
-function pidMax(): number {
+async function pidMax(io: PlatformIO): Promise<number> {
   try {
-    return Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim()) || 4194304;
+    return Number((await io.readText('/proc/sys/kernel/pid_max')).trim()) || 4194304;
   } catch {
     return 4194304;
   }
 }
 
 /** Validates --pid: a decimal integer in 1..pid_max. */
-export function parsePid(value: string): number {
-  const max = pidMax();
+export async function parsePid(value: string, io: PlatformIO = liveIO): Promise<number> {
+  const max = await pidMax(io);
   const allowed = `a running process id, 1..${max}`;
   if (!/^\d+$/.test(value)) throw invalidField('--pid', value, allowed, 'not a process id');
   const pid = Number(value);
@@ -94,7 +93,7 @@ export async function runPages(args: string[], io: CliIO, platform: PlatformIO =
       return 0;
     }
     const pidText = requireOption(opts, 'pid', '--pid', 'a process id');
-    const pid = parsePid(pidText);
+    const pid = await parsePid(pidText);
     const flags = typeof opts.values.vmaFlags === 'string' ? parseVmaFlags(opts.values.vmaFlags) : [];
     let stats: ProcessPageStats;
     try {

@@ -52,7 +52,7 @@ export const command: CliCommand = {
       const [domain, ...rest] = opts.positionals;
       if (domain === undefined) throw usageError('a DOMAIN (name or UUID) is required', 'DOMAIN', '(missing)', 'a domain name or UUID');
       const uri = typeof opts.values.connect === 'string' ? opts.values.connect : DEFAULT_LIBVIRT_URI;
-      const host = readHostFacts();
+      const host = await readHostFacts();
       const { readDomainPolicy, setDomainPolicy } = await import('../virt/metadata.js');
       if (!opts.values.set) {
         if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])} (KEY=VALUE words need --set)`, 'argv', rest[0], 'DOMAIN only, or --set KEY=VALUE...');

@@ -34,7 +34,7 @@ export const command = defineVerb({
     let policy: DomainPolicy | undefined;
     let policyError: string | undefined;
     try {
-      policy = policyFromDomainXml(d.xml, readHostFacts(), d.name);
+      policy = policyFromDomainXml(d.xml, await readHostFacts(), d.name);
     } catch (err) {
       policyError = err instanceof VirtTierError ? err.message : String(err);
     }

@@ -10,6 +10,7 @@ import type { RawSection } from './raw.js';
 import { SectionReader } from './section-reader.js';
 import { engineKindOf, pluginParams, readTaskParams, taskParamKeys } from './task-params.js';
 import type { EngineConfig, EngineKind, HostFacts, ProjectConfig, SourceRef, TaskConfig, TaskType } from './types.js';
+import { cslideEngineConfig, projectConfig, type ProjectFields } from './units.js';
 
 function sourceOf(section: RawSection): SourceRef {
   const ref: SourceRef = { section: section.kind, index: section.index };
@@ -28,34 +29,60 @@ const int = (min: number, max: number, allowed?: string) => (text: string) => pa
 
 export const PROJECT_KEYS = ['name', 'loop', 'interval', 'sleep', 'sysmem_threshold', 'swapcache_high_wmark', 'swapcache_low_wmark'] as const;
 
-export function buildProject(section: RawSection): ProjectConfig {
-  const r = new SectionReader(section);
-  r.rejectUnknownKeys(PROJECT_KEYS, 'a project');
-  const project: ProjectConfig = {
-    name: r.required('name', (t) => parseName(t)),
+/** A project's settings: every key but `name`. */
+export type ProjectSettings = Omit<ProjectFields, 'name' | 'source'>;
+
+/**
+ * Reads a project's settings (every key but `name`) from a section. The
+ * config file's project sections and a domain's metadata policy
+ * (src/virt/policy.ts) both read them here.
+ */
+export function readProjectSettings(r: SectionReader): ProjectSettings {
+  const settings: ProjectSettings = {
     loop: r.required('loop', int(1, 120)),
     interval: r.required('interval', int(1, 1200, '1..1200 (seconds)')),
     sleep: r.required('sleep', int(1, 1200, '1..1200 (seconds)')),
   };
   const sysmem = r.optional('sysmem_threshold', int(0, 100, '0..100 (percent)'));
-  if (sysmem !== undefined) project.sysmem_threshold = sysmem;
+  if (sysmem !== undefined) settings.sysmem_threshold = sysmem;
   const high = r.optional('swapcache_high_wmark', int(1, 100, '1..100 (percent)'));
   const low = r.optional('swapcache_low_wmark', int(1, 100, '1..100 (percent)'));
   if (high !== undefined && low === undefined) throw r.missing('swapcache_low_wmark', '1..100, set together with swapcache_high_wmark');
   if (low !== undefined && high === undefined) throw r.missing('swapcache_high_wmark', '1..100, set together with swapcache_low_wmark');
   if (high !== undefined && low !== undefined) {
     if (high <= low) throw r.invalid('swapcache_high_wmark', `not above swapcache_low_wmark (${low})`, `${low + 1}..100`);
-    project.swapcache_high_wmark = high;
-    project.swapcache_low_wmark = low;
+    settings.swapcache_high_wmark = high;
+    settings.swapcache_low_wmark = low;
   }
-  project.source = sourceOf(section);
-  return project;
+  return settings;
+}
+
+export function buildProject(section: RawSection): ProjectConfig {
+  const r = new SectionReader(section);
+  r.rejectUnknownKeys(PROJECT_KEYS, 'a project');
+  const name = r.required('name', (t) => parseName(t));
+  return projectConfig({ name, ...readProjectSettings(r), source: sourceOf(section) });
 }
 
 export const ENGINE_KINDS: readonly EngineKind[] = ['slide', 'cslide', 'thirdparty'];
 const ENGINE_COMMON_KEYS = ['project', 'name'] as const;
-const CSLIDE_ENGINE_KEYS = [...ENGINE_COMMON_KEYS, 'node_pair', 'hot_threshold', 'node_mig_quota', 'node_hot_reserve'] as const;
+/** A cslide engine's keys besides `project` and `name`. */
+export const CSLIDE_ENGINE_OWN_KEYS = ['node_pair', 'hot_threshold', 'node_mig_quota', 'node_hot_reserve'] as const;
+const CSLIDE_ENGINE_KEYS = [...ENGINE_COMMON_KEYS, ...CSLIDE_ENGINE_OWN_KEYS] as const;
 const THIRDPARTY_ENGINE_KEYS = ['eng_name', 'libname', 'ops_name'] as const;
+
+/**
+ * The value parsers of a cslide engine's own keys, for the config file's
+ * engine sections and a domain's metadata policy alike.
+ */
+export function cslideEngineFields(host: HostFacts) {
+  return {
+    node_pair: (t: string) => parseNodePairs(t, host.numaNodes),
+    hot_threshold: int(0, INT32_MAX),
+    node_mig_quota: int(0, INT32_MAX, `0..${INT32_MAX} (MB)`),
+    node_hot_reserve: int(0, INT32_MAX, `0..${INT32_MAX} (MB)`),
+  } satisfies Record<(typeof CSLIDE_ENGINE_OWN_KEYS)[number], (text: string) => unknown>;
+}
 
 /** A thirdparty engine's `eng_name`: tasks name engines by it, so it may not be a built-in engine's name. */
 function parseEngName(text: string): string {
@@ -90,15 +117,16 @@ export function buildEngine(section: RawSection, host: HostFacts): EngineConfig 
   }
   if (kind === 'cslide') {
     r.rejectUnknownKeys(CSLIDE_ENGINE_KEYS, 'a cslide engine');
-    return {
+    const fields = cslideEngineFields(host);
+    return cslideEngineConfig({
       project: r.required('project', (t) => parseName(t)),
       name: 'cslide',
-      node_pair: r.required('node_pair', (t) => parseNodePairs(t, host.numaNodes)),
-      hot_threshold: r.required('hot_threshold', int(0, INT32_MAX)),
-      node_mig_quota: r.required('node_mig_quota', int(0, INT32_MAX, `0..${INT32_MAX} (MB)`)),
-      node_hot_reserve: r.required('node_hot_reserve', int(0, INT32_MAX, `0..${INT32_MAX} (MB)`)),
+      node_pair: r.required('node_pair', fields.node_pair),
+      hot_threshold: r.required('hot_threshold', fields.hot_threshold),
+      node_mig_quota: r.required('node_mig_quota', fields.node_mig_quota),
+      node_hot_reserve: r.required('node_hot_reserve', fields.node_hot_reserve),
       source,
-    };
+    });
   }
   // thirdparty: every key but its own goes to the plugin, which validates it when the engine is added.
   const own: readonly string[] = [...ENGINE_COMMON_KEYS, ...THIRDPARTY_ENGINE_KEYS];

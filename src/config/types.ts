@@ -1,8 +1,12 @@
 /**
  * The validated configuration model: what etmem's INI file and virt-tier's
  * YAML form both parse into (src/config/parse.ts). Field names keep etmem's
- * keys so the docs, errors and files read the same. Sizes are converted to
- * bytes and named so.
+ * keys so the docs, errors and files read the same. Where a key has etmem's
+ * unit (seconds, MB), the config also carries the value converted once, in
+ * a readonly `...Ms` / `...Bytes` field (src/config/units.ts makes every
+ * such config): the runtime reads those, never the etmem key. A key whose
+ * written form is not a plain number (`swap_threshold=10g`) is kept only
+ * converted, as `swap_threshold_bytes`.
  *
  * Per-field ranges are checked by the parser. Checks that need state the
  * file may not hold (the project a task refers to, `T <= loop * 3`, the
@@ -31,6 +35,10 @@ export interface ProjectConfig {
   interval: number;
   /** seconds between cycles, 1..1200 */
   sleep: number;
+  /** `interval` in ms (derived, see units.ts) */
+  readonly intervalMs: number;
+  /** `sleep` in ms (derived, see units.ts) */
+  readonly sleepMs: number;
   /** 0..100: slide swaps only while free memory % is below it */
   sysmem_threshold?: number;
   /** 1..100, both or neither, high > low */
@@ -65,6 +73,10 @@ export interface CslideEngineConfig extends EngineBase {
   node_mig_quota: number;
   /** MB of DRAM kept for hot memory; 0..2147483647 */
   node_hot_reserve: number;
+  /** `node_mig_quota` in bytes (MB = 2^20, as etmem; derived, see units.ts) */
+  readonly nodeMigQuotaBytes: number;
+  /** `node_hot_reserve` in bytes (derived, see units.ts) */
+  readonly nodeHotReserveBytes: number;
 }
 
 export interface ThirdpartyEngineConfig extends EngineBase {

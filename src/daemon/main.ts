@@ -15,7 +15,7 @@ import { readHostFacts } from '../model/host-facts.js';
 import { Registry } from '../model/registry.js';
 import { EngineFactories } from '../runner/registry.js';
 import { DAEMON_USAGE, parseDaemonArgs, type DaemonArgs } from './args.js';
-import { wireComponents } from './wiring.js';
+import { createTargets, wireComponents } from './wiring.js';
 
 /** Set in the child of `-m`: tells it to report readiness over IPC. */
 const READY_ENV = 'VIRT_TIERD_NOTIFY_PARENT';
@@ -69,16 +69,19 @@ async function forkAndWait(argv: string[], args: DaemonArgs): Promise<number> {
 async function runDaemon(args: DaemonArgs): Promise<void> {
   const log: Logger = createLogger(args.logLevel);
   const startedAtMs = Date.now();
+  const libvirt = { enabled: args.connectUri !== null, uri: args.connectUri ?? '', autoDomains: args.autoDomains, syncIntervalMs: args.syncIntervalS * 1000 };
+  const { targets, connection } = createTargets(libvirt);
   // One set of engine factories per daemon, filled by the wiring: nothing process-wide.
   const engines = new EngineFactories();
-  const registry = new Registry(log, { engines });
+  const registry = new Registry(log, { engines, targets });
   const components = await wireComponents({
     log,
     registry,
     engines,
     socketName: args.socketName,
     tracker: args.tracker,
-    libvirt: { enabled: args.connectUri !== null, uri: args.connectUri ?? '', autoDomains: args.autoDomains, syncIntervalMs: args.syncIntervalS * 1000 },
+    libvirt,
+    connection,
     feed: args.http ? { ...args.http, token: args.httpTokenFile ? readTokenFile(args.httpTokenFile) : undefined } : undefined,
   });
   const handlers = createHandlers({
@@ -92,7 +95,7 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
   const server = new ControlServer({ socketName: args.socketName, handlers, log, allowedGid: args.allowedGid });
 
   for (const file of args.loadFiles) {
-    await registry.add(await loadConfigFile(file, readHostFacts()));
+    await registry.add(await loadConfigFile(file, await readHostFacts()));
     log.info('loaded config', { file });
   }
   try {

@@ -17,7 +17,7 @@ import { PageMover } from '../mover/mover.js';
 import { createTracker, type TrackerChoice } from '../scan/choose-tracker.js';
 import { DomainSync, defaultNodePair } from '../model/domain-sync.js';
 import { readHostFacts } from '../model/host-facts.js';
-import { setDomainPidResolver } from '../model/targets.js';
+import { createTargetResolver, type TargetResolver } from '../model/targets.js';
 import { liveIO } from '../platform/io.js';
 import { readNumaTopology } from '../platform/numa-topology.js';
 import { VirtConnection } from '../virt/connection.js';
@@ -46,6 +46,18 @@ export interface WiringContext {
   };
   /** the stats feed; undefined = not served */
   feed?: { host: string; port: number; token?: string };
+  /** the connection createTargets made for the registry's resolver; wiring closes it */
+  connection?: VirtConnection | null;
+}
+
+/**
+ * The target resolver the registry runs tasks with, and the libvirt
+ * connection its type=domain lookups use (null without libvirt). Built
+ * before the registry; the same connection is then given to wireComponents.
+ */
+export function createTargets(libvirt: { enabled: boolean; uri: string }): { targets: TargetResolver; connection: VirtConnection | null } {
+  const connection = libvirt.enabled ? new VirtConnection(libvirt.uri) : null;
+  return { targets: createTargetResolver({ domainPid: connection ? domainPidResolver(connection) : null }), connection };
 }
 
 /**
@@ -106,10 +118,8 @@ export async function wireComponents(ctx: WiringContext): Promise<WiredComponent
  */
 async function wireLibvirt(ctx: WiringContext, closers: Array<() => Promise<void>>): Promise<Record<string, Handler>> {
   const { log } = ctx;
-  const connection = new VirtConnection(ctx.libvirt.uri);
+  const connection = ctx.connection ?? new VirtConnection(ctx.libvirt.uri);
   closers.push(() => connection.close());
-  setDomainPidResolver(domainPidResolver(connection));
-  closers.push(async () => setDomainPidResolver(null));
 
   let sync: DomainSync | undefined;
   if (ctx.libvirt.autoDomains) {

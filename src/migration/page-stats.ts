@@ -25,7 +25,7 @@
  * Nodes come from move_pages(2) with a NULL node list, one query per page
  * of the mapping's page size.
  */
-import { native } from '../native/index.js';
+import { liveKernel, type KernelOps } from '../native/kernel.js';
 import { PAGE_IS, PAGE_SIZE, scanPages } from '../native/pagemap.js';
 import { PageBitmap } from './bitmap.js';
 
@@ -80,20 +80,20 @@ export interface RamBlockPageStats {
 const TEMP_UNKNOWN = 255;
 
 /** Reads the page state of one RAMBlock of `pid`. */
-export async function ramBlockPageStats(pid: number, target: RamBlockTarget, access?: AccessData): Promise<RamBlockPageStats> {
+export async function ramBlockPageStats(pid: number, target: RamBlockTarget, access?: AccessData, kernel: KernelOps = liveKernel): Promise<RamBlockPageStats> {
   const lengthBytes = target.end - target.start;
   const pages = Math.ceil(lengthBytes / PAGE_SIZE);
   const states = new Uint8Array(pages);
   const nodes = new Int16Array(pages).fill(-1);
-  const scan = await scanPages(pid, target.start, target.end, { categoryAnyOfMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED, returnMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED });
+  const scan = await scanPages(pid, target.start, target.end, { categoryAnyOfMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED, returnMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED }, kernel);
   const r = scan.regions;
   for (let i = 0; i < r.length; i += 3) {
     const first = (r[i]! - target.start) / PAGE_SIZE;
     const last = (r[i + 1]! - target.start) / PAGE_SIZE;
     states.fill((r[i + 2]! & PAGE_IS.PRESENT) !== 0 ? PAGE_STATE.present : PAGE_STATE.swapped, first, last);
   }
-  if (target.kind === 'shared') await classifySharedHoles(pid, target, states);
-  await fillNodes(pid, target, r, nodes);
+  if (target.kind === 'shared') await classifySharedHoles(kernel, pid, target, states);
+  await fillNodes(kernel, pid, target, r, nodes);
 
   let temperature: Uint8Array | undefined;
   if (access) temperature = classifyAccess(target, states, access);
@@ -139,13 +139,13 @@ function countStates(states: Uint8Array, nodes: Int16Array, temperature: Uint8Ar
 }
 
 /** Shared mappings: pages the page table does not show present, told apart through the backing object. */
-async function classifySharedHoles(pid: number, target: RamBlockTarget, states: Uint8Array): Promise<void> {
+async function classifySharedHoles(kernel: KernelOps, pid: number, target: RamBlockTarget, states: Uint8Array): Promise<void> {
   const vmaStart = target.vmaStart ?? target.start;
   const vmaEnd = target.vmaEnd ?? target.end;
   const mapFile = `/proc/${pid}/map_files/${vmaStart.toString(16)}-${vmaEnd.toString(16)}`;
   const offset = target.fileOffset ?? 0;
   const length = target.end - target.start;
-  const [resident, extents] = await Promise.all([native.mincoreFile(mapFile, offset, length), native.seekDataHole(mapFile, offset, offset + length)]);
+  const [resident, extents] = await Promise.all([kernel.mincoreFile(mapFile, offset, length), kernel.seekDataHole(mapFile, offset, offset + length)]);
   for (let e = 0; e < extents.length; e += 2) {
     const first = Math.max(0, Math.floor((extents[e]! - offset) / PAGE_SIZE));
     const last = Math.min(states.length, Math.ceil((extents[e + 1]! - offset) / PAGE_SIZE));
@@ -163,9 +163,9 @@ async function classifySharedHoles(pid: number, target: RamBlockTarget, states: 
  * and on this kind of machine fresh memory (page faults) costs more than
  * the loops.
  */
-async function fillNodes(pid: number, target: RamBlockTarget, regions: Float64Array, nodes: Int16Array): Promise<void> {
+async function fillNodes(kernel: KernelOps, pid: number, target: RamBlockTarget, regions: Float64Array, nodes: Int16Array): Promise<void> {
   const ps = Math.max(PAGE_SIZE, target.pageSizeBytes);
-  if (ps === PAGE_SIZE) return fillNodes4k(pid, target, regions, nodes);
+  if (ps === PAGE_SIZE) return fillNodes4k(kernel, pid, target, regions, nodes);
   const alignDown = (a: number): number => a - ((a - target.start) % ps);
   let n = 0;
   let lastMappingPage = -1;
@@ -187,7 +187,7 @@ async function fillNodes(pid: number, target: RamBlockTarget, regions: Float64Ar
       lastMappingPage = a;
     }
   }
-  const status = await native.movePages(pid, addrs, null, 0);
+  const status = await kernel.queryPageNodes(pid, addrs);
   // Give each present 4 KiB page its mapping page's node (regions and addrs are both in address order).
   let k = 0;
   for (let i = 0; i < regions.length; i += 3) {
@@ -209,7 +209,7 @@ async function fillNodes(pid: number, target: RamBlockTarget, regions: Float64Ar
 }
 
 /** fillNodes for 4 KiB mappings: one address per present page, tight loops only. */
-async function fillNodes4k(pid: number, target: RamBlockTarget, regions: Float64Array, nodes: Int16Array): Promise<void> {
+async function fillNodes4k(kernel: KernelOps, pid: number, target: RamBlockTarget, regions: Float64Array, nodes: Int16Array): Promise<void> {
   let n = 0;
   for (let i = 0; i < regions.length; i += 3) if ((regions[i + 2]! & PAGE_IS.PRESENT) !== 0) n += (regions[i + 1]! - regions[i]!) / PAGE_SIZE;
   if (n === 0) return;
@@ -219,7 +219,7 @@ async function fillNodes4k(pid: number, target: RamBlockTarget, regions: Float64
     if ((regions[i + 2]! & PAGE_IS.PRESENT) === 0) continue;
     for (let a = regions[i]!, end = regions[i + 1]!; a < end; a += PAGE_SIZE) addrs[k++] = a;
   }
-  const status = await native.movePages(pid, addrs, null, 0);
+  const status = await kernel.queryPageNodes(pid, addrs);
   k = 0;
   for (let i = 0; i < regions.length; i += 3) {
     if ((regions[i + 2]! & PAGE_IS.PRESENT) === 0) continue;

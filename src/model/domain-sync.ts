@@ -11,6 +11,7 @@
  * their domain through `resolvePids` and wait while it is down.
  */
 import type { HostFacts } from '../config/types.js';
+import { projectConfig } from '../config/units.js';
 import type { Logger } from '../log.js';
 import type { NumaTopology } from '../platform/numa-topology.js';
 import { domainProjectName, domainTasksFromPolicy, type DomainObjects } from '../virt/domain-tasks.js';
@@ -27,7 +28,7 @@ export interface DomainFacts {
 export interface DomainSyncOptions {
   registry: Registry;
   log: Logger;
-  hostFacts(): HostFacts;
+  hostFacts(): HostFacts | Promise<HostFacts>;
   /** cslide's node_pair when a policy leaves it out; undefined when the host has no memory-only node */
   defaultNodePair?: string;
   /** the running domains (libvirt), for syncs triggered by hook events */
@@ -68,7 +69,7 @@ export class DomainSync {
   /** Brings the automatic projects in line with `domains` (the complete list of running domains). */
   sync(domains: DomainFacts[]): Promise<void> {
     return this.mutex.run(async () => {
-      const { objects, errors } = domainTasksFromPolicy(domains, { host: this.opts.hostFacts(), defaultNodePair: this.opts.defaultNodePair });
+      const { objects, errors } = domainTasksFromPolicy(domains, { host: await this.opts.hostFacts(), defaultNodePair: this.opts.defaultNodePair });
       this.errors.clear();
       for (const e of errors) {
         this.errors.set(e.domain, e.error.message);
@@ -130,7 +131,7 @@ export class DomainSync {
     const project = domainProjectName(uuid);
     this.applied.delete(uuid);
     try {
-      await this.opts.registry.del({ projects: [{ name: project, loop: 1, interval: 1, sleep: 1 }], engines: [], tasks: [] });
+      await this.opts.registry.del({ projects: [projectConfig({ name: project, loop: 1, interval: 1, sleep: 1 })], engines: [], tasks: [] });
       this.opts.log.info('domain no longer tiered', { project });
     } catch (err) {
       // Already removed by hand (obj del): nothing to do.

@@ -17,6 +17,7 @@ import { EngineFactories, engineKey } from '../runner/registry.js';
 import type { Logger } from '../log.js';
 import { Mutex } from './mutex.js';
 import { TaskRuntime, type TaskView } from './task-runtime.js';
+import { createTargetResolver, type TargetResolver } from './targets.js';
 
 interface EngineEntry {
   config: EngineConfig;
@@ -57,15 +58,19 @@ function describe(section: string, name: string, source?: { index: number; line?
 export interface RegistryParts {
   /** engine factories; default: thirdparty only */
   engines?: EngineFactories;
+  /** resolves task targets to pids; default: /proc only, no libvirt */
+  targets?: TargetResolver;
 }
 
 export class Registry {
   private readonly projects = new Map<string, ProjectEntry>();
   private readonly mutex = new Mutex();
   private readonly engines: EngineFactories;
+  private readonly targets: TargetResolver;
 
   constructor(private readonly log: Logger, parts: RegistryParts = {}) {
     this.engines = parts.engines ?? new EngineFactories();
+    this.targets = parts.targets ?? createTargetResolver();
   }
 
   /** Adds every object of `doc`, or nothing. */
@@ -134,7 +139,7 @@ export class Registry {
     for (const t of doc.tasks) {
       const project = this.projects.get(t.project)!;
       const entry = project.engines.get(t.engine)!;
-      const runtime = new TaskRuntime(t, project.config, entry.engine, this.log.child({ project: t.project, task: t.name }));
+      const runtime = new TaskRuntime(t, project.config, entry.engine, this.targets, this.log.child({ project: t.project, task: t.name }));
       entry.tasks.set(t.name, runtime);
       if (project.started) toStart.push(runtime);
     }

@@ -6,7 +6,7 @@
 import type { ProjectConfig, TaskConfig } from '../config/types.js';
 import type { Engine, EngineTask } from '../runner/engine.js';
 import type { Logger } from '../log.js';
-import { resolveTaskPids } from './targets.js';
+import type { TargetResolver } from './targets.js';
 
 export interface TaskView {
   number: number;
@@ -28,7 +28,7 @@ export class TaskRuntime {
   private lastStatsTimeMs: number | undefined;
   private endedReason: string | undefined;
 
-  constructor(readonly config: TaskConfig, readonly project: ProjectConfig, private readonly engine: Engine, private readonly log: Logger) {}
+  constructor(readonly config: TaskConfig, readonly project: ProjectConfig, private readonly engine: Engine, private readonly targets: TargetResolver, private readonly log: Logger) {}
 
   get running(): boolean {
     return this.controller !== null;
@@ -42,7 +42,7 @@ export class TaskRuntime {
     const task: EngineTask = {
       config: this.config,
       project: this.project,
-      resolvePids: () => resolveTaskPids(this.config),
+      resolvePids: () => this.targets.resolve(this.config),
       signal: controller.signal,
       reportStats: (stats) => {
         this.lastStats = stats;

@@ -25,13 +25,13 @@ import { constants as osConstants } from 'node:os';
 import { setTimeout as sleepTimer } from 'node:timers/promises';
 import type { Plan, PageMove } from '../engines/plan.js';
 import type { MoveResult, Mover, MoverLimits } from './types.js';
-import { native as realNative, type NativeBinding } from '../native/index.js';
+import { liveKernel, type KernelOps } from '../native/kernel.js';
 import { VirtTierError, abortError, invalidField, isAbortError, isProcessGone } from '../errors.js';
 
-/** mm/mempolicy.h: move pages mapped only by this process (shared ones need MPOL_MF_MOVE_ALL and stay put). */
-export const MPOL_MF_MOVE = 2;
-/** include/uapi/asm-generic/mman-common.h */
-export const MADV_PAGEOUT = 21;
+// MPOL_MF_MOVE (2, include/uapi/linux/mempolicy.h): pages mapped only by
+// this process move; shared ones would need MPOL_MF_MOVE_ALL and stay put.
+// KernelOps.movePages always passes it; pageout is MADV_PAGEOUT.
+export { MPOL_MF_MOVE, MADV_PAGEOUT } from '../native/kernel.js';
 export const DEFAULT_PAGES_PER_CALL = 1024;
 /** process_madvise ranges per call; the addon splits further at IOV_MAX. */
 export const SWAP_RANGES_PER_CALL = 512;
@@ -42,8 +42,8 @@ export const BYTES_PER_MB = 1 << 20;
 export type SleepFn = (ms: number, signal?: AbortSignal) => Promise<void>;
 
 export interface PageMoverOptions {
-  /** the kernel calls; default the addon (tests wrap it to observe calls) */
-  native?: Pick<NativeBinding, 'movePages' | 'processMadvise'>;
+  /** the kernel calls; default liveKernel (tests wrap it to observe calls) */
+  kernel?: Pick<KernelOps, 'movePages' | 'pageout'>;
   /** pacing sleep; default a timer that rejects with AbortError on the signal */
   sleep?: SleepFn;
   /** ms clock for pacing; default performance.now */
@@ -106,12 +106,12 @@ function validate(plan: Plan, limits: MoverLimits): { pagesPerCall: number; byte
 const defaultSleep: SleepFn = (ms, signal) => sleepTimer(ms, undefined, { signal });
 
 export class PageMover implements Mover {
-  private readonly native: Pick<NativeBinding, 'movePages' | 'processMadvise'>;
+  private readonly kernel: Pick<KernelOps, 'movePages' | 'pageout'>;
   private readonly sleep: SleepFn;
   private readonly now: () => number;
 
   constructor(opts: PageMoverOptions = {}) {
-    this.native = opts.native ?? realNative;
+    this.kernel = opts.kernel ?? liveKernel;
     this.sleep = opts.sleep ?? defaultSleep;
     this.now = opts.now ?? (() => performance.now());
   }
@@ -158,7 +158,7 @@ export class PageMover implements Mover {
       await pace();
       let status: Int32Array;
       try {
-        status = await this.native.movePages(plan.pid, Float64Array.from(batchAddrs), Int32Array.from(batchNodes), MPOL_MF_MOVE);
+        status = await this.kernel.movePages(plan.pid, Float64Array.from(batchAddrs), Int32Array.from(batchNodes));
       } catch (err) {
         if (isProcessGone(err)) {
           result.ended = `ESRCH: process ${plan.pid} exited`;
@@ -213,7 +213,7 @@ export class PageMover implements Mover {
       if (ranges.length === 0) return true;
       await pace();
       try {
-        result.bytesSwappedOut += await this.native.processMadvise(plan.pid, Float64Array.from(ranges), MADV_PAGEOUT);
+        result.bytesSwappedOut += await this.kernel.pageout(plan.pid, Float64Array.from(ranges));
       } catch (err) {
         const partial = (err as { bytesAdvised?: number }).bytesAdvised;
         if (typeof partial === 'number') result.bytesSwappedOut += partial;

@@ -7,7 +7,7 @@
  *
  * Entry layout: Documentation/admin-guide/mm/pagemap.rst.
  */
-import { native, type NativeBinding } from './index.js';
+import { liveKernel, type KernelOps, type ScanFilter } from './kernel.js';
 import { isErrno } from './errors.js';
 
 /** PAGEMAP_SCAN category bits (include/uapi/linux/fs.h). */
@@ -88,16 +88,7 @@ export function categoriesOfHighWord(hi: number): number {
 }
 
 /** Which pages a scan reports and which bits it returns (the PAGEMAP_SCAN filter). */
-export interface ScanFilter {
-  /** bits flipped before matching */
-  categoryInverted?: number;
-  /** all of these (after inversion) must be set */
-  categoryMask?: number;
-  /** at least one of these (after inversion) must be set, when non-zero */
-  categoryAnyOfMask?: number;
-  /** bits reported per range; neighbours equal in these bits merge */
-  returnMask: number;
-}
+export type { ScanFilter } from './kernel.js';
 
 /** Ranges as [start, end, categories] triples, plus where they came from. */
 export interface PageScan {
@@ -140,7 +131,7 @@ const FALLBACK_CHUNK_PAGES = 131072;
 
 /** The pagemap-read path of scanPages, exported so tests can compare the two. */
 export async function scanPagesByPagemap(
-  pid: number, start: number, end: number, filter: ScanFilter, binding: Pick<NativeBinding, 'readPagemap'> = native,
+  pid: number, start: number, end: number, filter: ScanFilter, binding: Pick<KernelOps, 'readPagemap'> = liveKernel,
 ): Promise<PageScan> {
   const parts: Float64Array[] = [];
   for (let addr = start; addr < end; addr += FALLBACK_CHUNK_PAGES * PAGE_SIZE) {
@@ -167,20 +158,17 @@ function mergeRegionParts(parts: Float64Array[]): Float64Array {
 /**
  * Ranges of [start, end) (page-aligned) with their PAGE_IS_* bits, through
  * PAGEMAP_SCAN, or pagemap reads when the kernel refuses the ioctl.
- * `binding` is the addon; tests pass one whose ioctl fails like an old kernel's.
+ * `binding` is the kernel; tests pass one whose ioctl fails like an old kernel's.
  */
 export async function scanPages(
   pid: number, start: number, end: number, filter: ScanFilter,
-  binding: Pick<NativeBinding, 'pagemapScan' | 'readPagemap'> = native,
+  binding: Pick<KernelOps, 'pagemapScan' | 'readPagemap'> = liveKernel,
 ): Promise<PageScan> {
   if (start % PAGE_SIZE !== 0 || end % PAGE_SIZE !== 0 || end <= start) {
     throw new RangeError(`scanPages: start and end must be page-aligned with start < end (got ${start}, ${end})`);
   }
   try {
-    const r = await binding.pagemapScan(
-      pid, start, end,
-      filter.categoryInverted ?? 0, filter.categoryMask ?? 0, filter.categoryAnyOfMask ?? 0, filter.returnMask, 0,
-    );
+    const r = await binding.pagemapScan(pid, start, end, filter);
     return { regions: r.regions, source: 'PAGEMAP_SCAN' };
   } catch (err) {
     if (!isErrno(err, 'ENOTTY', 'EINVAL')) throw err;

@@ -7,7 +7,7 @@
  */
 import { connect } from 'node:net';
 import { execFile } from 'node:child_process';
-import { native } from '../native/index.js';
+import { liveKernel, type KernelOps } from '../native/kernel.js';
 import { PAGE_IS } from '../native/pagemap.js';
 import { liveIO, type PlatformIO } from './io.js';
 import { probeDamon } from './damon-probe.js';
@@ -35,30 +35,28 @@ export interface KernelProbes {
   libvirt(): Promise<string>;
 }
 
-const MADV_COLD = 20;
-
 /** One writable page of this process (from /proc/self/maps), for the syscall probes. */
-async function ownPage(): Promise<number> {
-  const vma = parseSmaps(await liveIO.readText('/proc/self/maps')).find((v) => v.perms.startsWith('rw') && v.end <= Number.MAX_SAFE_INTEGER);
+async function ownPage(io: PlatformIO): Promise<number> {
+  const vma = parseSmaps(await io.readText('/proc/self/maps')).find((v) => v.perms.startsWith('rw') && v.end <= Number.MAX_SAFE_INTEGER);
   if (!vma) throw new Error('no writable mapping in /proc/self/maps');
   return vma.start;
 }
 
 /** Probes that call the addon on this process, and reach libvirt with a short timeout. */
-export function liveKernelProbes(libvirtTimeoutMs = 2000): KernelProbes {
+export function liveKernelProbes(libvirtTimeoutMs = 2000, kernel: KernelOps = liveKernel, io: PlatformIO = liveIO): KernelProbes {
   return {
     async pagemapScan() {
-      const page = await ownPage();
-      await native.pagemapScan(process.pid, page, page + 4096, 0, 0, 0, PAGE_IS.PRESENT | PAGE_IS.SWAPPED, 0);
+      const page = await ownPage(io);
+      await kernel.pagemapScan(process.pid, page, page + 4096, { returnMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED });
     },
     async movePages() {
-      const page = await ownPage();
-      const [status] = await native.movePages(process.pid, new Float64Array([page]), null, 0);
+      const page = await ownPage(io);
+      const [status] = await kernel.queryPageNodes(process.pid, new Float64Array([page]));
       if (status === undefined) throw new Error('move_pages returned no status');
     },
     async processMadvise() {
-      const page = await ownPage();
-      await native.processMadvise(process.pid, new Float64Array([page, 4096]), MADV_COLD);
+      const page = await ownPage(io);
+      await kernel.adviseCold(process.pid, new Float64Array([page, 4096]));
     },
     libvirt: () => probeLibvirt(libvirtTimeoutMs),
   };

@@ -9,6 +9,11 @@
  * `/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds`); only the
  * implementation decides where they really live.
  *
+ * Binary files (/proc/PID/pagemap, /sys/kernel/mm/page_idle/bitmap) go
+ * through the sibling `BinaryIO` (positioned reads and writes); every
+ * implementation here offers both, so one RecordingIO logs text and binary
+ * operations in a single sequence.
+ *
  * Failures are SysError (`code` ENOENT, EACCES, EINVAL, EBUSY, ...; see
  * src/native/errors.ts), whichever implementation is used.
  */
@@ -27,12 +32,34 @@ export interface PlatformIO {
   exists(filePath: string): Promise<boolean>;
 }
 
+/**
+ * Positioned binary reads and writes of kernel files: pread/pwrite on a
+ * fresh fd, as pagemap (8 bytes per page, fs/proc/task_mmu.c) and the
+ * page_idle bitmap (mm/page_idle.c) need.
+ */
+export interface BinaryIO {
+  /**
+   * Up to `lengthBytes` bytes from `positionBytes`; shorter at end of file.
+   * `lengthBytes` 0 only opens the file for reading (a permission probe).
+   */
+  readBytes(filePath: string, positionBytes: number, lengthBytes: number): Promise<Buffer>;
+  /** Writes `data` at `positionBytes` of an existing file. */
+  writeBytes(filePath: string, positionBytes: number, data: Uint8Array): Promise<void>;
+}
+
+/** Text and binary access together: what the implementations here provide. */
+export type KernelFileIO = PlatformIO & BinaryIO;
+
 /** One I/O operation as a RecordingIO logs it. */
 export interface IoOp {
-  op: 'readText' | 'readDir' | 'writeText' | 'exists';
+  op: 'readText' | 'readDir' | 'writeText' | 'exists' | 'readBytes' | 'writeBytes';
   path: string;
   /** writeText: the text written */
   text?: string;
+  /** readBytes/writeBytes: the file offset */
+  positionBytes?: number;
+  /** readBytes: bytes asked for; writeBytes: bytes written */
+  lengthBytes?: number;
   /** the error code when the operation failed */
   error?: string;
 }
@@ -41,8 +68,19 @@ function rethrow(err: unknown): never {
   throw toSysError(err);
 }
 
+async function preadUpTo(handle: fs.FileHandle, positionBytes: number, lengthBytes: number): Promise<Buffer> {
+  const buf = Buffer.alloc(lengthBytes);
+  let done = 0;
+  while (done < lengthBytes) {
+    const { bytesRead } = await handle.read(buf, done, lengthBytes - done, positionBytes + done);
+    if (bytesRead === 0) break; // end of file (past the last PFN, or the end of the address space)
+    done += bytesRead;
+  }
+  return done === lengthBytes ? buf : buf.subarray(0, done);
+}
+
 /** Reads and writes the files under `root` instead of `/`: root '/' is the live kernel. */
-export function rootedIO(root: string): PlatformIO {
+export function rootedIO(root: string): KernelFileIO {
   const at = (p: string): string => {
     if (!path.isAbsolute(p)) throw new TypeError(`platform path must be absolute: ${p}`);
     return root === '/' ? p : path.join(root, p);
@@ -64,24 +102,63 @@ export function rootedIO(root: string): PlatformIO {
       }
     },
     exists: async (p) => fs.access(at(p)).then(() => true, () => false),
+    readBytes: async (p, positionBytes, lengthBytes) => {
+      const handle = await fs.open(at(p), 'r').catch(rethrow);
+      try {
+        return await preadUpTo(handle, positionBytes, lengthBytes).catch(rethrow);
+      } finally {
+        await handle.close();
+      }
+    },
+    // O_WRONLY without O_CREAT, as writeText; no truncation: a positioned
+    // write changes only its own bytes (the bitmap is one long file).
+    writeBytes: async (p, positionBytes, data) => {
+      const handle = await fs.open(at(p), fsConstants.O_WRONLY).catch(rethrow);
+      try {
+        await handle.write(data, 0, data.length, positionBytes).catch(rethrow);
+      } finally {
+        await handle.close();
+      }
+    },
   };
 }
 
 /** The live kernel. */
-export const liveIO: PlatformIO = rootedIO('/');
+export const liveIO: KernelFileIO = rootedIO('/');
 
 /**
  * An in-memory tree: `files` maps absolute paths to contents; directories
  * are implied by the paths. Writes replace contents (only of existing files,
  * unless `createOnWrite`). For unit tests of sysfs control sequences.
  */
-export class MemoryIO implements PlatformIO {
+export class MemoryIO implements KernelFileIO {
   readonly files: Map<string, string>;
+  /** binary files (pagemap, bitmap); read through readBytes/writeBytes only */
+  readonly blobs: Map<string, Buffer>;
   private readonly createOnWrite: boolean;
 
-  constructor(files: Record<string, string> = {}, options: { createOnWrite?: boolean } = {}) {
+  constructor(files: Record<string, string> = {}, options: { createOnWrite?: boolean; blobs?: Record<string, Uint8Array> } = {}) {
     this.files = new Map(Object.entries(files));
+    this.blobs = new Map(Object.entries(options.blobs ?? {}).map(([p, b]) => [p, Buffer.from(b)]));
     this.createOnWrite = options.createOnWrite ?? false;
+  }
+
+  async readBytes(p: string, positionBytes: number, lengthBytes: number): Promise<Buffer> {
+    const text = this.files.get(p);
+    const blob = this.blobs.get(p) ?? (text === undefined ? undefined : Buffer.from(text));
+    if (blob === undefined) throw new SysError('ENOENT', 2, 'open', `open ${p}`);
+    return Buffer.from(blob.subarray(Math.min(positionBytes, blob.length), Math.min(positionBytes + lengthBytes, blob.length)));
+  }
+
+  async writeBytes(p: string, positionBytes: number, data: Uint8Array): Promise<void> {
+    let blob = this.blobs.get(p);
+    if (blob === undefined) {
+      if (!this.createOnWrite) throw new SysError('ENOENT', 2, 'open', `open ${p}`);
+      blob = Buffer.alloc(0);
+    }
+    if (blob.length < positionBytes + data.length) blob = Buffer.concat([blob, Buffer.alloc(positionBytes + data.length - blob.length)]);
+    blob.set(data, positionBytes);
+    this.blobs.set(p, blob);
   }
 
   async readText(p: string): Promise<string> {
@@ -93,7 +170,7 @@ export class MemoryIO implements PlatformIO {
   async readDir(p: string): Promise<string[]> {
     const prefix = p.endsWith('/') ? p : `${p}/`;
     const names = new Set<string>();
-    for (const key of this.files.keys()) {
+    for (const key of [...this.files.keys(), ...this.blobs.keys()]) {
       if (key.startsWith(prefix)) names.add(key.slice(prefix.length).split('/')[0]!);
     }
     if (names.size === 0) throw new SysError('ENOENT', 2, 'scandir', `scandir ${p}`);
@@ -106,12 +183,12 @@ export class MemoryIO implements PlatformIO {
   }
 
   async exists(p: string): Promise<boolean> {
-    return this.files.has(p) || this.isDir(p);
+    return this.files.has(p) || this.blobs.has(p) || this.isDir(p);
   }
 
   private isDir(p: string): boolean {
     const prefix = p.endsWith('/') ? p : `${p}/`;
-    for (const key of this.files.keys()) if (key.startsWith(prefix)) return true;
+    for (const key of [...this.files.keys(), ...this.blobs.keys()]) if (key.startsWith(prefix)) return true;
     return false;
   }
 }
@@ -121,12 +198,12 @@ export class MemoryIO implements PlatformIO {
  * `applyWrites: false` writes are recorded but not performed (a dry run
  * against the live kernel).
  */
-export class RecordingIO implements PlatformIO {
+export class RecordingIO implements KernelFileIO {
   readonly ops: IoOp[] = [];
-  private readonly inner: PlatformIO;
+  private readonly inner: PlatformIO & Partial<BinaryIO>;
   private readonly applyWrites: boolean;
 
-  constructor(inner: PlatformIO, options: { applyWrites?: boolean } = {}) {
+  constructor(inner: PlatformIO & Partial<BinaryIO>, options: { applyWrites?: boolean } = {}) {
     this.inner = inner;
     this.applyWrites = options.applyWrites ?? true;
   }
@@ -145,6 +222,26 @@ export class RecordingIO implements PlatformIO {
 
   exists(p: string): Promise<boolean> {
     return this.track({ op: 'exists', path: p }, () => this.inner.exists(p));
+  }
+
+  readBytes(p: string, positionBytes: number, lengthBytes: number): Promise<Buffer> {
+    return this.track({ op: 'readBytes', path: p, positionBytes, lengthBytes }, () => this.binary().readBytes(p, positionBytes, lengthBytes));
+  }
+
+  writeBytes(p: string, positionBytes: number, data: Uint8Array): Promise<void> {
+    const op: IoOp = { op: 'writeBytes', path: p, positionBytes, lengthBytes: data.length };
+    return this.track(op, () => (this.applyWrites ? this.binary().writeBytes(p, positionBytes, data) : Promise.resolve()));
+  }
+
+  /** Every operation that changes a file (text or binary), in order. */
+  mutations(): IoOp[] {
+    return this.ops.filter((o) => o.op === 'writeText' || o.op === 'writeBytes');
+  }
+
+  private binary(): BinaryIO {
+    const { readBytes, writeBytes } = this.inner;
+    if (!readBytes || !writeBytes) throw new TypeError('RecordingIO: the wrapped PlatformIO has no binary I/O (readBytes/writeBytes)');
+    return { readBytes: readBytes.bind(this.inner), writeBytes: writeBytes.bind(this.inner) };
   }
 
   /** Only the writes, as [path, text] pairs, in order. */

@@ -53,6 +53,27 @@ export async function readHugepagePools(io: PlatformIO, dir: string): Promise<Hu
   return pools.sort((a, b) => a.pageSizeBytes - b.pageSizeBytes);
 }
 
+/**
+ * The ids of the node directories under /sys/devices/system/node (nodeN),
+ * ascending: the nodes config validation accepts. [0] when the directory
+ * is missing or lists none (a kernel without CONFIG_NUMA has a single
+ * implicit node 0).
+ */
+export async function readNodeIds(io: PlatformIO): Promise<number[]> {
+  let names: string[];
+  try {
+    names = await io.readDir(NODE_ROOT);
+  } catch {
+    return [0];
+  }
+  const ids = names
+    .map((n) => /^node(\d+)$/.exec(n))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+  return ids.length > 0 ? ids : [0];
+}
+
 /** Reads the topology of every online node. */
 export async function readNumaTopology(io: PlatformIO): Promise<NumaTopology> {
   const ids = (await io.exists(`${NODE_ROOT}/online`))

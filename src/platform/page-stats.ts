@@ -7,7 +7,7 @@
  * allocated (SEEK_DATA) but not in the page cache (mincore) means swapped
  * or written back.
  */
-import { native } from '../native/index.js';
+import { liveKernel, type KernelOps } from '../native/kernel.js';
 import { PAGE_IS, PAGE_SIZE, scanPages } from '../native/pagemap.js';
 import type { PlatformIO } from './io.js';
 import { readSmaps, hasVmFlags, type SmapsVma } from './smaps.js';
@@ -49,11 +49,11 @@ export function selectVmas(vmas: SmapsVma[], vmFlags: readonly string[]): SmapsV
 }
 
 /** Scans one VMA: present/swapped ranges, split by node for present pages. */
-export async function vmaPageStats(pid: number, vma: SmapsVma): Promise<{ stats: VmaPageStats; source: ProcessPageStats['source'] }> {
+export async function vmaPageStats(pid: number, vma: SmapsVma, kernel: KernelOps = liveKernel): Promise<{ stats: VmaPageStats; source: ProcessPageStats['source'] }> {
   const scan = await scanPages(pid, vma.start, vma.end, {
     categoryAnyOfMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED,
     returnMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED,
-  });
+  }, kernel);
   const pageSize = Math.max(vma.kernelPageSizeBytes, PAGE_SIZE);
   const r = scan.regions;
   // One move_pages query per page of the VMA's page size within present ranges.
@@ -62,7 +62,7 @@ export async function vmaPageStats(pid: number, vma: SmapsVma): Promise<{ stats:
     if ((r[i + 2]! & PAGE_IS.PRESENT) === 0) continue;
     for (let a = r[i]! - (r[i]! % pageSize); a < r[i + 1]!; a += pageSize) queryAddrs.push(a);
   }
-  const nodes = queryAddrs.length > 0 ? await native.movePages(pid, Float64Array.from(queryAddrs), null, 0) : new Int32Array(0);
+  const nodes = queryAddrs.length > 0 ? await kernel.queryPageNodes(pid, Float64Array.from(queryAddrs)) : new Int32Array(0);
   const stats: VmaPageStats = { vma, pageSizeBytes: pageSize, presentPages4k: 0, swappedPages4k: 0, presentPages4kByNode: {}, ranges: [] };
   let q = 0;
   const push = (range: PageRange): void => {
@@ -91,18 +91,18 @@ export async function vmaPageStats(pid: number, vma: SmapsVma): Promise<{ stats:
     }
   }
   if (vma.perms[3] === 's' && vma.inode !== 0 && !hasVmFlags(vma, ['ht'])) {
-    stats.notResidentPages4k = await sharedNotResidentPages(pid, vma);
+    stats.notResidentPages4k = await sharedNotResidentPages(pid, vma, kernel);
   }
   return { stats, source: scan.source };
 }
 
 /** Pages of a shared VMA's backing object that hold data but are not in the page cache. */
-export async function sharedNotResidentPages(pid: number, vma: SmapsVma): Promise<number> {
+export async function sharedNotResidentPages(pid: number, vma: SmapsVma, kernel: Pick<KernelOps, 'mincoreFile' | 'seekDataHole'> = liveKernel): Promise<number> {
   const mapFile = `/proc/${pid}/map_files/${vma.start.toString(16)}-${vma.end.toString(16)}`;
   const length = vma.end - vma.start;
   const [resident, extents] = await Promise.all([
-    native.mincoreFile(mapFile, vma.offset, length),
-    native.seekDataHole(mapFile, vma.offset, vma.offset + length),
+    kernel.mincoreFile(mapFile, vma.offset, length),
+    kernel.seekDataHole(mapFile, vma.offset, vma.offset + length),
   ]);
   let count = 0;
   for (let i = 0; i < extents.length; i += 2) {
@@ -114,11 +114,11 @@ export async function sharedNotResidentPages(pid: number, vma: SmapsVma): Promis
 }
 
 /** Page stats of every selected VMA of `pid`. */
-export async function processPageStats(io: PlatformIO, pid: number, vmFlags: readonly string[] = []): Promise<ProcessPageStats> {
+export async function processPageStats(io: PlatformIO, pid: number, vmFlags: readonly string[] = [], kernel: KernelOps = liveKernel): Promise<ProcessPageStats> {
   const vmas = selectVmas(await readSmaps(io, pid), vmFlags);
   const out: ProcessPageStats = { pid, source: 'PAGEMAP_SCAN', vmas: [] };
   for (const vma of vmas) {
-    const { stats, source } = await vmaPageStats(pid, vma);
+    const { stats, source } = await vmaPageStats(pid, vma, kernel);
     out.source = source;
     out.vmas.push(stats);
   }

@@ -34,10 +34,12 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccessMap, AccessMapVma, AccessRange } from './access-map.js';
-import type { ScanCycleOptions, ScanTarget, Tracker, TrackerProbe } from './tracker.js';
+import type { ScanCycleOptions, ScanTarget, Tracker, TrackerEntry, TrackerProbe } from './tracker.js';
 import { filterVmas, parseSmapsVmas } from './proc-vmas.js';
 import { liveIO, type PlatformIO } from '../platform/io.js';
-import { native, SysError, isErrno } from '../native/index.js';
+import { SysError, isErrno } from '../native/errors.js';
+import { liveKernel, type KernelOps } from '../native/kernel.js';
+import { probeDamon } from '../platform/damon-probe.js';
 import { abortError, invalidField, isAbortError, isProcessGone, processGone } from '../errors.js';
 import {
   acquireKdamondSlot,
@@ -71,8 +73,10 @@ export interface DamonVaddrOptions {
   io?: PlatformIO;
   /** DAMON sampling interval; default the cycle's intervalMs */
   sampleMs?: number;
-  /** page -> node lookup; default move_pages(2) with a NULL node list */
+  /** page -> node lookup; default kernel.queryPageNodes (move_pages(2) with a NULL node list) */
   pageNodes?: (pid: number, addrs: Float64Array) => Promise<Int32Array>;
+  /** default liveKernel */
+  kernel?: KernelOps;
 }
 
 /** smaps with each VMA's KernelPageSize (the field parseSmapsVmas leaves out). */
@@ -172,7 +176,8 @@ export class DamonVaddrTracker implements Tracker {
     this.io = opts.io ?? liveIO;
     if (opts.sampleMs !== undefined && !(opts.sampleMs > 0)) throw invalidField('damon.sampleMs', opts.sampleMs, '> 0');
     this.sampleMs = opts.sampleMs;
-    this.pageNodes = opts.pageNodes ?? ((pid, addrs) => native.movePages(pid, addrs, null, 0));
+    const kernel = opts.kernel ?? liveKernel;
+    this.pageNodes = opts.pageNodes ?? ((pid, addrs) => kernel.queryPageNodes(pid, addrs));
   }
 
   /** The kdamond slot this tracker holds, if any (for tests and stats). */
@@ -316,3 +321,25 @@ export async function probeDamonVaddrTracker(io: PlatformIO = liveIO): Promise<T
     return { name: 'damon-vaddr', available: false, reason: `DAMON sysfs probe failed: ${(err as Error).message}` };
   }
 }
+
+/**
+ * DAMON vaddr, probed without writing to sysfs: a probe must never wait
+ * for, or reshape, kdamonds that other users of DAMON run on this host
+ * (so no throwaway kdamond to read avail_operations; /proc/kallsyms instead).
+ */
+export async function probeDamonVaddrReadOnly(io: PlatformIO = liveIO): Promise<TrackerProbe> {
+  const facts = await probeDamon(io);
+  if (!facts.sysfs) return { name: 'damon-vaddr', available: false, reason: '/sys/kernel/mm/damon/admin is missing: the kernel needs CONFIG_DAMON_SYSFS (Linux 5.18+)' };
+  if (!facts.operations.includes('vaddr')) {
+    return { name: 'damon-vaddr', available: false, reason: `DAMON has no vaddr operations (this kernel offers: ${facts.operations.join(' ') || 'none'}); it needs CONFIG_DAMON_VADDR` };
+  }
+  return { name: 'damon-vaddr', available: true, reason: '' };
+}
+
+/** The registry entry (memtierd's TrackerRegister): DAMON vaddr through sysfs on `io`. */
+export const damonVaddrTrackerEntry: TrackerEntry = {
+  name: 'damon-vaddr',
+  engines: ['slide', 'cslide'],
+  probe: (io, _kernel) => probeDamonVaddrReadOnly(io),
+  create: async (io, kernel) => new DamonVaddrTracker({ io, kernel }),
+};

@@ -25,6 +25,9 @@ import type { AccessMap, AccessMapVma, AccessRange } from './access-map.js';
 import type { ScanCycleOptions, ScanTarget, Tracker } from './tracker.js';
 import { filterVmas, readVmas } from './proc-vmas.js';
 import { VirtTierError, abortError } from '../errors.js';
+import { liveKernel, type KernelOps } from '../native/kernel.js';
+import { liveIO, type KernelFileIO, type PlatformIO } from '../platform/io.js';
+import type { TrackerEntry } from './tracker.js';
 
 export const PAGE_4K = 4096;
 export const PAGE_2M = 2 * 1024 * 1024;
@@ -289,14 +292,9 @@ export class IdlePagesTracker implements Tracker {
 }
 
 /** True when this kernel has etmem's idle_pages (the etmem_scan module loaded). */
-export async function probeIdlePages(pid = process.pid): Promise<{ available: boolean; reason: string }> {
-  const { access } = await import('node:fs/promises');
-  try {
-    await access(`/proc/${pid}/idle_pages`);
-    return { available: true, reason: '' };
-  } catch {
-    return { available: false, reason: '/proc/PID/idle_pages is missing: it needs an openEuler kernel with the etmem_scan module (modprobe etmem_scan)' };
-  }
+export async function probeIdlePages(pid = process.pid, io: PlatformIO = liveIO): Promise<{ available: boolean; reason: string }> {
+  if (await io.exists(`/proc/${pid}/idle_pages`)) return { available: true, reason: '' };
+  return { available: false, reason: '/proc/PID/idle_pages is missing: it needs an openEuler kernel with the etmem_scan module (modprobe etmem_scan)' };
 }
 
 /** Bytes per read of idle_pages: the module fills at most this much per read(2). */
@@ -315,13 +313,13 @@ export function setHvaBytes(address: number): Uint8Array {
 }
 
 /**
- * The real kernel side: smaps for VMAs, the addon for the idle_pages reads
- * and move_pages. Loaded lazily so unit tests never need the addon.
+ * The real kernel side: smaps through `io`, the idle_pages reads and
+ * move_pages through `kernel` (whose addon loads on its first call, so
+ * unit tests never need it).
  */
-export async function nativeIdlePagesIo(): Promise<IdlePagesIo> {
-  const { native } = await import('../native/index.js');
+export async function nativeIdlePagesIo(kernel: KernelOps = liveKernel, io: PlatformIO = liveIO): Promise<IdlePagesIo> {
   return {
-    readVmas: (pid) => readVmas(pid),
+    readVmas: (pid) => readVmas(pid, io),
     async readIdlePages(pid, startVa, endVa, flags) {
       // One read(2) walks until its buffer is full; continue from where the
       // walk stopped (nextVa), prefixing each later chunk with a SET_HVA so
@@ -329,7 +327,7 @@ export async function nativeIdlePagesIo(): Promise<IdlePagesIo> {
       const chunks: Uint8Array[] = [];
       let va = startVa;
       while (va < endVa) {
-        const { data, nextVa } = await native.readIdlePages(`/proc/${pid}/idle_pages`, va, IDLE_PAGES_READ_BYTES, flags);
+        const { data, nextVa } = await kernel.readIdlePages(`/proc/${pid}/idle_pages`, va, IDLE_PAGES_READ_BYTES, flags);
         if (data.length === 0) break;
         if (chunks.length > 0) chunks.push(setHvaBytes(va));
         chunks.push(data);
@@ -338,6 +336,19 @@ export async function nativeIdlePagesIo(): Promise<IdlePagesIo> {
       }
       return Buffer.concat(chunks);
     },
-    pageNodes: (pid, addrs) => native.movePages(pid, addrs, null, 0),
+    pageNodes: (pid, addrs) => kernel.queryPageNodes(pid, addrs),
   };
 }
+
+/** The registry entry (memtierd's TrackerRegister): etmem's idle_pages over `io` and `kernel`. */
+export const idlePagesTrackerEntry: TrackerEntry = {
+  name: 'idle-pages',
+  engines: ['slide', 'cslide'],
+  async probe(io: KernelFileIO, _kernel: KernelOps) {
+    const { available, reason } = await probeIdlePages(process.pid, io);
+    return { name: 'idle-pages', available, reason };
+  },
+  async create(io: KernelFileIO, kernel: KernelOps) {
+    return new IdlePagesTracker(await nativeIdlePagesIo(kernel, io));
+  },
+};

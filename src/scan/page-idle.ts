@@ -19,14 +19,23 @@
  *
  * The kernel is reached through an injected PageIdleIo (file paths for
  * pagemap, bitmap and smaps), so fixture tests run it on files in a temp dir.
+ * smaps and pagemap are read through a KernelFileIO (src/platform/io.ts);
+ * the bitmap only through the addon's readIdleBitmap/writeIdleBitmap
+ * (KernelOps). One path, and that one: the addon already enforces the
+ * whole-8-byte-word rule of mm/page_idle.c (a partial word is EINVAL from
+ * the kernel) and is covered by test/integration/native-idle.test.ts, so
+ * reusing it costs one copy between Buffer and BigUint64Array per run,
+ * while dropping it would have meant a second word-aligned writer here.
  */
-import { open, type FileHandle } from 'node:fs/promises';
 import type { AccessMap, AccessMapVma, AccessRange } from './access-map.js';
 import type { ScanCycleOptions, ScanTarget, Tracker } from './tracker.js';
 import { filterVmas, readVmas } from './proc-vmas.js';
 import { abortableSleep, nodesByAddress, throwIfAborted, type SleepFn } from './idle-pages.js';
 import { SysError } from '../native/errors.js';
 import { processGone } from '../errors.js';
+import { liveKernel, type KernelOps } from '../native/kernel.js';
+import { liveIO, type KernelFileIO, type BinaryIO } from '../platform/io.js';
+import type { TrackerEntry } from './tracker.js';
 
 export const PAGE_IDLE_BITMAP = '/sys/kernel/mm/page_idle/bitmap';
 const PAGE = 4096;
@@ -228,17 +237,6 @@ export class PageIdleTracker implements Tracker {
   }
 }
 
-async function preadExact(fh: FileHandle, length: number, position: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) break; // end of file (past the last PFN or the end of the address space)
-    done += bytesRead;
-  }
-  return done === length ? buf : buf.subarray(0, done);
-}
-
 function gone(pid: number, err: unknown): unknown {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ESRCH' ? processGone(pid, { syscall: 'read', path: `/proc/${pid}/pagemap` }) : err;
@@ -248,8 +246,12 @@ export interface FilePageIdleIoOptions {
   pagemapPath?: (pid: number) => string;
   smapsPath?: (pid: number) => string;
   bitmapPath?: string;
-  /** move_pages(pid, addrs, NULL); default: the addon's movePages */
+  /** move_pages(pid, addrs, NULL); default: kernel.queryPageNodes */
   pageNodes?: PageIdleIo['pageNodes'];
+  /** smaps and pagemap reads; default liveIO */
+  io?: KernelFileIO;
+  /** bitmap reads/writes and node queries; default liveKernel */
+  kernel?: KernelOps;
 }
 
 /** PageIdleIo over files: the real /proc and /sys paths by default, a temp dir in fixture tests. */
@@ -257,53 +259,59 @@ export function filePageIdleIo(opts: FilePageIdleIoOptions = {}): PageIdleIo {
   const pagemapPath = opts.pagemapPath ?? ((pid: number) => `/proc/${pid}/pagemap`);
   const smapsPath = opts.smapsPath ?? ((pid: number) => `/proc/${pid}/smaps`);
   const bitmapPath = opts.bitmapPath ?? PAGE_IDLE_BITMAP;
+  const io = opts.io ?? liveIO;
+  const kernel = opts.kernel ?? liveKernel;
   return {
-    readVmas: (pid) => readVmas(pid, smapsPath(pid)),
+    readVmas: (pid) => readVmas(pid, io, smapsPath(pid)),
     async readPagemap(pid, startVa, pageCount) {
-      let fh: FileHandle | undefined;
       try {
-        fh = await open(pagemapPath(pid), 'r');
-        return await preadExact(fh, pageCount * 8, (startVa / PAGE) * 8);
+        return await io.readBytes(pagemapPath(pid), (startVa / PAGE) * 8, pageCount * 8);
       } catch (err) {
         throw gone(pid, err);
-      } finally {
-        await fh?.close();
       }
     },
     async readBitmap(firstWord, wordCount) {
-      const fh = await open(bitmapPath, 'r');
-      try {
-        const buf = await preadExact(fh, wordCount * 8, firstWord * 8);
-        // Past the end of the bitmap, words read as 0 (accessed): only PFNs that exist have bits.
-        return buf.length === wordCount * 8 ? buf : Buffer.concat([buf, Buffer.alloc(wordCount * 8 - buf.length)]);
-      } finally {
-        await fh.close();
-      }
+      const words = await kernel.readIdleBitmap(bitmapPath, firstWord, wordCount);
+      const buf = Buffer.alloc(wordCount * 8);
+      // Past the end of the bitmap, words read as 0 (accessed): only PFNs that exist have bits.
+      buf.set(new Uint8Array(words.buffer, words.byteOffset, words.byteLength));
+      return buf;
     },
     async writeBitmap(firstWord, words) {
-      const fh = await open(bitmapPath, 'r+');
-      try {
-        await fh.write(words, 0, words.length, firstWord * 8);
-      } finally {
-        await fh.close();
-      }
+      // A fresh, 8-byte aligned copy: a Buffer may sit at any offset of its pool.
+      const aligned = new BigUint64Array(words.length / 8);
+      new Uint8Array(aligned.buffer).set(words);
+      await kernel.writeIdleBitmap(bitmapPath, firstWord, aligned);
     },
-    pageNodes:
-      opts.pageNodes ??
-      (async (pid, addrs) => {
-        const { native } = await import('../native/index.js');
-        return native.movePages(pid, addrs, null, 0);
-      }),
+    pageNodes: opts.pageNodes ?? ((pid, addrs) => kernel.queryPageNodes(pid, addrs)),
   };
 }
 
-/** True when this kernel has page_idle (CONFIG_IDLE_PAGE_TRACKING). */
-export async function probePageIdle(bitmapPath = PAGE_IDLE_BITMAP): Promise<{ available: boolean; reason: string }> {
+/**
+ * True when this kernel has page_idle (CONFIG_IDLE_PAGE_TRACKING) and we
+ * may read it: the bitmap is mode 0600 root, so the probe opens it for
+ * reading (a zero-byte read), which fails with EACCES where an exists
+ * check would not.
+ */
+export async function probePageIdle(bitmapPath = PAGE_IDLE_BITMAP, io: BinaryIO = liveIO): Promise<{ available: boolean; reason: string }> {
   try {
-    const fh = await open(bitmapPath, 'r');
-    await fh.close();
+    await io.readBytes(bitmapPath, 0, 0);
     return { available: true, reason: '' };
   } catch (err) {
     return { available: false, reason: `${bitmapPath}: ${(err as NodeJS.ErrnoException).code ?? String(err)}: page_idle needs a kernel built with CONFIG_IDLE_PAGE_TRACKING, and root` };
   }
 }
+
+/** The registry entry (memtierd's TrackerRegister): probe and build the page_idle tracker over `io` and `kernel`. */
+export const pageIdleTrackerEntry: TrackerEntry = {
+  name: 'page-idle',
+  // hugetlb pages are not on the LRU, so page_idle never reports them idle (mm/page_idle.c).
+  engines: ['slide'],
+  async probe(io, _kernel) {
+    const { available, reason } = await probePageIdle(PAGE_IDLE_BITMAP, io);
+    return { name: 'page-idle', available, reason };
+  },
+  async create(io, kernel) {
+    return new PageIdleTracker(filePageIdleIo({ io, kernel }));
+  },
+};

@@ -3,10 +3,10 @@
  * parsed by src/platform/smaps.ts) and the VMA filter trackers apply
  * (cslide: every VMA carrying `ht`).
  */
-import { readFile } from 'node:fs/promises';
 import type { AccessMapVma } from './access-map.js';
 import type { VmaFilter } from './tracker.js';
 import { processGone } from '../errors.js';
+import { liveIO, type PlatformIO } from '../platform/io.js';
 import { parseSmaps } from '../platform/smaps.js';
 
 /** Parses smaps text into VMAs in address order. */
@@ -14,11 +14,11 @@ export function parseSmapsVmas(text: string): AccessMapVma[] {
   return parseSmaps(text).map(({ start, end, vmFlags, pathname }) => ({ start, end, vmFlags, pathname }));
 }
 
-/** Reads and parses /proc/PID/smaps (or `path`); a process that is gone rejects with SysError ESRCH, as trackers promise. */
-export async function readVmas(pid: number, path = `/proc/${pid}/smaps`): Promise<AccessMapVma[]> {
+/** Reads and parses /proc/PID/smaps (or `path`) through `io`; a process that is gone rejects with SysError ESRCH, as trackers promise. */
+export async function readVmas(pid: number, io: PlatformIO = liveIO, path = `/proc/${pid}/smaps`): Promise<AccessMapVma[]> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await io.readText(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ESRCH') throw processGone(pid, { syscall: 'open', path });

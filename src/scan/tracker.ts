@@ -2,10 +2,12 @@
  * A tracker backend: over one cycle (`loop` scans `intervalMs` apart) it
  * counts, per page or range, in how many scans the page was accessed, and
  * returns an AccessMap. Backends: 'damon-vaddr', 'page-idle', 'idle-pages'
- * (etmem). Chosen by probing the kernel (src/scan/registry.ts), overridable
- * in config.
+ * (etmem). Chosen by probing the kernel (src/scan/choose-tracker.ts over
+ * the TrackerEntry list of src/scan/trackers.ts), overridable in config.
  */
 import type { AccessMap } from './access-map.js';
+import type { KernelOps } from '../native/kernel.js';
+import type { KernelFileIO } from '../platform/io.js';
 
 export interface VmaFilter {
   /** every flag must be in the VMA's smaps VmFlags (cslide: ['ht']); empty: all VMAs */
@@ -43,4 +45,22 @@ export interface TrackerProbe {
   available: boolean;
   /** why not, and what would fix it */
   reason: string;
+}
+
+/** The engines a tracker can serve. */
+export type TrackerEngine = 'slide' | 'cslide';
+
+/**
+ * One tracker backend as the chooser sees it (memtierd's TrackerRegister):
+ * each tracker file exports one, src/scan/trackers.ts lists them in
+ * preference order.
+ */
+export interface TrackerEntry {
+  readonly name: string;
+  /** the engines whose tasks it may track (page_idle cannot see hugetlb, so not cslide) */
+  readonly engines: readonly TrackerEngine[];
+  /** Whether this kernel can run it, and why not. Reads only: a probe never writes to procfs or sysfs. */
+  probe(io: KernelFileIO, kernel: KernelOps): Promise<TrackerProbe>;
+  /** A tracker over `io` and `kernel`. */
+  create(io: KernelFileIO, kernel: KernelOps): Promise<Tracker>;
 }

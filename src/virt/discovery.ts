@@ -168,7 +168,7 @@ export async function resolveDomain(value: string, opts: DiscoveryOptions = {}):
 }
 
 /**
- * A resolver for src/model/targets.ts (setDomainPidResolver): the QEMU PID
+ * A DomainPidResolver for src/model/targets.ts (createTargetResolver): the QEMU PID
  * of a running domain, or null when it is not running or does not exist.
  * Reuses one connection and reconnects after libvirtd restarts.
  */

@@ -1,15 +1,19 @@
 /**
  * The "auto" setting: every running domain whose <metadata> policy is
  * enabled becomes one project + engine + task (type=domain, value=UUID)
- * the daemon adds like objects from a config file. The objects go
- * through the config file's section builders, so they are exactly as
- * valid as a file's.
+ * the daemon adds like objects from a config file. The policy's values
+ * went through the config file's section readers once (policy.ts); the
+ * objects are built from those parsed values and the same factories
+ * (src/config/units.ts), so they are exactly as valid as a file's.
  */
 import { VirtTierError } from '../errors.js';
-import type { RawSection } from '../config/raw.js';
-import { buildEngine, buildProject, buildTask } from '../config/sections.js';
+import { INT32_MAX, parseDomain, parseName } from '../config/fields.js';
+import { badValue, type RawSection } from '../config/raw.js';
+import { SectionReader } from '../config/section-reader.js';
+import { cslideEngineFields } from '../config/sections.js';
 import type { EngineConfig, HostFacts, ProjectConfig, TaskConfig } from '../config/types.js';
-import { POLICY_DEFAULTS, policyFromDomainXml, type DomainPolicy } from './policy.js';
+import { BYTES_PER_MB, cslideEngineConfig, projectConfig } from '../config/units.js';
+import { parsePolicyFromDomainXml, type DomainPolicy, type ParsedPolicy } from './policy.js';
 
 export interface DomainObjects {
   domain: { name: string; uuid: string };
@@ -44,36 +48,65 @@ function rawSection(kind: RawSection['kind'], label: string, entries: Record<str
   return { kind, index: 0, label, entries: new Map(Object.entries(entries).map(([k, v]) => [k, { value: v }])) };
 }
 
-/** The config objects for one domain with an enabled policy; throws VirtTierError naming the domain and key. */
-export function objectsForDomain(name: string, uuid: string, policy: DomainPolicy, memoryBytes: number, opts: DomainTasksOptions): DomainObjects {
+/**
+ * The config objects for one domain with an enabled policy, from the
+ * policy's parsed values (nothing is parsed twice); throws VirtTierError
+ * naming the domain and key.
+ */
+export function objectsForDomain(name: string, uuid: string, parsed: ParsedPolicy, memoryBytes: number, opts: DomainTasksOptions): DomainObjects {
+  const { policy } = parsed;
   const label = `domain ${JSON.stringify(name)} policy`;
-  const s = { ...POLICY_DEFAULTS[policy.engine], ...policy.settings };
   const projectName = domainProjectName(uuid);
-  const projectRaw: Record<string, string> = { name: projectName, loop: s.loop!, interval: s.interval!, sleep: s.sleep! };
-  for (const k of ['sysmem_threshold', 'swapcache_high_wmark', 'swapcache_low_wmark']) if (s[k] !== undefined) projectRaw[k] = s[k]!;
-  const project = buildProject(rawSection('project', label, projectRaw));
+  // The names come from libvirt's UUID: checked as a file's would be.
+  const names = new SectionReader(rawSection('task', label, { name: projectName, value: uuid }));
+  names.required('name', (t) => parseName(t));
+  names.required('value', parseDomain);
+  const project = projectConfig({ name: projectName, ...parsed.project, source: { section: 'project', index: 0 } });
 
-  const engineRaw: Record<string, string> = { project: projectName, name: policy.engine };
-  const taskRaw: Record<string, string> = { project: projectName, engine: policy.engine, name: projectName, type: 'domain', value: uuid };
+  const engineSource = { section: 'engine', index: 0 } as const;
+  let engine: EngineConfig;
   if (policy.engine === 'cslide') {
-    const nodePair = s.node_pair ?? opts.defaultNodePair;
+    const cslide = parsed.cslide!;
+    let nodePair = cslide.node_pair;
     if (nodePair === undefined) {
-      throw new VirtTierError('OPT_INVAL', `${label}.node_pair: not set, and this host has no memory-only NUMA node to pair with by default`, {
-        field: `${label}.node_pair`,
-        allowed: 'DRAM,AEP[;DRAM,AEP...]',
-      });
+      if (opts.defaultNodePair === undefined) {
+        throw new VirtTierError('OPT_INVAL', `${label}.node_pair: not set, and this host has no memory-only NUMA node to pair with by default`, {
+          field: `${label}.node_pair`,
+          allowed: 'DRAM,AEP[;DRAM,AEP...]',
+        });
+      }
+      const reader = new SectionReader(rawSection('engine', label, { node_pair: opts.defaultNodePair }));
+      nodePair = reader.required('node_pair', cslideEngineFields(opts.host).node_pair);
     }
-    engineRaw.node_pair = nodePair;
-    engineRaw.hot_threshold = s.hot_threshold!;
-    engineRaw.node_mig_quota = s.node_mig_quota!;
     // By default the whole guest may stay in DRAM when hot: only cold memory is demoted.
-    engineRaw.node_hot_reserve = s.node_hot_reserve ?? String(Math.max(1, Math.ceil(memoryBytes / 2 ** 20)));
-    for (const k of ['vm_flags', 'anon_only', 'ign_host']) taskRaw[k] = s[k]!;
+    let reserveMb = cslide.node_hot_reserve;
+    if (reserveMb === undefined) {
+      reserveMb = Math.max(1, Math.ceil(memoryBytes / BYTES_PER_MB));
+      if (reserveMb > INT32_MAX) {
+        throw badValue(rawSection('engine', label, {}), 'node_hot_reserve', String(reserveMb), `0..${INT32_MAX} (MB)`, 'out of range');
+      }
+    }
+    engine = cslideEngineConfig({
+      project: projectName,
+      name: 'cslide',
+      node_pair: nodePair,
+      hot_threshold: cslide.hot_threshold,
+      node_mig_quota: cslide.node_mig_quota,
+      node_hot_reserve: reserveMb,
+      source: engineSource,
+    });
   } else {
-    for (const k of ['T', 'max_threads', 'swap_threshold', 'dram_percent', 'swap_flag']) if (s[k] !== undefined) taskRaw[k] = s[k]!;
+    engine = { project: projectName, name: 'slide', source: engineSource };
   }
-  const engine = buildEngine(rawSection('engine', label, engineRaw), opts.host);
-  const { task } = buildTask(rawSection('task', label, taskRaw), opts.host);
+  const task: TaskConfig = {
+    project: projectName,
+    engine: policy.engine,
+    name: projectName,
+    type: 'domain',
+    value: uuid,
+    params: parsed.taskParams,
+    source: { section: 'task', index: 0 },
+  };
   return { domain: { name, uuid }, policy, project, engine, task };
 }
 
@@ -90,9 +123,9 @@ export function domainTasksFromPolicy(
   const result: DomainTasksResult = { objects: [], errors: [] };
   for (const d of domains) {
     try {
-      const policy = policyFromDomainXml(d.xml, opts.host, d.name);
-      if (!policy.enabled) continue;
-      result.objects.push(objectsForDomain(d.name, d.uuid, policy, d.memoryBytes, opts));
+      const parsed = parsePolicyFromDomainXml(d.xml, opts.host, d.name);
+      if (!parsed?.policy.enabled) continue;
+      result.objects.push(objectsForDomain(d.name, d.uuid, parsed, d.memoryBytes, opts));
     } catch (err) {
       const error = err instanceof VirtTierError ? err : new VirtTierError('OPT_INTER_ERR', `domain ${JSON.stringify(d.name)}: ${(err as Error).message}`);
       result.errors.push({ domain: d.name, error });

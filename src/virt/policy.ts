@@ -16,13 +16,12 @@
  * errors naming the domain and the key.
  */
 import { VirtTierError } from '../errors.js';
-import { INT32_MAX, parseNodePairs, parseStrictInt } from '../config/fields.js';
 import type { RawSection } from '../config/raw.js';
 import { badKey, badValue } from '../config/raw.js';
-import { buildProject } from '../config/sections.js';
+import { CSLIDE_ENGINE_OWN_KEYS, cslideEngineFields, PROJECT_KEYS, readProjectSettings, type ProjectSettings } from '../config/sections.js';
 import { SectionReader } from '../config/section-reader.js';
 import { validateTaskParams, CSLIDE_TASK_KEYS, SLIDE_TASK_KEYS } from '../config/task-params.js';
-import type { HostFacts } from '../config/types.js';
+import type { CslideTaskParams, HostFacts, NodePair, SlideTaskParams } from '../config/types.js';
 import { child, escapeXml, parseXml, type XmlElement } from './xml.js';
 
 /** The namespace URI of virt-tier's domain metadata. Never change it: domains carry it across hosts and upgrades. */
@@ -33,8 +32,9 @@ export const POLICY_ELEMENT = 'policy';
 
 export type PolicyEngine = 'slide' | 'cslide';
 
-export const PROJECT_POLICY_KEYS = ['loop', 'interval', 'sleep', 'sysmem_threshold', 'swapcache_high_wmark', 'swapcache_low_wmark'] as const;
-export const CSLIDE_ENGINE_POLICY_KEYS = ['node_pair', 'hot_threshold', 'node_mig_quota', 'node_hot_reserve'] as const;
+/** A project's keys but `name` (the daemon names a domain's project). */
+export const PROJECT_POLICY_KEYS = PROJECT_KEYS.filter((k) => k !== 'name');
+export const CSLIDE_ENGINE_POLICY_KEYS = CSLIDE_ENGINE_OWN_KEYS;
 
 /** The keys a policy may set for an engine, besides `enabled` and `engine`. */
 export function policyKeys(engine: PolicyEngine): readonly string[] {
@@ -57,6 +57,21 @@ export interface DomainPolicy {
   engine: PolicyEngine;
   /** the keys the domain sets (validated), as written, in a stable order */
   settings: Record<string, string>;
+}
+
+/**
+ * A policy's values, parsed once by the config file's validators, with
+ * POLICY_DEFAULTS filled in: what src/virt/domain-tasks.ts builds the
+ * domain's project, engine and task from. The defaults that depend on the
+ * host and the guest (cslide's node_pair and node_hot_reserve) are left
+ * out when the policy does not set them.
+ */
+export interface ParsedPolicy {
+  policy: DomainPolicy;
+  project: ProjectSettings;
+  /** engine === 'cslide' only */
+  cslide?: { hot_threshold: number; node_mig_quota: number; node_pair?: NodePair[]; node_hot_reserve?: number };
+  taskParams: SlideTaskParams | CslideTaskParams;
 }
 
 /** The policy of a domain without one. */
@@ -93,6 +108,11 @@ function parseEngine(domain: string, text: string): PolicyEngine {
  * `domain "NAME" policy.KEY`.
  */
 export function validatePolicy(domain: string, raw: Readonly<Record<string, string>>, host: HostFacts): DomainPolicy {
+  return parsePolicy(domain, raw, host).policy;
+}
+
+/** validatePolicy, also returning the parsed values. */
+export function parsePolicy(domain: string, raw: Readonly<Record<string, string>>, host: HostFacts): ParsedPolicy {
   const enabled = raw.enabled === undefined ? true : parseEnabled(domain, raw.enabled);
   const engine = raw.engine === undefined ? 'cslide' : parseEngine(domain, raw.engine);
   const known = policyKeys(engine);
@@ -106,33 +126,37 @@ export function validatePolicy(domain: string, raw: Readonly<Record<string, stri
   }
   const pick = (keys: readonly string[]): Record<string, string> =>
     Object.fromEntries(keys.filter((k) => settings[k] !== undefined).map((k) => [k, settings[k]!]));
+  const policy: DomainPolicy = { present: true, enabled, engine, settings };
 
-  // The project keys through the config file's project schema, defaults filling what the policy leaves out.
+  // Each value through the config file's section readers once, defaults filling what the policy leaves out.
   const defaults = POLICY_DEFAULTS[engine];
-  const projectRaw: Record<string, string> = { name: 'policy', ...pick(PROJECT_POLICY_KEYS) };
+  const projectRaw = pick(PROJECT_POLICY_KEYS);
   for (const k of ['loop', 'interval', 'sleep']) projectRaw[k] ??= defaults[k]!;
-  const project = buildProject(section('project', domain, projectRaw));
+  const project = readProjectSettings(new SectionReader(section('project', domain, projectRaw)));
 
   if (engine === 'cslide') {
-    const engineSection = section('engine', domain, pick(CSLIDE_ENGINE_POLICY_KEYS));
-    const reader = new SectionReader(engineSection);
-    const check = (key: string, parse: (t: string) => unknown): void => void reader.optional(key, parse);
-    // The same parsers src/config/sections.ts applies to a cslide engine section.
-    check('node_pair', (t) => parseNodePairs(t, host.numaNodes));
-    check('hot_threshold', (t) => parseStrictInt(t, 0, INT32_MAX));
-    check('node_mig_quota', (t) => parseStrictInt(t, 0, INT32_MAX, `0..${INT32_MAX} (MB)`));
-    check('node_hot_reserve', (t) => parseStrictInt(t, 0, INT32_MAX, `0..${INT32_MAX} (MB)`));
-    validateTaskParams('cslide', { ...pick(['vm_flags', 'anon_only', 'ign_host']), vm_flags: settings.vm_flags ?? defaults.vm_flags! }, host, label(domain));
-  } else {
-    const taskRaw = pick(SLIDE_TASK_KEYS);
-    taskRaw.T ??= defaults.T!;
-    const { params } = validateTaskParams('slide', taskRaw, host, label(domain));
-    const T = (params as { T: number }).T;
-    if (T > project.loop * 3) {
-      throw badValue(section('task', domain, taskRaw), 'T', String(T), `0..${project.loop * 3} (3 * loop)`, 'out of range');
-    }
+    const fields = cslideEngineFields(host);
+    const reader = new SectionReader(section('engine', domain, { hot_threshold: defaults.hot_threshold!, node_mig_quota: defaults.node_mig_quota!, ...pick(CSLIDE_ENGINE_POLICY_KEYS) }));
+    const node_pair = reader.optional('node_pair', fields.node_pair);
+    const cslide: NonNullable<ParsedPolicy['cslide']> = {
+      hot_threshold: reader.required('hot_threshold', fields.hot_threshold),
+      node_mig_quota: reader.required('node_mig_quota', fields.node_mig_quota),
+    };
+    const node_hot_reserve = reader.optional('node_hot_reserve', fields.node_hot_reserve);
+    if (node_pair !== undefined) cslide.node_pair = node_pair;
+    if (node_hot_reserve !== undefined) cslide.node_hot_reserve = node_hot_reserve;
+    const taskRaw = { ...pick(CSLIDE_TASK_KEYS), vm_flags: settings.vm_flags ?? defaults.vm_flags! };
+    const { params } = validateTaskParams('cslide', taskRaw, host, label(domain));
+    return { policy, project, cslide, taskParams: params as CslideTaskParams };
   }
-  return { present: true, enabled, engine, settings };
+  const taskRaw = pick(SLIDE_TASK_KEYS);
+  taskRaw.T ??= defaults.T!;
+  const { params } = validateTaskParams('slide', taskRaw, host, label(domain));
+  const T = (params as SlideTaskParams).T;
+  if (T > project.loop * 3) {
+    throw badValue(section('task', domain, taskRaw), 'T', String(T), `0..${project.loop * 3} (3 * loop)`, 'out of range');
+  }
+  return { policy, project, taskParams: params as SlideTaskParams };
 }
 
 /** The policy element's attributes as key/value strings, refusing anything but plain attributes. */
@@ -153,12 +177,17 @@ function policyAttributes(domain: string, el: XmlElement): Record<string, string
  * one throws VirtTierError(OPT_INVAL) naming the domain and the key.
  */
 export function policyFromDomainXml(xml: string, host: HostFacts, domainName?: string): DomainPolicy {
+  return parsePolicyFromDomainXml(xml, host, domainName)?.policy ?? NO_POLICY;
+}
+
+/** policyFromDomainXml, also returning the parsed values; undefined for a domain without a policy. */
+export function parsePolicyFromDomainXml(xml: string, host: HostFacts, domainName?: string): ParsedPolicy | undefined {
   const root = parseXml(xml, domainName !== undefined ? `domain ${JSON.stringify(domainName)} XML` : 'domain XML');
   const name = domainName ?? child(root, 'name')?.text.trim() ?? '?';
   const metadata = child(root, 'metadata');
-  if (!metadata) return NO_POLICY;
+  if (!metadata) return undefined;
   const policies = metadata.children.filter((c) => c.uri === POLICY_NAMESPACE);
-  if (policies.length === 0) return NO_POLICY;
+  if (policies.length === 0) return undefined;
   const el = policies[0]!;
   if (policies.length > 1 || el.local !== POLICY_ELEMENT) {
     throw new VirtTierError('OPT_INVAL', `${label(name)}: expected one <${POLICY_ELEMENT}> element in namespace ${POLICY_NAMESPACE}`, {
@@ -167,7 +196,7 @@ export function policyFromDomainXml(xml: string, host: HostFacts, domainName?: s
       allowed: POLICY_ELEMENT,
     });
   }
-  return validatePolicy(name, policyAttributes(name, el), host);
+  return parsePolicy(name, policyAttributes(name, el), host);
 }
 
 /** Parses a policy element on its own (what `virsh metadata --uri NS` prints). */

@@ -12,6 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { ConfigDocument, CslideEngineConfig, ProjectConfig, TaskConfig } from '../../src/config/types.js';
+import { cslideEngineConfig, projectConfig } from '../../src/config/units.js';
 import { createCslideEngineFactory } from '../../src/runner/cslide.js';
 import type { NodePools } from '../../src/engines/cslide-policy.js';
 import type { HostInfo } from '../../src/runner/host-info.js';
@@ -20,7 +21,7 @@ import { EngineFactories } from '../../src/runner/registry.js';
 import { PidClaims } from '../../src/runner/cycle-runner.js';
 import { nullLogger } from '../../src/log.js';
 import { Registry } from '../../src/model/registry.js';
-import { pidAlive, setDomainPidResolver } from '../../src/model/targets.js';
+import { createTargetResolver, pidAlive } from '../../src/model/targets.js';
 import type { Mover, MoverLimits, MoveResult } from '../../src/mover/types.js';
 import { SysError } from '../../src/native/errors.js';
 import type { AccessMap } from '../../src/scan/access-map.js';
@@ -79,7 +80,7 @@ export async function startHarness(opts: { tasks: number; pagesPerTask?: number;
   }
   const pids = children.map((c) => c.pid!);
   const guests = new Map(pids.map((pid) => [pid, new Guest(pid, opts.pagesPerTask ?? 64)]));
-  if (opts.domainTask) setDomainPidResolver(async (name) => (name === 'dom-0' && pidAlive(pids[0]!) ? pids[0]! : null));
+  const targets = createTargetResolver({ domainPid: opts.domainTask ? async (name) => (name === 'dom-0' && (await pidAlive(pids[0]!)) ? pids[0]! : null) : null });
 
   const scans = new ScanObserver({ heatBuckets: opts.heatBuckets ?? 64 });
   let round = 0;
@@ -88,7 +89,7 @@ export async function startHarness(opts: { tasks: number; pagesPerTask?: number;
     async scanCycle(target: ScanTarget, o: ScanCycleOptions): Promise<AccessMap> {
       await abortableSleep(2, o.signal);
       const g = guests.get(target.pid);
-      if (!g || !pidAlive(target.pid)) throw new SysError('ESRCH', 3, 'open', `process ${target.pid} is gone`);
+      if (!g || !(await pidAlive(target.pid))) throw new SysError('ESRCH', 3, 'open', `process ${target.pid} is gone`);
       return g.cycle(round++);
     },
     async close() {},
@@ -127,14 +128,14 @@ export async function startHarness(opts: { tasks: number; pagesPerTask?: number;
     }),
   });
 
-  const project: ProjectConfig = { name: 'feedtest', loop: LOOP, interval: 1, sleep: 1 };
-  const engine: CslideEngineConfig = { name: 'cslide', project: 'feedtest', node_pair: [{ dram: 0, aep: 2 }], hot_threshold: 2, node_mig_quota: 8, node_hot_reserve: 64 };
+  const project: ProjectConfig = projectConfig({ name: 'feedtest', loop: LOOP, interval: 1, sleep: 1 });
+  const engine: CslideEngineConfig = cslideEngineConfig({ name: 'cslide', project: 'feedtest', node_pair: [{ dram: 0, aep: 2 }], hot_threshold: 2, node_mig_quota: 8, node_hot_reserve: 64 });
   const tasks: TaskConfig[] = pids.map((pid, i) => ({
     project: 'feedtest', engine: 'cslide', name: `vm${i}`,
     type: i === 0 && opts.domainTask ? 'domain' : 'pid', value: i === 0 && opts.domainTask ? 'dom-0' : String(pid),
     params: { vm_flags: ['ht'], anon_only: false, ign_host: false },
   } as TaskConfig));
-  const registry = new Registry(nullLogger(), { engines });
+  const registry = new Registry(nullLogger(), { engines, targets });
   const doc: ConfigDocument = { projects: [project], engines: [engine], tasks };
   await registry.add(doc);
   await registry.start('feedtest');
@@ -147,7 +148,6 @@ export async function startHarness(opts: { tasks: number; pagesPerTask?: number;
     async stop() {
       await registry.shutdown();
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-      setDomainPidResolver(null);
     },
   };
 }

@@ -28,7 +28,7 @@ describe('config: the commented samples in conf/ load as the docs say', { skip: 
   };
 
   test('default.ini is valid on this very host (npm start loads it)', async () => {
-    const doc = await load('default.ini', readHostFacts());
+    const doc = await load('default.ini', await readHostFacts());
     assert.deepEqual(doc.engines.map((e) => e.name), ['slide']);
     assert.deepEqual(doc.tasks.map((t) => [t.type, t.value]), [['name', 'virt-tier-demo']]);
     assert.deepEqual(doc.warnings, []);

@@ -2,6 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import type { CslideEngineConfig, ProjectConfig, SlideEngineConfig, TaskConfig } from '../../src/config/types.js';
+import { cslideEngineConfig, projectConfig } from '../../src/config/units.js';
 import type { EngineTask } from '../../src/runner/engine.js';
 import type { Plan } from '../../src/engines/plan.js';
 import type { Mover, MoverLimits, MoveResult } from '../../src/mover/types.js';
@@ -76,7 +77,7 @@ function hostInfoOf(world: World, mem = { totalBytes: 100 * MB, availableBytes: 
   };
 }
 
-const project: ProjectConfig = { name: 'p', loop: 3, interval: 1, sleep: 1 };
+const project: ProjectConfig = projectConfig({ name: 'p', loop: 3, interval: 1, sleep: 1 });
 
 interface FakeTask extends EngineTask {
   stats: Array<Record<string, unknown>>;
@@ -111,7 +112,7 @@ function roundsSleep(task: () => FakeTask, rounds: number): BuiltinEngineDeps['s
   };
 }
 
-const cslideConfig: CslideEngineConfig = { name: 'cslide', project: 'p', node_pair: [{ dram: 0, aep: 2 }], hot_threshold: 1, node_mig_quota: 4, node_hot_reserve: 20 };
+const cslideConfig: CslideEngineConfig = cslideEngineConfig({ name: 'cslide', project: 'p', node_pair: [{ dram: 0, aep: 2 }], hot_threshold: 1, node_mig_quota: 4, node_hot_reserve: 20 });
 const cslideTask = (name = 't1', value = '4242'): TaskConfig => ({ project: 'p', engine: 'cslide', name, type: 'pid', value, params: { vm_flags: ['ht'], anon_only: false, ign_host: false } });
 const ctx = { project, log: nullLogger() };
 
@@ -184,7 +185,7 @@ describe('cslide engine', () => {
     const world = new World(syntheticMap(pagesOf(3, 3, 2), { loop: 3 }), { 0: { totalBytes: 32 * P, freeBytes: 32 * P }, 2: { totalBytes: 8 * P, freeBytes: 5 * P } });
     const mover = new RecordingMover(world);
     let task!: FakeTask;
-    const engine = await createCslideEngineFactory({ pidClaims, trackerFactory: () => new SyntheticTracker(world), mover, hostInfo: hostInfoOf(world), sleep: roundsSleep(() => task, 2) })({ ...cslideConfig, node_hot_reserve: 0, node_mig_quota: 1024 }, ctx);
+    const engine = await createCslideEngineFactory({ pidClaims, trackerFactory: () => new SyntheticTracker(world), mover, hostInfo: hostInfoOf(world), sleep: roundsSleep(() => task, 2) })(cslideEngineConfig({ ...cslideConfig, node_hot_reserve: 0, node_mig_quota: 1024 }), ctx);
     task = fakeTask(cslideTask(), () => [4242]);
     engine.startTask(task);
     await waitFor(() => task.signal.aborted, 'two rounds');
@@ -303,7 +304,7 @@ describe('cslide engine', () => {
   test('stopTask resolves promptly while the loop sleeps project.sleep seconds', async () => {
     const world = new World(syntheticMap([], { loop: 3 }), { 0: { totalBytes: 0, freeBytes: 0 } });
     const engine = new CslideEngine(cslideConfig, { pidClaims, trackerFactory: () => new SyntheticTracker(world), mover: new RecordingMover(world), hostInfo: hostInfoOf(world) }, ctx);
-    const task = fakeTask(cslideTask(), () => [4242], { ...project, sleep: 1200 });
+    const task = fakeTask(cslideTask(), () => [4242], projectConfig({ ...project, sleep: 1200 }));
     engine.startTask(task);
     await waitFor(() => task.stats.length === 1, 'the first round');
     const t0 = Date.now();
@@ -357,7 +358,7 @@ describe('slide engine', () => {
     const mover = new RecordingMover(world);
     let task!: FakeTask;
     const engine = new SlideEngine(slideConfig, { pidClaims, trackerFactory: () => new SyntheticTracker(world), mover, hostInfo: hostInfoOf(world, { totalBytes: 100 * MB, availableBytes: 50 * MB }), sleep: roundsSleep(() => task, 1) }, ctx);
-    task = fakeTask(slideTask(), () => [5151], { ...project, sysmem_threshold: 50 });
+    task = fakeTask(slideTask(), () => [5151], projectConfig({ ...project, sysmem_threshold: 50 }));
     engine.startTask(task);
     await waitFor(() => task.signal.aborted, 'one round');
     await engine.stopTask('s1');

@@ -12,6 +12,7 @@ import { PidClaims } from '../../src/runner/cycle-runner.js';
 import { Registry } from '../../src/model/registry.js';
 import { VirtTierError } from '../../src/errors.js';
 import { nullLogger } from '../../src/log.js';
+import { cslideEngineConfig, projectConfig } from '../../src/config/units.js';
 
 function recordingEngine(seen: string[]) {
   return (config: EngineConfig): Engine => ({
@@ -25,10 +26,10 @@ function recordingEngine(seen: string[]) {
   });
 }
 
-const project: ProjectConfig = { name: 'p', loop: 1, interval: 1, sleep: 1 };
+const project: ProjectConfig = projectConfig({ name: 'p', loop: 1, interval: 1, sleep: 1 });
 const doc = (engine: 'slide' | 'cslide'): ConfigDocument => ({
   projects: [project],
-  engines: [engine === 'slide' ? { project: 'p', name: 'slide' } : { project: 'p', name: 'cslide', node_pair: [{ dram: 0, aep: 1 }], hot_threshold: 1, node_mig_quota: 1, node_hot_reserve: 0 }],
+  engines: [engine === 'slide' ? { project: 'p', name: 'slide' } : cslideEngineConfig({ project: 'p', name: 'cslide', node_pair: [{ dram: 0, aep: 1 }], hot_threshold: 1, node_mig_quota: 1, node_hot_reserve: 0 })],
   tasks: [{ project: 'p', engine, name: 't', type: 'pid', value: '1', params: engine === 'slide' ? { T: 1 } : { vm_flags: ['ht'], anon_only: false, ign_host: false } } as TaskConfig],
 });
 
@@ -41,7 +42,7 @@ test('two registries in one process: factories, projects and started tasks are e
   // A knows slide only, B cslide only: a factory registered for one daemon is not the other's.
   await a.add(doc('slide'));
   await assert.rejects(b.add(doc('slide')), (e: unknown) => e instanceof VirtTierError && e.code === 'OPT_UNSUPPORTED');
-  await assert.rejects(a.add({ ...doc('cslide'), projects: [{ ...project, name: 'q' }], engines: [{ ...doc('cslide').engines[0]!, project: 'q' }], tasks: [] }), (e: unknown) => e instanceof VirtTierError && e.code === 'OPT_UNSUPPORTED');
+  await assert.rejects(a.add({ ...doc('cslide'), projects: [projectConfig({ ...project, name: 'q' })], engines: [cslideEngineConfig({ ...(doc('cslide').engines[0] as Parameters<typeof cslideEngineConfig>[0]), project: 'q' })], tasks: [] }), (e: unknown) => e instanceof VirtTierError && e.code === 'OPT_UNSUPPORTED');
   // The same project name in both: no shared project table.
   await b.add(doc('cslide'));
   assert.deepEqual(a.show().map((p) => [p.name, p.engines]), [['p', ['slide']]]);
@@ -66,4 +67,12 @@ test('pid claims are per daemon: one daemon\'s scan of a pid does not block anot
   assert.deepEqual([a.list(), b.list()], [[4242], [4242]]);
   a.release(4242);
   assert.deepEqual([a.list(), b.list()], [[], [4242]]);
+});
+
+test('target resolvers are per daemon: one daemon\'s libvirt lookup is not another\'s', async () => {
+  const { createTargetResolver } = await import('../../src/model/targets.js');
+  const withLibvirt = createTargetResolver({ domainPid: async (name) => (name === 'vm1' ? process.pid : null), selfPid: -1 });
+  const without = createTargetResolver({ selfPid: -1 });
+  assert.deepEqual(await withLibvirt.resolve({ type: 'domain', value: 'vm1' }), [process.pid]);
+  assert.deepEqual(await without.resolve({ type: 'domain', value: 'vm1' }), [], 'no resolver was set process-wide');
 });

@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { native } from '../../src/native/index.js';
+import { liveKernel } from '../../src/native/kernel.js';
 import { VirtTierError } from '../../src/errors.js';
 import type { PageMove, Plan } from '../../src/engines/plan.js';
 import { PageMover, truncateMovesToQuota, BYTES_PER_MB, BURST_MS, errnoName, type PageMoverOptions } from '../../src/mover/mover.js';
@@ -28,15 +28,15 @@ interface Call {
 }
 
 /** The real addon, with each call recorded. */
-function recordingNative(calls: Call[]): NonNullable<PageMoverOptions['native']> {
+function recordingNative(calls: Call[]): NonNullable<PageMoverOptions['kernel']> {
   return {
-    movePages: (pid, addrs, nodes, flags) => {
+    movePages: (pid, addrs, nodes) => {
       calls.push({ kind: 'movePages', pid, count: addrs.length });
-      return native.movePages(pid, addrs, nodes, flags);
+      return liveKernel.movePages(pid, addrs, nodes);
     },
-    processMadvise: (pid, ranges, advice) => {
+    pageout: (pid, ranges) => {
       calls.push({ kind: 'processMadvise', pid, count: ranges.length / 2 });
-      return native.processMadvise(pid, ranges, advice);
+      return liveKernel.pageout(pid, ranges);
     },
   };
 }
@@ -81,7 +81,7 @@ after(() => {
 describe('mover', () => {
   test('refuses a plan for a pid that is not a target, touching nothing', async () => {
     const calls: Call[] = [];
-    const mover = new PageMover({ native: recordingNative(calls) });
+    const mover = new PageMover({ kernel: recordingNative(calls) });
     const plan: Plan = { pid: childPid, moves: [move(childStart, 4, 'demote')], swapOuts: [{ start: childStart, lengthBytes: PAGE, accessCount: 0 }] };
     await assert.rejects(mover.execute(plan, { allowedPids: new Set([childPid + 100000]) }), (err: unknown) => {
       assert.ok(err instanceof VirtTierError);
@@ -95,7 +95,7 @@ describe('mover', () => {
 
   test('never exceeds the quota in either direction: the plan is truncated in order', async () => {
     const calls: Call[] = [];
-    const mover = new PageMover({ native: recordingNative(calls) });
+    const mover = new PageMover({ kernel: recordingNative(calls) });
     const plan: Plan = {
       pid: childPid,
       moves: [move(childStart, 10, 'promote'), move(childStart + 10 * PAGE, 30, 'demote'), move(childStart + 40 * PAGE, 24, 'demote')],
@@ -131,7 +131,7 @@ describe('mover', () => {
 
   test('pages per call: calls carry at most pagesPerCall pages', async () => {
     const calls: Call[] = [];
-    const result = await new PageMover({ native: recordingNative(calls) }).execute(
+    const result = await new PageMover({ kernel: recordingNative(calls) }).execute(
       { pid: childPid, moves: [move(childStart, CHILD_PAGES, 'demote')], swapOuts: [] },
       { allowedPids: new Set([childPid]), pagesPerCall: 16 },
     );
@@ -145,7 +145,7 @@ describe('mover', () => {
     const bandwidthMBps = 0.4;
     const bytesPerMs = (bandwidthMBps * BYTES_PER_MB) / 1000;
     const pagesPerBurst = Math.floor((bytesPerMs * BURST_MS) / PAGE);
-    const result = await new PageMover({ native: recordingNative(calls), ...clock }).execute(
+    const result = await new PageMover({ kernel: recordingNative(calls), ...clock }).execute(
       { pid: childPid, moves: [move(childStart, CHILD_PAGES, 'demote')], swapOuts: [] },
       { allowedPids: new Set([childPid]), bandwidthMBps, pagesPerCall: 1000 },
     );
@@ -159,7 +159,7 @@ describe('mover', () => {
 
     const unpaced = virtualTime();
     const unpacedCalls: Call[] = [];
-    await new PageMover({ native: recordingNative(unpacedCalls), ...unpaced }).execute(
+    await new PageMover({ kernel: recordingNative(unpacedCalls), ...unpaced }).execute(
       { pid: childPid, moves: [move(childStart, CHILD_PAGES, 'demote')], swapOuts: [] },
       { allowedPids: new Set([childPid]), pagesPerCall: 1000 },
     );
@@ -195,7 +195,7 @@ describe('mover', () => {
   test('swap-outs go through process_madvise(MADV_PAGEOUT) in batches', async () => {
     const calls: Call[] = [];
     const swapOuts = Array.from({ length: 8 }, (_, i) => ({ start: childStart + i * 8 * PAGE, lengthBytes: 8 * PAGE, accessCount: 0 }));
-    const result = await new PageMover({ native: recordingNative(calls) }).execute(
+    const result = await new PageMover({ kernel: recordingNative(calls) }).execute(
       { pid: childPid, moves: [], swapOuts },
       { allowedPids: new Set([childPid]) },
     );
@@ -222,7 +222,7 @@ describe('mover', () => {
     const calls: Call[] = [];
     const clock = virtualTime();
     const mover = new PageMover({
-      native: recordingNative(calls),
+      kernel: recordingNative(calls),
       now: clock.now,
       sleep: async (ms, signal) => {
         controller.abort(); // the first pacing wait is where the task gets stopped

@@ -1,6 +1,7 @@
 import { describe, test, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ConfigDocument, EngineConfig, ProjectConfig, TaskConfig } from '../../src/config/types.js';
+import { projectConfig } from '../../src/config/units.js';
 import type { Engine, EngineTask } from '../../src/runner/engine.js';
 import { EngineFactories } from '../../src/runner/registry.js';
 import { VirtTierError, type ResultCode } from '../../src/errors.js';
@@ -32,7 +33,7 @@ class RecordingEngine implements Engine {
 }
 const engines = new EngineFactories({ slide: (config) => new RecordingEngine(config) });
 
-const project = (name: string): ProjectConfig => ({ name, loop: 2, interval: 1, sleep: 1 });
+const project = (name: string): ProjectConfig => projectConfig({ name, loop: 2, interval: 1, sleep: 1 });
 const engine = (p: string): EngineConfig => ({ project: p, name: 'slide' });
 const task = (p: string, name: string, T = 1): TaskConfig => ({ project: p, engine: 'slide', name, type: 'pid', value: '1', params: { T } });
 const doc = (d: Partial<ConfigDocument>): ConfigDocument => ({ projects: [], engines: [], tasks: [], ...d });
