@@ -22,7 +22,6 @@
  *   `partial` holds the result so far.
  */
 import { constants as osConstants } from 'node:os';
-import { setTimeout as sleepTimer } from 'node:timers/promises';
 import type { Plan, PageMove } from '../engines/plan.js';
 import type { MoveResult, Mover, MoverLimits } from './types.js';
 import { liveKernel, type KernelOps } from '../native/kernel.js';
@@ -39,7 +38,8 @@ export const SWAP_RANGES_PER_CALL = 512;
 export const BURST_MS = 100;
 export const BYTES_PER_MB = 1 << 20;
 
-export type SleepFn = (ms: number, signal?: AbortSignal) => Promise<void>;
+export type { SleepFn } from '../sleep.js';
+import { abortableSleep, type SleepFn } from '../sleep.js';
 
 export interface PageMoverOptions {
   /** the kernel calls; default liveKernel (tests wrap it to observe calls) */
@@ -103,7 +103,7 @@ function validate(plan: Plan, limits: MoverLimits): { pagesPerCall: number; byte
   return { pagesPerCall, bytesPerMs: bw === undefined ? undefined : (bw * BYTES_PER_MB) / 1000, quota };
 }
 
-const defaultSleep: SleepFn = (ms, signal) => sleepTimer(ms, undefined, { signal });
+const defaultSleep: SleepFn = abortableSleep;
 
 export class PageMover implements Mover {
   private readonly kernel: Pick<KernelOps, 'movePages' | 'pageout'>;

@@ -17,8 +17,6 @@ import { addNodeStats, formatHostPages, hostPagesRows, nodePageStats, type NodeP
 
 export { showTaskPages } from './builtin-engine.js';
 
-const MB = 1024 * 1024;
-
 interface CslidePidStats extends BuiltinPidStats {
   plannedBytes: { promote: number; prefetch: number; demote: number };
   promotedBytes: number;
@@ -68,7 +66,7 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
   },
   newTotals: () => ({ promotedBytes: 0, demotedBytes: 0 }),
   async round({ config, deps, entries }) {
-    const quotaBytes = config.node_mig_quota * MB;
+    const quotaBytes = config.nodeMigQuotaBytes;
     const now = deps.now ?? Date.now;
     const pools = await poolsFor(deps, entries.map((e) => e.map));
     // Every task of an engine is in one project: one loop count.
@@ -78,7 +76,7 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
       nodePairs: config.node_pair,
       hotThreshold: config.hot_threshold,
       quotaBytes,
-      hotReserveBytes: config.node_hot_reserve * MB,
+      hotReserveBytes: config.nodeHotReserveBytes,
       pools,
       loop,
     });

@@ -12,7 +12,7 @@ import type { ScanTarget, Tracker } from '../scan/tracker.js';
 import type { AccessMap } from '../scan/access-map.js';
 import type { Mover } from '../mover/types.js';
 import type { HostInfo } from './host-info.js';
-import { abortableSleep, type SleepFn } from '../scan/idle-pages.js';
+import { abortableSleep, type SleepFn } from '../sleep.js';
 import { isAbortError, isProcessGone } from '../errors.js';
 
 /** What the daemon's wiring gives the built-in engines. */
@@ -150,6 +150,8 @@ export class RoundGroup<S, T> {
 
   private async run(): Promise<void> {
     const sleep: SleepFn = this.deps.sleep ?? abortableSleep;
+    // Tasks started together (a project start starts them one after another) join the first round together.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     for (;;) {
       const active = [...this.members.values()].filter((m) => !m.task.signal.aborted);
       if (active.length === 0) return;
@@ -164,7 +166,7 @@ export class RoundGroup<S, T> {
       const only = next.length === 1 ? next[0]!.task.signal : undefined;
       const signal = only ? AbortSignal.any([this.wake.signal, only]) : this.wake.signal;
       try {
-        await sleep(next[0]!.task.project.sleep * 1000, signal);
+        await sleep(next[0]!.task.project.sleepMs, signal);
       } catch (err) {
         if (!isAbortError(err) && !signal.aborted) throw err;
       }
@@ -206,7 +208,7 @@ export class RoundGroup<S, T> {
           }
           state.claimed.push(pid);
           try {
-            const map = await member.tracker.scanCycle({ ...target, pid }, { loop: task.project.loop, intervalMs: task.project.interval * 1000, signal: task.signal });
+            const map = await member.tracker.scanCycle({ ...target, pid }, { loop: task.project.loop, intervalMs: task.project.intervalMs, signal: task.signal });
             state.entries.push({ task, pid, allPids, map, totals: member.totals });
           } catch (err) {
             if (isAbortError(err) || task.signal.aborted) break;

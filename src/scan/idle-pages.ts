@@ -240,13 +240,8 @@ export interface IdlePagesIo {
   pageNodes(pid: number, addrs: Float64Array): Promise<Int32Array>;
 }
 
-export type SleepFn = (ms: number, signal?: AbortSignal) => Promise<void>;
-
-/** setTimeout as a promise that rejects with an AbortError when `signal` aborts. */
-export const abortableSleep: SleepFn = async (ms, signal) => {
-  const { setTimeout: sleep } = await import('node:timers/promises');
-  await sleep(ms, undefined, { signal });
-};
+export { abortableSleep, type SleepFn } from '../sleep.js';
+import { abortableSleep, type SleepFn } from '../sleep.js';
 
 export function throwIfAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw abortError('scan cycle aborted');

@@ -26,7 +26,7 @@ export interface ScanTarget {
 export interface ScanCycleOptions {
   /** scans per cycle (project `loop`) */
   loop: number;
-  /** ms between scans (project `interval` * 1000) */
+  /** ms between scans (the project's `intervalMs`) */
   intervalMs: number;
   /** ends the cycle early (task stopped); the promise then rejects with an AbortError */
   signal?: AbortSignal;
