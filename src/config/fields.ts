@@ -5,6 +5,7 @@
  * value came from, so the model can reuse these on values from any source.
  */
 import { VirtTierError } from '../errors.js';
+import { RAM_KINDS, type RamKind } from './types.js';
 import type { NodePair } from './types.js';
 
 /**
@@ -156,6 +157,24 @@ export function parseSwapThresholdBytes(text: string): number {
   const gib = Number(m[1]);
   if (gib > SWAP_THRESHOLD_MAX_GIB) throw new FieldProblem('out of range', allowed);
   return gib * 1024 * 1024 * 1024;
+}
+
+/**
+ * cslide's `ram` (virt-tier): which guest RAM a task tiers besides etmem's
+ * `vm_flags=ht`, as a comma- or blank-separated list: `hugetlb` (hugetlbfs,
+ * any page size: what vm_flags=ht selects), `thp` (private anonymous VMAs
+ * advised MADV_HUGEPAGE, VmFlag hg: QEMU's anonymous guest RAM under THP),
+ * `anon` (any private anonymous VMA), `shared` (memfd, /dev/shm or SysV
+ * shared memory: memfd-backed guest RAM, vhost-user).
+ */
+export { RAM_KINDS, type RamKind };
+
+export function parseRamKinds(text: string): RamKind[] {
+  const allowed = RAM_KINDS.join('|') + ' (a list)';
+  const kinds = text.split(/[\s,]+/).filter((k) => k !== '');
+  if (kinds.length === 0) throw new FieldProblem('empty value', allowed);
+  for (const k of kinds) if (!(RAM_KINDS as readonly string[]).includes(k)) throw new FieldProblem(`unknown kind ${JSON.stringify(k)}`, allowed);
+  return [...new Set(kinds as RamKind[])];
 }
 
 /** cslide's `vm_flags`: blank-separated smaps VmFlags; only `ht` (hugetlb) is supported, as in etmem. */

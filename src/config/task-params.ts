@@ -10,13 +10,13 @@
  * (checkTaskAgainstProject), and the plugin's own keys.
  */
 import { VirtTierError } from '../errors.js';
-import { INT32_MAX, parseStrictInt, parseSwapThresholdBytes, parseVmFlags, parseYesNo } from './fields.js';
+import { INT32_MAX, parseRamKinds, parseStrictInt, parseSwapThresholdBytes, parseVmFlags, parseYesNo } from './fields.js';
 import { badKey, type RawSection } from './raw.js';
 import { SectionReader } from './section-reader.js';
 import type { CslideTaskParams, EngineKind, HostFacts, ProjectConfig, SlideTaskParams, TaskConfig } from './types.js';
 
 export const SLIDE_TASK_KEYS = ['T', 'max_threads', 'swap_threshold', 'dram_percent', 'swap_flag'] as const;
-export const CSLIDE_TASK_KEYS = ['vm_flags', 'anon_only', 'ign_host'] as const;
+export const CSLIDE_TASK_KEYS = ['vm_flags', 'anon_only', 'ign_host', 'ram'] as const;
 
 /** The engine kind a task's `engine=` value names. */
 export function engineKindOf(engine: string): EngineKind {
@@ -63,11 +63,14 @@ export function readTaskParams(kind: EngineKind, reader: SectionReader, host: Ho
     return { params, warnings };
   }
   if (kind === 'cslide') {
+    // virt-tier's `ram` selects guest RAM beyond etmem's hugetlb (`vm_flags=ht`); with it, vm_flags may be left out.
+    const ram = reader.optional('ram', parseRamKinds);
     const params: CslideTaskParams = {
-      vm_flags: reader.required('vm_flags', parseVmFlags),
+      vm_flags: ram === undefined ? reader.required('vm_flags', parseVmFlags) : (reader.optional('vm_flags', parseVmFlags) ?? []),
       anon_only: reader.optional('anon_only', parseYesNo) ?? false,
       ign_host: reader.optional('ign_host', parseYesNo) ?? false,
     };
+    if (ram !== undefined) params.ram = ram;
     return { params, warnings };
   }
   return { params: pluginParams(reader.section, paramKeys), warnings };

@@ -105,11 +105,17 @@ export interface SlideTaskParams {
   swap_flag?: boolean;
 }
 
+/** Guest RAM kinds a cslide task can tier (its `ram` key; src/config/fields.ts parseRamKinds). */
+export const RAM_KINDS = ['hugetlb', 'thp', 'anon', 'shared'] as const;
+export type RamKind = (typeof RAM_KINDS)[number];
+
 export interface CslideTaskParams {
-  /** smaps VmFlags every scanned VMA must carry; only `ht` is supported */
+  /** smaps VmFlags every scanned VMA must carry; only `ht` is supported (empty when `ram` alone selects) */
   vm_flags: string[];
   anon_only: boolean;
   ign_host: boolean;
+  /** virt-tier: guest RAM kinds tiered besides vm_flags (hugetlb, thp, anon, shared) */
+  ram?: RamKind[];
 }
 
 export interface TaskConfig {

@@ -29,7 +29,7 @@ interface CslidePidStats extends BuiltinPidStats {
 export function checkCslideTask(task: TaskConfig): void {
   const p = task.params as Partial<CslideTaskParams>;
   const field = (k: string): string => `task "${task.name}".${k}`;
-  if (!Array.isArray(p.vm_flags) || p.vm_flags.length === 0) throw invalidField(field('vm_flags'), p.vm_flags ?? '', 'ht', 'required');
+  if (!Array.isArray(p.vm_flags) || (p.vm_flags.length === 0 && !(p.ram && p.ram.length > 0))) throw invalidField(field('vm_flags'), p.vm_flags ?? '', 'ht (or a `ram` list)', 'required');
   for (const f of p.vm_flags) if (f !== 'ht') throw invalidField(field('vm_flags'), p.vm_flags.join(' '), 'ht', 'unsupported flag');
   if (typeof p.anon_only !== 'boolean') throw invalidField(field('anon_only'), String(p.anon_only), 'yes|no');
   if (typeof p.ign_host !== 'boolean') throw invalidField(field('ign_host'), String(p.ign_host), 'yes|no');
@@ -62,7 +62,7 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
   checkTask: (task) => checkCslideTask(task),
   scanTarget(task) {
     const params = task.config.params as CslideTaskParams;
-    return { filter: { vmFlags: params.vm_flags, anonOnly: params.anon_only }, ignHost: params.ign_host };
+    return { filter: { vmFlags: params.vm_flags, anonOnly: params.anon_only, ...(params.ram ? { ramKinds: params.ram } : {}) }, ignHost: params.ign_host };
   },
   newTotals: () => ({ promotedBytes: 0, demotedBytes: 0 }),
   async round({ config, deps, entries }) {

@@ -5,6 +5,7 @@
  */
 import type { AccessMapVma } from './access-map.js';
 import type { VmaFilter } from './tracker.js';
+import type { RamKind } from '../config/types.js';
 import { processGone } from '../errors.js';
 import { liveIO, type PlatformIO } from '../platform/io.js';
 import { parseSmaps } from '../platform/smaps.js';
@@ -33,7 +34,33 @@ export function isAnonymousVma(vma: Pick<AccessMapVma, 'pathname'>): boolean {
   return p === '' || p === '[heap]' || p.startsWith('[stack') || p.startsWith('[anon');
 }
 
-/** VMAs that carry every flag of the filter (and are anonymous, with anonOnly). */
+/** Shared memory that is RAM rather than a file's page cache: memfd, /dev/shm (shm_open), SysV shm. */
+function isSharedMemoryVma(vma: Pick<AccessMapVma, 'pathname' | 'vmFlags'>): boolean {
+  const p = vma.pathname;
+  return vma.vmFlags.includes('sh') && (p.startsWith('/memfd:') || p.startsWith('/dev/shm/') || p.startsWith('/SYSV'));
+}
+
+/** Whether a VMA is guest RAM of `kind` (cslide `ram`). */
+export function isRamKind(vma: Pick<AccessMapVma, 'pathname' | 'vmFlags'>, kind: RamKind): boolean {
+  const huge = vma.vmFlags.includes('ht');
+  switch (kind) {
+    case 'hugetlb':
+      return huge;
+    case 'thp':
+      return !huge && vma.vmFlags.includes('hg') && !vma.vmFlags.includes('sh') && isAnonymousVma(vma);
+    case 'anon':
+      return !huge && !vma.vmFlags.includes('sh') && isAnonymousVma(vma);
+    case 'shared':
+      return !huge && isSharedMemoryVma(vma);
+  }
+}
+
+/**
+ * VMAs that carry every flag of the filter, or (virt-tier's `ram`) are
+ * guest RAM of one of its kinds; anonymous only, with anonOnly.
+ */
 export function filterVmas(vmas: readonly AccessMapVma[], filter: VmaFilter): AccessMapVma[] {
-  return vmas.filter((v) => filter.vmFlags.every((f) => v.vmFlags.includes(f)) && (!filter.anonOnly || isAnonymousVma(v)));
+  const kinds = filter.ramKinds ?? [];
+  const byFlags = (v: AccessMapVma): boolean => (filter.vmFlags.length > 0 || kinds.length === 0) && filter.vmFlags.every((f) => v.vmFlags.includes(f));
+  return vmas.filter((v) => (byFlags(v) || kinds.some((k) => isRamKind(v, k))) && (!filter.anonOnly || isAnonymousVma(v)));
 }

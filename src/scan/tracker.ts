@@ -6,6 +6,7 @@
  * the TrackerEntry list of src/scan/trackers.ts), overridable in config.
  */
 import type { AccessMap } from './access-map.js';
+import type { RamKind } from '../config/types.js';
 import type { KernelOps } from '../native/kernel.js';
 import type { KernelFileIO } from '../platform/io.js';
 
@@ -14,6 +15,8 @@ export interface VmaFilter {
   vmFlags: string[];
   /** only anonymous VMAs */
   anonOnly: boolean;
+  /** virt-tier: a VMA of one of these guest-RAM kinds matches too (cslide `ram`) */
+  ramKinds?: readonly RamKind[];
 }
 
 export interface ScanTarget {
