@@ -3,8 +3,9 @@ import { call } from '../api/client.js';
 import { VirtTierError } from '../errors.js';
 import type { CliIO } from './command.js';
 
-export function daemonCall(socket: string, cmd: string, args: Record<string, unknown>): Promise<unknown> {
-  return call(socket, cmd, args, { timeoutMs: 60_000 });
+/** `timeoutMs` is short for best-effort asks (hot/cold for `list`), long for changes the daemon may take a while over. */
+export function daemonCall(socket: string, cmd: string, args: Record<string, unknown>, timeoutMs = 60_000): Promise<unknown> {
+  return call(socket, cmd, args, { timeoutMs });
 }
 
 /** Prints an error as `virt-tier: CODE: message` (plus field/allowed when the message lacks them); returns the exit code. */
