@@ -1,6 +1,7 @@
 /**
  * A strict option parser for the CLI verbs: known flags only, values where
- * required, no flag twice, no stray words. Errors name the flag.
+ * required, no flag twice, no stray words. Errors name the flag. Also the
+ * flags several verbs take (-s, --json, --connect, --pid) and their checks.
  */
 import { readFileSync } from 'node:fs';
 import { VirtTierError, invalidField } from '../errors.js';
