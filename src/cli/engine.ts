@@ -1,5 +1,6 @@
 /** `virt-tier engine CMD -n PROJECT -e ENGINE [-t TASK]`: an engine's private command (showtaskpages, showhostpages, plugin commands). */
-import { daemonCall, printJson } from './daemon-call.js';
+import { daemonCall } from './daemon-call.js';
+import { printJson } from './format.js';
 import { JSON_OPTION, requireOption, SOCKET_OPTION, socketName } from './options.js';
 import { defineVerb } from './verb.js';
 

@@ -5,8 +5,9 @@
  * PASS/WARN/FAIL, the reason and a fix. Exit status 1 when any check FAILs.
  */
 import type { CliCommand, CliIO } from './command.js';
-import { HELP_OPTION, JSON_OPTION, parseOptions } from './options.js';
-import { printJson, reportError } from './daemon-call.js';
+import { JSON_OPTION } from './options.js';
+import { defineVerb } from './verb.js';
+import { printJson } from './format.js';
 import { liveIO, type PlatformIO } from '../platform/io.js';
 import { liveKernelProbes, runHostChecks, type HostCheck, type KernelProbes } from '../platform/host-checks.js';
 
@@ -23,26 +24,25 @@ export function formatChecks(checks: HostCheck[]): string {
   }).join('');
 }
 
-/** Runs the verb with injectable I/O and probes (live by default). */
-export async function runHostValidate(args: string[], io: CliIO, platform: PlatformIO = liveIO, probes?: KernelProbes): Promise<number> {
-  try {
-    const opts = parseOptions(args, [JSON_OPTION, HELP_OPTION]);
-    if (opts.values.help) {
-      io.out(USAGE + '\n');
-      return 0;
-    }
-    const checks = await runHostChecks(platform, probes ?? liveKernelProbes());
-    if (opts.values.json) printJson(io, checks);
-    else io.out(formatChecks(checks));
-    return checks.some((c) => c.status === 'FAIL') ? 1 : 0;
-  } catch (err) {
-    return reportError(io, err);
-  }
+/** The verb over the given I/O and probes: live in production, fixtures in tests. */
+function hostValidateVerb(platform: PlatformIO, probes?: KernelProbes): CliCommand {
+  return defineVerb({
+    name: 'host-validate',
+    summary: 'check what this host offers virt-tier (trackers, syscalls, NUMA, hugepages, swap, libvirt)',
+    usage: USAGE,
+    options: [JSON_OPTION],
+    async run(_action, opts, io) {
+      const checks = await runHostChecks(platform, probes ?? liveKernelProbes());
+      if (opts.values.json) printJson(io, checks);
+      else io.out(formatChecks(checks));
+      return checks.some((c) => c.status === 'FAIL') ? 1 : 0;
+    },
+  });
 }
 
-export const command: CliCommand = {
-  name: 'host-validate',
-  summary: 'check what this host offers virt-tier (trackers, syscalls, NUMA, hugepages, swap, libvirt)',
-  usage: USAGE,
-  run: (args, io) => runHostValidate(args, io),
-};
+export const command = hostValidateVerb(liveIO);
+
+/** Runs the verb with injectable I/O and probes (live by default). */
+export function runHostValidate(args: string[], io: CliIO, platform: PlatformIO = liveIO, probes?: KernelProbes): Promise<number> {
+  return hostValidateVerb(platform, probes).run(args, io);
+}

@@ -11,9 +11,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CliCommand, CliIO } from './command.js';
-import { HELP_OPTION, parseOptions, usageError, type OptionSpec } from './options.js';
-import { reportError } from './daemon-call.js';
+import { HELP_OPTION, usageError } from './options.js';
+import { defineVerb } from './verb.js';
 import { checkSocketName } from '../api/protocol.js';
 import { VirtTierError } from '../errors.js';
 
@@ -108,37 +107,28 @@ const USAGE = `Usage: virt-tier install-hook [--socket NAME] [--hooks-dir DIR] [
   --hooks-dir  libvirt's hooks directory (default ${DEFAULT_HOOKS_DIR})
   --uninstall  remove the hook (only virt-tier's own)`;
 
-const SPECS: OptionSpec[] = [
-  HELP_OPTION,
-  { key: 'socket', short: '-s', long: '--socket', takesValue: true, valueName: 'NAME' },
-  { key: 'hooksDir', long: '--hooks-dir', takesValue: true, valueName: 'DIR' },
-  { key: 'uninstall', long: '--uninstall', takesValue: false },
-];
-
-export const command: CliCommand = {
+export const command = defineVerb({
   name: 'install-hook',
   summary: 'install the libvirt qemu hook that tells virt-tierd about guest starts and stops',
   usage: USAGE,
-  async run(args: string[], io: CliIO): Promise<number> {
-    try {
-      const opts = parseOptions(args, SPECS);
-      if (opts.values.help) {
-        io.out(USAGE + '\n');
-        return 0;
-      }
-      const hooksDir = typeof opts.values.hooksDir === 'string' ? opts.values.hooksDir : DEFAULT_HOOKS_DIR;
-      if (!path.isAbsolute(hooksDir)) throw usageError('--hooks-dir must be an absolute path', '--hooks-dir', hooksDir, 'an absolute path');
-      if (opts.values.uninstall) {
-        const removed = uninstallHook(hooksDir);
-        io.out(removed.length > 0 ? `Removed ${removed.join(', ')}. Restart libvirtd to stop calling it.\n` : 'No virt-tier hook installed.\n');
-        return 0;
-      }
-      if (typeof opts.values.socket === 'string') writeHookConf(opts.values.socket);
-      const result = installHook({ hooksDir });
-      io.out(`${result.replaced ? 'Updated' : 'Installed'} ${result.path}. Restart libvirtd so it sees the hook (e.g. systemctl restart libvirtd).\n`);
+  options: [
+    HELP_OPTION,
+    // not SOCKET_OPTION: this is the socket the hook will call (value NAME); the verb itself never calls the daemon
+    { key: 'socket', short: '-s', long: '--socket', takesValue: true, valueName: 'NAME' },
+    { key: 'hooksDir', long: '--hooks-dir', takesValue: true, valueName: 'DIR' },
+    { key: 'uninstall', long: '--uninstall', takesValue: false },
+  ],
+  async run(_action, opts, io) {
+    const hooksDir = typeof opts.values.hooksDir === 'string' ? opts.values.hooksDir : DEFAULT_HOOKS_DIR;
+    if (!path.isAbsolute(hooksDir)) throw usageError('--hooks-dir must be an absolute path', '--hooks-dir', hooksDir, 'an absolute path');
+    if (opts.values.uninstall) {
+      const removed = uninstallHook(hooksDir);
+      io.out(removed.length > 0 ? `Removed ${removed.join(', ')}. Restart libvirtd to stop calling it.\n` : 'No virt-tier hook installed.\n');
       return 0;
-    } catch (err) {
-      return reportError(io, err);
     }
+    if (typeof opts.values.socket === 'string') writeHookConf(opts.values.socket);
+    const result = installHook({ hooksDir });
+    io.out(`${result.replaced ? 'Updated' : 'Installed'} ${result.path}. Restart libvirtd so it sees the hook (e.g. systemctl restart libvirtd).\n`);
+    return 0;
   },
-};
+});

@@ -4,30 +4,17 @@
  * with the reason), engine, QEMU PID, and guest RAM per NUMA node: hot/cold
  * when virt-tierd tiers the domain, else present bytes from numa_maps.
  */
-import { JSON_OPTION, SOCKET_OPTION, socketName } from './options.js';
-import { printJson } from './daemon-call.js';
+import { CONNECT_OPTION, JSON_OPTION, libvirtUri, SOCKET_OPTION, socketName } from './options.js';
 import { defineVerb } from './verb.js';
-import { table } from './format.js';
-import { CONNECT_OPTION, DEFAULT_LIBVIRT_URI } from './policy.js';
+import { formatNodes, mib, printJson, table } from './format.js';
+import { daemonDomainUsage, domainTiering } from './domain-tiering.js';
 import { readHostFacts } from '../model/host-facts.js';
-import { VirtTierError } from '../errors.js';
-import { daemonDomainUsage, numaUsageOfBlocks, type NodeUsage } from '../virt/domain-stats.js';
-import { policyFromDomainXml, type DomainPolicy } from '../virt/policy.js';
+import { numaUsageOfBlocks, type NodeUsage } from '../virt/domain-stats.js';
 import { findQemuProcess, readGuestRam } from '../virt/qemu-process.js';
 
 const USAGE = `Usage: virt-tier list [--connect URI] [--json] [-s SOCKET]
   Running domains with their tiering state and guest RAM per NUMA node
   (hot/cold from virt-tierd when it tiers the domain, else present pages from numa_maps).`;
-
-export const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)}M`;
-
-/** "N0 96M hot/32M cold" or "N0 128M" */
-export function formatNodes(nodes: Record<number, NodeUsage>): string {
-  const parts = Object.entries(nodes)
-    .sort(([a], [b]) => Number(a) - Number(b))
-    .map(([node, u]) => (u.hotBytes !== undefined ? `N${node} ${mib(u.hotBytes)}hot/${mib(u.coldBytes ?? 0)}cold` : `N${node} ${mib(u.usedBytes)}`));
-  return parts.length > 0 ? parts.join(' ') : '-';
-}
 
 export interface DomainRow {
   id: number | null;
@@ -49,19 +36,13 @@ export const command = defineVerb({
   usage: USAGE,
   options: [CONNECT_OPTION, JSON_OPTION, SOCKET_OPTION],
   async run(_action, opts, io) {
-    const uri = typeof opts.values.connect === 'string' ? opts.values.connect : DEFAULT_LIBVIRT_URI;
+    const uri = libvirtUri(opts);
     const host = await readHostFacts();
     const socket = socketName(opts);
     const rows: DomainRow[] = [];
     const { listRunningDomains } = await import('../virt/discovery.js');
     for (const d of await listRunningDomains({ uri })) {
-      let policy: DomainPolicy | undefined;
-      let policyError: string | undefined;
-      try {
-        policy = policyFromDomainXml(d.xml, host, d.name);
-      } catch (err) {
-        policyError = err instanceof VirtTierError ? err.message : String(err);
-      }
+      const t = domainTiering(d.xml, host, d.name);
       const row: DomainRow = {
         id: d.id,
         name: d.name,
@@ -69,13 +50,13 @@ export const command = defineVerb({
         state: d.state,
         pid: d.pid,
         memoryBytes: d.memoryBytes,
-        tiering: policyError ? 'invalid' : policy?.enabled ? 'on' : 'off',
-        engine: policy?.enabled ? policy.engine : null,
+        tiering: t.tiering,
+        engine: t.engine,
         usageSource: 'none',
         nodes: {},
       };
-      if (policyError) row.policyError = policyError;
-      const fromDaemon = policy?.enabled ? await daemonDomainUsage(socket, d.uuid, policy.engine) : undefined;
+      if (t.policyError) row.policyError = t.policyError;
+      const fromDaemon = await daemonDomainUsage(socket, d.uuid, t);
       if (fromDaemon) {
         row.usageSource = 'daemon';
         row.nodes = fromDaemon;

@@ -10,7 +10,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { call } from '../api/client.js';
 import { VirtTierError, invalidField } from '../errors.js';
 import { isErrno } from '../native/errors.js';
 import { liveIO } from '../platform/io.js';
@@ -21,9 +20,10 @@ import { ramBlockPageStats, stateBitmaps, stateRanges, type AccessData, type Ram
 import { DEFAULT_MAX_DOWNTIME_MS, DEFAULT_MAX_ITERATIONS, estimatePrecopy, type PrecopyEstimate } from '../migration/precopy.js';
 import { processRamBlockTargets, qemuRamBlockTargets } from '../migration/targets.js';
 import type { CliCommand, CliIO } from './command.js';
-import { HELP_OPTION, parseOptions, SOCKET_OPTION, socketName, type ParsedOptions } from './options.js';
-import { printJson, reportError } from './daemon-call.js';
-import { parsePid } from './pages.js';
+import { CONNECT_OPTION, HELP_OPTION, libvirtUri, parsePid, PID_OPTION, SOCKET_OPTION, socketName, type ParsedOptions } from './options.js';
+import { defineVerb } from './verb.js';
+import { daemonCall } from './daemon-call.js';
+import { hex, mibNumber, printJson } from './format.js';
 
 const USAGE = `Usage: virt-tier migrate-hints DOMAIN|--pid PID [--format json|bitmap] [--out DIR]
                              [--estimate [--bandwidth MBps] [--dirty-rate MBps] [--downtime MS] [--max-iterations N]]
@@ -36,7 +36,7 @@ const USAGE = `Usage: virt-tier migrate-hints DOMAIN|--pid PID [--format json|bi
                     does not say (slide tasks carry T); default 1`;
 
 const OPTIONS = [
-  { key: 'pid', short: '-p', long: '--pid', takesValue: true, valueName: 'PID' },
+  PID_OPTION,
   { key: 'format', long: '--format', takesValue: true, valueName: 'json|bitmap' },
   { key: 'out', short: '-o', long: '--out', takesValue: true, valueName: 'DIR' },
   { key: 'estimate', long: '--estimate', takesValue: false },
@@ -45,7 +45,7 @@ const OPTIONS = [
   { key: 'downtime', long: '--downtime', takesValue: true, valueName: 'MS' },
   { key: 'maxIterations', long: '--max-iterations', takesValue: true, valueName: 'N' },
   { key: 'hotThreshold', long: '--hot-threshold', takesValue: true, valueName: 'N' },
-  { key: 'connect', short: '-c', long: '--connect', takesValue: true, valueName: 'URI' },
+  CONNECT_OPTION,
   SOCKET_OPTION,
   HELP_OPTION,
 ];
@@ -66,7 +66,7 @@ export interface MigrateHintsOptions {
 /** Asks the daemon for the latest access counts of `pid`; undefined when there is no daemon or no data. */
 async function daemonAccess(socket: string, pid: number, fallbackThreshold: number): Promise<AccessData | undefined> {
   try {
-    const r = (await call(socket, MIGRATION_ACCESS_COMMAND, { pid }, { timeoutMs: 3000 })) as (Omit<AccessData, 'hotThreshold'> & { hotThreshold?: number }) | null;
+    const r = (await daemonCall(socket, MIGRATION_ACCESS_COMMAND, { pid }, 3000)) as (Omit<AccessData, 'hotThreshold'> & { hotThreshold?: number }) | null;
     if (!r || !Array.isArray(r.ranges)) return undefined;
     return { ...r, hotThreshold: r.hotThreshold ?? fallbackThreshold };
   } catch {
@@ -79,7 +79,7 @@ const safeFileName = (id: string): string => id.replace(/\//g, '_').replace(/^\.
 function blockJson(s: RamBlockPageStats): Record<string, unknown> {
   return {
     id: s.target.id,
-    start: '0x' + s.target.start.toString(16),
+    start: hex(s.target.start),
     lengthBytes: s.lengthBytes,
     pageSizeBytes: s.target.pageSizeBytes,
     kind: s.target.kind,
@@ -88,7 +88,7 @@ function blockJson(s: RamBlockPageStats): Record<string, unknown> {
     accessData: s.temperature !== undefined,
     pages: s.counts,
     presentPagesByNode: s.presentPagesByNode,
-    ranges: stateRanges(s).map((r) => ({ ...r, offset: '0x' + r.offset.toString(16) })),
+    ranges: stateRanges(s).map((r) => ({ ...r, offset: hex(r.offset) })),
   };
 }
 
@@ -130,97 +130,100 @@ export function estimateFor(stats: RamBlockPageStats[], rates: { bandwidthMBps: 
   return estimatePrecopy({ ramSizeBytes: ram, pageSizeBytes: 4096, presentPages: present, swappedPages: swapped, zeroPages: untouched, ...rates });
 }
 
-export async function runMigrateHints(args: string[], io: CliIO, options: MigrateHintsOptions = {}): Promise<number> {
-  try {
-    const opts = parseOptions(args, OPTIONS, 1);
-    if (opts.values.help) {
-      io.out(USAGE + '\n');
-      return 0;
-    }
-    const domain = opts.positionals[0];
-    const pidText = opts.values.pid;
-    if ((domain === undefined) === (pidText === undefined)) {
-      throw invalidField('DOMAIN|--pid', domain ?? String(pidText ?? ''), 'a domain name/UUID or --pid PID (one of them)', domain === undefined ? 'missing' : 'both given');
-    }
-    const format = opts.values.format ?? 'json';
-    if (format !== 'json' && format !== 'bitmap') throw invalidField('--format', format, 'json|bitmap');
-    const hotThreshold = numberOption(opts, 'hotThreshold', '--hot-threshold', 'an integer 0..2147483647', (n) => Number.isInteger(n) && n >= 0 && n <= 2147483647) ?? 1;
-    const bandwidthMBps = numberOption(opts, 'bandwidth', '--bandwidth', 'MiB/s > 0', (n) => n > 0) ?? 1024;
-    const dirtyRateMBps = numberOption(opts, 'dirtyRate', '--dirty-rate', 'MiB/s >= 0', (n) => n >= 0) ?? 0;
-    const maxDowntimeMs = numberOption(opts, 'downtime', '--downtime', 'ms > 0', (n) => n > 0);
-    const maxIterations = numberOption(opts, 'maxIterations', '--max-iterations', 'an integer 1..100000', (n) => Number.isInteger(n) && n >= 1 && n <= 100000);
-    const wantsEstimate = opts.values.estimate === true;
-    if (!wantsEstimate) {
-      for (const [k, flag] of [['bandwidth', '--bandwidth'], ['dirtyRate', '--dirty-rate'], ['downtime', '--downtime'], ['maxIterations', '--max-iterations']] as const) {
-        if (opts.values[k] !== undefined) throw invalidField(flag, String(opts.values[k]), 'only with --estimate', 'estimate option without --estimate');
-      }
-    }
-
-    // Targets: a domain through libvirt, or a pid directly.
-    let pid: number;
-    let targets: RamBlockTarget[];
-    let unmatched: string[] = [];
-    let domainName: string | undefined;
-    if (domain !== undefined) {
-      const { resolveDomain } = await import('../virt/discovery.js');
-      const d = await resolveDomain(domain, { uri: typeof opts.values.connect === 'string' ? opts.values.connect : undefined });
-      pid = d.pid;
-      domainName = d.name;
-      ({ targets, unmatched } = qemuRamBlockTargets(d.ramBlocks, await readSmaps(liveIO, pid)));
-    } else {
-      pid = await parsePid(String(pidText));
-      ({ targets, unmatched } = await processRamBlockTargets(liveIO, pid));
-    }
-    if (targets.length === 0) throw new VirtTierError('OPT_INVAL', `pid ${pid}: no guest RAM found (no RAMBlock matched a mapping)`, { field: domain !== undefined ? 'DOMAIN' : '--pid', value: domain ?? String(pid) });
-
-    const access = options.accessFor ? await options.accessFor(pid) : await daemonAccess(socketName(opts), pid, hotThreshold);
-    const timeMs = Date.now();
-    const stats: RamBlockPageStats[] = [];
-    for (const t of targets) {
-      try {
-        stats.push(await ramBlockPageStats(pid, t, access));
-      } catch (err) {
-        if (isErrno(err, 'ESRCH', 'ENOENT')) throw new VirtTierError('OPT_INVAL', `pid ${pid} exited while its pages were read`, { field: domain !== undefined ? 'DOMAIN' : '--pid', value: domain ?? String(pid) });
-        if (isErrno(err, 'EACCES', 'EPERM')) throw new VirtTierError('OPT_PERM', `pid ${pid}: permission denied reading its page tables (run as root)`, { field: '--pid', value: String(pid) });
-        throw err;
-      }
-    }
-    const estimate = wantsEstimate ? estimateFor(stats, { bandwidthMBps, dirtyRateMBps, maxDowntimeMs, maxIterations }) : undefined;
-    const snapshotId = randomBytes(8).readBigUInt64LE();
-
-    if (format === 'bitmap') {
-      const dir = typeof opts.values.out === 'string' ? opts.values.out : '.';
-      const files = writeBitmaps(dir, stats, snapshotId, timeMs);
-      for (const f of files) io.out(`${f}\n`);
-      if (estimate) io.out(estimateText(estimate));
-      return 0;
-    }
-    const doc = {
-      version: 1,
-      pid,
-      ...(domainName !== undefined ? { domain: domainName } : {}),
-      snapshotId: snapshotId.toString(),
-      timeMs,
-      source: stats[0]?.scanSource,
-      targetPageSizeBytes: 4096,
-      ...(access ? { access: { tracker: access.tracker, loop: access.loop, hotThreshold: access.hotThreshold, timeMs: access.timeMs } } : {}),
-      ...(unmatched.length > 0 ? { unmatchedRamBlocks: unmatched } : {}),
-      ramBlocks: stats.map(blockJson),
-      ...(estimate ? { estimate } : {}),
-    };
-    if (typeof opts.values.out === 'string') {
-      mkdirSync(opts.values.out, { recursive: true });
-      const file = path.join(opts.values.out, `migrate-hints-${domainName ?? pid}.json`);
-      writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');
-      io.out(`${file}\n`);
-    } else printJson(io, doc);
-    return 0;
-  } catch (err) {
-    return reportError(io, err);
-  }
+/** The verb, asking `options.accessFor` for access counts (the daemon in production). */
+function migrateHintsVerb(options: MigrateHintsOptions): CliCommand {
+  return defineVerb({
+    name: 'migrate-hints',
+    summary: 'per-RAMBlock page state (present/node, hot/cold, swapped) for live migration, JSON or bitmaps, with a pre-copy estimate',
+    usage: USAGE,
+    options: OPTIONS,
+    positionals: 1,
+    run: (_action, opts, io) => migrateHints(opts, io, options),
+  });
 }
 
-const mib = (b: number): string => (b / 1048576).toFixed(1);
+async function migrateHints(opts: ParsedOptions, io: CliIO, options: MigrateHintsOptions): Promise<number> {
+  const domain = opts.positionals[0];
+  const pidText = opts.values.pid;
+  if ((domain === undefined) === (pidText === undefined)) {
+    throw invalidField('DOMAIN|--pid', domain ?? String(pidText ?? ''), 'a domain name/UUID or --pid PID (one of them)', domain === undefined ? 'missing' : 'both given');
+  }
+  const format = opts.values.format ?? 'json';
+  if (format !== 'json' && format !== 'bitmap') throw invalidField('--format', format, 'json|bitmap');
+  const hotThreshold = numberOption(opts, 'hotThreshold', '--hot-threshold', 'an integer 0..2147483647', (n) => Number.isInteger(n) && n >= 0 && n <= 2147483647) ?? 1;
+  const bandwidthMBps = numberOption(opts, 'bandwidth', '--bandwidth', 'MiB/s > 0', (n) => n > 0) ?? 1024;
+  const dirtyRateMBps = numberOption(opts, 'dirtyRate', '--dirty-rate', 'MiB/s >= 0', (n) => n >= 0) ?? 0;
+  const maxDowntimeMs = numberOption(opts, 'downtime', '--downtime', 'ms > 0', (n) => n > 0);
+  const maxIterations = numberOption(opts, 'maxIterations', '--max-iterations', 'an integer 1..100000', (n) => Number.isInteger(n) && n >= 1 && n <= 100000);
+  const wantsEstimate = opts.values.estimate === true;
+  if (!wantsEstimate) {
+    for (const [k, flag] of [['bandwidth', '--bandwidth'], ['dirtyRate', '--dirty-rate'], ['downtime', '--downtime'], ['maxIterations', '--max-iterations']] as const) {
+      if (opts.values[k] !== undefined) throw invalidField(flag, String(opts.values[k]), 'only with --estimate', 'estimate option without --estimate');
+    }
+  }
+
+  // Targets: a domain through libvirt, or a pid directly.
+  let pid: number;
+  let targets: RamBlockTarget[];
+  let unmatched: string[] = [];
+  let domainName: string | undefined;
+  if (domain !== undefined) {
+    const { resolveDomain } = await import('../virt/discovery.js');
+    const d = await resolveDomain(domain, { uri: libvirtUri(opts) });
+    pid = d.pid;
+    domainName = d.name;
+    ({ targets, unmatched } = qemuRamBlockTargets(d.ramBlocks, await readSmaps(liveIO, pid)));
+  } else {
+    pid = parsePid(String(pidText));
+    ({ targets, unmatched } = await processRamBlockTargets(liveIO, pid));
+  }
+  if (targets.length === 0) throw new VirtTierError('OPT_INVAL', `pid ${pid}: no guest RAM found (no RAMBlock matched a mapping)`, { field: domain !== undefined ? 'DOMAIN' : '--pid', value: domain ?? String(pid) });
+
+  const access = options.accessFor ? await options.accessFor(pid) : await daemonAccess(socketName(opts), pid, hotThreshold);
+  const timeMs = Date.now();
+  const stats: RamBlockPageStats[] = [];
+  for (const t of targets) {
+    try {
+      stats.push(await ramBlockPageStats(pid, t, access));
+    } catch (err) {
+      if (isErrno(err, 'ESRCH', 'ENOENT')) throw new VirtTierError('OPT_INVAL', `pid ${pid} exited while its pages were read`, { field: domain !== undefined ? 'DOMAIN' : '--pid', value: domain ?? String(pid) });
+      if (isErrno(err, 'EACCES', 'EPERM')) throw new VirtTierError('OPT_PERM', `pid ${pid}: permission denied reading its page tables (run as root)`, { field: '--pid', value: String(pid) });
+      throw err;
+    }
+  }
+  const estimate = wantsEstimate ? estimateFor(stats, { bandwidthMBps, dirtyRateMBps, maxDowntimeMs, maxIterations }) : undefined;
+  const snapshotId = randomBytes(8).readBigUInt64LE();
+
+  if (format === 'bitmap') {
+    const dir = typeof opts.values.out === 'string' ? opts.values.out : '.';
+    const files = writeBitmaps(dir, stats, snapshotId, timeMs);
+    for (const f of files) io.out(`${f}\n`);
+    if (estimate) io.out(estimateText(estimate));
+    return 0;
+  }
+  const doc = {
+    version: 1,
+    pid,
+    ...(domainName !== undefined ? { domain: domainName } : {}),
+    snapshotId: snapshotId.toString(),
+    timeMs,
+    source: stats[0]?.scanSource,
+    targetPageSizeBytes: 4096,
+    ...(access ? { access: { tracker: access.tracker, loop: access.loop, hotThreshold: access.hotThreshold, timeMs: access.timeMs } } : {}),
+    ...(unmatched.length > 0 ? { unmatchedRamBlocks: unmatched } : {}),
+    ramBlocks: stats.map(blockJson),
+    ...(estimate ? { estimate } : {}),
+  };
+  if (typeof opts.values.out === 'string') {
+    mkdirSync(opts.values.out, { recursive: true });
+    const file = path.join(opts.values.out, `migrate-hints-${domainName ?? pid}.json`);
+    writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');
+    io.out(`${file}\n`);
+  } else printJson(io, doc);
+  return 0;
+}
+
+const mib = (bytes: number): string => mibNumber(bytes, 1);
 
 function estimateText(e: PrecopyEstimate): string {
   const row = (label: string, r: PrecopyEstimate['withSkip']): string =>
@@ -230,9 +233,9 @@ function estimateText(e: PrecopyEstimate): string {
     `  saved: ${mib(e.savedBytes)} MiB, ${(e.savedTimeMs / 1000).toFixed(2)} s, ${e.swapInsAvoided} swap-ins\n`;
 }
 
-export const command: CliCommand = {
-  name: 'migrate-hints',
-  summary: 'per-RAMBlock page state (present/node, hot/cold, swapped) for live migration, JSON or bitmaps, with a pre-copy estimate',
-  usage: USAGE,
-  run: (args, io) => runMigrateHints(args, io),
-};
+export const command = migrateHintsVerb({});
+
+/** Runs the verb; tests pass `accessFor` instead of a daemon. */
+export function runMigrateHints(args: string[], io: CliIO, options: MigrateHintsOptions = {}): Promise<number> {
+  return migrateHintsVerb(options).run(args, io);
+}

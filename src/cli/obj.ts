@@ -1,6 +1,7 @@
 /** `virt-tier obj add|del -f FILE [-s SOCKET]`: etmem's object verbs. The daemon reads and checks the file. */
 import path from 'node:path';
-import { daemonCall, printJson } from './daemon-call.js';
+import { daemonCall } from './daemon-call.js';
+import { printJson } from './format.js';
 import { JSON_OPTION, requireOption, SOCKET_OPTION, socketName } from './options.js';
 import { defineVerb } from './verb.js';
 

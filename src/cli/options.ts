@@ -1,8 +1,10 @@
 /**
  * A strict option parser for the CLI verbs: known flags only, values where
- * required, no flag twice, no stray words. Errors name the flag.
+ * required, no flag twice, no stray words. Errors name the flag. Also the
+ * flags several verbs take (-s, --json, --connect, --pid) and their checks.
  */
-import { VirtTierError } from '../errors.js';
+import { readFileSync } from 'node:fs';
+import { VirtTierError, invalidField } from '../errors.js';
 
 export interface OptionSpec {
   /** key in the result */
@@ -20,20 +22,14 @@ export interface ParsedOptions {
   values: Record<string, string | boolean | undefined>;
 }
 
-export function usageError(message: string, field: string, value = '', allowed = ''): VirtTierError {
-  return new VirtTierError('OPT_INVAL', message, { field, value, allowed });
-}
+export { splitInlineValue, usageError } from '../argv.js';
+import { splitInlineValue, usageError } from '../argv.js';
 
 /** Parses `args`; `positionals` is how many bare words the verb takes (e.g. a domain name). */
 export function parseOptions(args: string[], specs: OptionSpec[], positionals = 0): ParsedOptions {
   const out: ParsedOptions = { positionals: [], values: {} };
   for (let i = 0; i < args.length; i++) {
-    let arg = args[i];
-    let inline: string | undefined;
-    if (arg.startsWith('--') && arg.includes('=')) {
-      inline = arg.slice(arg.indexOf('=') + 1);
-      arg = arg.slice(0, arg.indexOf('='));
-    }
+    const { flag: arg, inline } = splitInlineValue(args[i]);
     if (arg.startsWith('-') && arg !== '-') {
       const spec = specs.find((s) => s.long === arg || (s.short !== undefined && s.short === arg));
       if (!spec) {
@@ -71,10 +67,39 @@ export function requireOption(opts: ParsedOptions, key: string, flag: string, wh
 export const SOCKET_OPTION: OptionSpec = { key: 'socket', short: '-s', long: '--socket', takesValue: true, valueName: 'SOCKET' };
 export const JSON_OPTION: OptionSpec = { key: 'json', long: '--json', takesValue: false };
 export const HELP_OPTION: OptionSpec = { key: 'help', short: '-h', long: '--help', takesValue: false };
+export const CONNECT_OPTION: OptionSpec = { key: 'connect', short: '-c', long: '--connect', takesValue: true, valueName: 'URI' };
+export const PID_OPTION: OptionSpec = { key: 'pid', short: '-p', long: '--pid', takesValue: true, valueName: 'PID' };
+
+/** Kept here, not imported from src/virt/connection.ts: that loads the libvirt binding, which only verbs that talk to libvirt should pay for (lazily). */
+export const DEFAULT_LIBVIRT_URI = 'qemu:///system';
+
+/** The libvirt URI: --connect, else qemu:///system. */
+export function libvirtUri(opts: ParsedOptions): string {
+  return typeof opts.values.connect === 'string' ? opts.values.connect : DEFAULT_LIBVIRT_URI;
+}
 
 /** The daemon socket name: -s, else $VIRT_TIER_SOCKET, else `virt-tier`. etmem requires -s; virt-tier defaults it. */
 export function socketName(opts: ParsedOptions): string {
   const s = opts.values.socket;
   if (typeof s === 'string') return s;
   return process.env.VIRT_TIER_SOCKET ?? 'virt-tier';
+}
+
+/** pid_max, the upper bound of a valid PID (proc(5)); 4194304 when unreadable. */
+function pidMax(): number {
+  try {
+    return Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim()) || 4194304;
+  } catch {
+    return 4194304;
+  }
+}
+
+/** Validates --pid: a decimal integer in 1..pid_max. */
+export function parsePid(value: string): number {
+  const max = pidMax();
+  const allowed = `a running process id, 1..${max}`;
+  if (!/^\d+$/.test(value)) throw invalidField('--pid', value, allowed, 'not a process id');
+  const pid = Number(value);
+  if (pid < 1 || pid > max) throw invalidField('--pid', value, allowed, 'out of range');
+  return pid;
 }

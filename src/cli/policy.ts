@@ -5,17 +5,11 @@
  * `virt-tier policy DOMAIN --set KEY=VALUE... [--live] [--config]`:
  * validates and writes it (docs/libvirt.md).
  */
-import type { CliCommand, CliIO } from './command.js';
-import { HELP_OPTION, JSON_OPTION, parseOptions, usageError, type OptionSpec } from './options.js';
-import { printJson, reportError } from './daemon-call.js';
-import { table } from './format.js';
+import { CONNECT_OPTION, DEFAULT_LIBVIRT_URI, HELP_OPTION, JSON_OPTION, libvirtUri, usageError } from './options.js';
+import { defineVerb } from './verb.js';
+import { printJson, table } from './format.js';
 import { readHostFacts } from '../model/host-facts.js';
 import { effectiveSettings, POLICY_NAMESPACE } from '../virt/policy.js';
-
-/** Kept here, not imported from src/virt/connection.ts: that loads the libvirt binding, which only verbs that talk to libvirt should pay for (lazily). */
-export const DEFAULT_LIBVIRT_URI = 'qemu:///system';
-
-export const CONNECT_OPTION: OptionSpec = { key: 'connect', short: '-c', long: '--connect', takesValue: true, valueName: 'URI' };
 
 const USAGE = `Usage: virt-tier policy DOMAIN [--connect URI] [--config] [--json]
        virt-tier policy DOMAIN --set KEY=VALUE... [--live] [--config] [--connect URI]
@@ -29,52 +23,44 @@ const USAGE = `Usage: virt-tier policy DOMAIN [--connect URI] [--config] [--json
             (default: both for a running persistent domain, else the persistent one)
   --connect libvirt URI (default ${DEFAULT_LIBVIRT_URI})`;
 
-const SPECS: OptionSpec[] = [
-  CONNECT_OPTION,
-  JSON_OPTION,
-  HELP_OPTION,
-  { key: 'set', long: '--set', takesValue: false },
-  { key: 'live', long: '--live', takesValue: false },
-  { key: 'config', long: '--config', takesValue: false },
-];
-
-export const command: CliCommand = {
+export const command = defineVerb({
   name: 'policy',
   summary: 'show or set a domain\'s tiering policy (domain XML metadata)',
   usage: USAGE,
-  async run(args: string[], io: CliIO): Promise<number> {
-    try {
-      const opts = parseOptions(args, SPECS, Number.MAX_SAFE_INTEGER);
-      if (opts.values.help) {
-        io.out(USAGE + '\n');
-        return 0;
+  options: [
+    CONNECT_OPTION,
+    JSON_OPTION,
+    HELP_OPTION,
+    { key: 'set', long: '--set', takesValue: false },
+    { key: 'live', long: '--live', takesValue: false },
+    { key: 'config', long: '--config', takesValue: false },
+  ],
+  // DOMAIN, then with --set any number of KEY=VALUE words
+  positionals: Number.MAX_SAFE_INTEGER,
+  async run(_action, opts, io) {
+    const [domain, ...rest] = opts.positionals;
+    if (domain === undefined) throw usageError('a DOMAIN (name or UUID) is required', 'DOMAIN', '(missing)', 'a domain name or UUID');
+    const uri = libvirtUri(opts);
+    const host = await readHostFacts();
+    const { readDomainPolicy, setDomainPolicy } = await import('../virt/metadata.js');
+    if (!opts.values.set) {
+      if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])} (KEY=VALUE words need --set)`, 'argv', rest[0], 'DOMAIN only, or --set KEY=VALUE...');
+      if (opts.values.live) throw usageError('--live is only for --set', '--live', '', '--set');
+      const view = await readDomainPolicy(domain, host, { uri, config: opts.values.config === true });
+      const settings = effectiveSettings(view.policy);
+      if (opts.values.json) {
+        printJson(io, { domain: view.name, uuid: view.uuid, active: view.active, present: view.policy.present, policy: Object.fromEntries(settings.map((s) => [s.key, s.value])), settings });
+      } else {
+        io.out(`Domain: ${view.name} (${view.uuid})${view.policy.present ? '' : '  [no policy in metadata: tiering off]'}\n`);
+        io.out(table(['Key', 'Value', 'Source'], settings.map((s) => [s.key, s.value, s.source])));
       }
-      const [domain, ...rest] = opts.positionals;
-      if (domain === undefined) throw usageError('a DOMAIN (name or UUID) is required', 'DOMAIN', '(missing)', 'a domain name or UUID');
-      const uri = typeof opts.values.connect === 'string' ? opts.values.connect : DEFAULT_LIBVIRT_URI;
-      const host = await readHostFacts();
-      const { readDomainPolicy, setDomainPolicy } = await import('../virt/metadata.js');
-      if (!opts.values.set) {
-        if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])} (KEY=VALUE words need --set)`, 'argv', rest[0], 'DOMAIN only, or --set KEY=VALUE...');
-        if (opts.values.live) throw usageError('--live is only for --set', '--live', '', '--set');
-        const view = await readDomainPolicy(domain, host, { uri, config: opts.values.config === true });
-        const settings = effectiveSettings(view.policy);
-        if (opts.values.json) {
-          printJson(io, { domain: view.name, uuid: view.uuid, active: view.active, present: view.policy.present, policy: Object.fromEntries(settings.map((s) => [s.key, s.value])), settings });
-        } else {
-          io.out(`Domain: ${view.name} (${view.uuid})${view.policy.present ? '' : '  [no policy in metadata: tiering off]'}\n`);
-          io.out(table(['Key', 'Value', 'Source'], settings.map((s) => [s.key, s.value, s.source])));
-        }
-        return 0;
-      }
-      if (rest.length === 0) throw usageError('--set needs at least one KEY=VALUE', '--set', '(missing)', 'KEY=VALUE...');
-      const result = await setDomainPolicy(domain, rest, host, { uri, target: { live: opts.values.live === true, config: opts.values.config === true } });
-      const where = [result.written.live ? 'live' : '', result.written.config ? 'config' : ''].filter((w) => w !== '').join(' and ');
-      if (opts.values.json) printJson(io, { domain: result.name, uuid: result.uuid, written: result.written, xml: result.xml });
-      else io.out(`Policy of domain ${result.name} written (${where}): ${result.xml}\n`);
       return 0;
-    } catch (err) {
-      return reportError(io, err);
     }
+    if (rest.length === 0) throw usageError('--set needs at least one KEY=VALUE', '--set', '(missing)', 'KEY=VALUE...');
+    const result = await setDomainPolicy(domain, rest, host, { uri, target: { live: opts.values.live === true, config: opts.values.config === true } });
+    const where = [result.written.live ? 'live' : '', result.written.config ? 'config' : ''].filter((w) => w !== '').join(' and ');
+    if (opts.values.json) printJson(io, { domain: result.name, uuid: result.uuid, written: result.written, xml: result.xml });
+    else io.out(`Policy of domain ${result.name} written (${where}): ${result.xml}\n`);
+    return 0;
   },
-};
+});

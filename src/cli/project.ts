@@ -1,7 +1,7 @@
 /** `virt-tier project start|stop|show`: etmem's project verbs and its `project show` format. */
 import type { ProjectView } from '../model/registry.js';
-import { daemonCall, printJson } from './daemon-call.js';
-import { padRight } from './format.js';
+import { daemonCall } from './daemon-call.js';
+import { padRight, printJson } from './format.js';
 import { JSON_OPTION, requireOption, SOCKET_OPTION, socketName } from './options.js';
 import { defineVerb } from './verb.js';
 

@@ -4,16 +4,12 @@
  * guest node, present bytes per host node) and guest RAM per host node
  * (hot/cold from virt-tierd when it tiers the domain).
  */
-import { JSON_OPTION, SOCKET_OPTION, socketName, usageError } from './options.js';
-import { printJson } from './daemon-call.js';
+import { CONNECT_OPTION, JSON_OPTION, libvirtUri, SOCKET_OPTION, socketName, usageError } from './options.js';
 import { defineVerb } from './verb.js';
-import { table } from './format.js';
-import { CONNECT_OPTION, DEFAULT_LIBVIRT_URI } from './policy.js';
-import { formatNodes, mib } from './list.js';
+import { formatNodes, hex, kib, mib, printJson, table } from './format.js';
+import { daemonDomainUsage, domainTiering } from './domain-tiering.js';
 import { readHostFacts } from '../model/host-facts.js';
-import { VirtTierError } from '../errors.js';
-import { daemonDomainUsage, numaUsageOfBlocks } from '../virt/domain-stats.js';
-import { policyFromDomainXml, type DomainPolicy } from '../virt/policy.js';
+import { numaUsageOfBlocks } from '../virt/domain-stats.js';
 
 const USAGE = `Usage: virt-tier stats DOMAIN [--connect URI] [--json] [-s SOCKET]
   A running domain's QEMU PID, RAMBlocks with their VMAs and NUMA placement,
@@ -28,18 +24,11 @@ export const command = defineVerb({
   async run(_action, opts, io) {
     const value = opts.positionals[0];
     if (value === undefined) throw usageError('a DOMAIN (name or UUID) is required', 'DOMAIN', '(missing)', 'a domain name or UUID');
-    const uri = typeof opts.values.connect === 'string' ? opts.values.connect : DEFAULT_LIBVIRT_URI;
     const { resolveDomain } = await import('../virt/discovery.js');
-    const d = await resolveDomain(value, { uri });
-    let policy: DomainPolicy | undefined;
-    let policyError: string | undefined;
-    try {
-      policy = policyFromDomainXml(d.xml, await readHostFacts(), d.name);
-    } catch (err) {
-      policyError = err instanceof VirtTierError ? err.message : String(err);
-    }
+    const d = await resolveDomain(value, { uri: libvirtUri(opts) });
+    const t = domainTiering(d.xml, await readHostFacts(), d.name);
     const numa = await numaUsageOfBlocks(d.pid, d.ramBlocks);
-    const fromDaemon = policy?.enabled ? await daemonDomainUsage(socketName(opts), d.uuid, policy.engine) : undefined;
+    const fromDaemon = await daemonDomainUsage(socketName(opts), d.uuid, t);
     const result = {
       name: d.name,
       uuid: d.uuid,
@@ -47,9 +36,9 @@ export const command = defineVerb({
       state: d.state,
       pid: d.pid,
       memoryBytes: d.memoryBytes,
-      tiering: policyError ? 'invalid' : policy?.enabled ? 'on' : 'off',
-      engine: policy?.enabled ? policy.engine : null,
-      policyError,
+      tiering: t.tiering,
+      engine: t.engine,
+      policyError: t.policyError,
       ramBlocks: d.ramBlocks.map((b) => ({ ...b, bytesByNode: numa.blocks[b.id] ?? {} })),
       nodes: fromDaemon ?? numa.nodes,
       nodesSource: fromDaemon ? 'daemon' : numa.source,
@@ -68,13 +57,13 @@ export const command = defineVerb({
           mib(b.sizeBytes),
           b.guestNode === undefined ? '-' : String(b.guestNode),
           b.qomType.replace('memory-backend-', ''),
-          b.vma ? `0x${b.vma.start.toString(16)}-0x${b.vma.end.toString(16)}${b.vma.hugetlb ? ' ht' : ''}` : 'not found',
-          b.vma ? `${b.vma.kernelPageSizeBytes / 1024}K` : '-',
+          b.vma ? `${hex(b.vma.start)}-${hex(b.vma.end)}${b.vma.hugetlb ? ' ht' : ''}` : 'not found',
+          b.vma ? kib(b.vma.kernelPageSizeBytes) : '-',
           formatNodes(Object.fromEntries(Object.entries(b.bytesByNode).map(([n, bytes]) => [n, { usedBytes: bytes }]))),
         ]),
       ),
     );
-    if (policyError) io.err(`virt-tier: ${policyError}\n`);
+    if (t.policyError) io.err(`virt-tier: ${t.policyError}\n`);
     return 0;
   },
 });

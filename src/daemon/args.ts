@@ -3,8 +3,9 @@
  * getopt_long semantics, but every mistake is an error naming the flag),
  * plus a few long-only virt-tier options.
  */
-import { VirtTierError, invalidField } from '../errors.js';
+import { invalidField } from '../errors.js';
 import { checkSocketName } from '../api/protocol.js';
+import { splitInlineValue, usageError } from '../argv.js';
 import { TRACKER_NAMES, type TrackerChoice } from '../scan/choose-tracker.js';
 
 export interface DaemonArgs {
@@ -53,10 +54,6 @@ virt-tier options:
   --http-token-file FILE   token clients must present; required when HOST is not loopback
   --tracker NAME           access tracker: auto (probe the kernel; default), ${TRACKER_NAMES.join(', ')}`;
 
-function usageError(message: string, field: string, value: string, allowed: string): VirtTierError {
-  return new VirtTierError('OPT_INVAL', message, { field, value, allowed });
-}
-
 export function parseDaemonArgs(argv: string[]): DaemonArgs {
   let help = false;
   let socketName: string | undefined;
@@ -73,12 +70,7 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs {
   const loadFiles: string[] = [];
 
   for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i];
-    let inlineValue: string | undefined;
-    if (arg.startsWith('--') && arg.includes('=')) {
-      inlineValue = arg.slice(arg.indexOf('=') + 1);
-      arg = arg.slice(0, arg.indexOf('='));
-    }
+    const { flag: arg, inline: inlineValue } = splitInlineValue(argv[i]);
     const value = (flag: string, allowed: string): string => {
       if (inlineValue !== undefined) return inlineValue;
       const v = argv[i + 1];

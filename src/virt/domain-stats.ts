@@ -1,15 +1,14 @@
 /**
- * Guest RAM per NUMA node for `virt-tier list` and `stats`: hot and cold
- * bytes from the daemon when it tiers the domain (its showtaskpages
- * report), else present bytes per node from /proc/PID/numa_maps of the
- * guest-RAM VMAs (no access information without a tracker).
+ * Guest RAM per NUMA node from /proc/PID/numa_maps of the guest-RAM VMAs:
+ * present bytes per node (no access information without a tracker). The
+ * hot/cold split comes from virt-tierd, which the CLI asks
+ * (src/cli/domain-tiering.ts): this layer is below the daemon's API.
  */
-import { call } from '../api/client.js';
 import { liveIO, type PlatformIO } from '../platform/io.js';
 import { readNumaMaps } from '../platform/numa-maps.js';
 import type { GuestRamBlock } from './qemu-process.js';
-import { domainProjectName } from './domain-tasks.js';
 
+/** One NUMA node's share of a guest's RAM; hot and cold only when virt-tierd tracks the guest. */
 export interface NodeUsage {
   usedBytes: number;
   hotBytes?: number;
@@ -17,7 +16,7 @@ export interface NodeUsage {
 }
 
 export interface DomainNodeUsage {
-  source: 'daemon' | 'numa_maps' | 'none';
+  source: 'numa_maps' | 'none';
   nodes: Record<number, NodeUsage>;
   /** per RAMBlock id, from numa_maps */
   blocks: Record<string, Record<number, number>>;
@@ -46,47 +45,4 @@ export async function numaUsageOfBlocks(pid: number, blocks: readonly GuestRamBl
     out.blocks[block.id] = perNode;
   }
   return out;
-}
-
-/** Finds `{nodes: {N: {usedBytes, hotBytes, coldBytes}}}` reports anywhere in a daemon reply and sums them. */
-function nodesFromReply(reply: unknown): Record<number, NodeUsage> | undefined {
-  let found: Record<number, NodeUsage> | undefined;
-  const visit = (v: unknown, depth: number): void => {
-    if (depth > 6 || typeof v !== 'object' || v === null) return;
-    if (Array.isArray(v)) {
-      for (const x of v) visit(x, depth + 1);
-      return;
-    }
-    const o = v as Record<string, unknown>;
-    if (typeof o.nodes === 'object' && o.nodes !== null && !Array.isArray(o.nodes)) {
-      for (const [node, s] of Object.entries(o.nodes as Record<string, unknown>)) {
-        const st = s as Record<string, unknown>;
-        if (!/^\d+$/.test(node) || typeof st?.usedBytes !== 'number') continue;
-        found ??= {};
-        const t = (found[Number(node)] ??= { usedBytes: 0, hotBytes: 0, coldBytes: 0 });
-        t.usedBytes += st.usedBytes;
-        t.hotBytes! += typeof st.hotBytes === 'number' ? st.hotBytes : 0;
-        t.coldBytes! += typeof st.coldBytes === 'number' ? st.coldBytes : 0;
-      }
-      return;
-    }
-    for (const x of Object.values(o)) visit(x, depth + 1);
-  };
-  visit(reply, 0);
-  return found;
-}
-
-/**
- * Hot/cold per node from virt-tierd for a domain it tiers through its
- * policy (project and task `domain-<uuid>`), or undefined when the daemon
- * is not reachable or does not tier it.
- */
-export async function daemonDomainUsage(socket: string, uuid: string, engine: string, timeoutMs = 1000): Promise<Record<number, NodeUsage> | undefined> {
-  const name = domainProjectName(uuid);
-  try {
-    const reply = await call(socket, 'engine.cmd', { project: name, engine, cmd: 'showtaskpages', task: name, json: true }, { timeoutMs });
-    return nodesFromReply(reply);
-  } catch {
-    return undefined;
-  }
 }

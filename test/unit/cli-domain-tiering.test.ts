@@ -1,0 +1,77 @@
+/**
+ * What `list` and `stats` show of a domain's tiering: the state from its
+ * <metadata> policy, and hot/cold per node asked of virt-tierd (here a
+ * stand-in server on a test socket speaking src/api/protocol.ts).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { daemonDomainUsage, domainTiering } from '../../src/cli/domain-tiering.js';
+import { encodeFrame, FrameDecoder, MAX_REQUEST_BYTES, parseRequest, socketAddress, type Request } from '../../src/api/protocol.js';
+import { POLICY_NAMESPACE } from '../../src/virt/policy.js';
+import { HOST } from './config-helpers.js';
+
+const UUID = '3cead87f-c9e1-43c3-8d77-f848bbcff52f';
+const domainXml = (metadata: string): string =>
+  `<domain type='qemu'><name>vm1</name><uuid>${UUID}</uuid><metadata>${metadata}</metadata><memory>1</memory></domain>`;
+
+describe('domainTiering', () => {
+  test('no policy: off', () => assert.deepEqual(domainTiering(domainXml(''), HOST, 'vm1'), { tiering: 'off', engine: null }));
+  test('an enabled policy: on, with its engine', () => {
+    assert.deepEqual(domainTiering(domainXml(`<tier:policy xmlns:tier="${POLICY_NAMESPACE}" engine="slide"/>`), HOST, 'vm1'), { tiering: 'on', engine: 'slide' });
+  });
+  test('a disabled policy: off', () => {
+    assert.deepEqual(domainTiering(domainXml(`<tier:policy xmlns:tier="${POLICY_NAMESPACE}" enabled="no"/>`), HOST, 'vm1'), { tiering: 'off', engine: null });
+  });
+  test('an invalid policy is reported by domain and key, not thrown', () => {
+    const t = domainTiering(domainXml(`<tier:policy xmlns:tier="${POLICY_NAMESPACE}" enabled="yes" node_mig_quota="99999999999"/>`), HOST, 'vm1');
+    assert.equal(t.tiering, 'invalid');
+    assert.equal(t.engine, null);
+    assert.match(t.policyError ?? '', /domain "vm1" policy\.node_mig_quota/);
+  });
+});
+
+describe('daemonDomainUsage', () => {
+  const SOCKET = `vt-unit-tiering-${process.pid}`;
+  const requests: Request[] = [];
+  let server: net.Server;
+  before(async () => {
+    server = net.createServer((sock) => {
+      const decoder = new FrameDecoder(MAX_REQUEST_BYTES);
+      sock.on('error', () => {});
+      sock.on('data', (chunk: Buffer) => {
+        for (const frame of decoder.push(chunk)) {
+          const req = parseRequest(frame);
+          requests.push(req);
+          // two tasks' reports for one project: the CLI sums them per node
+          const result = { tasks: [{ nodes: { 0: { usedBytes: 3, hotBytes: 1, coldBytes: 2 } } }, { nodes: { 0: { usedBytes: 4, hotBytes: 4 }, 1: { usedBytes: 8, coldBytes: 8 } } }] };
+          sock.write(encodeFrame({ v: 1, id: req.id, ok: true, result }));
+        }
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ path: socketAddress(SOCKET) }, () => resolve());
+    });
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  test("asks the domain's project for showtaskpages and sums hot/cold per node", async () => {
+    const nodes = await daemonDomainUsage(SOCKET, UUID, { tiering: 'on', engine: 'cslide' });
+    assert.deepEqual(nodes, { 0: { usedBytes: 7, hotBytes: 5, coldBytes: 2 }, 1: { usedBytes: 8, hotBytes: 0, coldBytes: 8 } });
+    const req = requests.at(-1)!;
+    assert.equal(req.cmd, 'engine.cmd');
+    assert.deepEqual(req.args, { project: `domain-${UUID}`, engine: 'cslide', cmd: 'showtaskpages', task: `domain-${UUID}`, json: true });
+  });
+
+  test('tiering off or invalid: the daemon is not asked', async () => {
+    const before = requests.length;
+    assert.equal(await daemonDomainUsage(SOCKET, UUID, { tiering: 'off', engine: null }), undefined);
+    assert.equal(await daemonDomainUsage(SOCKET, UUID, { tiering: 'invalid', engine: null, policyError: 'x' }), undefined);
+    assert.equal(requests.length, before);
+  });
+
+  test('no daemon on the socket: undefined, not an error', async () => {
+    assert.equal(await daemonDomainUsage(`${SOCKET}-absent`, UUID, { tiering: 'on', engine: 'slide' }), undefined);
+  });
+});
