@@ -118,6 +118,12 @@ interface CslideCommon {
   hotReserveBytes: number;
   /** scans per cycle; counts above it are clamped to it */
   loop: number;
+  /**
+   * DRAM nodes under memory pressure (virt-tier's free-DRAM watermarks),
+   * with their high watermark in bytes: nothing is promoted to them, and
+   * their regular memory keeps at least that much free.
+   */
+  pressure?: ReadonlyMap<number, number>;
 }
 
 export interface HostCslideInput extends CslideCommon {
@@ -320,7 +326,9 @@ function planPool(pair: NodePair, pool: PoolKind, dramChunks: Chunk[], aepChunks
   const dramPool = pools[pair.dram];
   const aepPool = pools[pair.aep];
   if (!dramPool || !aepPool || quotaBytes <= 0) return out;
-  const reserve = Math.max(0, input.hotReserveBytes);
+  const highWatermark = input.pressure?.get(pair.dram);
+  // Under pressure regular memory keeps the high watermark free (hugetlb pools do not free the node's memory).
+  const reserve = Math.max(0, input.hotReserveBytes, highWatermark !== undefined && pool === 'regular' ? highWatermark : 0);
   const thr = input.hotThreshold;
 
   let hotOnAep = aepChunks.filter((c) => c.accessCount >= thr).sort(hottestFirst);
@@ -328,7 +336,7 @@ function planPool(pair: NodePair, pool: PoolKind, dramChunks: Chunk[], aepChunks
   let coldOnDram = dramChunks.filter((c) => c.accessCount < thr).sort(coldestFirst);
   const largestPage = Math.max(0, ...[...dramChunks, ...aepChunks].map((c) => c.pageSizeBytes));
 
-  let quotaUp = quotaBytes;
+  let quotaUp = highWatermark !== undefined ? 0 : quotaBytes;
   let quotaDown = quotaBytes;
   let free = Math.max(0, dramPool.freeBytes);
   let freeAep = Math.max(0, aepPool.freeBytes);

@@ -24,6 +24,8 @@ export interface HostInfo {
   /** hugepage pools of `pageSizeBytes` on every NUMA node (nodes without that page size: total 0) */
   hugePagePools(pageSizeBytes: number): Promise<NodePools>;
   memInfo(): Promise<HostMemInfo>;
+  /** /proc/vmstat as numbers (migration counters: pgmigrate_success, numa_pages_migrated, pgdemote_*, pgpromote_*) */
+  vmstat?(): Promise<Record<string, number>>;
   /** each NUMA node's memory (MemTotal, MemFree of /sys/devices/system/node/nodeN/meminfo): where THP and 4 KiB pages land */
   nodeMemory?(): Promise<NodePools>;
   /** VmRSS in bytes; rejects with SysError ESRCH when the process is gone */
@@ -51,6 +53,14 @@ export function platformHostInfo(io: PlatformIO = liveIO): HostInfo {
         pools[node] = { totalBytes: (pool?.nr ?? 0) * pageSizeBytes, freeBytes: (pool?.free ?? 0) * pageSizeBytes };
       }
       return pools;
+    },
+    async vmstat() {
+      const out: Record<string, number> = {};
+      for (const line of (await io.readText('/proc/vmstat')).split('\n')) {
+        const [key, value] = line.split(' ');
+        if (key && value !== undefined && /^\d+$/.test(value)) out[key] = Number(value);
+      }
+      return out;
     },
     async nodeMemory() {
       const pools: NodePools = {};

@@ -145,3 +145,12 @@ describe('cslide shares and thrash guard (virt-tier, beyond etmem)', () => {
     assert.equal(later.moves.length, 2, 'after the guard\'s rounds both move');
   });
 });
+
+test('pressure (free-DRAM watermarks): nothing is promoted to a pressured node; its regular memory demotes cold pages up to the high mark', () => {
+  const thp = guest(1, [...pagesOf(4, 3, AEP), ...pagesOf(8, 0, DRAM)], { vmFlags: ['rd', 'wr', 'mr', 'mw', 'me', 'hg'] });
+  const pools = { regular: { [DRAM]: pool(64 * P, 2 * P), [AEP]: pool(64 * P, 40 * P) } };
+  const relaxed = planHostCslide(input([thp], pools));
+  assert.ok(relaxed.moves.some((m) => m.reason === 'promote'));
+  const pressured = planHostCslide(input([thp], pools, { pressure: new Map([[DRAM, 6 * P]]) }));
+  assert.deepEqual(pressured.moves.map((m) => m.reason), ['demote', 'demote', 'demote', 'demote'], 'four cold pages go: free 2 -> 6 pages, the high mark');
+});
