@@ -11,7 +11,7 @@ import { liveIO, type PlatformIO } from '../platform/io.js';
 import type { NodePools } from '../engines/cslide-policy.js';
 import { SysError } from '../native/errors.js';
 import { parseMeminfo, readMeminfo } from '../platform/meminfo.js';
-import { readHugepagePools } from '../platform/numa-topology.js';
+import { readHugepagePools, readOnlineNodeIds } from '../platform/numa-topology.js';
 import { parseCpuList } from '../platform/cpulist.js';
 
 export interface HostMemInfo {
@@ -34,15 +34,8 @@ export interface HostInfo {
 
 const NODE_DIR = '/sys/devices/system/node';
 
-/** NUMA node ids: `online`, else the nodeN directories, else none. */
-async function nodeIds(io: PlatformIO): Promise<number[]> {
-  if (await io.exists(`${NODE_DIR}/online`)) return parseCpuList(await io.readText(`${NODE_DIR}/online`));
-  try {
-    return (await io.readDir(NODE_DIR)).map((n) => /^node(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => m !== null).map((m) => Number(m[1])).sort((a, b) => a - b);
-  } catch {
-    return []; // no NUMA sysfs: no per-node pools
-  }
-}
+/** NUMA node ids; none without node sysfs (no per-node pools). */
+const nodeIds = (io: PlatformIO): Promise<number[]> => readOnlineNodeIds(io, []);
 
 export function platformHostInfo(io: PlatformIO = liveIO): HostInfo {
   return {
