@@ -107,9 +107,9 @@ describe('man pages', () => {
     sameSet('verb', { 'src/cli/commands.ts': commands.map((c) => c.name), 'docs/cli.md': docVerbs, 'man/virt-tier.8': pageVerbs });
   });
 
-  test('virt-tier(8): every option a verb\'s usage names is on the page, and nothing else', () => {
-    const usageFlags = new Set([...commands.flatMap((c) => [...longFlags(c.usage)]), '--help']);
-    sameSet('CLI option', { 'verb usages': usageFlags, 'man/virt-tier.8': longFlags(manText(read('man/virt-tier.8'))) });
+  test('virt-tier(8): every option a verb accepts is on the page, and nothing else', () => {
+    const accepted = commands.flatMap((c) => (c.flags ?? []).filter((f) => f.startsWith('--')));
+    sameSet('CLI option', { 'the verbs\' options': accepted, 'man/virt-tier.8': longFlags(manText(read('man/virt-tier.8'))) });
   });
 
   test('virt-tier.conf(5): the keys of the parser, of docs/configuration.md and of the page are the same, section by section', () => {
