@@ -86,6 +86,9 @@ describe('Debian package: build, install, run as the unit does, purge', { concur
     const conf = statSync('/etc/virt-tier/virt-tier.conf');
     assert.deepEqual([conf.mode & 0o7777, conf.uid, conf.gid], [0o600, 0, 0]);
     assert.match(readFileSync(HOOK, 'utf8'), /virt-tier's libvirt qemu hook/);
+    for (const page of ['/usr/share/man/man8/virt-tierd.8.gz', '/usr/share/man/man8/virt-tier.8.gz', '/usr/share/man/man5/virt-tier.conf.5.gz']) assert.ok(existsSync(page), page);
+    assert.ok(existsSync('/usr/share/bash-completion/completions/virt-tier'), 'bash completion');
+    assert.ok(existsSync('/usr/share/doc/virt-tier/dashboards/grafana-dashboard.json'), 'dashboard');
     assert.equal(run('virt-tier', ['help']).code, 0);
     assert.match(run('virt-tierd', ['--help']).out, /--config FILE/);
   });
