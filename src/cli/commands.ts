@@ -11,6 +11,7 @@ import { command as policy } from './policy.js';
 import { command as installHook } from './install-hook.js';
 import { command as migrateHints } from './migrate-hints.js';
 import { command as top } from './top.js';
+import { command as report } from './report.js';
 
 export const commands: CliCommand[] = [
   obj,
@@ -24,4 +25,5 @@ export const commands: CliCommand[] = [
   installHook,
   migrateHints,
   top,
+  report,
 ];
