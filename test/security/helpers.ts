@@ -73,9 +73,9 @@ export function rssBytes(pid: number): number {
 }
 
 /** Waits until `fn` holds (polling); throws with `what` when it never does. */
-export async function until(fn: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+export async function until(fn: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
+  while (!(await fn())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }

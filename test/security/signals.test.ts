@@ -29,10 +29,10 @@ describe('SIGUSR1 and SIGHUP', () => {
     const pid = d.proc.pid!;
     assert.deepEqual(listeningPorts(pid), [], 'the daemon listens on no TCP port before');
     process.kill(pid, 'SIGUSR1');
-    await until(() => /SIGUSR1 ignored/.test(d.stderr()), 'the SIGUSR1 log line');
     // Give an inspector (had one been started) ample time to bind.
-    await sleep(500);
+    await sleep(1000);
     assert.deepEqual(listeningPorts(pid), [], 'no TCP listener appeared');
+    await until(() => /SIGUSR1 ignored/.test(d.stderr()), 'the SIGUSR1 log line');
     // The attacker's view: nothing answers on the inspector's port with the daemon's inspector.
     const probe = runAsNobody(`
       const r = await fetch('http://127.0.0.1:9229/json/list').then((x) => x.text()).catch((e) => 'refused ' + e.cause?.code);
