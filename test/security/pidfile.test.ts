@@ -7,9 +7,26 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { canConnect, daemonOnce, uniqueSocketName } from '../integration/helpers/daemon.js';
+import { spawn } from 'node:child_process';
+import { canConnect, daemonBin, uniqueSocketName } from '../integration/helpers/daemon.js';
 import { call } from '../../src/api/client.js';
 import { runAsNobody, until } from './helpers.js';
+
+/**
+ * Runs `virt-tierd -m ...` until the parent exits. Not spawnSync: the forked
+ * daemon inherits stderr, so the pipe stays open as long as it runs.
+ */
+function daemonM(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [daemonBin, '-m', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    p.once('exit', (code) => setTimeout(() => {
+      p.stderr!.destroy();
+      resolve({ code, stderr });
+    }, 100));
+  });
+}
 
 /** A daemon left behind by a failed assertion is stopped, found by its socket. */
 async function stopLeftover(socket: string): Promise<void> {
@@ -38,7 +55,7 @@ describe('--pidfile', () => {
     assert.ok(userDir.startsWith('/tmp/vt-sec-pid-'), r.stderr);
     const socket = uniqueSocketName();
     try {
-      const out = daemonOnce(['-m', '-s', socket, '--no-libvirt', '--pidfile', path.join(userDir, 'virt-tierd.pid')]);
+      const out = await daemonM(['-s', socket, '--no-libvirt', '--pidfile', path.join(userDir, 'virt-tierd.pid')]);
       assert.equal(out.code, 1, out.stderr);
       assert.match(out.stderr, /--pidfile .*: directory .* is owned by uid 65534/);
       assert.equal(readFileSync(victim, 'utf8'), VICTIM_TEXT);
@@ -56,7 +73,7 @@ describe('--pidfile', () => {
     try {
       const pidFile = path.join(dir, 'virt-tierd.pid');
       symlinkSync(victim, pidFile);
-      const out = daemonOnce(['-m', '-s', socket, '--no-libvirt', '--pidfile', pidFile]);
+      const out = await daemonM(['-s', socket, '--no-libvirt', '--pidfile', pidFile]);
       assert.equal(out.code, 1, out.stderr);
       assert.match(out.stderr, /is a symbolic link \(never followed\)/);
       assert.equal(readFileSync(victim, 'utf8'), VICTIM_TEXT);
@@ -75,7 +92,7 @@ describe('--pidfile', () => {
     writeFileSync(pidFile, '999999\n'); // stale
     const socket = uniqueSocketName();
     try {
-      const out = daemonOnce(['-m', '-s', socket, '--no-libvirt', '--pidfile', pidFile]);
+      const out = await daemonM(['-s', socket, '--no-libvirt', '--pidfile', pidFile]);
       assert.equal(out.code, 0, out.stderr);
       const pid = Number(readFileSync(pidFile, 'utf8').trim());
       assert.ok(pid > 0 && pid !== 999999);
