@@ -9,8 +9,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import net from 'node:net';
-import { startDaemon, writeConfig, type TestDaemon } from '../integration/helpers/daemon.js';
+import path from 'node:path';
+import { repoRoot, startDaemon, writeConfig, type TestDaemon } from '../integration/helpers/daemon.js';
 import { FRAME_JS, fdCount, rssBytes, sleep, spawnAsNobody, until } from './helpers.js';
 
 const PROJECT = '[project]\nname=kept\nloop=1\ninterval=1\nsleep=1\n';
@@ -94,6 +96,14 @@ describe('connection floods', () => {
       });
       assert.match(reply, /OPT_UNAVAILABLE/);
       await until(() => /connection limit reached \(root peer: its request, e\.g\. a qemu hook event, is lost\)/.test(d.stderr()), 'the lost-request log line');
+      // The real qemu hook, as libvirtd runs it: it exits 0 as always, and the daemon's log names its lost event.
+      const hook = spawnSync(process.execPath, [path.join(repoRoot, 'hooks/qemu'), 'vm-lost', 'started', 'begin', '-'], {
+        input: '<domain><name>vm-lost</name></domain>',
+        env: { ...process.env, VIRT_TIER_HOOK_SOCKET: d.socket },
+        timeout: 10_000,
+      });
+      assert.equal(hook.status, 0);
+      await until(() => d.stderr().includes(`pid ${hook.pid} uid 0`), `a refusal naming the hook's pid ${hook.pid}`, 5000);
     } finally {
       for (const s of socks) s.destroy();
     }
