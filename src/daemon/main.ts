@@ -123,7 +123,7 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
     tracker: args.tracker,
     libvirt,
     connection,
-    feed: args.http ? { ...args.http, token: args.httpTokenFile ? readTokenFile(args.httpTokenFile) : undefined } : undefined,
+    feed: args.http ? { ...args.http, token: args.httpTokenFile ? readTokenFile(args.httpTokenFile) : undefined, allowHosts: args.httpAllowHosts } : undefined,
   });
   const handlers = createHandlers({
     registry,

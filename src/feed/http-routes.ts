@@ -27,8 +27,8 @@ export function loadLiveView(): string | undefined {
 
 export interface RequestRoutes {
   token?: string;
-  /** the --http host: a Host header naming it is allowed besides loopback names and address literals */
-  listenHost: string;
+  /** the --http host and --http-allow-host names: a Host naming one is allowed besides loopback names and address literals */
+  listenHosts: readonly string[];
   /** refusals are logged at debug level only: a flood of them must not flood the log */
   log?: EngineLogger;
   /** web/live.html, or undefined when not installed (500) */
@@ -45,7 +45,7 @@ export function requestHandler(routes: RequestRoutes): (req: IncomingMessage, re
       res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', ...extra });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
-    const refusal = requestRefusal(req, routes.listenHost);
+    const refusal = requestRefusal(req, routes.listenHosts);
     if (refusal !== undefined) {
       routes.log?.debug(refusal.warning ?? 'feed: request refused', { host: req.headers.host, origin: req.headers.origin, path: url.pathname });
       return reply(refusal.status, 'text/plain', 'forbidden: this server answers only to its own address or a loopback name\n');
@@ -76,8 +76,8 @@ function rejectUpgrade(socket: Socket, status: number, reason: string): void {
 
 export interface UpgradeRoutes {
   token?: string;
-  /** see RequestRoutes.listenHost */
-  listenHost: string;
+  /** see RequestRoutes.listenHosts */
+  listenHosts: readonly string[];
   maxClients: number;
   /** connected websocket clients now */
   clients: () => number;
@@ -93,7 +93,7 @@ export function upgradeHandler(routes: UpgradeRoutes): (req: IncomingMessage, so
   return (req, socket, head) => {
     socket.on('error', () => undefined);
     const url = requestUrl(req);
-    const refusal = upgradeRefusal(req, url, { token: routes.token, clients: routes.clients(), maxClients: routes.maxClients, listenHost: routes.listenHost });
+    const refusal = upgradeRefusal(req, url, { token: routes.token, clients: routes.clients(), maxClients: routes.maxClients, listenHosts: routes.listenHosts });
     if (refusal === undefined && url.pathname !== '/feed') {
       routes.onRefused();
       return rejectUpgrade(socket, 404, 'Not Found');

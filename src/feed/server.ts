@@ -32,6 +32,8 @@ export interface FeedServerOptions {
   listen: { host: string; port: number };
   /** required for a non-loopback address; when set, /feed and /metrics require it */
   token?: string;
+  /** DNS names a request's Host may carry besides loopback names and addresses (--http-allow-host) */
+  allowHosts?: string[];
   log: EngineLogger;
   /** default 1000 */
   updateIntervalMs?: number;
@@ -86,8 +88,8 @@ export async function startFeedServer(opts: FeedServerOptions): Promise<FeedServ
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
   wss.on('connection', (ws: WebSocket) => sessions.attach(ws));
 
-  const listenHost = opts.listen.host;
-  const server = createServer(requestHandler({ token, listenHost, log, liveView: loadLiveView(), metrics: () => metricsPage(tasks, counters, sessions) }));
+  const listenHosts = [opts.listen.host, ...(opts.allowHosts ?? [])];
+  const server = createServer(requestHandler({ token, listenHosts, log, liveView: loadLiveView(), metrics: () => metricsPage(tasks, counters, sessions) }));
   // Every connection is an fd of the (root) daemon: bound them all, and per remote address, so no local
   // user can exhaust the daemon's descriptors. net.Server closes connections over maxConnections at once.
   server.maxConnections = maxConnections;
@@ -111,7 +113,7 @@ export async function startFeedServer(opts: FeedServerOptions): Promise<FeedServ
     });
   });
   server.on('upgrade', upgradeHandler({
-    token, maxClients, wss, log, listenHost,
+    token, maxClients, wss, log, listenHosts,
     clients: () => sessions.size,
     onRefused: () => void counters.rejectedUpgrades++,
   }));

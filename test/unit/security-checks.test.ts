@@ -21,19 +21,20 @@ const req = (headers: Record<string, string>): IncomingMessage => ({ headers }) 
 
 describe('feed Host allow-list', () => {
   test('loopback names and address literals pass; other names, empty and odd Hosts do not', () => {
-    for (const h of ['localhost', '127.0.0.1', '[::1]', '10.1.2.3', '[fe80::1]']) assert.equal(hostnameAllowed(h, '127.0.0.1'), true, h);
-    for (const h of ['rebind.test', 'localhost.', 'evil.localhost.example', 'example.com']) assert.equal(hostnameAllowed(h, '127.0.0.1'), false, h);
-    assert.equal(hostAllowed(req({ host: '127.0.0.1:8080' }), '127.0.0.1'), true);
-    assert.equal(hostAllowed(req({ host: 'LOCALHOST:8080' }), '127.0.0.1'), true);
-    for (const h of ['rebind.test:8080', '', 'a b', 'x@127.0.0.1', '127.0.0.1/x']) assert.equal(hostAllowed(req({ host: h }), '127.0.0.1'), false, h);
-    assert.equal(hostAllowed(req({}), '127.0.0.1'), false, 'no Host');
+    for (const h of ['localhost', '127.0.0.1', '[::1]', '10.1.2.3', '[fe80::1]']) assert.equal(hostnameAllowed(h, ['127.0.0.1']), true, h);
+    for (const h of ['rebind.test', 'localhost.', 'evil.localhost.example', 'example.com']) assert.equal(hostnameAllowed(h, ['127.0.0.1']), false, h);
+    assert.equal(hostAllowed(req({ host: '127.0.0.1:8080' }), ['127.0.0.1']), true);
+    assert.equal(hostAllowed(req({ host: 'LOCALHOST:8080' }), ['127.0.0.1']), true);
+    for (const h of ['rebind.test:8080', '', 'a b', 'x@127.0.0.1', '127.0.0.1/x']) assert.equal(hostAllowed(req({ host: h }), ['127.0.0.1']), false, h);
+    assert.equal(hostAllowed(req({}), ['127.0.0.1']), false, 'no Host');
+    assert.equal(hostAllowed(req({ host: 'metrics.example:9100' }), ['10.0.0.5', 'metrics.example']), true, '--http-allow-host');
   });
   test('Origin: absent passes; it must be http(s), allowed and equal to the Host', () => {
-    assert.equal(originAllowed(req({ host: '127.0.0.1:1' }), '127.0.0.1'), true);
-    assert.equal(originAllowed(req({ host: '127.0.0.1:1', origin: 'http://127.0.0.1:1' }), '127.0.0.1'), true);
-    assert.equal(originAllowed(req({ host: 'rebind.test:1', origin: 'http://rebind.test:1' }), '127.0.0.1'), false, 'equal but rebindable');
-    assert.equal(originAllowed(req({ host: '127.0.0.1:1', origin: 'null' }), '127.0.0.1'), false);
-    assert.equal(originAllowed(req({ host: '127.0.0.1:1', origin: 'http://127.0.0.1:2' }), '127.0.0.1'), false);
+    assert.equal(originAllowed(req({ host: '127.0.0.1:1' }), ['127.0.0.1']), true);
+    assert.equal(originAllowed(req({ host: '127.0.0.1:1', origin: 'http://127.0.0.1:1' }), ['127.0.0.1']), true);
+    assert.equal(originAllowed(req({ host: 'rebind.test:1', origin: 'http://rebind.test:1' }), ['127.0.0.1']), false, 'equal but rebindable');
+    assert.equal(originAllowed(req({ host: '127.0.0.1:1', origin: 'null' }), ['127.0.0.1']), false);
+    assert.equal(originAllowed(req({ host: '127.0.0.1:1', origin: 'http://127.0.0.1:2' }), ['127.0.0.1']), false);
   });
 });
 
