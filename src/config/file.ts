@@ -176,7 +176,8 @@ function readAsPeer(file: string, reader: FileReader): Promise<Buffer> {
  * otherwise etmem's INI form). Errors are VirtTierError('OPT_INVAL') whose
  * message starts with the file name.
  */
-export async function loadConfigFile(file: string, host: HostFacts, reader?: FileReader): Promise<ConfigDocument> {
+export async function loadConfigFile(file: string, host: HostFacts, opts: { allowEmpty?: boolean; reader?: FileReader } = {}): Promise<ConfigDocument> {
+  const { reader } = opts;
   const bytes = reader === undefined || reader.uid === 0 ? await readAsRoot(file) : await readAsPeer(file, reader);
   let text: string;
   try {
@@ -185,7 +186,7 @@ export async function loadConfigFile(file: string, host: HostFacts, reader?: Fil
     throw fileError(file, 'is not valid UTF-8 text', 'UTF-8 text');
   }
   try {
-    return parseConfigText(text, formatOfPath(file), host);
+    return parseConfigText(text, formatOfPath(file), host, { allowEmpty: opts.allowEmpty });
   } catch (err) {
     if (err instanceof VirtTierError) {
       // The builders quote excerpts only (raw.ts); this bound holds for any message that reaches the peer.

@@ -17,6 +17,7 @@ import { Registry } from '../model/registry.js';
 import { EngineFactories } from '../runner/registry.js';
 import { DAEMON_USAGE, parseDaemonArgs, type DaemonArgs } from './args.js';
 import { checkPidFileDir, removePidFile, writePidFile } from './pidfile.js';
+import { startConfigReloads } from './reload.js';
 import { createTargets, wireComponents } from './wiring.js';
 
 /** Set in the child of `-m`: tells it to report readiness over IPC. */
@@ -127,7 +128,7 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
   });
   const handlers = createHandlers({
     registry,
-    loadConfigFile: (file, host, reader) => loadConfigFile(file, host, reader),
+    loadConfigFile: (file, host, reader) => loadConfigFile(file, host, { reader }),
     hostFacts: () => readHostFacts(),
     startedAtMs,
     version: packageVersion(),
@@ -139,6 +140,7 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
     await registry.add(await loadConfigFile(file, await readHostFacts()));
     log.info('loaded config', { file });
   }
+  await startConfigReloads(args, registry, log); // --config: loaded now, reloaded on SIGHUP (src/daemon/reload.ts)
   try {
     await server.listen();
   } catch (err) {
@@ -160,10 +162,9 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
   // (src/runner/thirdparty.ts), so this is the last line, not the first.
   process.on('uncaughtException', (err) => log.error('uncaught exception (plugin or bug); continuing', { error: err.stack ?? String(err) }));
   process.on('unhandledRejection', (err) => log.error('unhandled rejection (plugin or bug); continuing', { error: err instanceof Error ? err.stack : String(err) }));
-  // SIGUSR1 would open Node's inspector (bin/virt-tierd.js installs the first guard); SIGHUP would kill the
-  // daemon, and reload is not implemented yet. Both are logged and otherwise ignored.
+  // SIGUSR1 would open Node's inspector (bin/virt-tierd.js installs the first guard): logged and ignored.
+  // SIGHUP reloads the config file (startConfigReloads above); it never kills the daemon.
   process.on('SIGUSR1', () => log.warn('SIGUSR1 ignored: the Node inspector is disabled in virt-tierd'));
-  process.on('SIGHUP', () => log.warn('SIGHUP ignored: virt-tierd has no reload; use obj del/add to change objects'));
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -41,7 +41,7 @@ describe('obj add -f as an allowed-gid peer', () => {
   before(async () => {
     process.env[MARKER] = SECRET;
     try {
-      d = await startDaemon(['--no-libvirt', '--allow-gid', String(NOBODY.gid)]);
+      d = await startDaemon(['--no-libvirt', '--no-config', '--allow-gid', String(NOBODY.gid)]);
     } finally {
       delete process.env[MARKER];
     }
@@ -103,7 +103,7 @@ describe('obj add -f as an allowed-gid peer', () => {
 
 describe('errors quote only a short excerpt of the file', () => {
   test('root peer, a root 0600 file with a long secret first line: at most 40 printable characters of it', async () => {
-    const d = await startDaemon(['--no-libvirt']);
+    const d = await startDaemon(['--no-libvirt', '--no-config']);
     try {
       // NUL and an escape sequence inside the quoted part: shown as '?', never sent raw to a terminal
       const file = writeConfig(`${SECRET.slice(0, 12)}\u0000\u001b[31m${SECRET.slice(12)}\n`);

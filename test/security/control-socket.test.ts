@@ -53,7 +53,7 @@ function lastState(lines: string[]): { open: number; closed: number; replies: st
 describe('connection floods', () => {
   let d: TestDaemon;
   before(async () => {
-    d = await startDaemon(['--no-libvirt', '--allow-gid', '65534']);
+    d = await startDaemon(['--no-libvirt', '--no-config', '--allow-gid', '65534']);
     assert.equal(d.cli(['obj', 'add', '-f', writeConfig(PROJECT)]).code, 0);
   });
   after(() => d?.stop());
@@ -111,7 +111,7 @@ describe('connection floods', () => {
   });
 
   test('nobody without --allow-gid: 400 refused connections hold (almost) no fds; root is served meanwhile', async () => {
-    const d2 = await startDaemon(['--no-libvirt']);
+    const d2 = await startDaemon(['--no-libvirt', '--no-config']);
     try {
       const pid = d2.proc.pid!;
       const fdsBefore = fdCount(pid);
@@ -137,7 +137,7 @@ describe('connection floods', () => {
 
 describe('pipelined requests never read', () => {
   test('100k requests: the daemon stops reading, its memory stays flat, it serves others', async () => {
-    const d = await startDaemon(['--no-libvirt']);
+    const d = await startDaemon(['--no-libvirt', '--no-config']);
     try {
       const pid = d.proc.pid!;
       const rssBefore = rssBytes(pid);

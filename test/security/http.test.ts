@@ -49,7 +49,7 @@ describe('--http against a local user and a browser', () => {
   let port: number;
   before(async () => {
     port = await freePort();
-    d = await startDaemon(['--no-libvirt', '--http', `127.0.0.1:${port}`]);
+    d = await startDaemon(['--no-libvirt', '--no-config', '--http', `127.0.0.1:${port}`]);
     assert.equal(d.cli(['obj', 'add', '-f', writeConfig('[project]\nname=kept\nloop=1\ninterval=1\nsleep=1\n')]).code, 0);
     await until(async () => (await get(port, '/metrics').catch(() => 0)) === 200, 'the feed to listen');
   });

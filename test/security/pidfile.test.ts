@@ -55,7 +55,7 @@ describe('--pidfile', () => {
     assert.ok(userDir.startsWith('/tmp/vt-sec-pid-'), r.stderr);
     const socket = uniqueSocketName();
     try {
-      const out = await daemonM(['-s', socket, '--no-libvirt', '--pidfile', path.join(userDir, 'virt-tierd.pid')]);
+      const out = await daemonM(['-s', socket, '--no-libvirt', '--no-config', '--pidfile', path.join(userDir, 'virt-tierd.pid')]);
       assert.equal(out.code, 1, out.stderr);
       assert.match(out.stderr, /--pidfile .*: directory .* is owned by uid 65534/);
       assert.equal(readFileSync(victim, 'utf8'), VICTIM_TEXT);
@@ -73,7 +73,7 @@ describe('--pidfile', () => {
     try {
       const pidFile = path.join(dir, 'virt-tierd.pid');
       symlinkSync(victim, pidFile);
-      const out = await daemonM(['-s', socket, '--no-libvirt', '--pidfile', pidFile]);
+      const out = await daemonM(['-s', socket, '--no-libvirt', '--no-config', '--pidfile', pidFile]);
       assert.equal(out.code, 1, out.stderr);
       assert.match(out.stderr, /is a symbolic link \(never followed\)/);
       assert.equal(readFileSync(victim, 'utf8'), VICTIM_TEXT);
@@ -92,7 +92,7 @@ describe('--pidfile', () => {
     writeFileSync(pidFile, '999999\n'); // stale
     const socket = uniqueSocketName();
     try {
-      const out = await daemonM(['-s', socket, '--no-libvirt', '--pidfile', pidFile]);
+      const out = await daemonM(['-s', socket, '--no-libvirt', '--no-config', '--pidfile', pidFile]);
       assert.equal(out.code, 0, out.stderr);
       const pid = Number(readFileSync(pidFile, 'utf8').trim());
       assert.ok(pid > 0 && pid !== 999999);
