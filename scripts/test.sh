@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: set-up (installs what is missing, builds), then the
-# unit, integration and testbed suites with node's test runner. Prints the
+# unit, integration, security and testbed suites with node's test runner. Prints the
 # total as "N passed, N failed, N skipped" last.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -23,11 +23,13 @@ run_suite() {
     --test-reporter=tap --test-reporter-destination="$out/$name.tap" $files || status=1
 }
 
-suites="${VIRT_TIER_SUITES:-unit integration testbed}"
+suites="${VIRT_TIER_SUITES:-unit integration security testbed}"
 for s in $suites; do
   case "$s" in
     unit) run_suite unit 2 dist/test/unit ;;
     integration) run_suite integration 1 dist/test/integration ;;
+    # attacks as an unprivileged user (setpriv nobody), real sockets and a real Chromium: docs/security.md
+    security) run_suite security 1 dist/test/security ;;
     testbed) run_suite testbed 1 dist/test/testbed ;;
   esac
 done

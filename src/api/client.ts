@@ -54,7 +54,14 @@ export function call(name: string, cmd: string, args: Record<string, unknown> = 
       }
     });
     sock.on('error', (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'ECONNREFUSED' || err.code === 'ENOENT' ? 'is virt-tierd running?' : err.message;
+      // EPIPE/ECONNRESET: the daemon answered and closed before our request went out (a refused peer, or its
+      // connection limit); its own reply, when it arrives first, is the error the caller sees instead.
+      const why =
+        err.code === 'ECONNREFUSED' || err.code === 'ENOENT'
+          ? 'is virt-tierd running?'
+          : err.code === 'EPIPE' || err.code === 'ECONNRESET'
+            ? 'the daemon closed the connection before reading the request: it refused this peer (not root, not of its --allow-gid) or is at its connection limit; its log says which'
+            : err.message;
       finish(new VirtTierError('OPT_UNAVAILABLE', `cannot reach virt-tierd on socket ${JSON.stringify(name)} (${err.code ?? 'error'}): ${why}`));
     });
     sock.on('close', () => {

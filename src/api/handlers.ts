@@ -11,8 +11,11 @@ import type { Handler } from './server.js';
 
 export interface HandlerDeps {
   registry: Registry;
-  /** reads and validates a config file (daemon-side: the file checks must hold for the daemon) */
-  loadConfigFile(file: string, host: HostFacts): Promise<ConfigDocument> | ConfigDocument;
+  /**
+   * reads and validates a config file (daemon-side: the file checks must hold for the daemon), with the
+   * rights of `reader`, the peer that asked (config/file.ts: a peer other than root never reads with root's)
+   */
+  loadConfigFile(file: string, host: HostFacts, reader: { uid: number; gid: number }): Promise<ConfigDocument> | ConfigDocument;
   hostFacts(): HostFacts | Promise<HostFacts>;
   startedAtMs: number;
   version: string;
@@ -41,8 +44,8 @@ function fileArg(args: Record<string, unknown>): string {
 export function createHandlers(deps: HandlerDeps): Record<string, Handler> {
   const { registry } = deps;
   return {
-    'obj.add': async (args) => registry.add(await deps.loadConfigFile(fileArg(args), await deps.hostFacts())),
-    'obj.del': async (args) => registry.del(await deps.loadConfigFile(fileArg(args), await deps.hostFacts())),
+    'obj.add': async (args, peer) => registry.add(await deps.loadConfigFile(fileArg(args), await deps.hostFacts(), peer)),
+    'obj.del': async (args, peer) => registry.del(await deps.loadConfigFile(fileArg(args), await deps.hostFacts(), peer)),
     'project.start': async (args) => {
       await registry.start(stringArg(args, 'name', '-n')!);
       return null;

@@ -45,50 +45,41 @@ export function encodeFrame(message: unknown): Buffer {
  * Throws VirtTierError(OPT_PROTO) when a frame announces more than `maxBytes`.
  */
 export class FrameDecoder {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  /** bytes of an incomplete frame, carried over to the next push (a copy: it never pins a read buffer) */
+  private rest: Buffer = Buffer.alloc(0);
 
   constructor(private readonly maxBytes: number) {}
 
+  /**
+   * One pass over what arrived: each complete frame is a view of one buffer
+   * per push (a read chunk, or the carried-over bytes joined with it), never
+   * a copy of everything still pending per frame.
+   */
   push(chunk: Buffer): Buffer[] {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    const buf = this.rest.length === 0 ? chunk : Buffer.concat([this.rest, chunk]);
     const frames: Buffer[] = [];
-    for (;;) {
-      if (this.buffered < 4) break;
-      const head = this.peek(4);
-      const length = head.readUInt32BE(0);
+    let off = 0;
+    while (buf.length - off >= 4) {
+      const length = buf.readUInt32BE(off);
       if (length > this.maxBytes) {
+        this.rest = Buffer.alloc(0);
         throw new VirtTierError('OPT_PROTO', `message of ${length} bytes exceeds the limit of ${this.maxBytes} bytes`, {
           field: 'frame.length',
           value: String(length),
           allowed: `0..${this.maxBytes}`,
         });
       }
-      if (this.buffered < 4 + length) break;
-      const all = this.take(4 + length);
-      frames.push(all.subarray(4));
+      if (buf.length - off < 4 + length) break;
+      frames.push(buf.subarray(off + 4, off + 4 + length));
+      off += 4 + length;
     }
+    this.rest = off === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(off));
     return frames;
   }
 
   /** bytes of an incomplete frame still held */
   get pendingBytes(): number {
-    return this.buffered;
-  }
-
-  private peek(n: number): Buffer {
-    if (this.chunks[0].length < n) this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0].subarray(0, n);
-  }
-
-  private take(n: number): Buffer {
-    const all = Buffer.concat(this.chunks);
-    const out = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.chunks = rest.length > 0 ? [rest] : [];
-    this.buffered = rest.length;
-    return out;
+    return this.rest.length;
   }
 }
 

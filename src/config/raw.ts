@@ -30,9 +30,25 @@ export interface RawSection {
   label?: string;
 }
 
+/** The most of a config file's own text an error quotes. */
+export const EXCERPT_CHARS = 40;
+
+/**
+ * A short, printable excerpt of text that came from a config file. Errors
+ * reach the peer that asked for the add, and the daemon (root) read the
+ * file: an error must not become a way to read a file, so it never quotes
+ * more than EXCERPT_CHARS characters, with control and format characters
+ * (NUL of /proc/PID/environ, escape sequences) shown as `?`.
+ */
+export function excerpt(text: string, max = EXCERPT_CHARS): string {
+  const chars = [...text];
+  const shown = chars.slice(0, max).join('').replace(/\p{C}/gu, '?');
+  return chars.length <= max ? shown : `${shown}...(${chars.length} characters)`;
+}
+
 /** `task[2]` or `task[2].T`: the field name used in every config error. */
 export function fieldName(section: Pick<RawSection, 'kind' | 'index' | 'label'>, key?: string): string {
-  return `${section.label ?? `${section.kind}[${section.index}]`}${key === undefined ? '' : `.${key}`}`;
+  return `${section.label ?? `${section.kind}[${section.index}]`}${key === undefined ? '' : `.${excerpt(key)}`}`;
 }
 
 function atLine(err: VirtTierError, line: number | undefined): VirtTierError {
@@ -41,8 +57,9 @@ function atLine(err: VirtTierError, line: number | undefined): VirtTierError {
 }
 
 /** A value outside its allowed form or range: `line 14: task[2].T: out of range "99"; allowed: 0..36`. */
-export function badValue(section: RawSection, key: string, value: string, allowed: string, why: string): VirtTierError {
+export function badValue(section: RawSection, key: string, written: string, allowed: string, why: string): VirtTierError {
   const line = section.entries.get(key)?.line ?? section.line;
+  const value = excerpt(written);
   const err = invalidField(fieldName(section, key), value, allowed, why);
   // invalidField's detail (field, value, allowed) as is; the message with a colon before the value, which reads
   // better after the longer reasons given here ("pair 2: node 2 appears twice: \"0,2;2,3\"").
@@ -58,7 +75,8 @@ export function badKey(section: Pick<RawSection, 'kind' | 'index' | 'line' | 'la
 }
 
 /** A syntax error of the file itself (no section or key to name). */
-export function badSyntax(line: number | undefined, why: string, text: string, allowed: string): VirtTierError {
+export function badSyntax(line: number | undefined, why: string, written: string, allowed: string): VirtTierError {
+  const text = excerpt(written);
   const message = `${why}: ${JSON.stringify(text)}; allowed: ${allowed}`;
   return atLine(new VirtTierError('OPT_INVAL', message, { field: line === undefined ? 'file' : `line ${line}`, value: text, allowed }), line);
 }

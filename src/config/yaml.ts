@@ -16,7 +16,7 @@
  * are refused: they would let one list item silently stand for another.
  */
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Node, type ParsedNode, type YAMLMap } from 'yaml';
-import { badKey, badSyntax, type RawSection, type SectionKind } from './raw.js';
+import { badKey, badSyntax, excerpt, type RawSection, type SectionKind } from './raw.js';
 
 const NESTED_LIST: Partial<Record<SectionKind, { key: string; kind: SectionKind }>> = {
   project: { key: 'engines', kind: 'engine' },
@@ -62,7 +62,7 @@ export function parseYaml(text: string): RawSection[] {
     if (written === undefined) {
       section.entries.set(key, { value, line: section.line });
     } else if (written.value !== value) {
-      throw badKey(section, key, `is ${JSON.stringify(written.value)} but the ${section.kind} is listed under ${parent} ${JSON.stringify(value)}`, JSON.stringify(value), written.line);
+      throw badKey(section, key, `is ${JSON.stringify(excerpt(written.value))} but the ${section.kind} is listed under ${parent} ${JSON.stringify(excerpt(value))}`, JSON.stringify(excerpt(value)), written.line);
     }
   };
 

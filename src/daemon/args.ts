@@ -36,6 +36,8 @@ export interface DaemonArgs {
   http?: { host: string; port: number };
   /** file holding the feed's token (required for a non-loopback --http) */
   httpTokenFile?: string;
+  /** host names the feed answers to besides loopback names and addresses (DNS-rebinding defence) */
+  httpAllowHosts: string[];
 }
 
 /** Where a packaged daemon finds its objects (etmem's rule: root-owned, 0600 or 0400). */
@@ -66,6 +68,7 @@ virt-tier options:
   --sync-interval SECONDS  how often --auto-domains reconciles with libvirt, 1..3600 (default 5)
   --http [HOST:]PORT       serve the websocket stats feed (/feed), /metrics and the live view (/) (HOST default 127.0.0.1)
   --http-token-file FILE   token clients must present; required when HOST is not loopback
+  --http-allow-host NAME   a DNS name clients may use for the feed (repeatable; default: loopback names and addresses only)
   --tracker NAME           access tracker: auto (probe the kernel; default), ${TRACKER_NAMES.join(', ')}`;
 
 export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonArgs {
@@ -81,6 +84,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
   let syncIntervalS = 5;
   let http: { host: string; port: number } | undefined;
   let httpTokenFile: string | undefined;
+  const httpAllowHosts: string[] = [];
   const loadFiles: string[] = [];
   let configFile: string | null | undefined;
 
@@ -173,6 +177,14 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
       case '--http-token-file':
         httpTokenFile = value('--http-token-file', 'a file path');
         break;
+      case '--http-allow-host': {
+        const v = value('--http-allow-host', 'a DNS name');
+        if (!/^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(v)) {
+          throw invalidField('--http-allow-host', v, 'a DNS name of 1..253 characters (letters, digits, - and .)');
+        }
+        httpAllowHosts.push(v.toLowerCase());
+        break;
+      }
       case '--tracker': {
         const v = value('--tracker', ['auto', ...TRACKER_NAMES].join('|'));
         if (v !== 'auto' && !(TRACKER_NAMES as readonly string[]).includes(v)) throw invalidField('--tracker', v, ['auto', ...TRACKER_NAMES].join('|'));
@@ -201,5 +213,6 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
     syncIntervalS,
     http,
     httpTokenFile,
+    httpAllowHosts,
   };
 }

@@ -4,7 +4,8 @@
  * everything cleanly on SIGTERM/SIGINT.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import inspector from 'node:inspector';
 import { fileURLToPath } from 'node:url';
 import { createHandlers } from '../api/handlers.js';
 import { ControlServer } from '../api/server.js';
@@ -15,11 +16,37 @@ import { readHostFacts } from '../model/host-facts.js';
 import { Registry } from '../model/registry.js';
 import { EngineFactories } from '../runner/registry.js';
 import { DAEMON_USAGE, parseDaemonArgs, type DaemonArgs } from './args.js';
+import { checkPidFileDir, removePidFile, writePidFile } from './pidfile.js';
 import { startConfigReloads } from './reload.js';
 import { createTargets, wireComponents } from './wiring.js';
 
 /** Set in the child of `-m`: tells it to report readiness over IPC. */
 const READY_ENV = 'VIRT_TIERD_NOTIFY_PARENT';
+/** How long SIGTERM waits for a clean stop before the daemon exits anyway (a wedged plugin must not keep it alive). */
+const STOP_DEADLINE_MS = 10_000;
+
+const INSPECT_FLAG = /(^|\s)--(inspect(-brk|-wait|-port|-publish-uid)?|debug-port)(=|\s|$)/;
+
+/**
+ * Why the daemon must not run, when Node's inspector is (or could be)
+ * enabled: through the inspector anyone who reaches its port evaluates code
+ * as root. Checks the flags (execArgv, NODE_OPTIONS) and whether an
+ * inspector is already open. Undefined when all is well.
+ */
+export function refuseInspector(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): string | undefined {
+  const flags = [...execArgv, env.NODE_OPTIONS ?? ''].join(' ');
+  if (INSPECT_FLAG.test(flags) || inspector.url() !== undefined) {
+    inspector.close();
+    return 'OPT_PERM: refusing to run with the Node inspector enabled (--inspect* in the node flags or NODE_OPTIONS): it would let any local user run code as root';
+  }
+  return undefined;
+}
+
+/** The entry that installs the SIGUSR1 guard before anything loads: bin/virt-tierd.js, next to dist/. */
+function daemonEntry(): string {
+  const bin = fileURLToPath(new URL('../../../bin/virt-tierd.js', import.meta.url));
+  return existsSync(bin) ? bin : fileURLToPath(import.meta.url);
+}
 
 export function packageVersion(): string {
   try {
@@ -47,8 +74,16 @@ function defaultPidFile(args: DaemonArgs): string {
 
 /** -m: start a detached child, wait until it listens, write its pidfile, exit. */
 async function forkAndWait(argv: string[], args: DaemonArgs): Promise<number> {
+  const pidFile = defaultPidFile(args);
+  try {
+    // Before forking: a pidfile the daemon may not write is an error now, not after the child runs.
+    checkPidFileDir(pidFile);
+  } catch (err) {
+    process.stderr.write(`virt-tierd: ${(err as VirtTierError).code}: ${(err as Error).message}\n`);
+    return 1;
+  }
   const childArgv = argv.filter((a) => a !== '-m' && a !== '--mode-systemctl');
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...childArgv], {
+  const child = spawn(process.execPath, [daemonEntry(), ...childArgv], {
     detached: true,
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     env: { ...process.env, [READY_ENV]: '1' },
@@ -61,7 +96,13 @@ async function forkAndWait(argv: string[], args: DaemonArgs): Promise<number> {
     process.stderr.write(`virt-tierd: daemon failed to start (exit ${outcome})\n`);
     return typeof outcome === 'number' && outcome !== 0 ? outcome : 1;
   }
-  writeFileSync(defaultPidFile(args), `${child.pid}\n`, { mode: 0o644 });
+  try {
+    writePidFile(pidFile, child.pid!);
+  } catch (err) {
+    process.stderr.write(`virt-tierd: ${(err as VirtTierError).code}: ${(err as Error).message}\n`);
+    child.kill('SIGTERM');
+    return 1;
+  }
   child.disconnect();
   child.unref();
   return 0;
@@ -83,11 +124,11 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
     tracker: args.tracker,
     libvirt,
     connection,
-    feed: args.http ? { ...args.http, token: args.httpTokenFile ? readTokenFile(args.httpTokenFile) : undefined } : undefined,
+    feed: args.http ? { ...args.http, token: args.httpTokenFile ? readTokenFile(args.httpTokenFile) : undefined, allowHosts: args.httpAllowHosts } : undefined,
   });
   const handlers = createHandlers({
     registry,
-    loadConfigFile: (file, host) => loadConfigFile(file, host),
+    loadConfigFile: (file, host, reader) => loadConfigFile(file, host, { reader }),
     hostFacts: () => readHostFacts(),
     startedAtMs,
     version: packageVersion(),
@@ -121,16 +162,26 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
   // (src/runner/thirdparty.ts), so this is the last line, not the first.
   process.on('uncaughtException', (err) => log.error('uncaught exception (plugin or bug); continuing', { error: err.stack ?? String(err) }));
   process.on('unhandledRejection', (err) => log.error('unhandled rejection (plugin or bug); continuing', { error: err instanceof Error ? err.stack : String(err) }));
+  // SIGUSR1 would open Node's inspector (bin/virt-tierd.js installs the first guard): logged and ignored.
+  // SIGHUP reloads the config file (startConfigReloads above); it never kills the daemon.
+  process.on('SIGUSR1', () => log.warn('SIGUSR1 ignored: the Node inspector is disabled in virt-tierd'));
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log.info('stopping', { signal });
+    const deadline = setTimeout(() => {
+      log.error('stop did not finish in time; exiting anyway', { deadlineMs: STOP_DEADLINE_MS });
+      process.exit(1);
+    }, STOP_DEADLINE_MS);
+    deadline.unref();
     void (async () => {
+      // registry.shutdown() first aborts an add in progress, so nothing is committed once SIGTERM arrived.
+      const registryDown = registry.shutdown();
       await server.close();
       await components.close();
-      await registry.shutdown();
-      if (args.pidFile || process.env[READY_ENV]) rmSync(defaultPidFile(args), { force: true });
+      await registryDown;
+      if (args.pidFile || process.env[READY_ENV]) removePidFile(defaultPidFile(args), process.pid);
       process.exit(0);
     })();
   };
@@ -162,6 +213,13 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  // Run directly rather than through bin/virt-tierd.js: the same guards, as early as an ES module allows.
+  process.on('SIGUSR1', () => undefined);
+  const refusal = refuseInspector();
+  if (refusal !== undefined) {
+    process.stderr.write(`virt-tierd: ${refusal}\n`);
+    process.exit(2);
+  }
   void main(process.argv.slice(2)).then((code) => {
     if (code >= 0) process.exit(code);
   });

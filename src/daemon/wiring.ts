@@ -46,7 +46,7 @@ export interface WiringContext {
     syncIntervalMs: number;
   };
   /** the stats feed; undefined = not served */
-  feed?: { host: string; port: number; token?: string };
+  feed?: { host: string; port: number; token?: string; allowHosts?: string[] };
   /** the connection createTargets made for the registry's resolver; wiring closes it */
   connection?: VirtConnection | null;
 }
@@ -96,6 +96,7 @@ export async function wireComponents(ctx: WiringContext): Promise<WiredComponent
       scans,
       listen: { host: ctx.feed.host, port: ctx.feed.port },
       token: ctx.feed.token,
+      allowHosts: ctx.feed.allowHosts,
       log: ctx.log,
     });
     ctx.log.info('stats feed listening', { url: feed.url });

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { EngineLogger } from '../runner/engine.js';
-import { requestUrl, tokenAccepted, upgradeRefusal } from './access.js';
+import { requestRefusal, requestUrl, tokenAccepted, upgradeRefusal } from './access.js';
 import { METRICS_CONTENT_TYPE } from './metrics-endpoint.js';
 
 /** The live view page (web/live.html), found next to the package root from dist/ or src/. */
@@ -27,6 +27,10 @@ export function loadLiveView(): string | undefined {
 
 export interface RequestRoutes {
   token?: string;
+  /** the --http host and --http-allow-host names: a Host naming one is allowed besides loopback names and address literals */
+  listenHosts: readonly string[];
+  /** refusals are logged at debug level only: a flood of them must not flood the log */
+  log?: EngineLogger;
   /** web/live.html, or undefined when not installed (500) */
   liveView?: string;
   /** the body of a `/metrics` scrape */
@@ -41,6 +45,11 @@ export function requestHandler(routes: RequestRoutes): (req: IncomingMessage, re
       res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', ...extra });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
+    const refusal = requestRefusal(req, routes.listenHosts);
+    if (refusal !== undefined) {
+      routes.log?.debug(refusal.warning ?? 'feed: request refused', { host: req.headers.host, origin: req.headers.origin, path: url.pathname });
+      return reply(refusal.status, 'text/plain', 'forbidden: this server answers only to its own address or a loopback name\n');
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'text/plain', 'method not allowed\n', { Allow: 'GET, HEAD' });
     switch (url.pathname) {
       case '/':
@@ -67,6 +76,8 @@ function rejectUpgrade(socket: Socket, status: number, reason: string): void {
 
 export interface UpgradeRoutes {
   token?: string;
+  /** see RequestRoutes.listenHosts */
+  listenHosts: readonly string[];
   maxClients: number;
   /** connected websocket clients now */
   clients: () => number;
@@ -82,11 +93,11 @@ export function upgradeHandler(routes: UpgradeRoutes): (req: IncomingMessage, so
   return (req, socket, head) => {
     socket.on('error', () => undefined);
     const url = requestUrl(req);
-    if (url.pathname !== '/feed') {
+    const refusal = upgradeRefusal(req, url, { token: routes.token, clients: routes.clients(), maxClients: routes.maxClients, listenHosts: routes.listenHosts });
+    if (refusal === undefined && url.pathname !== '/feed') {
       routes.onRefused();
       return rejectUpgrade(socket, 404, 'Not Found');
     }
-    const refusal = upgradeRefusal(req, url, { token: routes.token, clients: routes.clients(), maxClients: routes.maxClients });
     if (refusal !== undefined) {
       routes.onRefused();
       if (refusal.warning !== undefined) routes.log.warn(refusal.warning, { remote: socket.remoteAddress });

@@ -17,16 +17,16 @@ export function isLoopbackHost(host: string): boolean {
   return isIP(v4) === 4 && v4.startsWith('127.');
 }
 
-/** Throws a VirtTierError naming --http / --http-token when the listener is not allowed. */
+/** Throws a VirtTierError naming --http / --http-token-file (flags that exist) when the listener is not allowed. */
 export function checkListen(listen: { host: string; port: number }, token: string | undefined): void {
   const host = listen.host.replace(/^\[|\]$/g, '');
   if (host !== 'localhost' && isIP(host) === 0) throw invalidField('--http', listen.host, 'an IPv4 or IPv6 address, or localhost', 'not an address');
   if (!Number.isInteger(listen.port) || listen.port < 0 || listen.port > 65535) throw invalidField('--http', listen.port, 'a port 0..65535 (0: any free port)', 'bad port');
   if (token !== undefined && (token.length < MIN_TOKEN_LENGTH || /\s/.test(token))) {
-    throw invalidField('--http-token', '(hidden)', `at least ${MIN_TOKEN_LENGTH} characters, no spaces`, 'token too weak');
+    throw invalidField('--http-token-file', '(hidden)', `a token of at least ${MIN_TOKEN_LENGTH} characters without blanks on the file's first line`, 'token too weak');
   }
   if (!isLoopbackHost(host) && token === undefined) {
-    throw invalidField('--http', `${listen.host}:${listen.port}`, '127.0.0.1 or ::1, or any address together with --http-token TOKEN', 'the stats feed listens beyond loopback only with a token');
+    throw invalidField('--http', `${listen.host}:${listen.port}`, '127.0.0.1 or ::1, or any address together with --http-token-file FILE', 'the stats feed listens beyond loopback only with a token');
   }
 }
 

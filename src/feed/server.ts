@@ -32,6 +32,8 @@ export interface FeedServerOptions {
   listen: { host: string; port: number };
   /** required for a non-loopback address; when set, /feed and /metrics require it */
   token?: string;
+  /** DNS names a request's Host may carry besides loopback names and addresses (--http-allow-host) */
+  allowHosts?: string[];
   log: EngineLogger;
   /** default 1000 */
   updateIntervalMs?: number;
@@ -45,6 +47,10 @@ export interface FeedServerOptions {
   slowClientTimeoutMs?: number;
   /** default 256; more connections get 503 */
   maxClients?: number;
+  /** open HTTP connections at most, websockets included (default maxClients + 64): bounds the daemon's fds */
+  maxConnections?: number;
+  /** open connections from one remote address at most (default 128) */
+  maxConnectionsPerAddress?: number;
 }
 
 export interface FeedServer {
@@ -69,6 +75,10 @@ export async function startFeedServer(opts: FeedServerOptions): Promise<FeedServ
   const maxBufferedBytes = opts.maxBufferedBytes ?? 1024 * 1024;
   if (!Number.isInteger(maxBufferedBytes) || maxBufferedBytes < 1024) throw invalidField('maxBufferedBytes', maxBufferedBytes, '>= 1024');
   const maxClients = opts.maxClients ?? 256;
+  const maxConnections = opts.maxConnections ?? maxClients + 64;
+  const maxPerAddress = opts.maxConnectionsPerAddress ?? 128;
+  if (!Number.isInteger(maxConnections) || maxConnections < 1) throw invalidField('maxConnections', maxConnections, '>= 1');
+  if (!Number.isInteger(maxPerAddress) || maxPerAddress < 1) throw invalidField('maxConnectionsPerAddress', maxPerAddress, '>= 1');
   const { log, token } = opts;
 
   const counters: FeedCounters = { clients: 0, droppedUpdates: 0, slowClientsDropped: 0, deadClientsDropped: 0, rejectedUpgrades: 0, maxClientBufferedBytes: 0 };
@@ -78,10 +88,32 @@ export async function startFeedServer(opts: FeedServerOptions): Promise<FeedServ
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
   wss.on('connection', (ws: WebSocket) => sessions.attach(ws));
 
-  // Server-wide connection limits and timeouts (beyond maxClients for websockets) would be set on `server` here.
-  const server = createServer(requestHandler({ token, liveView: loadLiveView(), metrics: () => metricsPage(tasks, counters, sessions) }));
+  const listenHosts = [opts.listen.host, ...(opts.allowHosts ?? [])];
+  const server = createServer(requestHandler({ token, listenHosts, log, liveView: loadLiveView(), metrics: () => metricsPage(tasks, counters, sessions) }));
+  // Every connection is an fd of the (root) daemon: bound them all, and per remote address, so no local
+  // user can exhaust the daemon's descriptors. net.Server closes connections over maxConnections at once.
+  server.maxConnections = maxConnections;
+  // A connection that sends nothing, or headers too slowly, is closed (upgraded websockets: ws clears this).
+  server.timeout = 30_000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  const perAddress = new Map<string, number>();
+  server.on('connection', (socket) => {
+    const addr = socket.remoteAddress ?? '?';
+    const n = perAddress.get(addr) ?? 0;
+    if (n >= maxPerAddress) {
+      socket.destroy();
+      return;
+    }
+    perAddress.set(addr, n + 1);
+    socket.once('close', () => {
+      const left = (perAddress.get(addr) ?? 1) - 1;
+      if (left <= 0) perAddress.delete(addr);
+      else perAddress.set(addr, left);
+    });
+  });
   server.on('upgrade', upgradeHandler({
-    token, maxClients, wss, log,
+    token, maxClients, wss, log, listenHosts,
     clients: () => sessions.size,
     onRefused: () => void counters.rejectedUpgrades++,
   }));

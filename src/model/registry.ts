@@ -11,7 +11,7 @@
  */
 import { checkTaskAgainstProject } from '../config/task-params.js';
 import type { ConfigDocument, EngineConfig, ProjectConfig, TaskConfig } from '../config/types.js';
-import { VirtTierError } from '../errors.js';
+import { abortError, VirtTierError } from '../errors.js';
 import type { Engine } from '../runner/engine.js';
 import { EngineFactories, engineKey } from '../runner/registry.js';
 import type { Logger } from '../log.js';
@@ -82,6 +82,8 @@ export interface RegistryParts {
 export class Registry {
   private readonly projects = new Map<string, ProjectEntry>();
   private readonly mutex = new Mutex();
+  /** aborted by shutdown(): a change still in progress (or queued) then gives up before it commits */
+  private readonly closing = new AbortController();
   private readonly engines: EngineFactories;
   private readonly targets: TargetResolver;
 
@@ -93,6 +95,11 @@ export class Registry {
   /** Adds every object of `doc`, or nothing. */
   add(doc: ConfigDocument): Promise<ChangeSummary> {
     return this.mutex.run(async () => (await this.prepareAdd(doc, NOTHING_GONE)).commit(new Set()));
+  }
+
+  /** Throws the AbortError of a closing registry: nothing is added once SIGTERM arrived. */
+  private checkOpen(): void {
+    if (this.closing.signal.aborted) throw abortError('the daemon is stopping: nothing was added');
   }
 
   /**
@@ -123,6 +130,7 @@ export class Registry {
 
   /** Validates `doc` against the state minus `gone` and instantiates its engines; `commit` inserts it (cannot fail on input). */
   private async prepareAdd(doc: ConfigDocument, gone: Gone): Promise<{ commit(startedProjects: Set<string>): ChangeSummary }> {
+    this.checkOpen();
     const liveProject = (name: string): ProjectEntry | undefined => (gone.projects.has(name) ? undefined : this.projects.get(name));
     const liveEngine = (project: string, key: string): EngineEntry | undefined =>
       gone.engines.has(`${project}\0${key}`) ? undefined : liveProject(project)?.engines.get(key);
@@ -152,7 +160,7 @@ export class Registry {
         if (engineOf(e.project, key)) {
           throw new VirtTierError('OPT_ENG_EXISTED', `${describe('engine', key, e.source)} already exists in project "${e.project}"`, { field: 'engine.name', value: key });
         }
-        const engine = await this.engines.create(e, { project, log: this.log.child({ project: e.project, engine: key }) });
+        const engine = await untilClosing(this.engines.create(e, { project, log: this.log.child({ project: e.project, engine: key }) }), this.closing.signal);
         created.push({ project: e.project, key, entry: { config: e, engine, tasks: new Map() } });
       }
 
@@ -174,6 +182,7 @@ export class Registry {
         checkTaskAgainstProject(t, project);
         engine.engine.checkTask(t, project);
       }
+      this.checkOpen();
     } catch (err) {
       await closeCreated();
       throw err;
@@ -335,6 +344,8 @@ export class Registry {
 
   /** SIGTERM: stop every task, remove every project. */
   shutdown(): Promise<void> {
+    // First make an add in progress give up (it may be waiting on a plugin's init), so the mutex frees at once.
+    this.closing.abort();
     return this.mutex.run(async () => {
       for (const project of this.projects.values()) {
         project.started = false;
@@ -351,4 +362,33 @@ export class Registry {
     }
     return project;
   }
+}
+
+/**
+ * `created` or, once `signal` aborts, an AbortError at once. An engine that
+ * is created after the abort is closed when it arrives, so a plugin's slow
+ * init neither holds SIGTERM back nor leaks its engine.
+ */
+function untilClosing(created: Promise<Engine>, signal: AbortSignal): Promise<Engine> {
+  if (signal.aborted) {
+    void created.then((e) => e.close(), () => undefined).catch(() => undefined);
+    return Promise.reject(abortError('the daemon is stopping: nothing was added'));
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      void created.then((e) => e.close(), () => undefined).catch(() => undefined);
+      reject(abortError('the daemon is stopping: nothing was added'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    created.then(
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(e);
+      },
+      (err) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }

@@ -108,7 +108,7 @@ describe('feed robustness', () => {
   test('refused listeners: a non-loopback address without a token, a weak token, a bad address', async () => {
     const start = (host: string, token?: string): Promise<FeedServer> =>
       startFeedServer({ registry: h.registry, listen: { host, port: 0 }, token, log: nullLogger() });
-    for (const [host, token, field] of [['0.0.0.0', undefined, '--http'], ['::', undefined, '--http'], ['192.0.2.1', undefined, '--http'], ['0.0.0.0', 'short', '--http-token'], ['not-an-address', undefined, '--http']] as const) {
+    for (const [host, token, field] of [['0.0.0.0', undefined, '--http'], ['::', undefined, '--http'], ['192.0.2.1', undefined, '--http'], ['0.0.0.0', 'short', '--http-token-file'], ['not-an-address', undefined, '--http']] as const) {
       await assert.rejects(start(host, token), (e: unknown) => e instanceof VirtTierError && e.field === field && /loopback|token|address/.test(e.message), `${host} ${token ?? ''}`);
     }
     // loopback in its IPv6 form is fine without a token; any address with a token is fine

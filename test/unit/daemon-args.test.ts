@@ -12,7 +12,9 @@ function rejects(argv: string[], field: string): void {
 
 describe('virt-tierd flags (etmemd compatible)', () => {
   test('-s with defaults', () => {
-    assert.deepEqual(parseDaemonArgs(['-s', 'sock'], {}), { help: false, socketName: 'sock', logLevel: 3, systemctlMode: false, pidFile: undefined, loadFiles: [], configFile: '/etc/virt-tier/virt-tier.conf', configExplicit: false, allowedGid: undefined, tracker: 'auto', connectUri: 'qemu:///system', autoDomains: false, syncIntervalS: 5, http: undefined, httpTokenFile: undefined });
+    assert.deepEqual(parseDaemonArgs(['-s', 'sock'], {}), { help: false, socketName: 'sock', logLevel: 3, systemctlMode: false, pidFile: undefined, loadFiles: [], configFile: '/etc/virt-tier/virt-tier.conf', configExplicit: false, allowedGid: undefined, tracker: 'auto', connectUri: 'qemu:///system', autoDomains: false, syncIntervalS: 5, http: undefined, httpTokenFile: undefined, httpAllowHosts: [] });
+    assert.deepEqual(parseDaemonArgs(['-s', 'sock', '--http-allow-host', 'Metrics.Example', '--http-allow-host', 'h2'], {}).httpAllowHosts, ['metrics.example', 'h2']);
+    assert.throws(() => parseDaemonArgs(['-s', 'sock', '--http-allow-host', 'a/b'], {}), /--http-allow-host: invalid value "a\/b"/);
   });
   test('long forms, -l at both ends, -m', () => {
     assert.equal(parseDaemonArgs(['--socket', 's', '--log-level', '0']).logLevel, 0);

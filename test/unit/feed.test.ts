@@ -101,7 +101,7 @@ describe('feed listen rules', () => {
   test('wider listeners need a token of 16+ characters', () => {
     assert.doesNotThrow(() => checkListen({ host: '127.0.0.1', port: 0 }, undefined));
     assert.throws(() => checkListen({ host: '0.0.0.0', port: 8080 }, undefined), /--http-token/);
-    assert.throws(() => checkListen({ host: '0.0.0.0', port: 8080 }, 'short'), (e: { field?: string }) => e.field === '--http-token');
+    assert.throws(() => checkListen({ host: '0.0.0.0', port: 8080 }, 'short'), (e: { field?: string }) => e.field === '--http-token-file');
     assert.throws(() => checkListen({ host: '127.0.0.1', port: 70000 }, undefined), (e: { field?: string }) => e.field === '--http');
     assert.doesNotThrow(() => checkListen({ host: '0.0.0.0', port: 8080 }, 'x'.repeat(16)));
   });
