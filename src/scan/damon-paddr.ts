@@ -482,6 +482,7 @@ export async function probeDamonPaddr(io: PlatformIO): Promise<TrackerProbe & { 
 export const damonPaddrTrackerEntry: TrackerEntry = {
   name: 'damon-paddr',
   engines: ['slide', 'cslide'],
+  memory: 'LRU memory by physical frame: anonymous, THP, shmem/memfd; hugetlb targets refused (paddr never sees them accessed)',
   probe: async (io, _kernel) => {
     try {
       const { name, available, reason } = await probeDamonPaddr(io);

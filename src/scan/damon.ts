@@ -333,6 +333,7 @@ export async function probeDamonVaddrReadOnly(io: PlatformIO = liveIO): Promise<
 export const damonVaddrTrackerEntry: TrackerEntry = {
   name: 'damon-vaddr',
   engines: ['slide', 'cslide'],
+  memory: 'per process: hugetlb (exact, one region per hugepage), THP, anonymous, shmem (sampled per 2 MiB)',
   probe: (io, _kernel) => probeDamonVaddrReadOnly(io),
   create: async (io, kernel) => new DamonVaddrTracker({ io, kernel }),
 };
