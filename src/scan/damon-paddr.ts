@@ -281,7 +281,9 @@ export class DamonPaddrTracker implements Tracker {
   }
 
   private async vmasOf(target: ScanTarget): Promise<SizedVma[]> {
-    const sized = filterVmas(parseSmapsSized(await this.readProc(target.pid, 'smaps')), target.filter) as SizedVma[];
+    // The kernel's own mappings ([vdso], [vvar], [vsyscall] above 2^53) hold no guest RAM and have no frames of ours.
+    const sized = (filterVmas(parseSmapsSized(await this.readProc(target.pid, 'smaps')), target.filter) as SizedVma[])
+      .filter((v) => v.end <= Number.MAX_SAFE_INTEGER && !/^\[(vdso|vvar|vvar_vclock|vsyscall)\]$/.test(v.pathname));
     const huge = sized.find((v) => v.vmFlags.includes('ht') || v.pageSizeBytes > PAGE);
     if (huge) {
       throw new VirtTierError(
