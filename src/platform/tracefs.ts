@@ -188,15 +188,27 @@ export function tracefsMounted(root = TRACEFS): boolean {
   return fs.existsSync(`${root}/${DAMON_AGGREGATED}/format`) || fs.existsSync(`${root}/events`);
 }
 
-/** Mounts tracefs at `root` (as `mount -t tracefs nodev /sys/kernel/tracing`); needs root. */
-export async function mountTracefs(root = TRACEFS): Promise<void> {
-  if (tracefsMounted(root)) return;
-  await new Promise<void>((resolve, reject) => {
-    execFile('mount', ['-t', 'tracefs', 'nodev', root], (err, _out, stderr) => {
-      if (err) reject(new SysError('ENODEV', 19, 'mount', `mount -t tracefs nodev ${root} failed: ${(stderr || err.message).trim()}`));
-      else resolve();
-    });
-  });
+const mounting = new Map<string, Promise<void>>();
+
+/**
+ * Mounts tracefs at `root` (as `mount -t tracefs nodev /sys/kernel/tracing`;
+ * needs root). One mount per root at a time: two trackers starting together
+ * would otherwise both try, and the second fail with "already mounted".
+ */
+export function mountTracefs(root = TRACEFS): Promise<void> {
+  if (tracefsMounted(root)) return Promise.resolve();
+  let pending = mounting.get(root);
+  if (!pending) {
+    pending = new Promise<void>((resolve, reject) => {
+      execFile('mount', ['-t', 'tracefs', 'nodev', root], (err, _out, stderr) => {
+        // Mounted meanwhile by someone else: as good.
+        if (err && !tracefsMounted(root)) reject(new SysError('ENODEV', 19, 'mount', `mount -t tracefs nodev ${root} failed: ${(stderr || err.message).trim()}`));
+        else resolve();
+      });
+    }).finally(() => mounting.delete(root));
+    mounting.set(root, pending);
+  }
+  return pending;
 }
 
 /** A private tracing instance with damon_aggregated enabled for one kdamond. */

@@ -17,6 +17,12 @@
  * Turning off is not serialised: it only ever shortens what runs, and a
  * resize is waiting for exactly that.
  *
+ * And every DAMON sysfs write goes through `sysfs`, which retries EBUSY:
+ * the kernel takes one global lock for all kdamonds with mutex_trylock
+ * (mm/damon/sysfs.c: state, nr_* stores) and answers EBUSY when another
+ * write, or a kdamond's own sysfs callback, holds it; seen in the testbed
+ * with three trackers (6.12) even once claims were serial.
+ *
  * A kdamond that is off but has a context and is not ours belongs to
  * another DAMON user; it is never taken, and the pool never grows over it
  * (that would wipe its configuration).
@@ -30,6 +36,8 @@ export const KDAMOND_POOL_SIZE = 8;
 
 export interface DamonKdamondsOptions {
   poolSize?: number;
+  /** how long a DAMON sysfs write retries EBUSY (the kernel's trylock); default 5 s */
+  busyRetryMs?: number;
   /** how long a resize waits for our running kdamonds to stop; default 30 s */
   resizeWaitMs?: number;
   /** poll period while waiting; default 50 ms */
@@ -50,8 +58,30 @@ export class DamonKdamonds {
   private readonly poolSize: number;
   private readonly resizeWaitMs: number;
   private readonly pollMs: number;
+  /** `io` with writes that retry EBUSY: every DAMON sysfs write of every tracker goes through it */
+  readonly sysfs: PlatformIO;
 
   constructor(readonly io: PlatformIO, options: DamonKdamondsOptions = {}) {
+    const busyRetryMs = options.busyRetryMs ?? 5000;
+    const retrying = async <T>(p: string, op: () => Promise<T>): Promise<T> => {
+      const deadline = Date.now() + busyRetryMs;
+      for (let delayMs = 5; ; delayMs = Math.min(100, delayMs * 2)) {
+        try {
+          return await op();
+        } catch (err) {
+          // nr_kdamonds' EBUSY on a write means a kdamond runs: resize() handles that itself.
+          if (!isErrno(err, 'EBUSY') || p.endsWith('/nr_kdamonds') || Date.now() >= deadline) throw err;
+          await new Promise((resolve) => setTimeout(resolve, delayMs));
+        }
+      }
+    };
+    // Reads too: the kernel's show functions take the same lock with trylock (EBUSY on a read, seen in the testbed).
+    this.sysfs = {
+      readText: (p) => retrying(p, () => io.readText(p)),
+      readDir: (p) => retrying(p, () => io.readDir(p)),
+      exists: (p) => io.exists(p),
+      writeText: (p, text) => retrying(p, () => io.writeText(p, text)),
+    };
     this.poolSize = options.poolSize ?? KDAMOND_POOL_SIZE;
     this.resizeWaitMs = options.resizeWaitMs ?? 30_000;
     this.pollMs = options.pollMs ?? 50;
@@ -77,12 +107,12 @@ export class DamonKdamonds {
   /** Claims a kdamond slot that is off and holds no context; grows the pool when none is free. */
   acquire(): Promise<number> {
     return this.serial(async () => {
-      const count = Number((await this.io.readText(`${KDAMONDS}/nr_kdamonds`)).trim());
+      const count = Number((await this.sysfs.readText(`${KDAMONDS}/nr_kdamonds`)).trim());
       const foreign: number[] = [];
       for (let slot = 0; slot < count; slot++) {
         if (this.held.has(slot)) continue;
-        const configured = Number((await this.io.readText(`${kdamondDir(slot)}/contexts/nr_contexts`)).trim()) > 0;
-        const state = (await this.io.readText(`${kdamondDir(slot)}/state`)).trim();
+        const configured = Number((await this.sysfs.readText(`${kdamondDir(slot)}/contexts/nr_contexts`)).trim()) > 0;
+        const state = (await this.sysfs.readText(`${kdamondDir(slot)}/state`)).trim();
         if (configured || state !== 'off') {
           foreign.push(slot);
           continue;
@@ -138,7 +168,7 @@ export class DamonKdamonds {
         await write();
         this.written.set(slot, key);
       }
-      await this.io.writeText(`${kdamondDir(slot)}/state`, 'on');
+      await this.sysfs.writeText(`${kdamondDir(slot)}/state`, 'on');
       this.running.add(slot);
     });
   }
@@ -146,7 +176,7 @@ export class DamonKdamonds {
   /** Turns the slot off (tolerating one that stopped by itself when its target exited). */
   async stop(slot: number): Promise<void> {
     try {
-      await turnOff(this.io, slot);
+      await turnOff(this.sysfs, slot);
     } finally {
       this.running.delete(slot);
     }
@@ -162,7 +192,7 @@ export class DamonKdamonds {
     if (!this.held.has(slot)) return;
     await this.stop(slot);
     await this.serial(async () => {
-      await this.io.writeText(`${kdamondDir(slot)}/contexts/nr_contexts`, '0').catch(() => undefined);
+      await this.sysfs.writeText(`${kdamondDir(slot)}/contexts/nr_contexts`, '0').catch(() => undefined);
       this.written.delete(slot);
       this.held.delete(slot);
     });

@@ -349,7 +349,7 @@ export class DamonPaddrTracker implements Tracker {
   }
 
   private async modeFor(): Promise<{ mode: PaddrMode; shared?: SharedKdamond }> {
-    const shared = await findSharedKdamond(this.io, this.kdamonds);
+    const shared = await findSharedKdamond(this.kdamonds.sysfs, this.kdamonds);
     if (this.forcedMode === 'owned') return { mode: 'owned' };
     if (shared) return { mode: 'shared', shared };
     if (this.forcedMode === 'shared') {
@@ -400,12 +400,14 @@ export class DamonPaddrTracker implements Tracker {
       // damon_set_attrs() refuses min_nr_regions < 3
       const nr = Math.max(3, regions.length);
       const key = JSON.stringify([sampleUs, aggrUs, regions.map((r) => [r.start, r.end])]);
-      await this.kdamonds.start(slot, key, () => writePaddrContext(this.io, slot, { sampleUs, aggrUs, minNrRegions: nr, maxNrRegions: nr, regions }));
+      await this.kdamonds.start(slot, key, () => writePaddrContext(this.kdamonds.sysfs, slot, { sampleUs, aggrUs, minNrRegions: nr, maxNrRegions: nr, regions }));
       let kdamondPid = -1;
       try {
-        kdamondPid = await readNum(this.io, `${kdamondDir(slot)}/pid`);
+        kdamondPid = await readNum(this.kdamonds.sysfs, `${kdamondDir(slot)}/pid`);
+        const on = Date.now();
         const source = await this.ensureSource(name, kdamondPid);
-        windows = await this.collect(source, started + loop * intervalMs, started + 2 * loop * intervalMs + 3000, signal);
+        // The first window ends one aggregation after `on`; on a slow (TCG) machine give it a few.
+        windows = await this.collect(source, on + loop * intervalMs, on + 4 * loop * intervalMs + 5000, signal);
       } finally {
         await this.kdamonds.stop(slot);
       }

@@ -225,7 +225,7 @@ export class DamonVaddrTracker implements Tracker {
     const slot = this.slot;
     // The context is rewritten only when it changed (or a pool resize wiped it: the owner tracks that).
     const key = JSON.stringify([pid, sampleUs, aggrUs, regions.map((r) => [r.start, r.end])]);
-    const write = (): Promise<void> => writeContext(this.io, slot, {
+    const write = (): Promise<void> => writeContext(this.kdamonds.sysfs, slot, {
       pid, sampleUs, aggrUs,
       updateUs: aggrUs * 4 + 60_000_000,
       minNrRegions: nrRegions, maxNrRegions: nrRegions,
@@ -246,8 +246,8 @@ export class DamonVaddrTracker implements Tracker {
         await this.assertAlive(pid, startTime);
       }
       if (signal?.aborted) throw cycleAborted();
-      await updateTriedRegions(this.io, slot);
-      tried = await readTriedRegions(this.io, slot);
+      await updateTriedRegions(this.kdamonds.sysfs, slot);
+      tried = await readTriedRegions(this.kdamonds.sysfs, slot);
     } catch (err) {
       if (isProcessGone(err)) throw err; // assertAlive already cleaned up
       await this.kdamonds.stop(slot).catch(() => undefined);
@@ -291,7 +291,7 @@ export class DamonVaddrTracker implements Tracker {
   private async cleanupGone(pid: number): Promise<SysError> {
     if (this.slot !== undefined) {
       await this.kdamonds.stop(this.slot).catch(() => undefined);
-      await this.io.writeText(`/sys/kernel/mm/damon/admin/kdamonds/${this.slot}/contexts/nr_contexts`, '0').catch(() => undefined);
+      await this.kdamonds.sysfs.writeText(`/sys/kernel/mm/damon/admin/kdamonds/${this.slot}/contexts/nr_contexts`, '0').catch(() => undefined);
       this.kdamonds.forget(this.slot);
     }
     return gone(pid);

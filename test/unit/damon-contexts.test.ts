@@ -14,6 +14,8 @@ import { DamonKdamonds } from '../../src/scan/damon-contexts.js';
 import { KDAMONDS } from '../../src/scan/damon-sysfs.js';
 
 class DamonSysfs extends MemoryIO {
+  /** writes to fail once with EBUSY, as the kernel's mutex_trylock does when another holds damon_sysfs_lock */
+  busyOnce = new Set<string>();
   /** every nr_kdamonds write, with how many kdamonds were on at that moment */
   readonly resizes: Array<{ count: number; onAtResize: number }> = [];
   constructor(count: number, extra: Record<string, string> = {}) {
@@ -33,6 +35,7 @@ class DamonSysfs extends MemoryIO {
   }
   override async writeText(p: string, text: string): Promise<void> {
     await new Promise((r) => setImmediate(r));
+    if (this.busyOnce.delete(`${p}=${text}`)) throw new SysError('EBUSY', 16, 'write', p);
     if (p === `${KDAMONDS}/nr_kdamonds`) {
       this.resizes.push({ count: Number(text), onAtResize: this.onCount() });
       if (this.onCount() > 0) throw new SysError('EBUSY', 16, 'write', p);
@@ -115,6 +118,22 @@ describe('DamonKdamonds: many trackers, one owner', () => {
     });
     assert.deepEqual(io.resizes, []);
     assert.equal(io.files.get(`${KDAMONDS}/0/state`), 'on\n', 'untouched');
+  });
+
+  test('a write the kernel refuses with EBUSY (its trylock on the one DAMON lock) is retried, not a failed cycle', async () => {
+    const io = new DamonSysfs(0);
+    const owner = new DamonKdamonds(io);
+    const slot = await owner.acquire();
+    io.busyOnce.add(`${KDAMONDS}/${slot}/state=on`);
+    io.busyOnce.add(`${KDAMONDS}/${slot}/state=off`);
+    await cycle(io, owner, slot, 1);
+    assert.equal(io.busyOnce.size, 0, 'both writes met EBUSY once');
+    assert.equal(io.files.get(`${KDAMONDS}/${slot}/state`), 'off');
+    // With no time to retry, EBUSY surfaces.
+    const impatient = new DamonKdamonds(io, { busyRetryMs: 0 });
+    const other = await impatient.acquire();
+    io.busyOnce.add(`${KDAMONDS}/${other}/state=on`);
+    await assert.rejects(cycle(io, impatient, other, 1), { code: 'EBUSY' });
   });
 
   test('released slots come back empty and are reused before the pool grows', async () => {
