@@ -248,6 +248,8 @@ export class DamonPaddrTracker implements Tracker {
   private busy = false;
   /** the mode of the last cycle (for stats and tests) */
   mode?: PaddrMode;
+  /** shared mode: addresses (sorted) of the pages seen idle in the previous cycle */
+  private idleBefore = new Float64Array(0);
 
   constructor(opts: DamonPaddrOptions = {}) {
     this.io = opts.io ?? liveIO;
@@ -425,10 +427,55 @@ export class DamonPaddrTracker implements Tracker {
     for (const w of windows) accumulateWindow(w, pages, order, samplesPerWindow, fractionSum, windowsSeen);
     const blocks = this.blocks ?? (this.blocks = await readMemoryBlockMap(this.io).catch(() => ({ blockBytes: 128 << 20, nodeByBlock: new Int16Array(0) })));
     const { ranges, untrackedPages } = buildPaddrRanges(pages, fractionSum, windowsSeen, loop, (pfn) => nodeOfPfn(blocks, pfn));
-    map.ranges = ranges;
+    map.ranges = mode === 'shared' ? this.confirmIdle(ranges) : ranges;
     map.untrackedPages = untrackedPages;
     map.timeMs = Date.now();
     return map;
+  }
+
+  /**
+   * Shared mode only: a page is reported idle (count 0) only when it was
+   * idle in the previous cycle too; the first time it reads 1. The other
+   * user's regions mix our frames with foreign ones and one random sample
+   * per region misses hot frames now and then (hot recall 0.92-1.0 per
+   * window here, docs/trackers.md); two independent windows make a hot page
+   * read cold far less often, at the cost of one more cycle before cold
+   * pages move.
+   */
+  private confirmIdle(ranges: AccessRange[]): AccessRange[] {
+    const before = this.idleBefore;
+    const idleNow: number[] = [];
+    const out: AccessRange[] = [];
+    let j = 0;
+    for (const r of ranges) {
+      if (!r.present || r.accessCount > 0) {
+        out.push(r);
+        continue;
+      }
+      // Split the range where confirmation changes.
+      let runStart = r.start;
+      let runConfirmed: boolean | undefined;
+      let runPages = 0;
+      const flush = (): void => {
+        if (runPages > 0) out.push({ ...r, start: runStart, pageCount: runPages, accessCount: runConfirmed ? 0 : 1 });
+      };
+      for (let k = 0; k < r.pageCount; k++) {
+        const addr = r.start + k * PAGE;
+        idleNow.push(addr);
+        while (j < before.length && before[j]! < addr) j++;
+        const confirmed = j < before.length && before[j] === addr;
+        if (confirmed !== runConfirmed) {
+          flush();
+          runStart = addr;
+          runPages = 0;
+          runConfirmed = confirmed;
+        }
+        runPages++;
+      }
+      flush();
+    }
+    this.idleBefore = Float64Array.from(idleNow);
+    return out;
   }
 
   async close(): Promise<void> {

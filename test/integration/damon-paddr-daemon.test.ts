@@ -146,7 +146,8 @@ describe('the default config tiers a real process through DAMON paddr (shared) i
     assert.ok(coldSwapped >= 0.9 * coldSeen, `cold pages swapped: ${coldSwapped} of the ${coldSeen} the shared kdamond sees`);
     assert.equal(hotState.swapped, 0, 'no hot page is swapped out at the end');
     // Major faults count every swap-in of the process, its stack and heap too; the hot set is most of it.
-    assert.ok(swapIns <= 0.1 * hotPages, `swap-ins (major faults) ${swapIns}, hot set ${hotPages} pages`);
+    // Shared mode reports a page idle only after two idle windows in a row: 57..177 here in runs, 274..2133 without that rule.
+    assert.ok(swapIns <= 0.05 * hotPages, `swap-ins (major faults) ${swapIns}, hot set ${hotPages} pages`);
     console.log(`# damon-paddr shared: cold swapped ${coldSwapped}/${coldSeen} pages, hot swapped at end ${hotState.swapped}, swap-ins ${swapIns}/${hotPages}`);
     assert.ok(existsSync('/sys/class/zram-control'));
   });

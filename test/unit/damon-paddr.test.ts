@@ -27,6 +27,7 @@ import { KDAMONDS } from '../../src/scan/damon-sysfs.js';
 import { MemoryIO } from '../../src/platform/io.js';
 import { nodeOfPfn, readMemoryBlockMap } from '../../src/platform/memory-blocks.js';
 import type { KernelOps } from '../../src/native/kernel.js';
+import type { AccessMap } from '../../src/scan/access-map.js';
 import { VirtTierError } from '../../src/errors.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/tracefs');
@@ -254,6 +255,39 @@ describe('damon-paddr tracker on an in-memory DAMON tree', () => {
     await tracker.close();
     assert.equal(io.files.get(`${KDAMONDS}/0/contexts/nr_contexts`), '0', 'the slot is given back empty');
     assert.deepEqual(kdamonds.heldSlots, []);
+  });
+
+  test('shared mode: the other user\'s kdamond is only read; a page reads idle only after two idle cycles in a row', async () => {
+    const base = (4 * GiB) / PAGE;
+    const io = damonTree({
+      [`${KDAMONDS}/0/state`]: 'on\n', [`${KDAMONDS}/0/pid`]: '78\n', [`${KDAMONDS}/0/contexts/nr_contexts`]: '1\n',
+      [`${KDAMONDS}/0/contexts/0/operations`]: 'paddr\n',
+      [`${KDAMONDS}/0/contexts/0/monitoring_attrs/intervals/sample_us`]: '500000\n', [`${KDAMONDS}/0/contexts/0/monitoring_attrs/intervals/aggr_us`]: '5000000\n',
+      [`${KDAMONDS}/0/contexts/0/targets/nr_targets`]: '1\n', [`${KDAMONDS}/0/contexts/0/targets/0/regions/nr_regions`]: '1\n',
+      [`${KDAMONDS}/0/contexts/0/targets/0/regions/0/start`]: `${4 * GiB}\n`, [`${KDAMONDS}/0/contexts/0/targets/0/regions/0/end`]: `${9 * GiB}\n`,
+    });
+    const before = new Map(io.files);
+    let idleFrame = base + 1;
+    const source: AggregatedSource = {
+      setKdamondPid() {},
+      drain() {
+        const r = (s: number, e: number, nr: number): AggregatedEvent => ({ timeNs: 1, targetId: 0, nrRegions: 3, start: s * PAGE, end: e * PAGE, nrAccesses: nr, age: 0 });
+        return [r(base, idleFrame, 10), r(idleFrame, idleFrame + 1, 0), r(idleFrame + 1, base + 4, 10)];
+      },
+      close() {},
+    };
+    let pidSeen = -1;
+    const tracker = new DamonPaddrTracker({ io, kernel: fakeKernel([base, base + 1, base + 2, base + 3]), kdamonds: new DamonKdamonds(io), memoryBlocks: { blockBytes: 128 << 20, nodeByBlock: new Int16Array(0) }, openSource: async (_n, p) => { pidSeen = p; return source; } });
+    const scan = () => tracker.scanCycle({ pid: PID, filter: { vmFlags: [], anonOnly: true }, ignHost: false }, { loop: 3, intervalMs: 1 });
+    const counts = (m: AccessMap): number[] => m.ranges.flatMap((r) => Array.from({ length: r.pageCount }, () => r.accessCount));
+    assert.deepEqual(counts(await scan()), [3, 1, 3, 3], 'idle once: not yet cold');
+    assert.equal(tracker.mode, 'shared');
+    assert.equal(pidSeen, 78);
+    assert.deepEqual(counts(await scan()), [3, 0, 3, 3], 'idle twice: cold');
+    idleFrame = base + 2;
+    assert.deepEqual(counts(await scan()), [3, 3, 1, 3], 'another page idle for the first time');
+    await tracker.close();
+    assert.deepEqual(io.files, before, 'not one DAMON sysfs file written');
   });
 
   test('a hugetlb VMA is refused, naming the VMA and the fix, never reported cold', async () => {
