@@ -10,7 +10,6 @@ import { execFile } from 'node:child_process';
 import { liveKernel, type KernelOps } from '../native/kernel.js';
 import { PAGE_IS } from '../native/pagemap.js';
 import { liveIO, type PlatformIO } from './io.js';
-import { probeDamon } from './damon-probe.js';
 import { readNumaTopology, memoryOnlyNodes } from './numa-topology.js';
 import { readSwapFacts } from './swap.js';
 import { parseSmaps } from './smaps.js';
@@ -97,35 +96,54 @@ async function syscallCheck(check: string, probe: () => Promise<void>, ok: strin
   }
 }
 
-/** Runs every check, in display order. */
-export async function runHostChecks(io: PlatformIO, probes: KernelProbes): Promise<HostCheck[]> {
+/**
+ * One tracker backend as the chooser probed it (src/scan/choose-tracker.ts
+ * computes these; this layer only words them), in the chooser's order.
+ */
+export interface TrackerFact {
+  name: string;
+  available: boolean;
+  /** the probe's reason: why not, or how it will run */
+  reason: string;
+  engines: readonly string[];
+  /** which guest memory it sees */
+  memory?: string;
+}
+
+/**
+ * A line per tracker virt-tier has (never a kernel facility nothing uses),
+ * then the automatic choice per engine with the reason for the order.
+ */
+export function trackerChecks(trackers: readonly TrackerFact[]): HostCheck[] {
+  const out: HostCheck[] = trackers.map((t) => t.available
+    ? { check: `tracker: ${t.name}`, status: 'PASS', reason: `usable for ${t.engines.join(', ')}; sees ${t.memory ?? 'guest RAM'}${t.reason ? `; ${t.reason}` : ''}` }
+    : { check: `tracker: ${t.name}`, status: 'WARN', reason: `not usable: ${t.reason}`, fix: fixFor(t) });
+  const order = trackers.map((t) => t.name).join(' > ');
+  for (const engine of ['slide', 'cslide']) {
+    const pick = trackers.find((t) => t.available && t.engines.includes(engine));
+    out.push(pick
+      ? { check: `access tracker for ${engine} (auto)`, status: 'PASS', reason: `${pick.name}: the first usable of ${order} (exact and cheap first, shared DAMON paddr last: it is blind to hugetlb and, when sharing, imprecise for scattered 4 KiB pages)` }
+      : { check: `access tracker for ${engine} (auto)`, status: 'FAIL', reason: `none of ${order} is usable for ${engine}`, fix: 'use a kernel with CONFIG_DAMON_VADDR (or CONFIG_DAMON_PADDR and tracefs) and CONFIG_DAMON_SYSFS, or CONFIG_IDLE_PAGE_TRACKING (slide only); see each tracker line above' });
+  }
+  return out;
+}
+
+function fixFor(t: TrackerFact): string {
+  switch (t.name) {
+    case 'idle-pages': return 'on openEuler kernels: modprobe etmem_scan';
+    case 'damon-vaddr': return 'a kernel with CONFIG_DAMON_VADDR=y and CONFIG_DAMON_SYSFS=y (stock Debian 6.12 has both)';
+    case 'page-idle': return 'a kernel with CONFIG_IDLE_PAGE_TRACKING=y, run as root';
+    case 'damon-paddr': return 'CONFIG_DAMON_PADDR=y, CONFIG_DAMON_SYSFS=y and tracefs; with another DAMON user\'s kdamond in the way, share a running paddr one or stop it';
+    default: return 'see the reason';
+  }
+}
+
+/** Runs every check, in display order; `trackers` are the chooser's probes (the CLI passes them). */
+export async function runHostChecks(io: PlatformIO, probes: KernelProbes, trackers: readonly TrackerFact[] = []): Promise<HostCheck[]> {
   const out: HostCheck[] = [];
 
-  // Access trackers.
-  const damon = await probeDamon(io).catch(() => ({ sysfs: false, operations: [] as string[], kdamonds: 0 }));
-  const hasVaddr = damon.operations.includes('vaddr');
-  const hasPaddr = damon.operations.includes('paddr');
-  const noDamon = damon.sysfs ? 'DAMON sysfs present' : 'no DAMON sysfs (/sys/kernel/mm/damon/admin)';
-  out.push(hasVaddr
-    ? { check: 'tracker: DAMON vaddr', status: 'PASS', reason: `operations: ${damon.operations.join(' ')}` }
-    : { check: 'tracker: DAMON vaddr', status: 'WARN', reason: damon.sysfs ? `${noDamon}, operations: ${damon.operations.join(' ') || 'none'}` : noDamon, fix: 'use a kernel with CONFIG_DAMON_VADDR=y and CONFIG_DAMON_SYSFS=y (stock Debian 6.12 has both)' });
-  out.push(hasPaddr
-    ? { check: 'tracker: DAMON paddr', status: 'PASS', reason: 'available (skips hugetlb pages: cannot track hugetlb-backed guests)' }
-    : { check: 'tracker: DAMON paddr', status: 'WARN', reason: damon.sysfs ? 'paddr not in avail_operations' : noDamon, fix: 'use a kernel with CONFIG_DAMON_PADDR=y and CONFIG_DAMON_SYSFS=y' });
-  const pageIdle = await io.exists('/sys/kernel/mm/page_idle/bitmap');
-  out.push(pageIdle
-    ? { check: 'tracker: page_idle', status: 'PASS', reason: '/sys/kernel/mm/page_idle/bitmap present' }
-    : { check: 'tracker: page_idle', status: 'WARN', reason: '/sys/kernel/mm/page_idle/bitmap missing', fix: 'use a kernel with CONFIG_IDLE_PAGE_TRACKING=y' });
-  const etmem = await io.exists('/proc/1/idle_pages');
-  out.push(etmem
-    ? { check: 'tracker: etmem idle_pages', status: 'PASS', reason: '/proc/PID/idle_pages present' }
-    : { check: 'tracker: etmem idle_pages', status: 'WARN', reason: '/proc/PID/idle_pages missing', fix: 'on openEuler kernels: modprobe etmem_scan' });
-  const anyTracker = hasVaddr || pageIdle || etmem;
-  out.push(anyTracker
-    ? { check: 'any access tracker for guest RAM', status: 'PASS', reason: [hasVaddr && 'DAMON vaddr', pageIdle && 'page_idle', etmem && 'etmem idle_pages'].filter(Boolean).join(', ') }
-    : hasPaddr
-      ? { check: 'any access tracker for guest RAM', status: 'WARN', reason: 'only DAMON paddr: anonymous guest RAM only, hugetlb guests read as idle', fix: 'enable DAMON vaddr or page_idle in the kernel' }
-      : { check: 'any access tracker for guest RAM', status: 'FAIL', reason: 'no DAMON, no page_idle, no etmem idle_pages', fix: 'use a kernel with CONFIG_DAMON_VADDR or CONFIG_IDLE_PAGE_TRACKING' });
+  // Access trackers: only the backends virt-tier has, as its chooser sees them.
+  out.push(...trackerChecks(trackers));
 
   // Page table and migration syscalls.
   out.push(await syscallCheck('PAGEMAP_SCAN ioctl', probes.pagemapScan, 'available (Linux 6.7+)', 'WARN', 'page stats fall back to /proc/PID/pagemap reads; Linux 6.7+ is faster'));

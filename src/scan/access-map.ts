@@ -35,11 +35,17 @@ export interface AccessMap {
   pid: number;
   /** number of scans the counts are over (the project's `loop`) */
   loop: number;
-  /** which backend produced it: 'damon-vaddr' | 'page-idle' | 'idle-pages' | 'pagemap' | 'synthetic' */
+  /** which backend produced it: 'damon-vaddr' | 'damon-paddr' | 'page-idle' | 'idle-pages' | 'pagemap' | 'synthetic' */
   tracker: string;
   /** when the cycle ended, ms since epoch */
   timeMs: number;
   vmas: AccessMapVma[];
   /** sorted by start, non-overlapping */
   ranges: AccessRange[];
+  /**
+   * Present pages the tracker could not observe (damon-paddr sharing a
+   * kdamond whose range does not hold them): reported accessed in every
+   * scan, so no policy moves them on no evidence. Absent: all observed.
+   */
+  untrackedPages?: number;
 }

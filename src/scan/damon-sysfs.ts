@@ -7,10 +7,9 @@
  * Every read and write goes through a PlatformIO, so unit tests check the
  * exact sequence against a recorded tree (test/unit/damon-sysfs.test.ts).
  *
- * virt-tierd owns /sys/kernel/mm/damon/admin: writing `nr_kdamonds`
- * removes and recreates every kdamond directory (their configuration is
- * lost) and fails with EBUSY while any kdamond runs, so slots are handed
- * out by one in-process pool and only ever grow.
+ * Kdamond slots are handed out by one owner per daemon
+ * (./damon-contexts.ts): writing `nr_kdamonds` removes and recreates every
+ * kdamond directory and fails with EBUSY while any kdamond runs.
  */
 import type { PlatformIO } from '../platform/io.js';
 import { isErrno } from '../native/errors.js';
@@ -58,106 +57,6 @@ function contextDir(slot: number): string {
 
 function schemeDir(slot: number): string {
   return `${contextDir(slot)}/schemes/0`;
-}
-
-/** In-process ownership of kdamond slots, per PlatformIO (one live kernel, or one fixture tree). */
-const heldSlots = new WeakMap<PlatformIO, Set<number>>();
-/** Bumped whenever we rewrite nr_kdamonds: every slot's configuration is then gone. */
-const layoutGeneration = new WeakMap<PlatformIO, number>();
-
-export function slotsGeneration(io: PlatformIO): number {
-  return layoutGeneration.get(io) ?? 0;
-}
-
-/** Kdamond directories made at once when the pool must grow: growing is refused while any kdamond runs. */
-export const KDAMOND_POOL_SIZE = 8;
-/** How long acquiring waits for running kdamonds to stop when the pool must grow. */
-const GROW_RETRY_MS = 10_000;
-
-const probeCache = new WeakMap<PlatformIO, { available: boolean; reason: string }>();
-
-/**
- * Whether DAMON sysfs with vaddr operations is there; `reason` says why not.
- * The answer is cached per PlatformIO (the kernel's DAMON build does not
- * change at runtime), so probing again never disturbs running trackers.
- */
-export async function probeDamonVaddr(io: PlatformIO): Promise<{ available: boolean; reason: string }> {
-  const cached = probeCache.get(io);
-  if (cached) return cached;
-  if (!(await io.exists(`${KDAMONDS}/nr_kdamonds`))) {
-    return { available: false, reason: `${DAMON_ADMIN} is missing: the kernel needs CONFIG_DAMON_SYSFS (Linux 5.18+)` };
-  }
-  // avail_operations exists only inside a context; a fresh kernel has none, so ask a slot we hold.
-  const slot = await acquireKdamondSlot(io);
-  let answer: { available: boolean; reason: string };
-  try {
-    await io.writeText(`${kdamondDir(slot)}/contexts/nr_contexts`, '1');
-    const ops = (await io.readText(`${contextDir(slot)}/avail_operations`)).split(/\s+/).filter(Boolean);
-    answer = ops.includes('vaddr')
-      ? { available: true, reason: '' }
-      : { available: false, reason: `DAMON has no vaddr operations (available: ${ops.join(' ')}); the kernel needs CONFIG_DAMON_VADDR` };
-  } finally {
-    await releaseKdamondSlot(io, slot);
-  }
-  probeCache.set(io, answer);
-  return answer;
-}
-
-/** Claims a kdamond directory that is off and not held by another tracker of this process. */
-export async function acquireKdamondSlot(io: PlatformIO): Promise<number> {
-  let held = heldSlots.get(io);
-  if (!held) heldSlots.set(io, (held = new Set()));
-  const deadline = Date.now() + GROW_RETRY_MS;
-  for (;;) {
-    const count = Number((await io.readText(`${KDAMONDS}/nr_kdamonds`)).trim());
-    // A slot that is off but still has a context belongs to another DAMON
-    // user (ours drop their context on release): never take it, and never
-    // grow the pool over it, since growing recreates every directory.
-    const foreign: number[] = [];
-    for (let slot = 0; slot < count; slot++) {
-      if (held.has(slot)) continue;
-      const configured = Number((await io.readText(`${kdamondDir(slot)}/contexts/nr_contexts`)).trim()) > 0;
-      if (configured) {
-        foreign.push(slot);
-        continue;
-      }
-      if ((await io.readText(`${kdamondDir(slot)}/state`)).trim() === 'off') {
-        held.add(slot);
-        return slot;
-      }
-    }
-    if (foreign.length > 0) {
-      throw Object.assign(
-        new Error(`no free DAMON kdamond: kdamond ${foreign.join(', ')} belong to another DAMON user, and growing nr_kdamonds would wipe their configuration`),
-        { code: 'EBUSY' },
-      );
-    }
-    // Growing recreates every kdamond directory (their configuration is
-    // lost: see slotsGeneration) and the kernel refuses it (EBUSY) while one
-    // runs; our own trackers run theirs only during a cycle, so wait a little.
-    try {
-      await io.writeText(`${KDAMONDS}/nr_kdamonds`, String(Math.max(count + 1, KDAMOND_POOL_SIZE)));
-      layoutGeneration.set(io, slotsGeneration(io) + 1);
-      // The new directories are off; take the first one past the old count.
-      held.add(count);
-      return count;
-    } catch (err) {
-      if (!isErrno(err, 'EBUSY')) throw err;
-      if (Date.now() >= deadline) {
-        throw Object.assign(new Error(`no free DAMON kdamond: all ${count} are in use and nr_kdamonds cannot grow while one runs (EBUSY)`), {
-          code: 'EBUSY',
-        });
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-}
-
-/** Turns the slot off, drops its context (no stale pid_target) and gives it back. */
-export async function releaseKdamondSlot(io: PlatformIO, slot: number): Promise<void> {
-  await turnOff(io, slot);
-  await io.writeText(`${kdamondDir(slot)}/contexts/nr_contexts`, '0').catch(() => undefined);
-  heldSlots.get(io)?.delete(slot);
 }
 
 /** Writes a whole vaddr context with one wide `stat` scheme into a slot that is off. */
@@ -242,4 +141,38 @@ export async function readTriedRegions(io: PlatformIO, slot: number): Promise<Tr
     );
   }
   return out.sort((a, b) => a.start - b.start);
+}
+
+export interface PaddrContextConfig {
+  sampleUs: number;
+  aggrUs: number;
+  minNrRegions: number;
+  maxNrRegions: number;
+  /** physical byte ranges, sorted, disjoint */
+  regions: DamonRegion[];
+}
+
+/**
+ * Writes a paddr context without schemes into a slot that is off: the
+ * counts are read from the damon_aggregated tracepoint (bulk), so no
+ * `stat` scheme and no tried_regions walk is needed.
+ */
+export async function writePaddrContext(io: PlatformIO, slot: number, cfg: PaddrContextConfig): Promise<void> {
+  const k = kdamondDir(slot);
+  const c = contextDir(slot);
+  await io.writeText(`${k}/contexts/nr_contexts`, '1');
+  await io.writeText(`${c}/operations`, 'paddr');
+  await io.writeText(`${c}/monitoring_attrs/intervals/sample_us`, String(cfg.sampleUs));
+  await io.writeText(`${c}/monitoring_attrs/intervals/aggr_us`, String(cfg.aggrUs));
+  // paddr has no ops update that resets regions; keep it out of the window anyway.
+  await io.writeText(`${c}/monitoring_attrs/intervals/update_us`, String(cfg.aggrUs * 4 + 60_000_000));
+  await io.writeText(`${c}/monitoring_attrs/nr_regions/min`, String(cfg.minNrRegions));
+  await io.writeText(`${c}/monitoring_attrs/nr_regions/max`, String(cfg.maxNrRegions));
+  await io.writeText(`${c}/targets/nr_targets`, '1');
+  await io.writeText(`${c}/targets/0/regions/nr_regions`, String(cfg.regions.length));
+  for (let i = 0; i < cfg.regions.length; i++) {
+    await io.writeText(`${c}/targets/0/regions/${i}/start`, String(cfg.regions[i]!.start));
+    await io.writeText(`${c}/targets/0/regions/${i}/end`, String(cfg.regions[i]!.end));
+  }
+  await io.writeText(`${c}/schemes/nr_schemes`, '0');
 }

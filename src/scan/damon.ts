@@ -42,18 +42,13 @@ import { liveKernel, type KernelOps } from '../native/kernel.js';
 import { probeDamon } from '../platform/damon-probe.js';
 import { abortError, invalidField, isAbortError, isProcessGone, processGone } from '../errors.js';
 import {
-  acquireKdamondSlot,
-  probeDamonVaddr,
   readTriedRegions,
-  releaseKdamondSlot,
-  slotsGeneration,
-  turnOff,
-  turnOn,
   updateTriedRegions,
   writeContext,
   type DamonRegion,
   type TriedRegion,
 } from './damon-sysfs.js';
+import { kdamondsFor, probeDamonVaddr, type DamonKdamonds } from './damon-contexts.js';
 
 export const DAMON_REGION_BYTES = 2 * 1024 * 1024;
 /** How often a waiting cycle checks that its target still exists. */
@@ -77,6 +72,8 @@ export interface DamonVaddrOptions {
   pageNodes?: (pid: number, addrs: Float64Array) => Promise<Int32Array>;
   /** default liveKernel */
   kernel?: KernelOps;
+  /** the daemon's one owner of kdamonds (default: the one for `io`) */
+  kdamonds?: DamonKdamonds;
 }
 
 /** smaps with each VMA's KernelPageSize (the field parseSmapsVmas leaves out). */
@@ -167,13 +164,13 @@ export class DamonVaddrTracker implements Tracker {
   private readonly io: PlatformIO;
   private readonly sampleMs?: number;
   private readonly pageNodes: (pid: number, addrs: Float64Array) => Promise<Int32Array>;
+  private readonly kdamonds: DamonKdamonds;
   private slot: number | undefined;
-  /** what the slot holds, so an unchanged context is not rewritten */
-  private writtenKey = '';
   private busy = false;
 
   constructor(opts: DamonVaddrOptions = {}) {
     this.io = opts.io ?? liveIO;
+    this.kdamonds = opts.kdamonds ?? kdamondsFor(this.io);
     if (opts.sampleMs !== undefined && !(opts.sampleMs > 0)) throw invalidField('damon.sampleMs', opts.sampleMs, '> 0');
     this.sampleMs = opts.sampleMs;
     const kernel = opts.kernel ?? liveKernel;
@@ -224,23 +221,20 @@ export class DamonVaddrTracker implements Tracker {
     const aggrUs = sampleUs * samples;
     const nrRegions = Math.max(3, regions.length); // damon_set_attrs() refuses min_nr_regions < 3
 
-    if (this.slot === undefined) this.slot = await acquireKdamondSlot(this.io);
+    if (this.slot === undefined) this.slot = await this.kdamonds.acquire();
     const slot = this.slot;
-    const key = JSON.stringify([slotsGeneration(this.io), pid, sampleUs, aggrUs, regions.map((r) => [r.start, r.end])]);
-    if (key !== this.writtenKey) {
-      this.writtenKey = '';
-      await writeContext(this.io, slot, {
-        pid, sampleUs, aggrUs,
-        updateUs: aggrUs * 4 + 60_000_000,
-        minNrRegions: nrRegions, maxNrRegions: nrRegions,
-        regions,
-      });
-      this.writtenKey = key;
-    }
+    // The context is rewritten only when it changed (or a pool resize wiped it: the owner tracks that).
+    const key = JSON.stringify([pid, sampleUs, aggrUs, regions.map((r) => [r.start, r.end])]);
+    const write = (): Promise<void> => writeContext(this.kdamonds.sysfs, slot, {
+      pid, sampleUs, aggrUs,
+      updateUs: aggrUs * 4 + 60_000_000,
+      minNrRegions: nrRegions, maxNrRegions: nrRegions,
+      regions,
+    });
 
     let tried: TriedRegion[];
     try {
-      await turnOn(this.io, slot);
+      await this.kdamonds.start(slot, key, write);
       // The tried-regions command is taken by the kdamond at its next sample
       // and reports the regions at the next scheme application, the end of
       // this window: ask shortly before that, so the blocking write holds a
@@ -252,17 +246,17 @@ export class DamonVaddrTracker implements Tracker {
         await this.assertAlive(pid, startTime);
       }
       if (signal?.aborted) throw cycleAborted();
-      await updateTriedRegions(this.io, slot);
-      tried = await readTriedRegions(this.io, slot);
+      await updateTriedRegions(this.kdamonds.sysfs, slot);
+      tried = await readTriedRegions(this.kdamonds.sysfs, slot);
     } catch (err) {
       if (isProcessGone(err)) throw err; // assertAlive already cleaned up
-      await turnOff(this.io, slot).catch(() => undefined);
+      await this.kdamonds.stop(slot).catch(() => undefined);
       if (isAbortError(err)) throw cycleAborted();
       // The kdamond stops by itself when its target exits: the command then fails.
       await this.assertAlive(pid, startTime);
       throw err;
     }
-    await turnOff(this.io, slot);
+    await this.kdamonds.stop(slot);
     await this.assertAlive(pid, startTime);
 
     const counts = countsByRegion(regions, tried).map((n) => normaliseCount(n, samples, loop));
@@ -296,9 +290,9 @@ export class DamonVaddrTracker implements Tracker {
   /** The target exited: the kdamond is stopped and its context dropped (the slot stays ours until close()). */
   private async cleanupGone(pid: number): Promise<SysError> {
     if (this.slot !== undefined) {
-      await turnOff(this.io, this.slot).catch(() => undefined);
-      await this.io.writeText(`/sys/kernel/mm/damon/admin/kdamonds/${this.slot}/contexts/nr_contexts`, '0').catch(() => undefined);
-      this.writtenKey = '';
+      await this.kdamonds.stop(this.slot).catch(() => undefined);
+      await this.kdamonds.sysfs.writeText(`/sys/kernel/mm/damon/admin/kdamonds/${this.slot}/contexts/nr_contexts`, '0').catch(() => undefined);
+      this.kdamonds.forget(this.slot);
     }
     return gone(pid);
   }
@@ -307,8 +301,7 @@ export class DamonVaddrTracker implements Tracker {
     if (this.slot === undefined) return;
     const slot = this.slot;
     this.slot = undefined;
-    this.writtenKey = '';
-    await releaseKdamondSlot(this.io, slot);
+    await this.kdamonds.release(slot);
   }
 }
 
@@ -340,6 +333,7 @@ export async function probeDamonVaddrReadOnly(io: PlatformIO = liveIO): Promise<
 export const damonVaddrTrackerEntry: TrackerEntry = {
   name: 'damon-vaddr',
   engines: ['slide', 'cslide'],
+  memory: 'per process: hugetlb (exact, one region per hugepage), THP, anonymous, shmem (sampled per 2 MiB)',
   probe: (io, _kernel) => probeDamonVaddrReadOnly(io),
   create: async (io, kernel) => new DamonVaddrTracker({ io, kernel }),
 };

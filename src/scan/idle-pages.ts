@@ -339,6 +339,7 @@ export async function nativeIdlePagesIo(kernel: KernelOps = liveKernel, io: Plat
 export const idlePagesTrackerEntry: TrackerEntry = {
   name: 'idle-pages',
   engines: ['slide', 'cslide'],
+  memory: 'all guest RAM, hugetlb included (walks the process page tables and the EPT)',
   async probe(io: KernelFileIO, _kernel: KernelOps) {
     const { available, reason } = await probeIdlePages(process.pid, io);
     return { name: 'idle-pages', available, reason };

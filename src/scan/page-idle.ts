@@ -307,6 +307,7 @@ export const pageIdleTrackerEntry: TrackerEntry = {
   name: 'page-idle',
   // hugetlb pages are not on the LRU, so page_idle never reports them idle (mm/page_idle.c).
   engines: ['slide'],
+  memory: 'LRU memory per 4 KiB page: anonymous, THP, shmem; not hugetlb (slide only)',
   async probe(io, _kernel) {
     const { available, reason } = await probePageIdle(PAGE_IDLE_BITMAP, io);
     return { name: 'page-idle', available, reason };

@@ -62,6 +62,8 @@ export interface TrackerEntry {
   readonly name: string;
   /** the engines whose tasks it may track (page_idle cannot see hugetlb, so not cslide) */
   readonly engines: readonly TrackerEngine[];
+  /** Which guest memory it can see, for `host-validate` (e.g. "LRU memory: anonymous, THP, shmem; not hugetlb"). */
+  readonly memory?: string;
   /** Whether this kernel can run it, and why not. Reads only: a probe never writes to procfs or sysfs. */
   probe(io: KernelFileIO, kernel: KernelOps): Promise<TrackerProbe>;
   /** A tracker over `io` and `kernel`. */

@@ -46,26 +46,32 @@ async function unsupported(choice: 'auto' | (typeof TRACKER_NAMES)[number], engi
 describe('choose-tracker on recorded kernels', () => {
   test('the default list is the documented order and the --tracker names', () => {
     assert.deepEqual(DEFAULT_TRACKERS.map((t) => t.name), [...TRACKER_NAMES]);
-    assert.deepEqual(DEFAULT_TRACKERS.map((t) => [t.name, [...t.engines]]), [['idle-pages', ['slide', 'cslide']], ['damon-vaddr', ['slide', 'cslide']], ['page-idle', ['slide']]]);
+    assert.deepEqual(DEFAULT_TRACKERS.map((t) => [t.name, [...t.engines]]), [['idle-pages', ['slide', 'cslide']], ['damon-vaddr', ['slide', 'cslide']], ['page-idle', ['slide']], ['damon-paddr', ['slide', 'cslide']]]);
   });
 
-  test('host-6.18 (DAMON paddr only, no page_idle, no etmem): nothing for either engine, each backend says why', async () => {
-    const io = rootedIO(path.join(FIXTURES, 'host-6.18'));
-    const damon = 'damon-vaddr: DAMON has no vaddr operations (this kernel offers: paddr); it needs CONFIG_DAMON_VADDR';
-    const slide = await unsupported('auto', 'slide', io);
-    assert.equal(slide.message, `no access tracker for slide on this kernel (${IDLE_PAGES_MISSING}; ${damon}; ${PAGE_IDLE_MISSING}); run \`virt-tier host-validate\``);
-    assert.equal(slide.field, 'tracker');
-    assert.equal(slide.value, 'auto');
-    assert.equal(slide.allowed, '(none available here)');
-    const cslide = await unsupported('auto', 'cslide', io);
-    assert.equal(cslide.message, `no access tracker for cslide on this kernel (${IDLE_PAGES_MISSING}; ${damon}); run \`virt-tier host-validate\``);
+  test('host-6.18 (DAMON paddr only, a foreign paddr kdamond runs, no page_idle, no etmem): damon-paddr, shared, for both engines, from reads only', async () => {
+    const io = new RecordingIO(rootedIO(path.join(FIXTURES, 'host-6.18')));
+    const { kernel, calls } = recordingKernel(noKernel);
+    for (const engine of ['slide', 'cslide'] as const) {
+      const { entry, probes } = await chooseTracker('auto', engine, { io, kernel });
+      assert.equal(entry.name, 'damon-paddr');
+      const paddr = probes.find((p) => p.name === 'damon-paddr')!;
+      assert.match(paddr.reason, /^shared, read-only: kdamond 0 \(pid \d+\) of another DAMON user monitors 4\.0-\d+\.\d GiB physical/);
+    }
+    assert.deepEqual(io.mutations(), [], 'probing writes nothing (the other user\'s kdamond is never touched)');
+    assert.deepEqual(calls, [], 'probing makes no kernel calls');
+    // Forcing a tracker the kernel lacks names what is missing.
+    const forced = await unsupported('damon-vaddr', 'slide', io);
+    assert.match(forced.message, /damon-vaddr: DAMON has no vaddr operations \(this kernel offers: paddr\); it needs CONFIG_DAMON_VADDR/);
+    assert.equal(forced.allowed, 'damon-paddr');
   });
 
   test('testbed-6.12 (no kdamond, no kallsyms captured): a read-only probe cannot see vaddr, so nothing', async () => {
     const io = rootedIO(path.join(FIXTURES, 'testbed-6.12'));
     const damon = 'damon-vaddr: DAMON has no vaddr operations (this kernel offers: none); it needs CONFIG_DAMON_VADDR';
     assert.match((await unsupported('auto', 'slide', io)).message, new RegExp(`\\(${IDLE_PAGES_MISSING.replace(/[()]/g, '\\$&')}; ${damon.replace(/[()]/g, '\\$&')}; page-idle: `));
-    assert.equal((await unsupported('auto', 'cslide', io)).message, `no access tracker for cslide on this kernel (${IDLE_PAGES_MISSING}; ${damon}); run \`virt-tier host-validate\``);
+    const paddr = 'damon-paddr: DAMON has no paddr operations (this kernel offers: none); it needs CONFIG_DAMON_PADDR';
+    assert.equal((await unsupported('auto', 'cslide', io)).message, `no access tracker for cslide on this kernel (${IDLE_PAGES_MISSING}; ${damon}; ${paddr}); run \`virt-tier host-validate\``);
   });
 
   test('testbed-6.12 plus a /proc/kallsyms naming the vaddr code (not in the capture): damon-vaddr for both engines, from reads only', async () => {
@@ -74,7 +80,7 @@ describe('choose-tracker on recorded kernels', () => {
     for (const engine of ['slide', 'cslide'] as const) {
       const { entry, probes } = await chooseTracker('auto', engine, { io, kernel });
       assert.equal(entry.name, 'damon-vaddr');
-      assert.deepEqual(probes.map((p) => [p.name, p.available]), [['idle-pages', false], ['damon-vaddr', true], ['page-idle', false]]);
+      assert.deepEqual(probes.map((p) => [p.name, p.available]), [['idle-pages', false], ['damon-vaddr', true], ['page-idle', false], ['damon-paddr', false]]);
     }
     assert.deepEqual(io.mutations(), [], 'probing writes nothing');
     assert.deepEqual(calls, [], 'probing makes no kernel calls');
@@ -88,19 +94,18 @@ describe('choose-tracker on recorded kernels', () => {
     ]);
   });
 
-  test('host-6.18 with a page_idle bitmap: page-idle for slide, still nothing for cslide; forcing it for cslide says it does not apply', async () => {
+  test('host-6.18 with a page_idle bitmap: page-idle for slide (before damon-paddr), damon-paddr for cslide; forcing page-idle for cslide says it does not apply', async () => {
     const io = new RecordingIO(overlay(rootedIO(path.join(FIXTURES, 'host-6.18')), new MemoryIO({}, { blobs: { [BITMAP]: new Uint8Array(64) } })));
     const { entry } = await chooseTracker('auto', 'slide', { io, kernel: noKernel });
     assert.equal(entry.name, 'page-idle');
-    const cslide = await unsupported('auto', 'cslide', io);
-    assert.equal(cslide.allowed, '(none available here)');
+    assert.equal((await chooseTracker('auto', 'cslide', { io, kernel: noKernel })).entry.name, 'damon-paddr');
     const forced = await unsupported('page-idle', 'cslide', io);
     assert.equal(forced.message, 'no access tracker for cslide on this kernel (page-idle does not apply to cslide); run `virt-tier host-validate`');
     assert.equal(forced.value, 'page-idle');
-    assert.equal(forced.allowed, 'page-idle');
+    assert.equal(forced.allowed, 'page-idle|damon-paddr');
     const forcedDamon = await unsupported('damon-vaddr', 'slide', io);
     assert.equal(forcedDamon.message, 'no access tracker for slide on this kernel (damon-vaddr: DAMON has no vaddr operations (this kernel offers: paddr); it needs CONFIG_DAMON_VADDR); run `virt-tier host-validate`');
-    assert.equal(forcedDamon.allowed, 'page-idle');
+    assert.equal(forcedDamon.allowed, 'page-idle|damon-paddr');
     assert.deepEqual(io.mutations(), [], 'probing writes nothing');
   });
 

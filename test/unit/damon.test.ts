@@ -24,7 +24,8 @@ import {
   samplesPerWindow,
   type SizedVma,
 } from '../../src/scan/damon.js';
-import { acquireKdamondSlot, releaseKdamondSlot, readTriedRegions, probeDamonVaddr, KDAMONDS, KDAMOND_POOL_SIZE } from '../../src/scan/damon-sysfs.js';
+import { readTriedRegions, KDAMONDS } from '../../src/scan/damon-sysfs.js';
+import { kdamondsFor, probeDamonVaddr, KDAMOND_POOL_SIZE } from '../../src/scan/damon-contexts.js';
 
 const MiB = 1 << 20;
 const HUGE = 2 * MiB;
@@ -294,15 +295,15 @@ describe('kdamond slots', () => {
 
   test('an off slot not held by this process is reused; a running one is not', async () => {
     const io = tree(2, ['on', 'off']);
-    assert.equal(await acquireKdamondSlot(io), 1);
+    assert.equal(await kdamondsFor(io).acquire(), 1);
   });
 
   test('when all are held or running, the pool grows (to KDAMOND_POOL_SIZE at once)', async () => {
     const io = new GrowingIO(tree(1, ['off']));
-    assert.equal(await acquireKdamondSlot(io), 0);
-    assert.equal(await acquireKdamondSlot(io), 1);
+    assert.equal(await kdamondsFor(io).acquire(), 0);
+    assert.equal(await kdamondsFor(io).acquire(), 1);
     assert.equal((await io.readText(`${KDAMONDS}/nr_kdamonds`)).trim(), String(KDAMOND_POOL_SIZE));
-    assert.equal(await acquireKdamondSlot(io), 2);
+    assert.equal(await kdamondsFor(io).acquire(), 2);
   });
 
   test('probing is cached: a second probe touches nothing', async () => {
@@ -321,10 +322,10 @@ describe('kdamond slots', () => {
 
   test('a released slot is turned off, emptied and can be acquired again', async () => {
     const io = tree(1, ['off']);
-    const slot = await acquireKdamondSlot(io);
+    const slot = await kdamondsFor(io).acquire();
     io.files.set(`${KDAMONDS}/0/contexts/nr_contexts`, '1');
-    await releaseKdamondSlot(io, slot);
+    await kdamondsFor(io).release(slot);
     assert.equal(io.files.get(`${KDAMONDS}/0/contexts/nr_contexts`), '0');
-    assert.equal(await acquireKdamondSlot(io), 0);
+    assert.equal(await kdamondsFor(io).acquire(), 0);
   });
 });

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { MemoryIO, rootedIO } from '../../src/platform/io.js';
 import { runHostChecks, type KernelProbes, type HostCheck } from '../../src/platform/host-checks.js';
 import { SysError } from '../../src/native/index.js';
-import { formatChecks } from '../../src/cli/host-validate.js';
+import { formatChecks, trackerFacts } from '../../src/cli/host-validate.js';
 
 function fixtureRoot(name: string): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
@@ -39,12 +39,19 @@ const byName = (checks: HostCheck[]) => Object.fromEntries(checks.map((c) => [c.
 
 describe('host checks on captured fixtures', () => {
   test('fixture: this host (6.18): DAMON paddr only, one node, zram, no page_idle', async () => {
-    const checks = byName(await runHostChecks(rootedIO(fixtureRoot('host-6.18')), okProbes));
-    assert.equal(checks['tracker: DAMON vaddr']!.status, 'WARN');
-    assert.equal(checks['tracker: DAMON paddr']!.status, 'PASS');
-    assert.equal(checks['tracker: page_idle']!.status, 'WARN');
-    assert.equal(checks['tracker: etmem idle_pages']!.status, 'WARN');
-    assert.equal(checks['any access tracker for guest RAM']!.status, 'WARN');
+    const io = rootedIO(fixtureRoot('host-6.18'));
+    const checks = byName(await runHostChecks(io, okProbes, await trackerFacts(io)));
+    // Only virt-tier's own trackers, in the chooser's order, each with what it sees.
+    assert.deepEqual(Object.keys(checks).filter((k) => k.startsWith('tracker: ')), ['tracker: idle-pages', 'tracker: damon-vaddr', 'tracker: page-idle', 'tracker: damon-paddr']);
+    assert.equal(checks['tracker: damon-vaddr']!.status, 'WARN');
+    assert.match(checks['tracker: damon-vaddr']!.reason, /^not usable: DAMON has no vaddr operations/);
+    assert.equal(checks['tracker: damon-paddr']!.status, 'PASS');
+    assert.match(checks['tracker: damon-paddr']!.reason, /^usable for slide, cslide; sees LRU memory .*hugetlb targets refused.*; shared, read-only: kdamond 0/);
+    assert.equal(checks['tracker: page-idle']!.status, 'WARN');
+    assert.equal(checks['tracker: idle-pages']!.status, 'WARN');
+    assert.ok(checks['tracker: idle-pages']!.fix);
+    assert.match(checks['access tracker for slide (auto)']!.reason, /^damon-paddr: the first usable of idle-pages > damon-vaddr > page-idle > damon-paddr/);
+    assert.equal(checks['access tracker for cslide (auto)']!.status, 'PASS');
     assert.equal(checks['NUMA nodes']!.status, 'WARN');
     assert.equal(checks['memory-only nodes (AEP/CXL tier)']!.status, 'WARN');
     assert.equal(checks['zram']!.status, 'PASS');
@@ -57,9 +64,10 @@ describe('host checks on captured fixtures', () => {
     // As seen in the testbed once a kdamond with one context exists.
     io.files.set('/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds', '1\n');
     io.files.set('/sys/kernel/mm/damon/admin/kdamonds/0/contexts/0/avail_operations', 'vaddr\nfvaddr\npaddr\n');
-    const checks = byName(await runHostChecks(io, okProbes));
-    assert.equal(checks['tracker: DAMON vaddr']!.status, 'PASS');
-    assert.equal(checks['any access tracker for guest RAM']!.status, 'PASS');
+    io.files.set('/proc/kallsyms', 'ffffffff81234560 t damon_va_check_accesses\nffffffff81234990 t damon_pa_check_accesses\n');
+    const checks = byName(await runHostChecks(io, okProbes, await trackerFacts(io)));
+    assert.equal(checks['tracker: damon-vaddr']!.status, 'PASS');
+    assert.match(checks['access tracker for cslide (auto)']!.reason, /^damon-vaddr: /);
     assert.equal(checks['NUMA nodes']!.status, 'PASS');
     assert.match(checks['NUMA nodes']!.reason, /^4 nodes/);
     assert.equal(checks['memory-only nodes (AEP/CXL tier)']!.reason, 'nodes without CPUs: 2, 3');
@@ -75,11 +83,14 @@ describe('host checks on captured fixtures', () => {
       processMadvise: async () => { throw new SysError('ENOSYS', 38, 'process_madvise'); },
       libvirt: async () => { throw new Error('connection refused'); },
     };
-    const checks = byName(await runHostChecks(new MemoryIO({}), probes));
+    const empty = new MemoryIO({});
+    const checks = byName(await runHostChecks(empty, probes, await trackerFacts(empty)));
     assert.equal(checks['PAGEMAP_SCAN ioctl']!.status, 'WARN');
     assert.equal(checks['PAGEMAP_SCAN ioctl']!.reason, 'ioctl(PAGEMAP_SCAN): ENOTTY');
     assert.equal(checks['move_pages']!.status, 'FAIL');
-    assert.equal(checks['any access tracker for guest RAM']!.status, 'FAIL');
+    assert.equal(checks['access tracker for slide (auto)']!.status, 'FAIL');
+    assert.equal(checks['access tracker for cslide (auto)']!.status, 'FAIL');
+    assert.match(checks['tracker: damon-paddr']!.reason, /CONFIG_DAMON_SYSFS/);
     assert.equal(checks['libvirt (qemu:///system)']!.status, 'WARN');
     const text = formatChecks(Object.values(checks));
     assert.match(text, /virt-tier: Checking for move_pages +: FAIL \(move_pages: ENOSYS\)\n +fix: /);
