@@ -4,7 +4,7 @@
  * the allowed form.
  */
 import path from 'node:path';
-import type { ConfigDocument, HostFacts } from '../config/types.js';
+import type { ConfigDocument, HostFacts, ObjectRefs } from '../config/types.js';
 import { invalidField } from '../errors.js';
 import type { Registry } from '../model/registry.js';
 import type { Handler } from './server.js';
@@ -13,6 +13,8 @@ export interface HandlerDeps {
   registry: Registry;
   /** reads and validates a config file (daemon-side: the file checks must hold for the daemon) */
   loadConfigFile(file: string, host: HostFacts): Promise<ConfigDocument> | ConfigDocument;
+  /** reads a config file for `obj del`: the identity keys only, as etmem; without it, loadConfigFile */
+  loadObjectRefs?(file: string): Promise<ObjectRefs> | ObjectRefs;
   hostFacts(): HostFacts | Promise<HostFacts>;
   startedAtMs: number;
   version: string;
@@ -42,7 +44,10 @@ export function createHandlers(deps: HandlerDeps): Record<string, Handler> {
   const { registry } = deps;
   return {
     'obj.add': async (args) => registry.add(await deps.loadConfigFile(fileArg(args), await deps.hostFacts())),
-    'obj.del': async (args) => registry.del(await deps.loadConfigFile(fileArg(args), await deps.hostFacts())),
+    'obj.del': async (args) => {
+      const file = fileArg(args);
+      return registry.del(deps.loadObjectRefs ? await deps.loadObjectRefs(file) : await deps.loadConfigFile(file, await deps.hostFacts()));
+    },
     'project.start': async (args) => {
       await registry.start(stringArg(args, 'name', '-n')!);
       return null;

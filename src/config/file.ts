@@ -1,6 +1,6 @@
 /**
  * Loading a configuration file with etmem's checks: it exists, is a
- * regular file, is owned by root, has mode 0600 or 0400 exactly (its
+ * regular file, is owned by root (user and group, as etmem), has mode 0600 or 0400 exactly (its
  * permission bits, setuid/setgid/sticky included), and is at most 10 MiB.
  * The daemon runs as root and acts on what the file says, so a file others
  * could write is refused.
@@ -13,8 +13,8 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { VirtTierError } from '../errors.js';
-import { formatOfPath, parseConfigText } from './text.js';
-import type { ConfigDocument, HostFacts } from './types.js';
+import { formatOfPath, parseConfigText, parseObjectRefsText } from './text.js';
+import type { ConfigDocument, HostFacts, ObjectRefs } from './types.js';
 
 export const MAX_CONFIG_FILE_BYTES = 10 * 1024 * 1024;
 
@@ -36,7 +36,10 @@ function kindOf(mode: number): string {
 async function readChecked(file: string, fh: FileHandle): Promise<string> {
   const st = await fh.stat();
   if (!st.isFile()) throw fileError(file, `is ${kindOf(st.mode)}`, 'a regular file');
-  if (st.uid !== 0) throw fileError(file, `is owned by uid ${st.uid}`, 'owned by root (uid 0)', String(st.uid));
+  if (st.uid !== 0) throw fileError(file, `is owned by uid ${st.uid}`, 'owned by root (uid 0, gid 0)', String(st.uid));
+  // etmem (etmemd_common.c file_permission_check) wants the root group too: a group could otherwise be
+  // handed the file by a later chmod g+w without anyone changing its owner.
+  if (st.gid !== 0) throw fileError(file, `has group gid ${st.gid}`, 'owned by root (uid 0, gid 0)', String(st.gid));
   const perm = st.mode & 0o7777;
   if (perm !== 0o600 && perm !== 0o400) {
     const shown = perm.toString(8).padStart(4, '0');
@@ -65,12 +68,8 @@ async function readChecked(file: string, fh: FileHandle): Promise<string> {
   }
 }
 
-/**
- * Reads, checks and parses a configuration file (`.yaml`/`.yml`: YAML,
- * otherwise etmem's INI form). Errors are VirtTierError('OPT_INVAL') whose
- * message starts with the file name.
- */
-export async function loadConfigFile(file: string, host: HostFacts): Promise<ConfigDocument> {
+/** Opens `file`, makes etmem's checks on the open descriptor and returns its text. */
+async function readConfigFileText(file: string): Promise<string> {
   let fh: FileHandle;
   try {
     fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
@@ -80,16 +79,35 @@ export async function loadConfigFile(file: string, host: HostFacts): Promise<Con
     if (code === 'ENOTDIR') throw fileError(file, 'a component of the path is not a directory', 'an existing file');
     throw fileError(file, `cannot be opened (${code ?? String(err)})`, 'a readable file');
   }
-  let text: string;
   try {
-    text = await readChecked(file, fh);
+    return await readChecked(file, fh);
   } finally {
     await fh.close();
   }
+}
+
+function parsed<T>(file: string, parse: () => T): T {
   try {
-    return parseConfigText(text, formatOfPath(file), host);
+    return parse();
   } catch (err) {
     if (err instanceof VirtTierError) err.message = `config file ${file}: ${err.message}`;
     throw err;
   }
+}
+
+/**
+ * Reads, checks and parses a configuration file (`.yaml`/`.yml`: YAML,
+ * otherwise etmem's INI form). Errors are VirtTierErrors (OPT_INVAL, or
+ * etmem's OPT_INTER_ERR for engine and task keys) whose message starts
+ * with the file name.
+ */
+export async function loadConfigFile(file: string, host: HostFacts): Promise<ConfigDocument> {
+  const text = await readConfigFileText(file);
+  return parsed(file, () => parseConfigText(text, formatOfPath(file), host));
+}
+
+/** Reads and checks a configuration file for `obj del`: only the identity keys of its objects (parseObjectRefs). */
+export async function loadObjectRefs(file: string): Promise<ObjectRefs> {
+  const text = await readConfigFileText(file);
+  return parsed(file, () => parseObjectRefsText(text, formatOfPath(file)));
 }

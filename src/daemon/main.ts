@@ -8,7 +8,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createHandlers } from '../api/handlers.js';
 import { ControlServer } from '../api/server.js';
-import { loadConfigFile } from '../config/parse.js';
+import { loadConfigFile, loadObjectRefs } from '../config/parse.js';
 import { VirtTierError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { readHostFacts } from '../model/host-facts.js';
@@ -87,6 +87,7 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
   const handlers = createHandlers({
     registry,
     loadConfigFile: (file, host) => loadConfigFile(file, host),
+    loadObjectRefs: (file) => loadObjectRefs(file),
     hostFacts: () => readHostFacts(),
     startedAtMs,
     version: packageVersion(),
