@@ -29,6 +29,8 @@ export interface AccessMapVma {
   vmFlags: string[];
   /** backing path from smaps/maps, '' for anonymous */
   pathname: string;
+  /** inode of the backing file from the smaps header, 0 for none (anon_only needs it); absent when not read */
+  inode?: number;
 }
 
 export interface AccessMap {
