@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: set-up (installs what is missing, builds), then the
-# unit, integration and testbed suites with node's test runner. Prints the
+# unit, integration, testbed and conformance suites with node's test runner. Prints the
 # total as "N passed, N failed, N skipped" last.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -23,12 +23,14 @@ run_suite() {
     --test-reporter=tap --test-reporter-destination="$out/$name.tap" $files || status=1
 }
 
-suites="${VIRT_TIER_SUITES:-unit integration testbed}"
+suites="${VIRT_TIER_SUITES:-unit integration testbed conformance}"
 for s in $suites; do
   case "$s" in
     unit) run_suite unit 2 dist/test/unit ;;
     integration) run_suite integration 1 dist/test/integration ;;
     testbed) run_suite testbed 1 dist/test/testbed ;;
+    # etmem's own llt cases through the real daemon and CLI, here and (NUMA cases) in one testbed boot
+    conformance) run_suite conformance 1 dist/test/conformance ;;
   esac
 done
 

@@ -48,12 +48,13 @@ export function createHandlers(deps: HandlerDeps): Record<string, Handler> {
       const file = fileArg(args);
       return registry.del(deps.loadObjectRefs ? await deps.loadObjectRefs(file) : await deps.loadConfigFile(file, await deps.hostFacts()));
     },
+    // An empty name is looked up and not found (OPT_PRO_NOEXIST), as etmemd answers it; etmem's llt pin that.
     'project.start': async (args) => {
-      await registry.start(stringArg(args, 'name', '-n')!);
+      await registry.start(args.name === '' ? '' : stringArg(args, 'name', '-n')!);
       return null;
     },
     'project.stop': async (args) => {
-      await registry.stop(stringArg(args, 'name', '-n')!);
+      await registry.stop(args.name === '' ? '' : stringArg(args, 'name', '-n')!);
       return null;
     },
     'project.show': (args) => registry.show(stringArg(args, 'name', '-n', { optional: true })),
