@@ -18,8 +18,10 @@
  * - `swap_flag=yes`: etmem scans only the VMAs the process marked for
  *   swapping (VMA_SCAN_FLAG, through openEuler's madvise flag). On a stock
  *   kernel a process marks memory by naming it (prctl PR_SET_VMA_ANON_NAME,
- *   Linux 5.17+): only VMAs named `swap` or `swap:...` (smaps
- *   `[anon:swap...]`) are swapped.
+ *   Linux 5.17+ with CONFIG_ANON_VMA_NAME): only VMAs named `swap` or
+ *   `swap:...` (smaps `[anon:swap...]`) are swapped. Kernels without that
+ *   option (Debian's) cannot name VMAs: nothing is swapped, and the task
+ *   logs it once.
  * - `max_threads`: how many of the task's pids are decided and swapped at
  *   once (etmem: the size of the task's thread pool).
  */
@@ -112,6 +114,9 @@ export function checkSlideTask(task: TaskConfig, project: ProjectConfig): void {
   if (p.swap_flag !== undefined && typeof p.swap_flag !== 'boolean') throw invalidField(field('swap_flag'), String(p.swap_flag), 'yes|no');
 }
 
+/** Tasks already told that swap_flag found nothing to swap (once per task, not per round). */
+const warnedSwapFlag = new WeakSet<object>();
+
 /** Per engine: which projects' swap-outs are paused by their swap-cache watermarks (the hysteresis state). */
 type SwapcacheState = WeakMap<ProjectConfig, boolean>;
 
@@ -123,6 +128,11 @@ async function slidePid(deps: BuiltinEngineDeps, { task, pid, allPids, map: scan
   const freeBytes = mem.freeBytes ?? mem.availableBytes;
   const freeMemPercent = mem.totalBytes > 0 ? (freeBytes / mem.totalBytes) * 100 : 100;
   const map = params.swap_flag ? designatedOnly(scanned) : scanned;
+  if (params.swap_flag && map.vmas.length === 0 && !warnedSwapFlag.has(task)) {
+    // Kernels built without CONFIG_ANON_VMA_NAME (Debian's, the testbed's) cannot name a VMA at all.
+    warnedSwapFlag.add(task);
+    task.log.warn('swap_flag=yes: no VMA of the process is named swap or swap:... (prctl PR_SET_VMA_ANON_NAME, needs CONFIG_ANON_VMA_NAME); nothing is swapped', { pid });
+  }
   // sysmem_threshold as etmem applies it: the policy's gate sees 0 % free when etmem's checks allow swapping, 100 % when not.
   let sysmemOpen = true;
   if (project.sysmem_threshold !== undefined) {
