@@ -101,9 +101,9 @@ function parsed<T>(file: string, parse: () => T): T {
  * etmem's OPT_INTER_ERR for engine and task keys) whose message starts
  * with the file name.
  */
-export async function loadConfigFile(file: string, host: HostFacts): Promise<ConfigDocument> {
+export async function loadConfigFile(file: string, host: HostFacts, opts: { allowEmpty?: boolean } = {}): Promise<ConfigDocument> {
   const text = await readConfigFileText(file);
-  return parsed(file, () => parseConfigText(text, formatOfPath(file), host));
+  return parsed(file, () => parseConfigText(text, formatOfPath(file), host, opts));
 }
 
 /** Reads and checks a configuration file for `obj del`: only the identity keys of its objects (parseObjectRefs). */

@@ -7,9 +7,9 @@ import { parseYaml } from './yaml.js';
 export type ConfigFormat = 'ini' | 'yaml';
 
 /** Parses and validates one configuration file's text. */
-export function parseConfigText(text: string, format: ConfigFormat, host: HostFacts): ConfigDocument {
+export function parseConfigText(text: string, format: ConfigFormat, host: HostFacts, opts: { allowEmpty?: boolean } = {}): ConfigDocument {
   const sections = format === 'yaml' ? parseYaml(text) : parseIni(text);
-  return buildDocument(sections, host);
+  return buildDocument(sections, host, opts);
 }
 
 /** Parses one configuration file's text for `obj del`: the identity keys of each object, nothing else. */
