@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: set-up (installs what is missing, builds), then the
-# unit, integration, security and testbed suites with node's test runner. Prints the
+# unit, integration, security, testbed and conformance suites with node's test runner. Prints the
 # total as "N passed, N failed, N skipped" last.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -23,7 +23,7 @@ run_suite() {
     --test-reporter=tap --test-reporter-destination="$out/$name.tap" $files || status=1
 }
 
-suites="${VIRT_TIER_SUITES:-unit integration security testbed}"
+suites="${VIRT_TIER_SUITES:-unit integration security testbed conformance}"
 for s in $suites; do
   case "$s" in
     unit) run_suite unit 2 dist/test/unit ;;
@@ -31,6 +31,8 @@ for s in $suites; do
     # attacks as an unprivileged user (setpriv nobody), real sockets and a real Chromium: docs/security.md
     security) run_suite security 1 dist/test/security ;;
     testbed) run_suite testbed 1 dist/test/testbed ;;
+    # etmem's own llt cases through the real daemon and CLI, here and (NUMA cases) in one testbed boot
+    conformance) run_suite conformance 1 dist/test/conformance ;;
   esac
 done
 

@@ -4,7 +4,7 @@
  * the allowed form.
  */
 import path from 'node:path';
-import type { ConfigDocument, HostFacts } from '../config/types.js';
+import type { ConfigDocument, HostFacts, ObjectRefs } from '../config/types.js';
 import { invalidField } from '../errors.js';
 import type { Registry } from '../model/registry.js';
 import type { Handler } from './server.js';
@@ -16,6 +16,8 @@ export interface HandlerDeps {
    * rights of `reader`, the peer that asked (config/file.ts: a peer other than root never reads with root's)
    */
   loadConfigFile(file: string, host: HostFacts, reader: { uid: number; gid: number }): Promise<ConfigDocument> | ConfigDocument;
+  /** reads a config file for `obj del`: the identity keys only, as etmem; without it, loadConfigFile */
+  loadObjectRefs?(file: string, reader: { uid: number; gid: number }): Promise<ObjectRefs> | ObjectRefs;
   hostFacts(): HostFacts | Promise<HostFacts>;
   startedAtMs: number;
   version: string;
@@ -45,13 +47,17 @@ export function createHandlers(deps: HandlerDeps): Record<string, Handler> {
   const { registry } = deps;
   return {
     'obj.add': async (args, peer) => registry.add(await deps.loadConfigFile(fileArg(args), await deps.hostFacts(), peer)),
-    'obj.del': async (args, peer) => registry.del(await deps.loadConfigFile(fileArg(args), await deps.hostFacts(), peer)),
+    'obj.del': async (args, peer) => {
+      const file = fileArg(args);
+      return registry.del(deps.loadObjectRefs ? await deps.loadObjectRefs(file, peer) : await deps.loadConfigFile(file, await deps.hostFacts(), peer));
+    },
+    // An empty name is looked up and not found (OPT_PRO_NOEXIST), as etmemd answers it; etmem's llt pin that.
     'project.start': async (args) => {
-      await registry.start(stringArg(args, 'name', '-n')!);
+      await registry.start(args.name === '' ? '' : stringArg(args, 'name', '-n')!);
       return null;
     },
     'project.stop': async (args) => {
-      await registry.stop(stringArg(args, 'name', '-n')!);
+      await registry.stop(args.name === '' ? '' : stringArg(args, 'name', '-n')!);
       return null;
     },
     'project.show': (args) => registry.show(stringArg(args, 'name', '-n', { optional: true })),

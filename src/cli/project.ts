@@ -9,8 +9,9 @@ const USAGE = `Usage: virt-tier project start|stop -n|--name NAME [-s|--socket S
        virt-tier project show [-n|--name NAME] [-s|--socket SOCKET] [--json]`;
 
 /** etmem's layout: `project: NAME`, then "%-8s %-8s %-16s %-16s %-16s %-8s" rows. */
-export function formatProjectShow(projects: ProjectView[]): string {
-  if (projects.length === 0) return 'no project exists\n';
+export function formatProjectShow(projects: ProjectView[], name?: string): string {
+  // etmem's words for `show -n` of a project that is not there (etmemd_project.c etmemd_project_show); a success.
+  if (projects.length === 0) return name === undefined ? 'no project exists\n' : `project: project ${name} is not existed\n`;
   const row = (c: string[]): string => [padRight(c[0], 8), padRight(c[1], 8), padRight(c[2], 16), padRight(c[3], 16), padRight(c[4], 16), padRight(c[5], 8)].join(' ') + '\n';
   let out = '';
   for (const p of projects) {
@@ -33,7 +34,7 @@ export const command = defineVerb({
       const name = typeof opts.values.name === 'string' ? opts.values.name : undefined;
       const projects = (await daemonCall(socket, 'project.show', name === undefined ? {} : { name })) as ProjectView[];
       if (opts.values.json) printJson(io, projects);
-      else io.out(formatProjectShow(projects));
+      else io.out(formatProjectShow(projects, name));
       return 0;
     }
     const name = requireOption(opts, 'name', '-n', 'a project name');

@@ -8,10 +8,10 @@
  * daemon).
  */
 import { VirtTierError } from '../errors.js';
-import { badValue, fieldName, type RawSection } from './raw.js';
-import { buildEngine, buildProject, buildTask } from './sections.js';
+import { badValue, internalError, fieldName, type RawSection } from './raw.js';
+import { buildEngine, buildProject, buildTask, readEngineRef, readProjectRef, readTaskRef } from './sections.js';
 import { engineKindOf } from './task-params.js';
-import type { ConfigDocument, EngineConfig, HostFacts, ProjectConfig, SlideTaskParams } from './types.js';
+import type { ConfigDocument, EngineConfig, HostFacts, ObjectRefs, ProjectConfig, SlideTaskParams } from './types.js';
 
 function where(section: RawSection): string {
   return `${fieldName(section)}${section.line !== undefined ? ` (line ${section.line})` : ''}`;
@@ -63,11 +63,31 @@ export function buildDocument(sections: readonly RawSection[], host: HostFacts, 
     if (project && engineKindOf(task.engine) === 'slide') {
       const limit = project.loop * 3;
       if ((task.params as SlideTaskParams).T > limit) {
-        throw reader.invalid('T', 'out of range', `0..${limit} (3 * loop of project "${project.name}")`);
+        throw internalError(reader.invalid('T', 'out of range', `0..${limit} (3 * loop of project "${project.name}")`));
       }
     }
     doc.warnings!.push(...warnings);
     doc.tasks.push(task);
   }
   return doc;
+}
+
+/**
+ * Raw sections -> the objects `obj del` names, reading only identity keys
+ * (etmem: a project's `name`; an engine's `project` and `name`, and
+ * `eng_name` for thirdparty; a task's `project`, `engine` and `name`).
+ * Every other key is ignored, as etmem ignores it.
+ */
+export function buildObjectRefs(sections: readonly RawSection[]): ObjectRefs {
+  if (sections.length === 0) {
+    throw new VirtTierError('OPT_INVAL', 'the file holds no [project], [engine] or [task] section', {
+      field: 'file',
+      allowed: 'at least one project, engine or task',
+    });
+  }
+  return {
+    projects: sections.filter((s) => s.kind === 'project').map(readProjectRef),
+    engines: sections.filter((s) => s.kind === 'engine').map(readEngineRef),
+    tasks: sections.filter((s) => s.kind === 'task').map(readTaskRef),
+  };
 }

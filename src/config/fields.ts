@@ -88,9 +88,13 @@ export function parseName(text: string, maxChars = 64): string {
   return text;
 }
 
-/** A pid for `type=pid`. */
-export function parsePid(text: string): number {
-  return parseStrictInt(text, 1, PID_MAX, `a pid, 1..${PID_MAX}`);
+/**
+ * A pid for `type=pid`. `min` is 0 for slide: etmem's slide takes pid 0 at
+ * add time and looks the pid up each cycle (etmem's llt pin it); cslide
+ * needs a live process at add time, so 0 is never valid there.
+ */
+export function parsePid(text: string, min = 1): number {
+  return parseStrictInt(text, min, PID_MAX, `a pid, ${min}..${PID_MAX}`);
 }
 
 const PROCESS_NAME = /^[A-Za-z0-9.%/_-]+$/;
@@ -117,21 +121,26 @@ export function parseDomain(text: string): string {
 
 /**
  * cslide's `node_pair`: `DRAM,AEP;DRAM,AEP...`, the first node of each
- * pair is the hot (DRAM) one. Every id must be a NUMA node of this host and
- * no node may appear twice (in one pair or across pairs). Blanks around
- * ids are allowed; empty pairs (`0,1;`, `,;`) are not.
+ * pair is the hot (DRAM) one. As etmem (etmemd_cslide.c fill_node_pair,
+ * has_node_unmap): pairs are separated by `;` or blanks and empty pairs are
+ * skipped (`0,1;` is fine), every id must be a NUMA node of this host, no
+ * node may appear twice, and every node of the host must be mapped: the
+ * engine plans the whole host, so a node left out would hold pages no pair
+ * accounts for. A host with an odd number of nodes therefore has no valid
+ * node_pair. virt-tier refuses a pair of more than two ids (etmem ignores
+ * the rest).
  */
 export function parseNodePairs(text: string, numaNodes: readonly number[]): NodePair[] {
   const nodes = `${numaNodes.join(',')}`;
-  const allowed = `DRAM,AEP[;DRAM,AEP...] with node ids of this host (${nodes}), each node once`;
-  if (text === '') throw new FieldProblem('empty value', allowed);
+  const allowed = `DRAM,AEP[;DRAM,AEP...] covering every node of this host (${nodes}) exactly once`;
+  const pairTexts = text.split(/[ ;]+/).filter((p) => p !== '');
+  if (pairTexts.length === 0) throw new FieldProblem(text === '' ? 'empty value' : 'no pair', allowed);
   const seen = new Set<number>();
   const pairs: NodePair[] = [];
-  for (const [i, pairText] of text.split(';').entries()) {
-    const ids = pairText.split(',');
+  for (const [i, pairText] of pairTexts.entries()) {
+    const ids = pairText.split(',').filter((id) => id !== '');
     if (ids.length !== 2) throw new FieldProblem(`pair ${i + 1} ${JSON.stringify(pairText)} is not two node ids`, allowed);
-    const [dram, aep] = ids.map((idText, j) => {
-      const id = idText.trim();
+    const [dram, aep] = ids.map((id, j) => {
       const role = j === 0 ? 'DRAM' : 'AEP';
       if (!/^[0-9]+$/.test(id)) throw new FieldProblem(`pair ${i + 1}: ${role} node ${JSON.stringify(id)} is not a node id`, allowed);
       const n = Number(id);
@@ -142,21 +151,29 @@ export function parseNodePairs(text: string, numaNodes: readonly number[]): Node
     }) as [number, number];
     pairs.push({ dram, aep });
   }
+  const unmapped = numaNodes.filter((n) => !seen.has(n));
+  if (unmapped.length > 0) throw new FieldProblem(`node${unmapped.length > 1 ? 's' : ''} ${unmapped.join(',')} of this host in no pair`, allowed);
   return pairs;
 }
 
-/** Largest `swap_threshold` in GiB whose byte count is still a safe JS integer (< 2^53 bytes, 8 PiB). */
-export const SWAP_THRESHOLD_MAX_GIB = 8388607;
+/** The longest `swap_threshold` etmem takes (etmemd_common.c get_swap_threshold_inKB): 10 characters. */
+export const SWAP_THRESHOLD_MAX_CHARS = 10;
 
-/** slide's `swap_threshold`: `NNg` or `NNG` (GiB, as etmem), returned in bytes. */
-export function parseSwapThresholdBytes(text: string): number {
-  const allowed = `NNg or NNG (GiB), NN 0..${SWAP_THRESHOLD_MAX_GIB}`;
+/**
+ * slide's `swap_threshold`: digits then `g` or `G` (GiB, as etmem), at most
+ * 10 characters, so `999999999g` is fine; returned in bytes, or undefined
+ * for 0 (etmem stores 0 as "not set", and so does virt-tier; a bare `g` is
+ * 0). Sizes beyond 2^53 bytes (8 PiB) lose precision as a JS number, which
+ * only matters for comparisons against RSS values no host reaches.
+ */
+export function parseSwapThresholdBytes(text: string): number | undefined {
+  const allowed = `NNg or NNG (GiB), at most ${SWAP_THRESHOLD_MAX_CHARS} characters`;
   if (text === '') throw new FieldProblem('empty value', allowed);
-  const m = /^([0-9]+)[gG]$/.exec(text);
+  if (text.length > SWAP_THRESHOLD_MAX_CHARS) throw new FieldProblem(`too long (${text.length} characters)`, allowed);
+  const m = /^([0-9]*)[gG]$/.exec(text);
   if (!m) throw new FieldProblem('not a size in GiB', allowed);
-  const gib = Number(m[1]);
-  if (gib > SWAP_THRESHOLD_MAX_GIB) throw new FieldProblem('out of range', allowed);
-  return gib * 1024 * 1024 * 1024;
+  const gib = m[1] === '' ? 0 : Number(m[1]);
+  return gib === 0 ? undefined : gib * 1024 * 1024 * 1024;
 }
 
 /**
@@ -177,11 +194,12 @@ export function parseRamKinds(text: string): RamKind[] {
   return [...new Set(kinds as RamKind[])];
 }
 
-/** cslide's `vm_flags`: blank-separated smaps VmFlags; only `ht` (hugetlb) is supported, as in etmem. */
+/** cslide's `vm_flags`: one smaps VmFlag; only `ht` (hugetlb) is supported, and only once, as in etmem (etmemd_cslide.c fill_task_vm_flags). */
 export function parseVmFlags(text: string): string[] {
   const allowed = 'ht';
   const flags = text.split(/\s+/).filter((f) => f !== '');
   if (flags.length === 0) throw new FieldProblem('empty value', allowed);
   for (const f of flags) if (f !== 'ht') throw new FieldProblem(`unsupported flag ${JSON.stringify(f)}`, allowed);
+  if (flags.length > 1) throw new FieldProblem('more than one flag', allowed);
   return ['ht'];
 }

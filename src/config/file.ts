@@ -22,8 +22,8 @@ import { constants, readFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { VirtTierError } from '../errors.js';
-import { formatOfPath, parseConfigText } from './text.js';
-import type { ConfigDocument, HostFacts } from './types.js';
+import { formatOfPath, parseConfigText, parseObjectRefsText } from './text.js';
+import type { ConfigDocument, HostFacts, ObjectRefs } from './types.js';
 
 /** Who asked for the file: its uid and gid (SO_PEERCRED of the control connection). */
 export interface FileReader {
@@ -56,6 +56,8 @@ function kindOf(mode: number): string {
 interface FileFacts {
   kind: string;
   uid: number;
+  /** the file's group; a root-owned file must be root's group too */
+  gid?: number;
   mode: number;
   size: number;
 }
@@ -63,9 +65,12 @@ interface FileFacts {
 function checkFacts(file: string, st: FileFacts, owners: readonly number[]): void {
   if (st.kind !== 'file') throw fileError(file, `is ${st.kind}`, 'a regular file');
   if (!owners.includes(st.uid)) {
-    const allowed = owners.length === 1 ? 'owned by root (uid 0)' : `owned by root (uid 0) or by the requesting user (uid ${owners[1]})`;
+    const allowed = owners.length === 1 ? 'owned by root (uid 0, gid 0)' : `owned by root (uid 0, gid 0) or by the requesting user (uid ${owners[1]})`;
     throw fileError(file, `is owned by uid ${st.uid}`, allowed, String(st.uid));
   }
+  // etmem (etmemd_common.c file_permission_check) wants the root group too: a group could otherwise be
+  // handed the file by a later chmod g+w without anyone changing its owner.
+  if (st.uid === 0 && st.gid !== undefined && st.gid !== 0) throw fileError(file, `has group gid ${st.gid}`, 'owned by root (uid 0, gid 0)', String(st.gid));
   const perm = st.mode & 0o7777;
   if (perm !== 0o600 && perm !== 0o400) {
     const shown = perm.toString(8).padStart(4, '0');
@@ -78,7 +83,7 @@ function checkFacts(file: string, st: FileFacts, owners: readonly number[]): voi
 
 async function readChecked(file: string, fh: FileHandle): Promise<Buffer> {
   const st = await fh.stat();
-  checkFacts(file, { kind: st.isFile() ? 'file' : kindOf(st.mode), uid: st.uid, mode: st.mode, size: st.size }, [0]);
+  checkFacts(file, { kind: st.isFile() ? 'file' : kindOf(st.mode), uid: st.uid, gid: st.gid, mode: st.mode, size: st.size }, [0]);
   // Read to EOF but never past the limit: the file may have grown since fstat.
   const chunks: Buffer[] = [];
   let total = 0;
@@ -149,7 +154,7 @@ function readAsPeer(file: string, reader: FileReader): Promise<Buffer> {
     child.on('close', (code, signal) => {
       const out = Buffer.concat(chunks);
       const nl = out.indexOf(0x0a);
-      let head: { error?: string; kind?: string; uid?: number; mode?: number; size?: number; grew?: boolean } | undefined;
+      let head: { error?: string; kind?: string; uid?: number; gid?: number; mode?: number; size?: number; grew?: boolean } | undefined;
       try {
         head = nl < 0 ? undefined : (JSON.parse(out.subarray(0, nl).toString('utf8')) as typeof head);
       } catch {
@@ -161,7 +166,7 @@ function readAsPeer(file: string, reader: FileReader): Promise<Buffer> {
       }
       try {
         if (head.error !== undefined) throw openError(file, head.error);
-        checkFacts(file, { kind: head.kind === 'file' ? 'file' : kindOf(head.mode ?? 0), uid: head.uid ?? -1, mode: head.mode ?? 0, size: head.size ?? 0 }, reader.uid === 0 ? [0] : [0, reader.uid]);
+        checkFacts(file, { kind: head.kind === 'file' ? 'file' : kindOf(head.mode ?? 0), uid: head.uid ?? -1, gid: head.gid, mode: head.mode ?? 0, size: head.size ?? 0 }, reader.uid === 0 ? [0] : [0, reader.uid]);
         if (head.grew) throw fileError(file, 'grew beyond the size limit while being read', `at most ${MAX_CONFIG_FILE_BYTES} bytes (10 MiB)`);
         resolve(out.subarray(nl + 1));
       } catch (err) {
@@ -177,16 +182,29 @@ function readAsPeer(file: string, reader: FileReader): Promise<Buffer> {
  * message starts with the file name.
  */
 export async function loadConfigFile(file: string, host: HostFacts, opts: { allowEmpty?: boolean; reader?: FileReader } = {}): Promise<ConfigDocument> {
-  const { reader } = opts;
+  const text = await readText(file, opts.reader);
+  return parsed(file, () => parseConfigText(text, formatOfPath(file), host, { allowEmpty: opts.allowEmpty }));
+}
+
+/** Reads and checks a configuration file for `obj del`: only the identity keys of its objects (parseObjectRefs), as etmem. */
+export async function loadObjectRefs(file: string, reader?: FileReader): Promise<ObjectRefs> {
+  const text = await readText(file, reader);
+  return parsed(file, () => parseObjectRefsText(text, formatOfPath(file)));
+}
+
+/** The file's text, read with the requesting peer's rights (root's for root). */
+async function readText(file: string, reader?: FileReader): Promise<string> {
   const bytes = reader === undefined || reader.uid === 0 ? await readAsRoot(file) : await readAsPeer(file, reader);
-  let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
     throw fileError(file, 'is not valid UTF-8 text', 'UTF-8 text');
   }
+}
+
+function parsed<T>(file: string, parse: () => T): T {
   try {
-    return parseConfigText(text, formatOfPath(file), host, { allowEmpty: opts.allowEmpty });
+    return parse();
   } catch (err) {
     if (err instanceof VirtTierError) {
       // The builders quote excerpts only (raw.ts); this bound holds for any message that reaches the peer.

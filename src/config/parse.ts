@@ -11,10 +11,12 @@
  *   task-params.ts     engine-specific task keys (also used by the model)
  *   file.ts            etmem's file checks, then the above
  *
- * Every error is a VirtTierError('OPT_INVAL') naming the field
+ * Every error is a VirtTierError (OPT_INVAL; OPT_INTER_ERR where etmem
+ * answers an engine or task key with it) naming the field
  * (`task[2].T`: the third [task] section), the value, the allowed range,
  * and the line; the first error in a file is reported.
  */
 export { parseConfigText, formatOfPath, type ConfigFormat } from './text.js';
-export { loadConfigFile, MAX_CONFIG_FILE_BYTES } from './file.js';
+export { loadConfigFile, loadObjectRefs, MAX_CONFIG_FILE_BYTES } from './file.js';
+export { parseObjectRefsText } from './text.js';
 export { validateTaskParams, checkTaskAgainstProject, engineKindOf, type TaskParamsResult } from './task-params.js';

@@ -2,7 +2,7 @@
  * The helper file.ts runs as a control-socket peer's uid and gid to read a
  * config file with that peer's rights, never root's. argv: FILE LIMIT.
  * stdout: one JSON line (`{error}` with the errno name, or the fstat facts
- * `{kind, uid, mode, size, grew}`), then the file's bytes (at most LIMIT).
+ * `{kind, uid, gid, mode, size, grew}`), then the file's bytes (at most LIMIT).
  * The daemon makes every decision; this only opens, fstats and reads.
  * It imports nothing of virt-tier, so it starts fast and runs alone; the
  * daemon passes its compiled text with `-e` (argv then starts at index 1),
@@ -40,5 +40,5 @@ if (kind === 'file' && st.size <= limit) {
 }
 closeSync(fd);
 const grew = total > limit;
-out(Buffer.from(JSON.stringify({ kind, uid: st.uid, mode: st.mode, size: st.size, grew }) + '\n'));
+out(Buffer.from(JSON.stringify({ kind, uid: st.uid, gid: st.gid, mode: st.mode, size: st.size, grew }) + '\n'));
 if (!grew) out(Buffer.concat(chunks));

@@ -80,3 +80,24 @@ export function badSyntax(line: number | undefined, why: string, written: string
   const message = `${why}: ${JSON.stringify(text)}; allowed: ${allowed}`;
   return atLine(new VirtTierError('OPT_INVAL', message, { field: line === undefined ? 'file' : `line ${line}`, value: text, allowed }), line);
 }
+
+/**
+ * Runs `read` and answers its OPT_INVAL as OPT_INTER_ERR, keeping message
+ * and detail. etmem returns OPT_INTER_ERR for every engine and task key
+ * past the identity keys (etmemd_project.c etmemd_project_add_engine and
+ * etmemd_project_add_task: the engine's fill function failed), and its
+ * own tests pin that code, so a file written for etmem gets the same code.
+ */
+export function asInternal<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    throw err instanceof VirtTierError ? internalError(err) : err;
+  }
+}
+
+/** The same error as OPT_INTER_ERR when it is OPT_INVAL (see asInternal). */
+export function internalError(err: VirtTierError): VirtTierError {
+  if (err.code !== 'OPT_INVAL') return err;
+  return new VirtTierError('OPT_INTER_ERR', err.message, { field: err.field, value: err.value, allowed: err.allowed });
+}

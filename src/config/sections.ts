@@ -6,10 +6,10 @@
  */
 import path from 'node:path';
 import { FieldProblem, INT32_MAX, parseDomain, parseName, parseNodePairs, parsePid, parseProcessName, parseStrictInt } from './fields.js';
-import type { RawSection } from './raw.js';
+import { asInternal, type RawSection } from './raw.js';
 import { SectionReader } from './section-reader.js';
 import { engineKindOf, pluginParams, readTaskParams, taskParamKeys } from './task-params.js';
-import type { CslideEngineConfig, EngineConfig, EngineKind, HostFacts, ProjectConfig, SourceRef, TaskConfig, TaskType } from './types.js';
+import type { CslideEngineConfig, EngineConfig, EngineKind, HostFacts, ObjectRefs, ProjectConfig, SourceRef, TaskConfig, TaskType } from './types.js';
 import { cslideEngineConfig, projectConfig, type ProjectFields } from './units.js';
 import { invalidField } from '../errors.js';
 
@@ -28,7 +28,7 @@ function oneOf<T extends string>(choices: readonly T[]): (text: string) => T {
 
 const int = (min: number, max: number, allowed?: string) => (text: string) => parseStrictInt(text, min, max, allowed);
 
-export const PROJECT_KEYS = ['name', 'loop', 'interval', 'sleep', 'sysmem_threshold', 'swapcache_high_wmark', 'swapcache_low_wmark'] as const;
+export const PROJECT_KEYS = ['name', 'scan_type', 'loop', 'interval', 'sleep', 'sysmem_threshold', 'swapcache_high_wmark', 'swapcache_low_wmark'] as const;
 
 /** A project's settings: every key but `name`. */
 export type ProjectSettings = Omit<ProjectFields, 'name' | 'source'>;
@@ -39,6 +39,9 @@ export type ProjectSettings = Omit<ProjectFields, 'name' | 'source'>;
  * (src/virt/policy.ts) both read them here.
  */
 export function readProjectSettings(r: SectionReader): ProjectSettings {
+  // etmem's code requires scan_type (etmemd_project.c fill_project_scan_type) and its own test writer always
+  // emits it; virt-tier also takes files from etmem releases before it, where it is absent (page).
+  r.optional('scan_type', parseScanType);
   const settings: ProjectSettings = {
     loop: r.required('loop', int(1, 120)),
     interval: r.required('interval', int(1, 1200, '1..1200 (seconds)')),
@@ -56,6 +59,29 @@ export function readProjectSettings(r: SectionReader): ProjectSettings {
     settings.swapcache_low_wmark = low;
   }
   return settings;
+}
+
+/** `scan_type`: `page` (slide, cslide, thirdparty). etmem's `region` drives its damon engine, which virt-tier lacks. */
+function parseScanType(text: string): 'page' {
+  const allowed = 'page (region, for etmem\'s damon engine, is not implemented by virt-tier)';
+  if (text === 'page') return 'page';
+  if (text === 'region') throw new FieldProblem('region scans (etmem\'s damon engine) are not implemented', allowed);
+  throw new FieldProblem(text === '' ? 'empty value' : 'not one of the choices', allowed);
+}
+
+/**
+ * A name that refers to an object (an engine's or task's `project`, a
+ * task's `engine`): as parseName, but empty is let through, so the lookup
+ * answers it as etmem does (OPT_PRO_NOEXIST / OPT_ENG_NOEXIST).
+ */
+function parseRefName(text: string): string {
+  return text === '' ? '' : parseName(text);
+}
+
+/** A task's own `name`: too long is OPT_INVAL (etmem's name check), empty is OPT_INTER_ERR (etmem's task fill). */
+function readTaskName(r: SectionReader): string {
+  if (r.text('name') === '') return asInternal(() => r.required('name', (t) => parseName(t)));
+  return r.required('name', (t) => parseName(t));
 }
 
 export function buildProject(section: RawSection): ProjectConfig {
@@ -132,37 +158,50 @@ function parseOpsName(text: string): string {
   return text;
 }
 
+/**
+ * Result codes follow etmem: a missing `name` or `project`, or a name too
+ * long, is OPT_INVAL; an engine name etmem does not know and every engine
+ * key after them is OPT_INTER_ERR (asInternal). Unknown keys, which etmem
+ * ignores and virt-tier refuses, stay OPT_INVAL.
+ */
 export function buildEngine(section: RawSection, host: HostFacts): EngineConfig {
   const r = new SectionReader(section);
-  const kind = r.required('name', oneOf(ENGINE_KINDS));
+  if (!r.has('name')) throw r.missing('name', ENGINE_KINDS.join('|'));
+  const kind = asInternal(() => r.required('name', oneOf(ENGINE_KINDS)));
   const source = sourceOf(section);
+  const project = r.required('project', parseRefName);
   if (kind === 'slide') {
     r.rejectUnknownKeys(ENGINE_COMMON_KEYS, 'a slide engine');
-    return { project: r.required('project', (t) => parseName(t)), name: 'slide', source };
+    return { project, name: 'slide', source };
   }
   if (kind === 'cslide') {
     r.rejectUnknownKeys(CSLIDE_ENGINE_KEYS, 'a cslide engine');
     const fields = cslideEngineFields(host);
-    return cslideEngineConfig({
-      project: r.required('project', (t) => parseName(t)),
-      name: 'cslide',
-      node_pair: r.required('node_pair', fields.node_pair),
-      hot_threshold: r.required('hot_threshold', fields.hot_threshold),
-      node_mig_quota: r.required('node_mig_quota', fields.node_mig_quota),
-      node_hot_reserve: r.required('node_hot_reserve', fields.node_hot_reserve),
-      ...cslideEngineExtras(r, fields),
-      source,
-    });
+    return asInternal(() =>
+      cslideEngineConfig({
+        project,
+        name: 'cslide',
+        node_pair: r.required('node_pair', fields.node_pair),
+        hot_threshold: r.required('hot_threshold', fields.hot_threshold),
+        node_mig_quota: r.required('node_mig_quota', fields.node_mig_quota),
+        node_hot_reserve: r.required('node_hot_reserve', fields.node_hot_reserve),
+        ...cslideEngineExtras(r, fields),
+        source,
+      }),
+    );
   }
   // thirdparty: every key but its own goes to the plugin, which validates it when the engine is added.
   const own: readonly string[] = [...ENGINE_COMMON_KEYS, ...THIRDPARTY_ENGINE_KEYS];
-  const params = pluginParams(section, [...section.entries.keys()].filter((key) => !own.includes(key)));
+  const params = asInternal(() => pluginParams(section, [...section.entries.keys()].filter((key) => !own.includes(key))));
+  // eng_name is the engine's identity: too long is etmem's name check (OPT_INVAL); libname and ops_name fail in
+  // etmem's plugin loading (OPT_INTER_ERR).
+  const engName = r.text('eng_name') !== undefined && [...r.text('eng_name')!].length > 64 ? r.required('eng_name', parseEngName) : asInternal(() => r.required('eng_name', parseEngName));
   return {
-    project: r.required('project', (t) => parseName(t)),
+    project,
     name: 'thirdparty',
-    eng_name: r.required('eng_name', parseEngName),
-    libname: r.required('libname', parseLibname),
-    ops_name: r.required('ops_name', parseOpsName),
+    eng_name: engName,
+    libname: asInternal(() => r.required('libname', parseLibname)),
+    ops_name: asInternal(() => r.required('ops_name', parseOpsName)),
     params,
     source,
   };
@@ -177,18 +216,50 @@ export interface BuiltTask {
   reader: SectionReader;
 }
 
+/**
+ * Result codes follow etmem: `project`, `engine` or `name` missing or too
+ * long is OPT_INVAL; an empty `project`/`engine` is looked up and not found
+ * (OPT_PRO_NOEXIST / OPT_ENG_NOEXIST, from the model); an empty `name`, and
+ * every other task key, is OPT_INTER_ERR. Unknown keys stay OPT_INVAL.
+ */
 export function buildTask(section: RawSection, host: HostFacts): BuiltTask {
   const r = new SectionReader(section);
-  const engine = r.required('engine', (t) => parseName(t));
+  const project = r.required('project', parseRefName);
+  const engine = r.required('engine', parseRefName);
+  const name = readTaskName(r);
   const kind = engineKindOf(engine);
   const paramKeys = taskParamKeys(kind);
   if (paramKeys) r.rejectUnknownKeys([...TASK_COMMON_KEYS, ...paramKeys], `a ${kind} task`);
-  const project = r.required('project', (t) => parseName(t));
-  const name = r.required('name', (t) => parseName(t));
-  const type = r.required('type', oneOf(TASK_TYPES));
-  const parseValue = type === 'pid' ? (t: string) => String(parsePid(t)) : type === 'name' ? parseProcessName : parseDomain;
-  const value = r.required('value', parseValue);
-  const ownKeys = [...section.entries.keys()].filter((k) => !(TASK_COMMON_KEYS as readonly string[]).includes(k));
-  const { params, warnings } = readTaskParams(kind, r, host, ownKeys);
-  return { task: { project, engine, name, type, value, params, source: sourceOf(section) }, warnings, reader: r };
+  return asInternal(() => {
+    const type = r.required('type', oneOf(TASK_TYPES));
+    // slide takes pid 0 and looks it up each cycle, as etmem (its llt add slide tasks with value=0).
+    const minPid = kind === 'slide' ? 0 : 1;
+    const parseValue = type === 'pid' ? (t: string) => String(parsePid(t, minPid)) : type === 'name' ? parseProcessName : parseDomain;
+    const value = r.required('value', parseValue);
+    const ownKeys = [...section.entries.keys()].filter((k) => !(TASK_COMMON_KEYS as readonly string[]).includes(k));
+    const { params, warnings } = readTaskParams(kind, r, host, ownKeys);
+    return { task: { project, engine, name, type, value, params, source: sourceOf(section) }, warnings, reader: r };
+  });
+}
+
+/** A project's identity for `obj del`: its `name` (empty is let through: it names nothing, OPT_PRO_NOEXIST). */
+export function readProjectRef(section: RawSection): ObjectRefs['projects'][number] {
+  const r = new SectionReader(section);
+  return { name: r.required('name', parseRefName), source: sourceOf(section) };
+}
+
+/** An engine's identity for `obj del`: `project`, `name` and, for thirdparty, `eng_name`. */
+export function readEngineRef(section: RawSection): ObjectRefs['engines'][number] {
+  const r = new SectionReader(section);
+  const project = r.required('project', parseRefName);
+  const name = r.required('name', parseRefName);
+  const ref: ObjectRefs['engines'][number] = { project, name, source: sourceOf(section) };
+  if (name === 'thirdparty') ref.eng_name = r.required('eng_name', parseRefName);
+  return ref;
+}
+
+/** A task's identity for `obj del`: `project`, `engine`, `name`. */
+export function readTaskRef(section: RawSection): ObjectRefs['tasks'][number] {
+  const r = new SectionReader(section);
+  return { project: r.required('project', parseRefName), engine: r.required('engine', parseRefName), name: r.required('name', parseRefName), source: sourceOf(section) };
 }

@@ -36,6 +36,12 @@ export interface TaskParamsResult {
   warnings: string[];
 }
 
+/** `line 7: task[0].dram_percent`: where a warning points. */
+function where(reader: SectionReader, key: string): string {
+  const line = reader.section.entries.get(key)?.line;
+  return `${line !== undefined ? `line ${line}: ` : ''}${reader.section.label ?? `task[${reader.section.index}]`}.${key}`;
+}
+
 /** Reads the engine-specific keys of a task section; the caller has rejected keys the engine does not take. */
 export function readTaskParams(kind: EngineKind, reader: SectionReader, host: HostFacts, paramKeys: readonly string[]): TaskParamsResult {
   const warnings: string[] = [];
@@ -47,17 +53,19 @@ export function readTaskParams(kind: EngineKind, reader: SectionReader, host: Ho
     if (maxThreads !== undefined) {
       const limit = 2 * host.cpuCount + 1;
       const clamped = Math.min(Math.max(maxThreads, 1), limit);
-      if (clamped !== maxThreads) {
-        const line = reader.section.entries.get('max_threads')?.line;
-        const where = `${line !== undefined ? `line ${line}: ` : ''}${reader.section.label ?? `task[${reader.section.index}]`}.max_threads`;
-        warnings.push(`${where}: ${maxThreads} is outside 1..${limit} (2*CPUs+1 on this host); using ${clamped}`);
-      }
+      if (clamped !== maxThreads) warnings.push(`${where(reader, 'max_threads')}: ${maxThreads} is outside 1..${limit} (2*CPUs+1 on this host); using ${clamped}`);
       params.max_threads = clamped;
     }
+    // 0 (or a bare `g`) means "not set" in etmem, so it leaves the key out here too.
     const swapThresholdBytes = reader.optional('swap_threshold', parseSwapThresholdBytes);
     if (swapThresholdBytes !== undefined) params.swap_threshold_bytes = swapThresholdBytes;
-    const dramPercent = reader.optional('dram_percent', (t) => parseStrictInt(t, 1, 100, '1..100 (percent, (0,100])'));
-    if (dramPercent !== undefined) params.dram_percent = dramPercent;
+    // etmem (etmemd_slide.c fill_task_dram_percent) warns about a dram_percent outside (0,100] and ignores it;
+    // a value that is not an integer is still refused.
+    const dramPercent = reader.optional('dram_percent', (t) => parseStrictInt(t, -INT32_MAX - 1, INT32_MAX, 'an integer; 1..100 (percent) takes effect'));
+    if (dramPercent !== undefined) {
+      if (dramPercent >= 1 && dramPercent <= 100) params.dram_percent = dramPercent;
+      else warnings.push(`${where(reader, 'dram_percent')}: ${dramPercent} is outside 1..100 (percent); ignored, as etmem does`);
+    }
     const swapFlag = reader.optional('swap_flag', parseYesNo);
     if (swapFlag !== undefined) params.swap_flag = swapFlag;
     return { params, warnings };
@@ -65,6 +73,8 @@ export function readTaskParams(kind: EngineKind, reader: SectionReader, host: Ho
   if (kind === 'cslide') {
     // virt-tier's `ram` selects guest RAM beyond etmem's hugetlb (`vm_flags=ht`); with it, vm_flags may be left out.
     const ram = reader.optional('ram', parseRamKinds);
+    // etmem's code requires anon_only and ign_host (etmemd_cslide.c; its README says optional). virt-tier keeps
+    // them optional (no): every etmem file names both and loads the same, and a shorter file means the defaults.
     const params: CslideTaskParams = {
       vm_flags: ram === undefined ? reader.required('vm_flags', parseVmFlags) : (reader.optional('vm_flags', parseVmFlags) ?? []),
       anon_only: reader.optional('anon_only', parseYesNo) ?? false,
@@ -136,6 +146,7 @@ export function checkTaskAgainstProject(task: TaskConfig, project: ProjectConfig
   if (T <= limit) return;
   const field = task.source ? `task[${task.source.index}].T` : `task "${task.name}".T`;
   const allowed = `0..${limit} (3 * loop of project "${project.name}")`;
-  const where = task.source?.line !== undefined ? `line ${task.source.line}: ` : '';
-  throw new VirtTierError('OPT_INVAL', `${where}${field}: out of range ${T}; allowed: ${allowed}`, { field, value: String(T), allowed });
+  const at = task.source?.line !== undefined ? `line ${task.source.line}: ` : '';
+  // etmem answers a bad task key with OPT_INTER_ERR (etmemd_project.c etmemd_project_add_task: the engine's fill_task failed).
+  throw new VirtTierError('OPT_INTER_ERR', `${at}${field}: out of range ${T}; allowed: ${allowed}`, { field, value: String(T), allowed });
 }

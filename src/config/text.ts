@@ -1,7 +1,7 @@
 /** Text of either form -> validated ConfigDocument (see parse.ts for the map of this folder). */
-import { buildDocument } from './document.js';
+import { buildDocument, buildObjectRefs } from './document.js';
 import { parseIni } from './ini.js';
-import type { ConfigDocument, HostFacts } from './types.js';
+import type { ConfigDocument, HostFacts, ObjectRefs } from './types.js';
 import { parseYaml } from './yaml.js';
 
 export type ConfigFormat = 'ini' | 'yaml';
@@ -10,6 +10,11 @@ export type ConfigFormat = 'ini' | 'yaml';
 export function parseConfigText(text: string, format: ConfigFormat, host: HostFacts, opts: { allowEmpty?: boolean } = {}): ConfigDocument {
   const sections = format === 'yaml' ? parseYaml(text) : parseIni(text);
   return buildDocument(sections, host, opts);
+}
+
+/** Parses one configuration file's text for `obj del`: the identity keys of each object, nothing else. */
+export function parseObjectRefsText(text: string, format: ConfigFormat): ObjectRefs {
+  return buildObjectRefs(format === 'yaml' ? parseYaml(text) : parseIni(text));
 }
 
 /** `.yaml`/`.yml` files are YAML, anything else etmem's INI form. */

@@ -167,3 +167,17 @@ export interface HostFacts {
   numaNodes: number[];
   cpuCount: number;
 }
+
+/**
+ * What `obj del` reads from a file: only each object's identity, as etmem
+ * does (etmemd_rpc.c do_obj_cmd reads the name keys alone), so a file
+ * whose other keys no longer validate (a node_pair that no longer fits
+ * the host, a key virt-tier refuses) still deletes what it names. A
+ * ConfigDocument is also a valid ObjectRefs.
+ */
+export interface ObjectRefs {
+  projects: Array<{ name: string; source?: SourceRef }>;
+  /** `name` is the engine kind; thirdparty engines are named by `eng_name` */
+  engines: Array<{ project: string; name: string; eng_name?: string; source?: SourceRef }>;
+  tasks: Array<{ project: string; engine: string; name: string; source?: SourceRef }>;
+}

@@ -9,7 +9,7 @@ import inspector from 'node:inspector';
 import { fileURLToPath } from 'node:url';
 import { createHandlers } from '../api/handlers.js';
 import { ControlServer } from '../api/server.js';
-import { loadConfigFile } from '../config/parse.js';
+import { loadConfigFile, loadObjectRefs } from '../config/parse.js';
 import { VirtTierError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { readHostFacts } from '../model/host-facts.js';
@@ -129,6 +129,7 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
   const handlers = createHandlers({
     registry,
     loadConfigFile: (file, host, reader) => loadConfigFile(file, host, { reader }),
+    loadObjectRefs: (file, reader) => loadObjectRefs(file, reader),
     hostFacts: () => readHostFacts(),
     startedAtMs,
     version: packageVersion(),

@@ -51,7 +51,8 @@ export function heatStrip(map: AccessMap, buckets = DEFAULT_HEAT_BUCKETS): HeatS
     if (!vma || r.start < vma.start) continue; // a range outside every VMA (should not happen)
     let pos = vma.offset + (r.start - vma.start);
     const end = Math.min(pos + r.pageCount * r.pageSizeBytes, vma.offset + (vma.end - vma.start));
-    const ratio = r.accessCount / loop;
+    // idle_pages counts a written scan as 3 (etmem's weights): a strip shows "accessed in every scan" at most.
+    const ratio = Math.min(1, r.accessCount / loop);
     while (pos < end) {
       const b = Math.min(n - 1, Math.floor(pos / bucketBytes));
       const chunk = Math.min(end, (b + 1) * bucketBytes) - pos;

@@ -10,7 +10,8 @@
  * `show` reads without it, so a slow change never blocks it.
  */
 import { checkTaskAgainstProject } from '../config/task-params.js';
-import type { ConfigDocument, EngineConfig, ProjectConfig, TaskConfig } from '../config/types.js';
+import type { ConfigDocument, EngineConfig, ObjectRefs, ProjectConfig, TaskConfig } from '../config/types.js';
+import { internalError } from '../config/raw.js';
 import { abortError, VirtTierError } from '../errors.js';
 import type { Engine } from '../runner/engine.js';
 import { EngineFactories, engineKey } from '../runner/registry.js';
@@ -47,6 +48,11 @@ export interface ChangeSummary {
   tasks: string[];
   /** values accepted with a change (e.g. max_threads clamped), to show the user */
   warnings?: string[];
+}
+
+/** An engine's key in its project, from its identity alone: the kind, or a thirdparty engine's `eng_name`. */
+function refEngineKey(e: ObjectRefs['engines'][number]): string {
+  return e.name === 'thirdparty' ? (e.eng_name ?? '') : e.name;
 }
 
 function describe(section: string, name: string, source?: { index: number; line?: number }): string {
@@ -160,7 +166,11 @@ export class Registry {
         if (engineOf(e.project, key)) {
           throw new VirtTierError('OPT_ENG_EXISTED', `${describe('engine', key, e.source)} already exists in project "${e.project}"`, { field: 'engine.name', value: key });
         }
-        const engine = await untilClosing(this.engines.create(e, { project, log: this.log.child({ project: e.project, engine: key }) }), this.closing.signal);
+        // etmem answers every failure to set an engine up (a plugin that will not load or rejects its keys) with
+        // OPT_INTER_ERR (etmemd_project.c etmemd_project_add_engine).
+        const engine = await untilClosing(this.engines.create(e, { project, log: this.log.child({ project: e.project, engine: key }) }), this.closing.signal).catch((err: unknown) => {
+          throw err instanceof VirtTierError && err.name !== 'AbortError' ? internalError(err) : err;
+        });
         created.push({ project: e.project, key, entry: { config: e, engine, tasks: new Map() } });
       }
 
@@ -180,7 +190,12 @@ export class Registry {
         }
         newTaskKeys.add(taskKey);
         checkTaskAgainstProject(t, project);
-        engine.engine.checkTask(t, project);
+        // A task the engine refuses is OPT_INTER_ERR in etmem (etmemd_project_add_task: the engine's fill_task failed).
+        try {
+          engine.engine.checkTask(t, project);
+        } catch (err) {
+          throw err instanceof VirtTierError ? internalError(err) : err;
+        }
       }
       this.checkOpen();
     } catch (err) {
@@ -214,8 +229,13 @@ export class Registry {
     };
   }
 
-  /** Removes the tasks, engines and projects named in `doc` (a project takes everything under it), or nothing. */
-  del(doc: ConfigDocument): Promise<ChangeSummary> {
+  /**
+   * Removes the tasks, engines and projects named in `doc` (a project takes
+   * everything under it), or nothing. Only the objects' identities are read
+   * (ObjectRefs), as etmem reads only the name keys on delete.
+   */
+  del(doc: ObjectRefs): Promise<ChangeSummary> {
+    const engineKey = refEngineKey;
     return this.mutex.run(async () => {
       this.checkDel(doc);
       await this.commitDel(doc);
@@ -228,7 +248,8 @@ export class Registry {
   }
 
   /** Throws unless every object `doc` names exists. */
-  private checkDel(doc: ConfigDocument): void {
+  private checkDel(doc: ObjectRefs): void {
+    const engineKey = refEngineKey;
     for (const t of doc.tasks) {
       const project = this.projects.get(t.project);
       if (!project) throw new VirtTierError('OPT_PRO_NOEXIST', `${describe('task', t.name, t.source)}: project "${t.project}" does not exist`, { field: 'task.project', value: t.project });
@@ -248,7 +269,8 @@ export class Registry {
   }
 
   /** Removes what checkDel accepted: tasks, then engines, then projects. */
-  private async commitDel(doc: ConfigDocument): Promise<void> {
+  private async commitDel(doc: ObjectRefs): Promise<void> {
+    const engineKey = refEngineKey;
     for (const t of doc.tasks) {
       const engine = this.projects.get(t.project)?.engines.get(t.engine);
       const runtime = engine?.tasks.get(t.name);
@@ -300,9 +322,15 @@ export class Registry {
     });
   }
 
-  /** Projects (all, or the one named) with their tasks, in insertion order. */
+  /**
+   * Projects (all, or the one named) with their tasks, in insertion order.
+   * A named project that does not exist gives an empty list, not an error:
+   * etmem answers `project show -n MISSING` with success and a message
+   * (etmemd_project.c etmemd_project_show), and its llt pin that.
+   */
   show(name?: string): ProjectView[] {
-    const entries = name === undefined ? [...this.projects.values()] : [this.requireProject(name)];
+    const one = name === undefined ? undefined : this.projects.get(name);
+    const entries = name === undefined ? [...this.projects.values()] : one ? [one] : [];
     return entries.map((p) => {
       const tasks: TaskView[] = [];
       for (const entry of p.engines.values()) for (const runtime of entry.tasks.values()) tasks.push(runtime.view());

@@ -5,7 +5,7 @@
  *
  * Sources: /sys/devices/system/node/nodeN/hugepages/hugepages-<kB>kB/
  * {nr_hugepages,free_hugepages} (Documentation/admin-guide/mm/hugetlbpage.rst),
- * /proc/meminfo MemTotal and MemAvailable, /proc/PID/status VmRSS (proc(5)).
+ * /proc/meminfo MemTotal, MemAvailable, MemFree and SwapCached, /proc/PID/status VmRSS and VmSwap (proc(5)).
  */
 import { liveIO, type PlatformIO } from '../platform/io.js';
 import type { NodePools } from '../engines/cslide-policy.js';
@@ -18,6 +18,10 @@ export interface HostMemInfo {
   totalBytes: number;
   /** MemAvailable: what can be allocated without swapping */
   availableBytes: number;
+  /** MemFree: what etmem's sysmem_threshold compares (etmemd_slide.c check_sysmem_lower_threshold) */
+  freeBytes?: number;
+  /** SwapCached: what etmem's swap-cache watermarks compare (etmemd_migrate.c check_should_reclaim_swapcache) */
+  swapCachedBytes?: number;
 }
 
 export interface HostInfo {
@@ -30,12 +34,26 @@ export interface HostInfo {
   nodeMemory?(): Promise<NodePools>;
   /** VmRSS in bytes; rejects with SysError ESRCH when the process is gone */
   processRssBytes(pid: number): Promise<number>;
+  /** VmSwap in bytes (sysmem_threshold's per-process cap); rejects with SysError ESRCH when the process is gone */
+  processSwapBytes?(pid: number): Promise<number>;
 }
 
 const NODE_DIR = '/sys/devices/system/node';
 
 /** NUMA node ids; none without node sysfs (no per-node pools). */
 const nodeIds = (io: PlatformIO): Promise<number[]> => readOnlineNodeIds(io, []);
+
+/** /proc/PID/status as numbers (kB fields in bytes, as parseMeminfo gives them); ESRCH when the process is gone. */
+async function processStatus(io: PlatformIO, pid: number): Promise<Record<string, number>> {
+  let text: string;
+  try {
+    text = await io.readText(`/proc/${pid}/status`);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOENT') throw new SysError('ESRCH', 3, 'open', `/proc/${pid}/status: process ${pid} is gone`);
+    throw err;
+  }
+  return parseMeminfo(text);
+}
 
 export function platformHostInfo(io: PlatformIO = liveIO): HostInfo {
   return {
@@ -67,17 +85,13 @@ export function platformHostInfo(io: PlatformIO = liveIO): HostInfo {
     },
     async memInfo() {
       const mem = await readMeminfo(io);
-      return { totalBytes: mem.MemTotal ?? 0, availableBytes: mem.MemAvailable ?? mem.MemFree ?? 0 };
+      return { totalBytes: mem.MemTotal ?? 0, availableBytes: mem.MemAvailable ?? mem.MemFree ?? 0, freeBytes: mem.MemFree ?? 0, swapCachedBytes: mem.SwapCached ?? 0 };
     },
     async processRssBytes(pid) {
-      let text: string;
-      try {
-        text = await io.readText(`/proc/${pid}/status`);
-      } catch (err) {
-        if ((err as { code?: string }).code === 'ENOENT') throw new SysError('ESRCH', 3, 'open', `/proc/${pid}/status: process ${pid} is gone`);
-        throw err;
-      }
-      return parseMeminfo(text).VmRSS ?? 0;
+      return (await processStatus(io, pid)).VmRSS ?? 0;
+    },
+    async processSwapBytes(pid) {
+      return (await processStatus(io, pid)).VmSwap ?? 0;
     },
   };
 }

@@ -12,7 +12,13 @@ export interface AccessRange {
   pageCount: number;
   /** 4096, 2097152 or 1073741824 */
   pageSizeBytes: number;
-  /** in how many of the cycle's `loop` scans the pages were seen accessed (0..loop) */
+  /**
+   * the pages' accesses over the cycle's `loop` scans, on etmem's scale: a
+   * scan that saw them written adds 3, read adds 1 (etmemd_scan.c
+   * record_parse_result), so 0..loop*3. Only etmem's idle_pages tracker
+   * tells writes apart; page_idle and DAMON see an access bit alone and
+   * count every accessed scan as a read (0..loop).
+   */
   accessCount: number;
   /** NUMA node of the pages, -1 when unknown or mixed/not present */
   node: number;
@@ -29,6 +35,8 @@ export interface AccessMapVma {
   vmFlags: string[];
   /** backing path from smaps/maps, '' for anonymous */
   pathname: string;
+  /** inode of the backing file from the smaps header, 0 for none (anon_only needs it); absent when not read */
+  inode?: number;
 }
 
 export interface AccessMap {

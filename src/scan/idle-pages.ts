@@ -145,6 +145,10 @@ export function clipRuns(runs: readonly IdlePagesRun[], start: number, end: numb
   return out;
 }
 
+/** etmem's weights (etmemd_scan.h READ_TYPE_WEIGHT, WRITE_TYPE_WEIGHT): why slide's T runs to loop * 3. */
+export const READ_WEIGHT = 1;
+export const WRITE_WEIGHT = 3;
+
 interface PageState {
   pageSizeBytes: number;
   accessCount: number;
@@ -153,8 +157,9 @@ interface PageState {
 }
 
 /**
- * Accumulates `loop` scans into per-page counts: a page's count is the
- * number of scans that saw it accessed. A page absent from the last scan
+ * Accumulates `loop` scans into per-page counts on etmem's scale: each
+ * scan that saw a page dirty (PTE_DIRTY, PMD_DIRTY) adds 3, accessed
+ * adds 1. A page absent from the last scan
  * (unmapped, swapped, or now inside a hole) is reported not present.
  */
 export class AccessCounter {
@@ -175,7 +180,7 @@ export class AccessCounter {
         // One observation per page per scan, even if a stream repeats it.
         if (p.lastSeenScan === scan) continue;
         p.lastSeenScan = scan;
-        if (r.accessed) p.accessCount++;
+        if (r.accessed) p.accessCount += r.dirty ? WRITE_WEIGHT : READ_WEIGHT;
       }
     }
   }

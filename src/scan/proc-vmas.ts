@@ -12,7 +12,7 @@ import { parseSmaps } from '../platform/smaps.js';
 
 /** Parses smaps text into VMAs in address order. */
 export function parseSmapsVmas(text: string): AccessMapVma[] {
-  return parseSmaps(text).map(({ start, end, vmFlags, pathname }) => ({ start, end, vmFlags, pathname }));
+  return parseSmaps(text).map(({ start, end, vmFlags, pathname, inode }) => ({ start, end, vmFlags, pathname, inode }));
 }
 
 /** Reads and parses /proc/PID/smaps (or `path`) through `io`; a process that is gone rejects with SysError ESRCH, as trackers promise. */
@@ -28,7 +28,26 @@ export async function readVmas(pid: number, io: PlatformIO = liveIO, path = `/pr
   return parseSmapsVmas(text);
 }
 
-/** Anonymous memory as smaps names it: no path, the heap, a stack, or a named anonymous mapping. */
+/**
+ * anon_only's test, etmem's rule (etmemd_scan.c is_anonymous): a VMA that
+ * may not be shared (no `ms` VmFlag) and is not executable (no `ex`), and
+ * either has no backing inode or is writable. So the heap, stacks and
+ * private anonymous mappings count, and so do private writable file
+ * mappings: libvirt's private hugetlbfs guest RAM
+ * (`qemu_back_mem.* (deleted)`, `rw-p`), MAP_PRIVATE|MAP_ANONYMOUS
+ * hugetlb (`/anon_hugepage (deleted)`) and a library's data segment. Shared
+ * memory (memfd, shm, `rw-s` hugetlbfs) and code never count. Without an
+ * inode (a VMA not read from smaps), a path-less or `[...]` VMA stands for
+ * inode 0.
+ */
+export function isEtmemAnonymousVma(vma: Pick<AccessMapVma, 'pathname' | 'vmFlags' | 'inode'>): boolean {
+  const f = vma.vmFlags;
+  if (f.includes('ms') || f.includes('sh') || f.includes('ex')) return false;
+  const noInode = vma.inode !== undefined ? vma.inode === 0 : vma.pathname === '' || vma.pathname.startsWith('[');
+  return noInode || f.includes('wr');
+}
+
+/** Anonymous memory as smaps names it: no path, the heap, a stack, or a named anonymous mapping (the `ram` kinds' test). */
 export function isAnonymousVma(vma: Pick<AccessMapVma, 'pathname'>): boolean {
   const p = vma.pathname;
   return p === '' || p === '[heap]' || p.startsWith('[stack') || p.startsWith('[anon');
@@ -57,10 +76,11 @@ export function isRamKind(vma: Pick<AccessMapVma, 'pathname' | 'vmFlags'>, kind:
 
 /**
  * VMAs that carry every flag of the filter, or (virt-tier's `ram`) are
- * guest RAM of one of its kinds; anonymous only, with anonOnly.
+ * guest RAM of one of its kinds; with anonOnly, only those etmem calls
+ * anonymous (isEtmemAnonymousVma).
  */
 export function filterVmas(vmas: readonly AccessMapVma[], filter: VmaFilter): AccessMapVma[] {
   const kinds = filter.ramKinds ?? [];
   const byFlags = (v: AccessMapVma): boolean => (filter.vmFlags.length > 0 || kinds.length === 0) && filter.vmFlags.every((f) => v.vmFlags.includes(f));
-  return vmas.filter((v) => (byFlags(v) || kinds.some((k) => isRamKind(v, k))) && (!filter.anonOnly || isAnonymousVma(v)));
+  return vmas.filter((v) => (byFlags(v) || kinds.some((k) => isRamKind(v, k))) && (!filter.anonOnly || isEtmemAnonymousVma(v)));
 }

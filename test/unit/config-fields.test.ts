@@ -76,6 +76,7 @@ describe('config names', () => {
     assert.equal(parsePid('1'), 1);
     assert.equal(parsePid('4194303'), 4194303);
     refused(() => parsePid('0'), /out of range/);
+    assert.equal(parsePid('0', 0), 0, 'slide takes pid 0, as etmem');
     refused(() => parsePid('4194304'), /out of range/);
     refused(() => parsePid('12x'));
   });
@@ -103,14 +104,23 @@ describe('config names', () => {
 
 describe('config node_pair', () => {
   const nodes = [0, 1, 2, 3];
-  test('pairs of existing nodes, DRAM first', () => {
-    assert.deepEqual(parseNodePairs('0,2', nodes), [{ dram: 0, aep: 2 }]);
+  // etmem (etmemd_cslide.c fill_node_pair): pairs split on ';' or blanks, ids on ',', empty pairs skipped,
+  // and every node of the host mapped exactly once; etmem's code contradicts the partial and `0,1;` cases
+  // this test used to hold.
+  test('pairs of existing nodes covering the host, DRAM first', () => {
     assert.deepEqual(parseNodePairs('0,2;1,3', nodes), [{ dram: 0, aep: 2 }, { dram: 1, aep: 3 }]);
-    assert.deepEqual(parseNodePairs('0, 2 ; 1 ,3', nodes), [{ dram: 0, aep: 2 }, { dram: 1, aep: 3 }]);
-    assert.deepEqual(parseNodePairs('3,0', nodes), [{ dram: 3, aep: 0 }]);
+    assert.deepEqual(parseNodePairs('0,2 1,3', nodes), [{ dram: 0, aep: 2 }, { dram: 1, aep: 3 }]);
+    assert.deepEqual(parseNodePairs('0,2;1,3;', nodes), [{ dram: 0, aep: 2 }, { dram: 1, aep: 3 }]);
+    assert.deepEqual(parseNodePairs(';3,0;;2,1', nodes), [{ dram: 3, aep: 0 }, { dram: 2, aep: 1 }]);
+    assert.deepEqual(parseNodePairs('0,1', [0, 1]), [{ dram: 0, aep: 1 }]);
+  });
+  test('a node left out is refused', () => {
+    refused(() => parseNodePairs('0,2', nodes), /nodes 1,3 of this host in no pair/);
+    refused(() => parseNodePairs('0,2;1,3', [0, 1, 2, 3, 4, 5]), /nodes 4,5/);
+    refused(() => parseNodePairs('0,1', [0, 1, 2]), /node 2 of this host/);
   });
   test('malformed values are refused', () => {
-    for (const bad of ['', '0,', ',;', '0x&,2', ',', ';', '0', '0,1,2', '0,1;', ';0,1', '0,1;;2,3', '0;1', '-1,2', '+0,2', '0.0,2', 'a,b', '0,2 3']) {
+    for (const bad of ['', '0,', ',;', '0x&,2', ',', ';', '0', '0,1,2', '0;1', '-1,2', '+0,2', '0.0,2', 'a,b', '0,2 3', '0, 2;1,3']) {
       refused(() => parseNodePairs(bad, nodes));
     }
   });
@@ -121,6 +131,7 @@ describe('config node_pair', () => {
   test('no node twice, within a pair or across pairs', () => {
     refused(() => parseNodePairs('0,0', nodes), /node 0 appears twice/);
     refused(() => parseNodePairs('0,2;2,3', nodes), /node 2 appears twice/);
+    refused(() => parseNodePairs('0,2;1,3;0,1', nodes), /node 0 appears twice/);
     refused(() => parseNodePairs('0,2;0,3', nodes), /node 0 appears twice/);
   });
   test('the allowed form lists the host nodes', () => {
@@ -129,18 +140,22 @@ describe('config node_pair', () => {
 });
 
 describe('config slide/cslide values', () => {
-  test('swap_threshold NNg|NNG in bytes', () => {
+  // etmem (etmemd_common.c get_swap_threshold_inKB): up to 10 characters, digits then g|G, 0 = not set; its llt
+  // accept 999999999g, which the old 8388607 GiB cap refused.
+  test('swap_threshold NNg|NNG in bytes, at most 10 characters, 0 = not set', () => {
     assert.equal(parseSwapThresholdBytes('10g'), 10 * 2 ** 30);
     assert.equal(parseSwapThresholdBytes('1G'), 2 ** 30);
-    assert.equal(parseSwapThresholdBytes('0g'), 0);
+    assert.equal(parseSwapThresholdBytes('0g'), undefined);
+    assert.equal(parseSwapThresholdBytes('g'), undefined);
     assert.equal(parseSwapThresholdBytes('8388607g'), 8388607 * 2 ** 30);
-    assert.ok(Number.isSafeInteger(parseSwapThresholdBytes('8388607g')));
-    refused(() => parseSwapThresholdBytes('8388608g'), /out of range/);
-    for (const bad of ['', '10', '10m', '10gb', 'g', '-1g', '1.5g', '0x1g', ' 1g']) refused(() => parseSwapThresholdBytes(bad));
+    assert.equal(parseSwapThresholdBytes('999999999g'), 999999999 * 2 ** 30);
+    refused(() => parseSwapThresholdBytes('9999999999g'), /too long/);
+    for (const bad of ['', '10', '10m', '10gb', '-1g', '1.5g', '0x1g', ' 1g', '12hhG']) refused(() => parseSwapThresholdBytes(bad));
   });
   test('vm_flags: only ht', () => {
     assert.deepEqual(parseVmFlags('ht'), ['ht']);
-    assert.deepEqual(parseVmFlags('ht ht'), ['ht']);
+    // etmem takes exactly one flag (its llt refuse `ht rd`; `ht ht` is one flag too many for its parser).
+    refused(() => parseVmFlags('ht ht'), /more than one flag/);
     refused(() => parseVmFlags(''), /empty/);
     refused(() => parseVmFlags('hg'), /unsupported flag "hg"/);
     refused(() => parseVmFlags('ht rd'), /unsupported flag "rd"/);

@@ -59,7 +59,30 @@ export function yamlOf(sections: Section[]): string {
   return out;
 }
 
-/** Asserts that fn throws OPT_INVAL naming `field`, and optionally that the message holds each of `inMessage`. */
+/**
+ * The result code etmem gives a config error at `field` (etmemd_project.c):
+ * project keys, the identity keys of engines and tasks (missing, or a name
+ * too long), unknown and duplicate keys (virt-tier's own refusals) are
+ * OPT_INVAL; every other engine and task key is OPT_INTER_ERR, and so is
+ * an empty task name.
+ */
+export function etmemCodeOf(field: string, message: string): 'OPT_INVAL' | 'OPT_INTER_ERR' {
+  const m = /^(engine|task)\[\d+\]\.(.+)$/.exec(field);
+  if (!m) return 'OPT_INVAL';
+  const [, kind, key] = m;
+  if (/unknown key|duplicate key|one .* engine per project|unique within the engine/.test(message)) return 'OPT_INVAL';
+  if (key === 'project') return 'OPT_INVAL';
+  if (kind === 'task' && key === 'engine') return 'OPT_INVAL';
+  if (/missing required key/.test(message) && (key === 'name')) return 'OPT_INVAL';
+  if (/too long/.test(message) && (key === 'name' || key === 'eng_name')) return 'OPT_INVAL';
+  return 'OPT_INTER_ERR';
+}
+
+/**
+ * Asserts that fn throws the config error etmem gives (etmemCodeOf: OPT_INVAL
+ * or OPT_INTER_ERR) naming `field`, and optionally that the message holds
+ * each of `inMessage`.
+ */
 export function assertInvalid(fn: () => unknown, field: string, ...inMessage: string[]): VirtTierError {
   let caught: unknown;
   try {
@@ -68,7 +91,7 @@ export function assertInvalid(fn: () => unknown, field: string, ...inMessage: st
     caught = err;
   }
   assert.ok(caught instanceof VirtTierError, `expected a VirtTierError naming ${field}, got ${String(caught)}`);
-  assert.equal(caught.code, 'OPT_INVAL');
+  assert.equal(caught.code, etmemCodeOf(field, caught.message), caught.message);
   assert.equal(caught.field, field, caught.message);
   for (const s of inMessage) assert.ok(caught.message.includes(s), `message ${JSON.stringify(caught.message)} should include ${JSON.stringify(s)}`);
   return caught;

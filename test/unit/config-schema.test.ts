@@ -36,8 +36,9 @@ const integerRanges: Array<[string, (v: string) => Section[], string, number, nu
   ['cslide node_hot_reserve', (v) => [cslideEngine({ node_hot_reserve: v })], 'engine[0].node_hot_reserve', 0, 2147483647, '0..2147483647'],
   // T alone: with its project in the same file, T is also capped at loop*3 (tested below).
   ['slide T', (v) => [slideTask({ T: v })], 'task[0].T', 0, 2147483647, '0..2147483647'],
-  ['slide dram_percent', (v) => [slideTask({ dram_percent: v })], 'task[0].dram_percent', 1, 100, '1..100'],
-  ['pid value', (v) => [slideTask({ type: 'pid', value: v })], 'task[0].value', 1, 4194303, '1..4194303'],
+  // dram_percent outside 1..100 is a warning in etmem, not an error (tested in 'slide optional keys').
+  ['pid value', (v) => [cslideTask({ type: 'pid', value: v })], 'task[0].value', 1, 4194303, '1..4194303'],
+  ['slide pid value', (v) => [slideTask({ type: 'pid', value: v })], 'task[0].value', 0, 4194303, '0..4194303'],
 ];
 
 describe('config integer keys: both range ends accepted, one past refused', () => {
@@ -135,7 +136,7 @@ describe('config engines', () => {
   });
   test('one engine of each kind (or eng_name) per project', () => {
     assertInvalid(() => parseIni([slideEngine(), slideEngine()]), 'engine[1].name', 'already has this engine', 'engine[0]');
-    assertInvalid(() => parseIni([cslideEngine(), cslideEngine({ node_pair: '1,0' })]), 'engine[1].name');
+    assertInvalid(() => parseIni([cslideEngine(), cslideEngine({ node_pair: '1,3;0,2' })]), 'engine[1].name');
     assertInvalid(() => parseIni([thirdpartyEngine(), thirdpartyEngine()]), 'engine[1].eng_name');
     const doc = parseIni([slideEngine(), slideEngine({ project: 'p2' }), thirdpartyEngine(), thirdpartyEngine({ eng_name: 'other' })]);
     assert.equal(doc.engines.length, 4);
@@ -166,7 +167,8 @@ describe('config tasks', () => {
   });
   test('type pid|name|domain decides the value form', () => {
     assertInvalid(() => parseIni([slideTask({ type: 'process' })]), 'task[0].type', 'pid|name|domain');
-    assertInvalid(() => parseIni([slideTask({ type: 'pid', value: 'qemu' })]), 'task[0].value', '1..4194303');
+    assertInvalid(() => parseIni([slideTask({ type: 'pid', value: 'qemu' })]), 'task[0].value', '0..4194303');
+    assertInvalid(() => parseIni([cslideTask({ type: 'pid', value: '0' })]), 'task[0].value', '1..4194303');
     assertInvalid(() => parseIni([slideTask({ type: 'name', value: 'a-very-long-process' })]), 'task[0].value', '1..15');
     assertInvalid(() => parseIni([slideTask({ type: 'domain', value: 'a/b' })]), 'task[0].value', "'/'");
     assert.equal(parseIni([slideTask({ type: 'pid', value: '+042' })]).tasks[0]!.value, '42', 'pid normalised');
@@ -199,6 +201,19 @@ describe('config tasks', () => {
     assertInvalid(() => parseIni([slideTask({ swap_flag: 'true' })]), 'task[0].swap_flag', 'yes|no');
     assertInvalid(() => parseIni([slideTask({ max_threads: '2.5' })]), 'task[0].max_threads');
     assertInvalid(() => parseIni([slideTask({ max_threads: '4294967297' })]), 'task[0].max_threads');
+    assertInvalid(() => parseIni([slideTask({ dram_percent: '5x' })]), 'task[0].dram_percent');
+  });
+  test('dram_percent outside 1..100 is ignored with a warning, as etmem (etmemd_slide.c fill_task_dram_percent)', () => {
+    for (const [text, kept] of [['1', 1], ['100', 100], ['0', undefined], ['101', undefined], ['-5', undefined]] as const) {
+      const doc = parseIni([slideTask({ dram_percent: text })]);
+      assert.equal((doc.tasks[0]!.params as SlideTaskParams).dram_percent, kept, text);
+      assert.equal(doc.warnings!.length, kept === undefined ? 1 : 0, text);
+      if (kept === undefined) assert.match(doc.warnings![0]!, /task\[0\]\.dram_percent: .* ignored/);
+    }
+  });
+  test('swap_threshold 0 means not set, as etmem', () => {
+    assert.equal((parseIni([slideTask({ swap_threshold: '0g' })]).tasks[0]!.params as SlideTaskParams).swap_threshold_bytes, undefined);
+    assert.equal((parseIni([slideTask({ swap_threshold: '999999999g' })]).tasks[0]!.params as SlideTaskParams).swap_threshold_bytes, 999999999 * 2 ** 30);
   });
   test('max_threads out of 1..2*ncpu+1 is clamped with a warning, as etmem', () => {
     const cases: Array<[string, number, boolean]> = [['0', 1, true], ['1', 1, false], ['5', 5, false], ['6', 5, true], ['-7', 1, true], ['2147483647', 5, true]];

@@ -124,7 +124,7 @@ describe('config YAML specifics', () => {
       'projects:',
       '  - {name: p1, loop: 3, interval: 1, sleep: 1, engines: [{name: slide, tasks: [{name: t1, type: name, value: b, T: 2}]}]}',
       'engines:',
-      '  - {project: p1, name: cslide, node_pair: "0,1", hot_threshold: 0, node_mig_quota: 0, node_hot_reserve: 0}',
+      '  - {project: p1, name: cslide, node_pair: "0,1;2,3", hot_threshold: 0, node_mig_quota: 0, node_hot_reserve: 0}',
     ].join('\n');
     const doc = parseConfigText(text, 'yaml', HOST);
     assert.deepEqual(doc.tasks.map((t) => [t.name, t.source?.index]), [['t0', 0], ['t1', 1]]);

@@ -399,8 +399,10 @@ describe('page reports and host info', () => {
     });
     const info = platformHostInfo(io);
     assert.deepEqual(await info.hugePagePools(P), { 0: { totalBytes: 64 * P, freeBytes: 10 * P }, 1: { totalBytes: 0, freeBytes: 0 }, 2: { totalBytes: 32 * P, freeBytes: 32 * P } });
-    assert.deepEqual(await info.memInfo(), { totalBytes: 24000000 * 1024, availableBytes: 6000000 * 1024 });
+    // MemFree and SwapCached too: etmem's sysmem_threshold and swap-cache marks compare them.
+    assert.deepEqual(await info.memInfo(), { totalBytes: 24000000 * 1024, availableBytes: 6000000 * 1024, freeBytes: 1000000 * 1024, swapCachedBytes: 0 });
     assert.equal(await info.processRssBytes(77), 200 * MB);
+    assert.equal(await info.processSwapBytes!(77), 0);
     await assert.rejects(info.processRssBytes(78), (e: unknown) => e instanceof SysError && e.code === 'ESRCH');
   });
 

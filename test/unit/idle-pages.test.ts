@@ -90,8 +90,20 @@ describe('idle_pages accumulation over loop scans (fixture)', () => {
       [0, 1, 3, 0, true],
       [1, 1, 2, 2, true],
       [2, 1, 0, 2, true],
-      [3, 1, 1, -1, false],
+      // PMD_DIRTY in scan 0: a write weighs 3 in etmem (etmemd_scan.c record_parse_result); this row was 1.
+      [3, 1, 3, -1, false],
     ]);
+  });
+
+  test('writes weigh 3, reads 1: a page written in every scan reaches loop * 3', () => {
+    const c = new AccessCounter();
+    for (let i = 0; i < 4; i++) {
+      c.addScan([
+        { start: 0, pageSizeBytes: K4, pageCount: 1, accessed: true, dirty: true },
+        { start: K4, pageSizeBytes: K4, pageCount: 1, accessed: true, dirty: false },
+      ]);
+    }
+    assert.deepEqual(c.toRanges(() => 0).map((r) => r.accessCount), [12, 4]);
   });
 
   test('adjacent pages with equal count and node merge into one range', () => {

@@ -57,9 +57,26 @@ describe('registry', () => {
   });
 
   test('a document with one bad task adds nothing and closes the engines it made', async () => {
-    await assert.rejects(reg.add(doc({ projects: [project('p')], engines: [engine('p')], tasks: [task('p', 'a'), task('p', 'b', 7)] })), isCode('OPT_INVAL'));
+    await assert.rejects(reg.add(doc({ projects: [project('p')], engines: [engine('p')], tasks: [task('p', 'a'), task('p', 'b', 7)] })), isCode('OPT_INTER_ERR'));
+    // (T above loop*3 is OPT_INTER_ERR, as etmem answers a bad task key; this test used to expect OPT_INVAL.)
     assert.deepEqual(reg.show(), []);
     assert.deepEqual(events, ['close p']);
+  });
+
+  test('show -n of a missing project is an empty answer, not an error (etmem: success and a message)', async () => {
+    await reg.add(doc({ projects: [project('p')] }));
+    assert.deepEqual(reg.show('nope'), []);
+    assert.equal(reg.show('p').length, 1);
+  });
+
+  test('del reads only identities: objects named by refs go, whatever else their file held', async () => {
+    await reg.add(doc({ projects: [project('p')], engines: [engine('p')], tasks: [task('p', 'a'), task('p', 'b')] }));
+    await reg.del({ projects: [], engines: [], tasks: [{ project: 'p', engine: 'slide', name: 'a' }] });
+    assert.deepEqual(reg.show('p')[0]!.tasks.map((t) => t.name), ['b']);
+    await assert.rejects(reg.del({ projects: [], engines: [], tasks: [{ project: 'p', engine: 'slide', name: '' }] }), isCode('OPT_TASK_NOEXIST'));
+    await assert.rejects(reg.del({ projects: [{ name: '' }], engines: [], tasks: [] }), isCode('OPT_PRO_NOEXIST'));
+    await reg.del({ projects: [], engines: [{ project: 'p', name: 'slide' }], tasks: [] });
+    assert.deepEqual(reg.show('p')[0]!.engines, []);
   });
 
   test('unknown project, unknown engine, duplicates', async () => {

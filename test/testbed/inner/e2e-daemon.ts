@@ -186,6 +186,17 @@ export interface CslideConfig {
   reserveMiB: number;
 }
 
+/**
+ * The testbed's node_pair for one DRAM,AEP pair of interest: node_pair must
+ * map every node of the host (etmemd_cslide.c has_node_unmap), so the other
+ * two of the testbed's nodes 0..3 form the second pair (lower id first: the
+ * DRAM nodes 0 and 1 have lower ids than the AEP nodes 2 and 3).
+ */
+export function testbedNodePair(dramNode: number, aepNode: number): string {
+  const others = [0, 1, 2, 3].filter((n) => n !== dramNode && n !== aepNode);
+  return others.length === 2 ? `${dramNode},${aepNode};${others[0]},${others[1]}` : `${dramNode},${aepNode}`;
+}
+
 /** One cslide project, engine and task in etmem's INI form, as the e2e tests, the demo and the placement bench use it. */
 export function cslideConfigText(c: CslideConfig): string {
   return `[project]
@@ -197,7 +208,7 @@ sleep=1
 [engine]
 project=${c.project}
 name=cslide
-node_pair=${c.dramNode},${c.aepNode}
+node_pair=${testbedNodePair(c.dramNode, c.aepNode)}
 hot_threshold=${c.hotThreshold}
 node_mig_quota=${c.quotaMiB}
 node_hot_reserve=${c.reserveMiB}
