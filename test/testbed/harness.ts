@@ -264,7 +264,14 @@ async function runOnce(opts: TestbedOptions): Promise<TestbedResult> {
     }
     return `${node}:${count}`;
   });
-  writeFileSync(path.join(runDir, 'setup.env'), `HUGEPAGES=${shellQuote(hugepages.join(' '))}\n`);
+  // The guest mounts tmpfs over /tmp and /run; a checkout there is bound
+  // back over them (guest-init.ts). Paths with blanks would split in the
+  // guest's word list: refuse them plainly rather than hide the checkout.
+  const keepDirs = [root].filter((dir) => /^\/(tmp|run)(\/|$)/.test(dir));
+  for (const dir of keepDirs) {
+    if (/\s/.test(dir)) throw new TestbedError(`testbed: checkout path ${JSON.stringify(dir)} under /tmp or /run contains blanks; allowed: a path without blanks`, '');
+  }
+  writeFileSync(path.join(runDir, 'setup.env'), `HUGEPAGES=${shellQuote(hugepages.join(' '))}\nKEEP_DIRS=${shellQuote(keepDirs.join(' '))}\n`);
   const env: Record<string, string> = {
     PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     HOME: '/tmp',
