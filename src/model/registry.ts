@@ -125,7 +125,7 @@ export class Registry {
         }
         newTaskKeys.add(taskKey);
         checkTaskAgainstProject(t, project);
-        engine.engine.checkTask(t, project);
+        await engine.engine.checkTask(t, project);
       }
     } catch (err) {
       await closeCreated();
