@@ -132,7 +132,7 @@ class PluginHost {
 
   /** Calls the plugin; after `ms` without an answer the host is ended (it is stuck). */
   call(method: PluginMethod, args: unknown[], ms: number): Promise<unknown> {
-    if (this.goneReason !== undefined) return Promise.reject(new HostGone(this.goneReason));
+    if (this.goneReason !== undefined) return Promise.reject(new HostGone(`plugin host ended: ${this.goneReason}`));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.kill(`${method} did not return within ${ms} ms`), ms);
