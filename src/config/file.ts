@@ -13,7 +13,7 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { VirtTierError } from '../errors.js';
-import { formatOfPath, parseConfigText } from './text.js';
+import { formatOfPath, parseConfigTextBounded } from './text.js';
 import type { ConfigDocument, HostFacts } from './types.js';
 
 export const MAX_CONFIG_FILE_BYTES = 10 * 1024 * 1024;
@@ -87,7 +87,7 @@ export async function loadConfigFile(file: string, host: HostFacts): Promise<Con
     await fh.close();
   }
   try {
-    return parseConfigText(text, formatOfPath(file), host);
+    return await parseConfigTextBounded(text, formatOfPath(file), host);
   } catch (err) {
     if (err instanceof VirtTierError) err.message = `config file ${file}: ${err.message}`;
     throw err;
