@@ -3,8 +3,8 @@
  * checked. The daemon runs the plugin as root, so an unprivileged user must
  * not be able to change which bytes those are, even by racing the checks:
  *
- * - every directory on the way to the file (after resolving symlinks once)
- *   is a real directory owned by root that nobody else can write, or a
+ * - every directory on the way to the file, as written and with symlinks
+ *   resolved, is a directory owned by root that nobody else can write, or a
  *   root-owned sticky one such as /tmp (others cannot rename root's entries
  *   there); so once checked, no unprivileged user can change what the path
  *   names (a renameat2(RENAME_EXCHANGE) in a world-writable directory was
@@ -14,7 +14,7 @@
  * - its content is read from that descriptor, and only those bytes are
  *   loaded (src/runner/plugin-host.ts); the path is never resolved again.
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, realpathSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { VirtTierError } from '../errors.js';
 
@@ -51,17 +51,23 @@ export function readPluginFile(libname: string, field: string): PluginFile {
   } catch (err) {
     throw unsafe(field, libname, `cannot resolve the directory of ${libname}: ${(err as NodeJS.ErrnoException).code}`, allowed);
   }
-  // Every ancestor of the resolved directory, itself included, root first.
-  for (let d = dir; ; d = path.dirname(d)) {
-    const st = lstatSync(d, { throwIfNoEntry: false });
-    if (!st || !st.isDirectory()) {
-      throw unsafe(field, libname, `${d} (on the way to ${libname}) is not a directory`, allowed);
+  const checkAncestors = (from: string, stat: (d: string) => Stats | undefined): void => {
+    for (let d = from; ; d = path.dirname(d)) {
+      const st = stat(d);
+      if (!st || !st.isDirectory()) {
+        throw unsafe(field, libname, `${d} (on the way to ${libname}) is not a directory`, allowed);
+      }
+      if (!dirIsSafe(st)) {
+        throw unsafe(field, libname, `directory ${d} can be changed by users other than root (uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}); the daemon runs the plugin as root, so no other user may be able to swap it`, allowed);
+      }
+      if (d === path.dirname(d)) return;
     }
-    if (!dirIsSafe(st)) {
-      throw unsafe(field, libname, `directory ${d} can be changed by users other than root (uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}); the daemon runs the plugin as root, so no other user may be able to swap it`, allowed);
-    }
-    if (d === path.dirname(d)) break;
-  }
+  };
+  // Every ancestor of the resolved directory, itself included: what open(2) walks.
+  checkAncestors(dir, (d) => lstatSync(d, { throwIfNoEntry: false }));
+  // The path as written, too: a symlink in a directory others can change
+  // would let them choose which root-owned directory the path names.
+  checkAncestors(path.dirname(libname), (d) => statSync(d, { throwIfNoEntry: false }));
   const realPath = path.join(dir, path.basename(libname));
   let fd: number;
   try {

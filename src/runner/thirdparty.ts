@@ -89,9 +89,6 @@ class PluginHost {
     this.worker = new Worker(new URL('./plugin-host.js', import.meta.url), {
       workerData: init,
       resourceLimits: { maxOldGenerationSizeMb: limits.heapMiB },
-      // The plugin's output goes through its logger; its console is the daemon's stderr.
-      stdout: false,
-      stderr: false,
     });
     // The daemon's own handles decide when it exits, never a plugin's thread.
     this.worker.unref();

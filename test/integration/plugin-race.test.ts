@@ -158,6 +158,10 @@ describe('a plugin swapped by an unprivileged user never runs as root', () => {
     const deep = path.join(open, 'inner', 'plugin.js');
     writeFileSync(deep, goodSource, { mode: 0o644 });
     assert.match(d.cli(['obj', 'add', '-f', writeConfig(config('a', deep))]).stderr, new RegExp(`directory ${open} can be changed`));
+    // A symlink to the safe directory, but in a directory others can change: they could re-point it.
+    const viaLink = path.join(open, 'to-safe');
+    symlinkSync(safe, viaLink);
+    assert.match(d.cli(['obj', 'add', '-f', writeConfig(config('v', path.join(viaLink, 'plugin.js')))]).stderr, new RegExp(`directory ${open} can be changed`));
     assert.match(d.cli(['project', 'show']).stdout, /no project exists/);
   });
 });
