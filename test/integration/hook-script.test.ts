@@ -75,8 +75,11 @@ describe('hooks/qemu', () => {
         assert.equal(child.stdin.writableEnded, false, 'stdin was still open when the hook exited');
         child.stdin.destroy();
       }
-      await hung.waitFor(2);
-      assert.equal(hung.requests[0]!.args.uuid, UUID, 'the XML that arrived was read');
+      // Both still forwarded their event. (Whether the UUID made it depends on
+      // the XML arriving within the hook's 50 ms stdin window, which a loaded
+      // host does not promise; the other tests check the UUID.)
+      const requests = await hung.waitFor(2);
+      assert.deepEqual(requests.map((r) => [r.cmd, r.args.domain, r.args.op]), [['hook.event', 'vm1', 'started'], ['hook.event', 'vm1', 'started']]);
     } finally {
       await hung.close();
     }
