@@ -16,7 +16,7 @@ import path from 'node:path';
 import { repoRoot, startDaemon, writeConfig, type TestDaemon } from './helpers/daemon.js';
 
 const NOBODY = 65534;
-const TRIES = 20;
+const TRIES = 12;
 
 const goodSource = `export const raceEngine = { startTask(task) { task.reportStats({ good: true }); } };\n`;
 const evilSource = (marker: string): string =>
