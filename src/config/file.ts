@@ -22,7 +22,7 @@ import { constants, readFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { VirtTierError } from '../errors.js';
-import { formatOfPath, parseConfigText, parseObjectRefsText } from './text.js';
+import { formatOfPath, parseConfigTextBounded, parseObjectRefsText } from './text.js';
 import type { ConfigDocument, HostFacts, ObjectRefs } from './types.js';
 
 /** Who asked for the file: its uid and gid (SO_PEERCRED of the control connection). */
@@ -183,7 +183,7 @@ function readAsPeer(file: string, reader: FileReader): Promise<Buffer> {
  */
 export async function loadConfigFile(file: string, host: HostFacts, opts: { allowEmpty?: boolean; reader?: FileReader } = {}): Promise<ConfigDocument> {
   const text = await readText(file, opts.reader);
-  return parsed(file, () => parseConfigText(text, formatOfPath(file), host, { allowEmpty: opts.allowEmpty }));
+  return parsed(file, () => parseConfigTextBounded(text, formatOfPath(file), host, { allowEmpty: opts.allowEmpty }));
 }
 
 /** Reads and checks a configuration file for `obj del`: only the identity keys of its objects (parseObjectRefs), as etmem. */
@@ -202,9 +202,9 @@ async function readText(file: string, reader?: FileReader): Promise<string> {
   }
 }
 
-function parsed<T>(file: string, parse: () => T): T {
+async function parsed<T>(file: string, parse: () => T | Promise<T>): Promise<T> {
   try {
-    return parse();
+    return await parse();
   } catch (err) {
     if (err instanceof VirtTierError) {
       // The builders quote excerpts only (raw.ts); this bound holds for any message that reaches the peer.

@@ -12,10 +12,12 @@
  * Every value is taken as the text written in the file (the scalar's
  * source), not as the YAML type it resolves to, so `loop: 1.0` or
  * `loop: 0x10` fail exactly as they do in INI instead of becoming 1 and 16.
- * Empty values and `~`/`null` are the empty string. Anchors and aliases
- * are refused: they would let one list item silently stand for another.
+ * Empty values and `~`/`null` are the empty string. Anchors, aliases and
+ * explicit tags (`!!str`, `!custom`) are refused wherever they stand, with
+ * the line: an alias would let one list item silently stand for another,
+ * and a tag would suggest a type that is never applied.
  */
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Node, type ParsedNode, type YAMLMap } from 'yaml';
+import { Lexer, LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Node, type ParsedNode, type YAMLMap } from 'yaml';
 import { badKey, badSyntax, excerpt, type RawSection, type SectionKind } from './raw.js';
 
 const NESTED_LIST: Partial<Record<SectionKind, { key: string; kind: SectionKind }>> = {
@@ -28,7 +30,32 @@ interface Implied {
   engine?: string;
 }
 
+/**
+ * Bounds on a YAML text's complexity, checked by the lexer before the
+ * parser builds anything: the parser's time and memory grow with them (a
+ * 10 MiB file of flow mappings took 20 s and 1.5 GB). Two million tokens
+ * are some 40,000 one-line tasks; nesting deeper than 64 flow collections
+ * has no meaning in this schema.
+ */
+export const YAML_MAX_TOKENS = 2_000_000;
+export const YAML_MAX_FLOW_DEPTH = 64;
+
+function checkComplexity(text: string): void {
+  const allowed = `at most ${YAML_MAX_TOKENS} YAML tokens and ${YAML_MAX_FLOW_DEPTH} nested [ ] or { }`;
+  let tokens = 0;
+  let depth = 0;
+  for (const token of new Lexer().lex(text)) {
+    if (++tokens > YAML_MAX_TOKENS) throw badSyntax(undefined, 'too complex', `more than ${YAML_MAX_TOKENS} tokens`, allowed);
+    if (token === '{' || token === '[') {
+      if (++depth > YAML_MAX_FLOW_DEPTH) throw badSyntax(undefined, 'too complex', `more than ${YAML_MAX_FLOW_DEPTH} nested flow collections`, allowed);
+    } else if (token === '}' || token === ']') {
+      depth = Math.max(0, depth - 1);
+    }
+  }
+}
+
 export function parseYaml(text: string): RawSection[] {
+  checkComplexity(text);
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
@@ -38,6 +65,20 @@ export function parseYaml(text: string): RawSection[] {
   }
   const lineOf = (node: Node | null | undefined): number | undefined =>
     node?.range ? lineCounter.linePos(node.range[0]).line : undefined;
+
+  // One pass before anything is read, so no anchor or tag slips through a
+  // place the section walk does not look at (a key, a list, a mapping).
+  let refused: Error | undefined;
+  visit(doc, {
+    Node(_key, node) {
+      const line = lineOf(node);
+      if (isAlias(node)) refused = badSyntax(line, 'aliases are not supported', `*${node.source}`, 'plain values, without anchors, aliases or tags');
+      else if (node.anchor) refused = badSyntax(line, 'anchors are not supported', `&${node.anchor}`, 'plain values, without anchors, aliases or tags');
+      else if (node.tag) refused = badSyntax(line, 'tags are not supported', node.tag, 'plain values, without anchors, aliases or tags');
+      return refused ? visit.BREAK : undefined;
+    },
+  });
+  if (refused) throw refused;
 
   const sections: RawSection[] = [];
   const counts: Record<SectionKind, number> = { project: 0, engine: 0, task: 0 };

@@ -37,9 +37,19 @@ export interface ScanRecord {
   accessByPid: Map<number, { loop: number; timeMs: number; tracker: string; hotThreshold?: number; ranges: Array<[number, number, number, number]> }>;
 }
 
-/** `project/engine/name`: how the feed, metrics and the observer name a task. */
+/** One part of a task key: `%` and `/` percent-encoded, so a `/` inside a name cannot fake a separator. */
+function keyPart(s: string): string {
+  return s.replace(/%/g, '%25').replace(/\//g, '%2F');
+}
+
+/**
+ * `project/engine/name`: how the feed, metrics and the observer name a task.
+ * Each part has `%` and `/` percent-encoded (docs/feed.md), so the key is
+ * unambiguous ("a/b" in project "p" and project "p/a" with task "b" differ)
+ * and a key without those characters reads as it always did.
+ */
 export function taskKey(t: { project: string; engine: string; name: string }): string {
-  return `${t.project}/${t.engine}/${t.name}`;
+  return `${keyPart(t.project)}/${keyPart(t.engine)}/${keyPart(t.name)}`;
 }
 
 function errorCode(err: unknown): string {

@@ -83,6 +83,10 @@ export class FeedSessions {
       if (!s.isAlive) {
         this.counters.deadClientsDropped++;
         this.log.info('feed: dropping a client that missed a heartbeat');
+        // Out of the set now, not at its 'close' event: on a loaded host that
+        // event can come after the next heartbeat, which counted it twice.
+        this.sessions.delete(s);
+        this.counters.clients = this.sessions.size;
         s.ws.terminate();
         continue;
       }

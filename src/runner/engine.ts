@@ -30,8 +30,8 @@ export interface Engine {
   /** 'slide', 'cslide' or the thirdparty eng_name */
   readonly name: string;
   readonly config: EngineConfig;
-  /** Validates a task before it is added (throws VirtTierError naming the field). Must not keep state. */
-  checkTask(task: TaskConfig, project: ProjectConfig): void;
+  /** Validates a task before it is added (throws or rejects with VirtTierError naming the field). Must not keep state. */
+  checkTask(task: TaskConfig, project: ProjectConfig): void | Promise<void>;
   /** Starts running cycles for a task. Returns at once. */
   startTask(task: EngineTask): void;
   /** Stops a task's cycles; resolves when nothing more will touch its target. */

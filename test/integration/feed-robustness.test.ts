@@ -65,14 +65,31 @@ describe('feed robustness', () => {
   });
 
   test('the heartbeat drops a client that never answers pings and keeps one that does', async () => {
-    const feed = await startFeedServer({ registry: h.registry, scans: h.scans, listen: { host: '127.0.0.1', port: 0 }, log: nullLogger(), updateIntervalMs: 1000, heartbeatIntervalMs: 300 });
+    // 1.5 s between heartbeats: a healthy client's pong has that long to be
+    // read by this (busy) process; 300 ms dropped healthy clients on a loaded host.
+    const feed = await startFeedServer({ registry: h.registry, scans: h.scans, listen: { host: '127.0.0.1', port: 0 }, log: nullLogger(), updateIntervalMs: 1000, heartbeatIntervalMs: 1500 });
     try {
       const dead = await connectFeed(feedUrl(feed.url), { autoPong: false });
       const alive = await connectFeed(feedUrl(feed.url));
+      let pings = 0;
+      const pinged = (atLeast: number): Promise<void> => new Promise((resolve) => {
+        const check = (): void => {
+          if (pings < atLeast) return;
+          alive.ws.off('ping', onPing);
+          resolve();
+        };
+        const onPing = (): void => {
+          pings++;
+          check();
+        };
+        alive.ws.on('ping', onPing);
+        check();
+      });
       const { code } = await dead.closed;
       assert.equal(code, 1006, 'terminated (no close frame)');
       assert.equal(feed.counters().deadClientsDropped, 1);
-      await sleep(1000); // several more heartbeats
+      // Two more heartbeats, counted as they arrive, not slept through.
+      await pinged(2);
       assert.equal(alive.ws.readyState, alive.ws.OPEN);
       assert.equal(feed.counters().deadClientsDropped, 1);
       alive.ws.close();

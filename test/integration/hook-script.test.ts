@@ -58,6 +58,31 @@ describe('hooks/qemu', () => {
     }
   });
 
+  test('exits by its own timer while stdin never closes, with the daemon hung', async () => {
+    const hungSocket = `vt-hook-stdin-${process.pid}`;
+    const hung = await startRecorder(hungSocket, 'hang');
+    try {
+      for (const written of [XML, '']) {
+        const child = spawn(hook, ['vm1', 'started', 'begin', '-'], { env: { PATH: process.env.PATH, VIRT_TIER_HOOK_SOCKET: hungSocket } });
+        child.stdin.on('error', () => {});
+        // Written but never ended: libvirtd's side of the pipe stays open.
+        if (written) child.stdin.write(written);
+        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+        const stuck = new Promise<'stuck'>((resolve) => setTimeout(() => resolve('stuck'), 30_000).unref());
+        const outcome = await Promise.race([exited, stuck]);
+        if (outcome === 'stuck') child.kill('SIGKILL');
+        assert.equal(outcome, 0, `the hook (stdin ${written ? 'with XML' : 'empty'}) must exit 0 though its stdin is open`);
+        assert.equal(child.stdin.writableEnded, false, 'stdin was still open when the hook exited');
+        child.stdin.destroy();
+      }
+      // Whether the event got through in the hook's budget is the other
+      // tests' business (a saturated host can cost it the event): here only
+      // the exit, with the daemon's socket accepting and never answering.
+    } finally {
+      await hung.close();
+    }
+  });
+
   test('exit 0 and silent with the daemon down, hung or answering an error, and for junk arguments', async () => {
     const down = await runHook(['vm1', 'started', 'begin', '-'], `vt-hook-nobody-${process.pid}`);
     assert.deepEqual([down.code, down.out], [0, '']);

@@ -4,7 +4,10 @@
  * It mounts the host root read-only (9p tag `host`) and the run directory
  * read-write (9p tag `run`), reserves the requested hugetlb pages per node,
  * then runs /tmp/testbed/cmd.sh in a chroot of the host root with fresh
- * proc, sys, devtmpfs, hugetlbfs and tmpfs /tmp, /run. The command's stdout,
+ * proc, sys, devtmpfs, hugetlbfs and tmpfs /tmp, /run. A host directory
+ * named in KEEP_DIRS (the checkout, when it lives under /tmp or /run) is
+ * bind-mounted aside before those tmpfs mounts and back over them after,
+ * so a checkout under /tmp stays visible in the chroot. The command's stdout,
  * stderr and exit code go to files in the run directory; the console
  * (ttyS0, a file on the host) only carries progress lines and kernel
  * messages, for diagnosis when something fails before the command ran.
@@ -50,6 +53,14 @@ for d in /sys/devices/system/node/node[0-9]*; do
   echo "\${d##*node} $(cat $d/hugepages/hugepages-2048kB/nr_hugepages)"
 done > /mnt/run/hugepages
 r=/mnt/host
+# The tmpfs mounts below hide whatever the host has under /tmp and /run:
+# hold each kept directory by a bind mount first, put it back after.
+i=0
+for keep in $KEEP_DIRS; do
+  mkdir -p /mnt/keep/$i
+  mount --bind "$r$keep" /mnt/keep/$i || die "bind $keep aside"
+  i=$((i + 1))
+done
 mount -t proc proc $r/proc || die "mount proc"
 mount -t sysfs sys $r/sys || die "mount sys"
 mount -t devtmpfs dev $r/dev || die "mount dev"
@@ -59,6 +70,12 @@ mount -t tmpfs shm $r/dev/shm
 mount -t hugetlbfs hugetlbfs $r/dev/hugepages
 mount -t tmpfs tmp $r/tmp || die "mount tmp"
 mount -t tmpfs run $r/run || die "mount run"
+i=0
+for keep in $KEEP_DIRS; do
+  mkdir -p "$r$keep" || die "mkdir $keep"
+  mount --bind /mnt/keep/$i "$r$keep" || die "bind $keep back"
+  i=$((i + 1))
+done
 mkdir -p $r${GUEST_RUN_DIR}
 mount --bind /mnt/run $r${GUEST_RUN_DIR} || die "bind run dir"
 say "running command"

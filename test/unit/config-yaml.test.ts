@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseConfigText } from '../../src/config/parse.js';
 import type { ConfigDocument } from '../../src/config/types.js';
+import { YAML_MAX_FLOW_DEPTH, YAML_MAX_TOKENS } from '../../src/config/yaml.js';
 import { HOST, assertInvalid, cslideEngine, cslideTask, iniOf, project, slideEngine, slideTask, thirdpartyEngine, yamlOf } from './config-helpers.js';
 
 // Tests run from dist/test/unit; fixtures stay in the source tree.
@@ -90,6 +91,34 @@ describe('config YAML specifics', () => {
     const text = `engines:\n  - ${Object.entries(engine[1]).map(([k, v]) => `${k}: ${v}`).join('\n    ')}\n    tasks:\n      - {name: t, type: pid, value: 7, x: y}\n`;
     const doc = parseConfigText(text, 'yaml', HOST);
     assert.deepEqual(doc.tasks.map((t) => [t.project, t.engine, t.params]), [['p1', 'watch', { x: 'y' }]]);
+  });
+
+  test('anchors, aliases and tags are refused wherever they stand, naming the line', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['projects:\n  - {name: p1, loop: &one 1, interval: 1, sleep: 1}\n', /^line 2: anchors are not supported: "&one"/],
+      ['projects:\n  - name: p1\n    loop: !!int 1\n', /^line 3: tags are not supported: "tag:yaml.org,2002:int"/],
+      ['projects:\n  - name: !custom p1\n', /^line 2: tags are not supported: "!custom"/],
+      ['projects: &list\n  - {name: p1, loop: 1, interval: 1, sleep: 1}\n', /^line 2: anchors are not supported: "&list"/],
+      ['&top projects:\n  - {name: p1, loop: 1, interval: 1, sleep: 1}\n', /^line 1: anchors are not supported/],
+      ['projects:\n  - &a {name: p1, loop: 1, interval: 1, sleep: 1}\n  - *a\n', /^line 2: anchors are not supported: "&a"/],
+    ];
+    for (const [text, message] of cases) {
+      assert.throws(() => parseConfigText(text, 'yaml', HOST), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'OPT_INVAL', text);
+        assert.match(err.message, message, text);
+        return true;
+      });
+    }
+  });
+
+  test('complexity is bounded before the parser runs: tokens and flow nesting', () => {
+    const deep = `projects: ${'['.repeat(YAML_MAX_FLOW_DEPTH + 1)}${']'.repeat(YAML_MAX_FLOW_DEPTH + 1)}\n`;
+    assert.throws(() => parseConfigText(deep, 'yaml', HOST), /too complex: "more than 64 nested flow collections"/);
+    // Just under the nesting bound the structure error is the schema's, not the bound's.
+    const ok = `projects: ${'['.repeat(YAML_MAX_FLOW_DEPTH)}${']'.repeat(YAML_MAX_FLOW_DEPTH)}\n`;
+    assert.throws(() => parseConfigText(ok, 'yaml', HOST), /every item must be a mapping/);
+    const many = 'tasks:\n' + '  - {a: 1}\n'.repeat(Math.ceil(YAML_MAX_TOKENS / 10));
+    assert.throws(() => parseConfigText(many, 'yaml', HOST), /too complex: "more than 2000000 tokens"/);
   });
 
   test('structure errors', () => {

@@ -4,6 +4,7 @@ import { heatStrip, mapTotals } from '../../src/feed/heat.js';
 import { parseClientMessage, subscribed, FeedProtocolError } from '../../src/feed/protocol.js';
 import { MoveErrorCounters, renderMetrics } from '../../src/feed/metrics.js';
 import { taskUpdate } from '../../src/feed/snapshot.js';
+import { taskKey } from '../../src/feed/scan-observer.js';
 import { checkListen, isLoopbackHost, requestToken, tokenMatches } from '../../src/feed/listen-check.js';
 import { syntheticMap } from '../sim/synthetic.js';
 import type { TaskView } from '../../src/model/task-runtime.js';
@@ -54,6 +55,27 @@ describe('feed protocol', () => {
     assert.equal(field('{"type":1}'), 'type');
     assert.equal(field('{"type":"subscribe","tasks":[null]}'), 'tasks[0]');
     assert.equal(field(JSON.stringify({ type: 'subscribe', tasks: Array(2000).fill('a') })), 'tasks');
+  });
+});
+
+describe('task keys', () => {
+  test('names holding "/" or "%" cannot collide; plain names read as before', () => {
+    assert.equal(taskKey({ project: 'p', engine: 'cslide', name: 'vm1' }), 'p/cslide/vm1');
+    const tuples = [
+      { project: 'a/b', engine: 'slide', name: 'c' },
+      { project: 'a', engine: 'b/slide', name: 'c' },
+      { project: 'a', engine: 'b', name: 'slide/c' },
+      { project: 'a%2Fb', engine: 'slide', name: 'c' },
+      { project: 'a%', engine: '2Fb/slide', name: 'c' },
+    ];
+    const keys = tuples.map(taskKey);
+    assert.equal(new Set(keys).size, tuples.length, keys.join(' '));
+    assert.equal(keys[0], 'a%2Fb/slide/c');
+    // The documented decoding gives the tuple back (docs/feed.md).
+    for (const [i, key] of keys.entries()) {
+      const [project, engine, name] = key.split('/').map(decodeURIComponent);
+      assert.deepEqual({ project, engine, name }, tuples[i]);
+    }
   });
 });
 

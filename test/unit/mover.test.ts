@@ -236,8 +236,13 @@ describe('mover', () => {
       ),
       (err: unknown) => {
         assert.equal((err as Error).name, 'AbortError');
-        const partial = (err as { partial: { pagesMovedByNode: Record<number, number> } }).partial;
-        assert.equal(partial.pagesMovedByNode[0], calls[0]!.count);
+        const partial = (err as { partial: { pagesMovedByNode: Record<number, number>; errorsByErrno: Record<string, number> } }).partial;
+        // The partial result accounts for exactly the first call's pages. Each
+        // page is counted moved or failed by the kernel's own status; which of
+        // the two is the kernel's business (on a loaded host a page can be
+        // busy), not the abort's.
+        const sum = (r: Record<string | number, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
+        assert.equal(sum(partial.pagesMovedByNode) + sum(partial.errorsByErrno), calls[0]!.count, JSON.stringify(partial));
         return true;
       },
     );
