@@ -1,0 +1,142 @@
+/**
+ * Inside the testbed: host-wide cslide end to end. Three synthetic guests of
+ * different memory kinds and sizes, a hugetlb 2 MiB one (`vm_flags=ht`), a
+ * THP one (`ram=thp`) and a memfd one (`ram=shared`), are three tasks of ONE
+ * cslide engine run by the real daemon and configured through the real CLI.
+ * Some hot pages of each start on the AEP node, so the engine promotes and
+ * demotes. Every round the engine reports is recorded with the kernel's own
+ * view: /proc/vmstat and per-node counters, each 2 MiB block's node
+ * (move_pages queries), THP AnonHugePages, the pools. At the fixed point the
+ * hugetlb guest switches its hot set (scenario 2) and the next rounds are
+ * recorded too. Prints one JSON line; test/testbed/e2e-host.test.ts judges.
+ *
+ * Options: --quota-mib 12 --reserve-mib 1024 --hot-threshold 2 --loop 3
+ */
+import { writeFileSync } from 'node:fs';
+import { native } from '../../../src/native/index.js';
+import { startSyntheticGuest, type SyntheticBacking, type SyntheticGuest } from './synthetic-guest.js';
+import { hugepagePools, numberOption, progress, startE2eDaemon, writeConfigFile, type CliResult } from './e2e-daemon.js';
+import { BLOCK_BYTES, blockNodes, hostCslideConfigText, kernelCounters, nodeMemFree, smapsHuge, watchEngineRounds, type HostTask, type KernelCounters } from './host-observe.js';
+import { numaMapsAt } from './numa-maps.js';
+
+const MPOL_MF_MOVE = 2;
+const DRAM = 0;
+const AEP = 2;
+const quotaMiB = numberOption('quota-mib', 12);
+const reserveMiB = numberOption('reserve-mib', 1024);
+const hotThreshold = numberOption('hot-threshold', 2);
+const loop = numberOption('loop', 3);
+const PROJECT = 'host';
+const socket = `vt-e2e-host-${process.pid}`;
+
+export interface GuestSpec {
+  name: string;
+  backing: SyntheticBacking;
+  hotMiB: number;
+  coldMiB: number;
+  cpu: number;
+  /** how many hot blocks (the last ones) start on the AEP node */
+  hotOnAep: number;
+  select: HostTask['select'];
+  /** the hot set after the switch (scenario 2) */
+  altHotPages?: number[];
+}
+
+export const GUESTS: GuestSpec[] = [
+  // 16 pages: 4 hot (0-3), 12 cold; after the switch pages 8-11 are hot instead.
+  { name: 'ht', backing: 'hugetlbfs', hotMiB: 8, coldMiB: 24, cpu: 0, hotOnAep: 2, select: { vmFlags: 'ht' }, altHotPages: [8, 9, 10, 11] },
+  { name: 'thp', backing: 'thp', hotMiB: 4, coldMiB: 28, cpu: 1, hotOnAep: 1, select: { ram: 'thp' } },
+  { name: 'memfd', backing: 'memfd', hotMiB: 6, coldMiB: 10, cpu: 0, hotOnAep: 1, select: { ram: 'shared' } },
+];
+
+/** Moves one 2 MiB block of a guest: one address for a hugetlb page or a THP (moved whole), every 4 KiB page of shmem. */
+async function moveBlock(guest: SyntheticGuest, block: number, node: number): Promise<number[]> {
+  const at = guest.start + block * BLOCK_BYTES;
+  const perBlock = guest.backing === 'memfd' ? BLOCK_BYTES / guest.kernelPageSizeBytes : 1;
+  const addrs = Float64Array.from({ length: perBlock }, (_, i) => at + i * guest.kernelPageSizeBytes);
+  return [...(await native.movePages(guest.pid, addrs, Int32Array.from(addrs, () => node), MPOL_MF_MOVE))];
+}
+
+interface Snapshot {
+  blockNodes: number[][];
+  counters: KernelCounters;
+  thpSmaps: ReturnType<typeof smapsHuge>;
+  hugetlbPools: Record<number, { total: number; free: number }>;
+}
+
+async function snapshot(guests: SyntheticGuest[], thp: SyntheticGuest): Promise<Snapshot> {
+  const counters = kernelCounters();
+  return {
+    blockNodes: await Promise.all(guests.map(blockNodes)),
+    counters,
+    thpSmaps: smapsHuge(thp.pid, thp.start),
+    hugetlbPools: hugepagePools([DRAM, AEP]),
+  };
+}
+
+// Automatic NUMA balancing (on by default on a NUMA kernel) would move the
+// THP and memfd pages too; virt-tier is the only mover in this test.
+writeFileSync('/proc/sys/kernel/numa_balancing', '0');
+const daemonStarting = startE2eDaemon(socket);
+const guests: SyntheticGuest[] = [];
+const out: Record<string, unknown> = { config: { quotaMiB, reserveMiB, hotThreshold, loop }, specs: GUESTS };
+try {
+  for (const g of GUESTS) {
+    guests.push(await startSyntheticGuest({ hotMiB: g.hotMiB, coldMiB: g.coldMiB, node: DRAM, cpu: g.cpu, backing: g.backing, ...(g.altHotPages ? { altHotPages: g.altHotPages } : {}) }));
+  }
+  const thp = guests[GUESTS.findIndex((g) => g.backing === 'thp')]!;
+  const setupStatus: number[][] = [];
+  for (const [i, g] of GUESTS.entries()) {
+    const hot = guests[i]!.hotPages;
+    for (const block of hot.slice(hot.length - g.hotOnAep)) setupStatus.push(await moveBlock(guests[i]!, block, AEP));
+  }
+  const initial = {
+    ...(await snapshot(guests, thp)),
+    regularPools: nodeMemFree([0, 1, 2, 3]),
+    hugetlbPoolBytes: Object.fromEntries(Object.entries(hugepagePools([DRAM, AEP])).map(([n, p]) => [n, { totalBytes: p.total * BLOCK_BYTES, freeBytes: p.free * BLOCK_BYTES }])),
+  };
+  out.guests = guests.map((g) => ({ pid: g.pid, start: g.start, backing: g.backing, pageCount: g.pageCount, kernelPageSizeBytes: g.kernelPageSizeBytes, hotPages: g.hotPages }));
+  out.setupStatus = setupStatus.map((s) => [...new Set(s)]);
+  out.initial = initial;
+  progress('guests ready', { blockNodes: initial.blockNodes, thp: initial.thpSmaps });
+
+  const daemon = await daemonStarting;
+  try {
+    const tasks: HostTask[] = GUESTS.map((g, i) => ({ name: g.name, pid: guests[i]!.pid, select: g.select }));
+    const file = writeConfigFile('host.ini', hostCslideConfigText({ project: PROJECT, loop, dramNode: DRAM, aepNode: AEP, hotThreshold, quotaMiB, reserveMiB, tasks }));
+    out.add = daemon.cli(['obj', 'add', '-f', file]);
+    out.start = daemon.cli(['project', 'start', '-n', PROJECT]);
+    progress('added and started', { add: out.add, start: out.start });
+
+    const names = GUESTS.map((g) => g.name);
+    const rounds: Array<Snapshot & { round: number; stats: Record<string, Record<string, unknown>>; phase: 'steady' | 'switched' }> = [];
+    let phase: 'steady' | 'switched' = 'steady';
+    let switchedAtRound = -1;
+    const planned = (s: Record<string, unknown>): number => Object.values((s.plannedBytes ?? {}) as Record<string, number>).reduce((a, b) => a + b, 0);
+    await watchEngineRounds(daemon, PROJECT, names, async (round, stats) => {
+      const snap = await snapshot(guests, thp);
+      rounds.push({ round, stats, phase, ...snap });
+      const idle = Object.values(stats).every((s) => planned(s) === 0);
+      progress('round', { round, phase, idle, blockNodes: snap.blockNodes, planned: Object.values(stats).map((s) => s.plannedBytes) });
+      if (phase === 'steady' && (idle || rounds.length >= 15)) {
+        // Scenario 2, right after a round's report: the next round's scans all see the new hot set.
+        await guests[0]!.switchHotSet();
+        phase = 'switched';
+        switchedAtRound = round;
+        return false;
+      }
+      return phase === 'switched' && (round - switchedAtRound >= 4 || (idle && round - switchedAtRound >= 2));
+    }, 200_000);
+    out.rounds = rounds;
+    out.switchedAtRound = switchedAtRound;
+    out.switchedHotPages = guests[0]!.hotPages;
+    out.numaMaps = guests.map((g) => numaMapsAt(g.pid, g.start));
+    out.projectShowJson = daemon.cli(['project', 'show', '-n', PROJECT, '--json']) satisfies CliResult;
+  } finally {
+    out.daemonExit = await daemon.stop();
+    out.daemonLog = daemon.log().split('\n').filter((l) => /error|warn/i.test(l)).slice(-20);
+  }
+} finally {
+  for (const g of guests) await g.stop();
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
