@@ -39,6 +39,9 @@ interface TaskStats {
   demotedBytes: number;
   movedInBytesByNode: Record<string, number>;
   errorsByErrno: Record<string, number>;
+  pingPongBytes?: number;
+  /** the kernel's /proc/vmstat deltas around the round's moves, as the daemon read them */
+  kernelCounters?: Record<string, number>;
 }
 
 interface Snapshot {
@@ -56,13 +59,20 @@ interface Observations {
   initial: Snapshot & { regularPools: Record<string, { totalBytes: number; freeBytes: number }>; hugetlbPoolBytes: Record<string, { totalBytes: number; freeBytes: number }> };
   add: CliResult;
   start: CliResult;
-  rounds: Array<Snapshot & { round: number; phase: 'steady' | 'switched'; stats: Record<string, TaskStats> }>;
+  rounds: Array<Snapshot & { round: number; phase: 'steady' | 'settled' | 'switched'; stats: Record<string, TaskStats> }>;
   switchedAtRound: number;
   switchedHotPages: number[];
   numaMaps: Array<{ pagesByNode: Record<string, number>; kernelPageSizeKiB: number; huge: boolean }>;
   projectShowJson: CliResult;
   daemonExit: number | null;
   daemonLog: string[];
+  shares: {
+    weights: number[]; roomPages: number; hotPages: number; quotaMiB: number; free0: number; fillerPages: number;
+    guests: Array<{ pid: number; start: number; pageCount: number }>;
+    initial: { blockNodes: number[][]; hugetlbPoolBytes: Record<string, { totalBytes: number; freeBytes: number }>; regularPools: Record<string, { totalBytes: number; freeBytes: number }> };
+    add: CliResult; start: CliResult;
+    rounds: Array<{ round: number; stats: Record<string, TaskStats>; blockNodes: number[][] }>;
+  };
 }
 
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
@@ -72,11 +82,11 @@ function movedBlocks(before: number[][], after: number[][], from: number, to: nu
   return sum(before.map((nodes, g) => nodes.filter((n, i) => n === from && after[g]![i] === to).length));
 }
 
-test('testbed e2e: one cslide engine over hugetlb, THP and memfd guests: one quota per direction (stats and kernel), policy model page for page, THP stays huge, a moved hot set back on DRAM in 3 rounds', { skip, timeout: 420_000 }, async () => {
+test('testbed e2e: one cslide engine over hugetlb, THP and memfd guests: one quota per direction (stats and kernel), policy model page for page, THP stays huge, a moved hot set back on DRAM in 3 rounds', { skip, timeout: 660_000 }, async () => {
   const r = await runInTestbed({
     command: 'node dist/test/testbed/inner/e2e-host.js --quota-mib 12 --reserve-mib 1024',
     hugepagesPerNode: { [DRAM]: POOL_PAGES, [AEP]: POOL_PAGES },
-    timeoutMs: 360_000,
+    timeoutMs: 600_000,
   });
   assert.equal(r.exitCode, 0, `inner run failed:\n${r.stdout}\n${r.stderr}`);
   const o = JSON.parse(r.stdout.trim().split('\n').pop()!) as Observations;
@@ -121,7 +131,8 @@ test('testbed e2e: one cslide engine over hugetlb, THP and memfd guests: one quo
 
   let prev: Snapshot = o.initial;
   let thpBlocksMovedTotal = 0;
-  const movesPerBlock = o.guests.map((g) => new Array<number>(g.pageCount).fill(0));
+  const lastMoved = o.guests.map((g) => new Array<number>(g.pageCount).fill(-1));
+  let movedBlocksTotal = 0;
   const undone: string[] = [];
   o.rounds.forEach((round, k) => {
     const where = `round ${round.round} (${round.phase})`;
@@ -159,6 +170,14 @@ test('testbed e2e: one cslide engine over hugetlb, THP and memfd guests: one quo
     if ((d.global.compact_isolated ?? 0) === 0) assert.equal(migratedBytes, promoted + demoted, `${where}: pgmigrate_success x 4 KiB vs the daemon's moved bytes`);
     else assert.ok(migratedBytes >= promoted + demoted, `${where}: pgmigrate_success below the daemon's moves`);
     assert.equal(d.global.pgmigrate_fail ?? 0, 0, `${where}: pgmigrate_fail`);
+    // The daemon's own reading of the same counters, around its moves (one figure for the whole round).
+    for (const s of stats) {
+      const kc = s.kernelCounters;
+      assert.ok(kc, `${where}: kernelCounters missing from the stats`);
+      const kcBytes = ((kc.pgmigrate_success ?? 0) - (kc.numa_pages_migrated ?? 0)) * SMALL;
+      if ((d.global.compact_isolated ?? 0) === 0) assert.equal(kcBytes, promoted + demoted, `${where}: the daemon's kernelCounters vs its moved bytes`);
+      else assert.ok(kcBytes >= promoted + demoted, where);
+    }
     for (const [key, v] of Object.entries(round.counters.global)) if (/^pg(promote|demote)_/.test(key)) assert.equal(v - (prev.counters.global[key] ?? 0), 0, `${where}: ${key}`);
     for (const [node, c] of Object.entries(round.counters.byNode)) {
       for (const [key, v] of Object.entries(c)) if (/^pg(promote|demote)_/.test(key)) assert.equal(v - (prev.counters.byNode[Number(node)]?.[key] ?? 0), 0, `${where}: node ${node} ${key}`);
@@ -171,21 +190,31 @@ test('testbed e2e: one cslide engine over hugetlb, THP and memfd guests: one quo
     assert.equal(round.thpSmaps.anonHugeKiB, thpKiB, `${where}: THP guest AnonHugePages`);
     // The policy model, page for page, every round of the steady phase.
     if (round.phase === 'steady') assert.deepEqual(round.blockNodes, model[k]!.blockNodes, `${where}: daemon vs policy model`);
-    // Ping-pong: a block moved back to where it was before an earlier move (steady phase only: there the workload never changes).
+    if (round.phase === 'settled') {
+      assert.equal(promoted + demoted, 0, `${where}: moves after the fixed point`);
+      assert.deepEqual(round.blockNodes, model.at(-1)!.blockNodes, `${where}: settled at the model's fixed point`);
+    }
+    // Ping-pong, as the kernel shows it: a block moved back within 3 rounds of its last move.
     round.blockNodes.forEach((nodes, g) => nodes.forEach((n, i) => {
       if (n === prev.blockNodes[g]![i]) return;
-      movesPerBlock[g]![i]!++;
-      if (round.phase === 'steady' && movesPerBlock[g]![i]! > 1) undone.push(`${names[g]} block ${i} in ${where}`);
+      if (lastMoved[g]![i]! >= 0 && round.round - lastMoved[g]![i]! <= 3) undone.push(`${names[g]} block ${i} in ${where}`);
+      lastMoved[g]![i] = round.round;
+      movedBlocksTotal++;
     }));
     prev = round;
   });
   assert.ok(thpBlocksMovedTotal > 0, 'the THP guest was tiered');
   assert.ok(steady.some((x) => sum(names.map((n) => x.stats[n]!.promotedBytes)) > 0), 'hot blocks were promoted');
-  assert.deepEqual(undone, [], 'moves undone while the workload held still');
+  // Below 1% of moved pages (the issue's bound), as the kernel shows it and in the daemon's stats.
+  assert.ok(undone.length <= 0.01 * movedBlocksTotal, `ping-pong: ${undone.length} of ${movedBlocksTotal} block moves undone within 3 rounds: ${undone.join(', ')}`);
+  const pingPongBytes = sum(o.rounds.flatMap((x) => names.map((n) => x.stats[n]!.pingPongBytes ?? 0)));
+  const movedBytesTotal = sum(o.rounds.flatMap((x) => names.map((n) => x.stats[n]!.promotedBytes + x.stats[n]!.demotedBytes)));
+  assert.ok(o.rounds.every((x) => names.every((n) => typeof x.stats[n]!.pingPongBytes === 'number')), 'pingPongBytes in every round\'s stats');
+  assert.ok(pingPongBytes <= 0.01 * movedBytesTotal, `daemon ping-pong ${pingPongBytes} B of ${movedBytesTotal} B moved`);
 
   // The fixed point: nothing planned, every hot block on DRAM, every cold
   // one on AEP (node_hot_reserve exceeds node 0, so DRAM keeps hot memory only).
-  const fixed = steady.at(-1)!;
+  const fixed = o.rounds.filter((x) => x.phase !== 'switched').at(-1)!;
   for (const n of names) assert.deepEqual(fixed.stats[n]!.plannedBytes, { promote: 0, prefetch: 0, demote: 0 }, `${n}: fixed point`);
   o.guests.forEach((g, i) => {
     assert.deepEqual(fixed.blockNodes[i], Array.from({ length: g.pageCount }, (_, k) => (g.hotPages.includes(k) ? DRAM : AEP)), `${names[i]}: fixed point`);
@@ -214,4 +243,37 @@ test('testbed e2e: one cslide engine over hugetlb, THP and memfd guests: one quo
   assert.deepEqual(shown[0]!.tasks.map((t) => [t.name, t.engine, t.started]), names.map((n) => [n, 'cslide', true]));
   assert.equal(o.daemonExit, 0, 'SIGTERM: the daemon exits 0');
   assert.deepEqual(o.daemonLog.filter((l) => /\] error:/.test(l)), []);
+
+  // Scenario 3, shares: two all-hot hugetlb guests on AEP, weights 300 and
+  // 100, DRAM room for `roomPages` of their pages: each guest's DRAM share
+  // within 5% of what its weight gives, and where the model puts it.
+  const sh = o.shares;
+  assert.equal(sh.add.code, 0, sh.add.stderr);
+  assert.equal(sh.start.code, 0, sh.start.stderr);
+  assert.ok(sh.fillerPages > 0, 'a filler made DRAM scarce');
+  assert.deepEqual(sh.initial.blockNodes, sh.guests.map((g) => new Array(g.pageCount).fill(AEP)), 'share guests start on AEP');
+  const shareModel = modelHostRounds({
+    guests: sh.guests.map((g, i) => ({ hugetlb: true, vmFlags: ['ht'], start: g.start, blocks: sh.initial.blockNodes[i]!.map((node) => ({ node, hot: true })), share: { weight: sh.weights[i]! } })),
+    hugetlbPools: sh.initial.hugetlbPoolBytes,
+    regularPools: sh.initial.regularPools,
+    nodePairs: [{ dram: DRAM, aep: AEP }],
+    loop: o.config.loop,
+    hotThreshold: o.config.hotThreshold,
+    quotaBytes: sh.quotaMiB << 20,
+    reserveBytes: 0,
+  });
+  const shareNames = sh.weights.map((w) => `w${w}`);
+  assert.equal(sh.rounds.length, shareModel.length, `share rounds: daemon ${sh.rounds.length}, model ${shareModel.length}`);
+  sh.rounds.forEach((x, k) => {
+    assert.deepEqual(x.blockNodes, shareModel[k]!.blockNodes, `shares round ${x.round}: daemon vs policy model`);
+    for (const n of shareNames) assert.deepEqual(x.stats[n]!.errorsByErrno, {}, `shares round ${x.round} ${n}`);
+  });
+  const onDram = sh.rounds.at(-1)!.blockNodes.map((nodes) => nodes.filter((n) => n === DRAM).length);
+  const totalWeight = sum(sh.weights);
+  const dramPages = sum(onDram);
+  assert.equal(dramPages, Math.min(sh.roomPages, sh.hotPages * sh.weights.length), `share guests hold ${dramPages} DRAM pages`);
+  sh.weights.forEach((w, i) => {
+    const share = onDram[i]! / dramPages;
+    assert.ok(Math.abs(share - w / totalWeight) <= 0.05, `guest of weight ${w}: DRAM share ${share.toFixed(3)}, weight gives ${(w / totalWeight).toFixed(3)}`);
+  });
 });

@@ -27,6 +27,11 @@ const reserveMiB = numberOption('reserve-mib', 1024);
 const hotThreshold = numberOption('hot-threshold', 2);
 const loop = numberOption('loop', 3);
 const PROJECT = 'host';
+/** scenario 3: the share guests' weights, their pages (all hot) each, and the DRAM pages free for them */
+const SHARE_WEIGHTS = [300, 100];
+const SHARE_HOT_PAGES = 6;
+const SHARE_ROOM_PAGES = 8;
+const SHARE_QUOTA_MIB = 32;
 const socket = `vt-e2e-host-${process.pid}`;
 
 export interface GuestSpec {
@@ -112,29 +117,69 @@ try {
     progress('added and started', { add: out.add, start: out.start });
 
     const names = GUESTS.map((g) => g.name);
-    const rounds: Array<Snapshot & { round: number; stats: Record<string, Record<string, unknown>>; phase: 'steady' | 'switched' }> = [];
-    let phase: 'steady' | 'switched' = 'steady';
+    type Phase = 'steady' | 'settled' | 'switched';
+    const rounds: Array<Snapshot & { round: number; stats: Record<string, Record<string, unknown>>; phase: Phase }> = [];
+    let phase: Phase = 'steady';
     let switchedAtRound = -1;
+    let lastMoveRound = -1;
     const planned = (s: Record<string, unknown>): number => Object.values((s.plannedBytes ?? {}) as Record<string, number>).reduce((a, b) => a + b, 0);
     await watchEngineRounds(daemon, PROJECT, names, async (round, stats) => {
       const snap = await snapshot(guests, thp);
-      rounds.push({ round, stats, phase, ...snap });
       const idle = Object.values(stats).every((s) => planned(s) === 0);
+      if (!idle) lastMoveRound = round;
+      rounds.push({ round, stats, phase, ...snap });
       progress('round', { round, phase, idle, blockNodes: snap.blockNodes, planned: Object.values(stats).map((s) => s.plannedBytes) });
-      if (phase === 'steady' && (idle || rounds.length >= 15)) {
-        // Scenario 2, right after a round's report: the next round's scans all see the new hot set.
+      if (phase === 'steady' && idle) phase = 'settled';
+      // Scenario 2, right after a round's report (the next round's scans all
+      // see the new hot set), and 3 rounds after the last move: a page coming
+      // back later than that is the workload's doing, not ping-pong.
+      if (phase !== 'switched' && ((phase === 'settled' && round - lastMoveRound >= 3) || rounds.length >= 18)) {
         await guests[0]!.switchHotSet();
         phase = 'switched';
         switchedAtRound = round;
         return false;
       }
       return phase === 'switched' && (round - switchedAtRound >= 4 || (idle && round - switchedAtRound >= 2));
-    }, 200_000);
+    }, 300_000);
     out.rounds = rounds;
     out.switchedAtRound = switchedAtRound;
     out.switchedHotPages = guests[0]!.hotPages;
     out.numaMaps = guests.map((g) => numaMapsAt(g.pid, g.start));
     out.projectShowJson = daemon.cli(['project', 'show', '-n', PROJECT, '--json']) satisfies CliResult;
+    await daemon.call('project.stop', { name: PROJECT });
+
+    // Scenario 3, shares: two hugetlb guests, all hot, all on AEP, weights
+    // 300 and 100, and DRAM room for only SHARE_ROOM_PAGES of their pages
+    // (a filler holds the rest of node 0's pool): under contention DRAM is
+    // split 3:1.
+    const free0 = hugepagePools([DRAM])[DRAM]!.free;
+    const fillerPages = free0 - SHARE_ROOM_PAGES;
+    const filler = fillerPages > 0 ? await startSyntheticGuest({ hotMiB: 0, coldMiB: fillerPages * 2, node: DRAM, companion: false }) : undefined;
+    if (filler) guests.push(filler);
+    const shareGuests: SyntheticGuest[] = [];
+    for (const [i, w] of SHARE_WEIGHTS.entries()) {
+      shareGuests.push(await startSyntheticGuest({ hotMiB: SHARE_HOT_PAGES * 2, coldMiB: 0, node: AEP, cpu: i % 2, companion: false }));
+    }
+    guests.push(...shareGuests);
+    const sharesInitial = { blockNodes: await Promise.all(shareGuests.map(blockNodes)), hugetlbPoolBytes: Object.fromEntries(Object.entries(hugepagePools([DRAM, AEP])).map(([n, p]) => [n, { totalBytes: p.total * BLOCK_BYTES, freeBytes: p.free * BLOCK_BYTES }])), regularPools: nodeMemFree([0, 1, 2, 3]) };
+    const shareTasks: HostTask[] = shareGuests.map((g, i) => ({ name: `w${SHARE_WEIGHTS[i]}`, pid: g.pid, select: { vmFlags: 'ht' }, keys: { weight: SHARE_WEIGHTS[i]! } }));
+    const sharesFile = writeConfigFile('shares.ini', hostCslideConfigText({ project: 'shares', loop, dramNode: DRAM, aepNode: AEP, hotThreshold, quotaMiB: SHARE_QUOTA_MIB, reserveMiB: 0, tasks: shareTasks }));
+    const sharesAdd = daemon.cli(['obj', 'add', '-f', sharesFile]);
+    const sharesStart = daemon.cli(['project', 'start', '-n', 'shares']);
+    progress('shares started', { sharesAdd, sharesStart, sharesInitial: sharesInitial.blockNodes, free0 });
+    const shareRounds: Array<{ round: number; stats: Record<string, Record<string, unknown>>; blockNodes: number[][] }> = [];
+    await watchEngineRounds(daemon, 'shares', shareTasks.map((t) => t.name), async (round, stats) => {
+      const blockNodesNow = await Promise.all(shareGuests.map(blockNodes));
+      shareRounds.push({ round, stats, blockNodes: blockNodesNow });
+      const idle = Object.values(stats).every((s) => planned(s) === 0);
+      progress('shares round', { round, idle, blockNodes: blockNodesNow });
+      return idle || shareRounds.length >= 6;
+    }, 200_000);
+    out.shares = {
+      weights: SHARE_WEIGHTS, roomPages: SHARE_ROOM_PAGES, hotPages: SHARE_HOT_PAGES, quotaMiB: SHARE_QUOTA_MIB, free0, fillerPages,
+      guests: shareGuests.map((g) => ({ pid: g.pid, start: g.start, pageCount: g.pageCount })),
+      initial: sharesInitial, add: sharesAdd, start: sharesStart, rounds: shareRounds,
+    };
   } finally {
     out.daemonExit = await daemon.stop();
     out.daemonLog = daemon.log().split('\n').filter((l) => /error|warn/i.test(l)).slice(-20);

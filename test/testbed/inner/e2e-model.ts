@@ -7,7 +7,7 @@
  * pages and the nodes' hugepage pools.
  */
 import type { NodePair } from '../../../src/config/types.js';
-import { CSLIDE_PAGE_SIZE_BYTES, hugetlbPool, planCslide, planHostCslide, type NodePools, type PoolKind } from '../../../src/engines/cslide-policy.js';
+import { CSLIDE_PAGE_SIZE_BYTES, hugetlbPool, planCslide, planHostCslide, type GuestShare, type NodePools, type PoolKind } from '../../../src/engines/cslide-policy.js';
 import type { AccessMap } from '../../../src/scan/access-map.js';
 
 export interface ModelPage {
@@ -99,6 +99,8 @@ export interface ModelGuest {
   start: number;
   /** per 2 MiB block: hot or not, and its node */
   blocks: Array<{ hot: boolean; node: number }>;
+  /** the task's weight, dram_min, dram_max (in bytes) */
+  share?: GuestShare;
 }
 
 export interface HostModelInput {
@@ -150,7 +152,7 @@ export function modelHostRounds(input: HostModelInput, maxRounds = 50): HostMode
             accessCount: b.hot ? input.loop : 0, node: b.node, present: true, swapped: false,
           })),
         };
-        return { key: `g${i}`, accessMap: map };
+        return { key: `g${i}`, accessMap: map, ...(g.share ? { share: g.share } : {}) };
       }),
       nodePairs: input.nodePairs,
       hotThreshold: input.hotThreshold,

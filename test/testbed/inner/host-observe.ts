@@ -114,6 +114,8 @@ export interface HostTask {
   pid: number;
   /** `vm_flags=ht` (etmem's hugetlb selection) or `ram=KINDS` (virt-tier) */
   select: { vmFlags: 'ht' } | { ram: string };
+  /** more task keys, e.g. weight, dram_min, dram_max */
+  keys?: Record<string, string | number>;
 }
 
 export interface HostCslideConfig {
@@ -136,7 +138,7 @@ name=${t.name}
 type=pid
 value=${t.pid}
 ${'vmFlags' in t.select ? 'vm_flags=ht' : `ram=${t.select.ram}`}
-`);
+${Object.entries(t.keys ?? {}).map(([k, v]) => `${k}=${v}\n`).join('')}`);
   return `[project]
 name=${c.project}
 loop=${c.loop}
