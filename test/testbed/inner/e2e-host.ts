@@ -10,7 +10,7 @@
  * hugetlb guest switches its hot set (scenario 2) and the next rounds are
  * recorded too. Prints one JSON line; test/testbed/e2e-host.test.ts judges.
  *
- * Options: --quota-mib 12 --reserve-mib 1024 --hot-threshold 2 --loop 3
+ * Options: --quota-mib 24 --reserve-mib 1024 --hot-threshold 2 --loop 3
  */
 import { writeFileSync } from 'node:fs';
 import { native } from '../../../src/native/index.js';
@@ -22,7 +22,7 @@ import { numaMapsAt } from './numa-maps.js';
 const MPOL_MF_MOVE = 2;
 const DRAM = 0;
 const AEP = 2;
-const quotaMiB = numberOption('quota-mib', 12);
+const quotaMiB = numberOption('quota-mib', 24);
 const reserveMiB = numberOption('reserve-mib', 1024);
 const hotThreshold = numberOption('hot-threshold', 2);
 const loop = numberOption('loop', 3);
@@ -121,26 +121,30 @@ try {
     const rounds: Array<Snapshot & { round: number; stats: Record<string, Record<string, unknown>>; phase: Phase }> = [];
     let phase: Phase = 'steady';
     let switchedAtRound = -1;
-    let lastMoveRound = -1;
+    let lastAltMoveRound = -1;
+    const initialNodes0 = initial.blockNodes[0]!;
     const planned = (s: Record<string, unknown>): number => Object.values((s.plannedBytes ?? {}) as Record<string, number>).reduce((a, b) => a + b, 0);
     await watchEngineRounds(daemon, PROJECT, names, async (round, stats) => {
       const snap = await snapshot(guests, thp);
       const idle = Object.values(stats).every((s) => planned(s) === 0);
-      if (!idle) lastMoveRound = round;
+      // The last round that moved a page of the future hot set.
+      const before = rounds.at(-1)?.blockNodes[0] ?? initialNodes0;
+      if ((GUESTS[0]!.altHotPages ?? []).some((i) => snap.blockNodes[0]![i] !== before[i])) lastAltMoveRound = round;
       rounds.push({ round, stats, phase, ...snap });
       progress('round', { round, phase, idle, blockNodes: snap.blockNodes, planned: Object.values(stats).map((s) => s.plannedBytes) });
       if (phase === 'steady' && idle) phase = 'settled';
-      // Scenario 2, right after a round's report (the next round's scans all
-      // see the new hot set), and 3 rounds after the last move: a page coming
-      // back later than that is the workload's doing, not ping-pong.
-      if (phase !== 'switched' && ((phase === 'settled' && round - lastMoveRound >= 3) || rounds.length >= 18)) {
+      // Scenario 2, at the fixed point, right after a round's report (the
+      // next round's scans all see the new hot set), and 3 rounds after the
+      // new hot pages last moved: a page coming back later than that is the
+      // workload's doing, not ping-pong.
+      if (phase !== 'switched' && ((phase === 'settled' && round - lastAltMoveRound >= 3) || rounds.length >= 18)) {
         await guests[0]!.switchHotSet();
         phase = 'switched';
         switchedAtRound = round;
         return false;
       }
       return phase === 'switched' && (round - switchedAtRound >= 4 || (idle && round - switchedAtRound >= 2));
-    }, 300_000);
+    }, 900_000);
     out.rounds = rounds;
     out.switchedAtRound = switchedAtRound;
     out.switchedHotPages = guests[0]!.hotPages;
@@ -174,7 +178,7 @@ try {
       const idle = Object.values(stats).every((s) => planned(s) === 0);
       progress('shares round', { round, idle, blockNodes: blockNodesNow });
       return idle || shareRounds.length >= 6;
-    }, 200_000);
+    }, 600_000);
     out.shares = {
       weights: SHARE_WEIGHTS, roomPages: SHARE_ROOM_PAGES, hotPages: SHARE_HOT_PAGES, quotaMiB: SHARE_QUOTA_MIB, free0, fillerPages,
       guests: shareGuests.map((g) => ({ pid: g.pid, start: g.start, pageCount: g.pageCount })),
