@@ -17,13 +17,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runInTestbed, testbedAvailability } from './harness.js';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot, runInTestbed, testbedAvailability } from './harness.js';
 import { modelHostRounds } from './inner/e2e-model.js';
 import type { CliResult } from './inner/e2e-daemon.js';
 import type { KernelCounters } from './inner/host-observe.js';
 
 const availability = testbedAvailability();
-const skip = availability.available ? false : availability.reason;
+const skip = availability.available || process.env.VIRT_TIER_E2E_HOST_REJUDGE ? false : availability.reason;
 
 const BLOCK = 2 << 20;
 const SMALL = 4096;
@@ -83,13 +85,25 @@ function movedBlocks(before: number[][], after: number[][], from: number, to: nu
 }
 
 test('testbed e2e: one cslide engine over hugetlb, THP and memfd guests: one quota per direction (stats and kernel), policy model page for page, THP stays huge, a moved hot set back on DRAM in 3 rounds', { skip, timeout: 1_600_000 }, async () => {
-  const r = await runInTestbed({
-    command: 'node dist/test/testbed/inner/e2e-host.js --quota-mib 24 --reserve-mib 1024',
-    hugepagesPerNode: { [DRAM]: POOL_PAGES, [AEP]: POOL_PAGES },
-    timeoutMs: 1_500_000, // an upper bound only: about 3 min on a quiet machine, several times that under load
-  });
-  assert.equal(r.exitCode, 0, `inner run failed:\n${r.stdout}\n${r.stderr}`);
-  const o = JSON.parse(r.stdout.trim().split('\n').pop()!) as Observations;
+  // VIRT_TIER_E2E_HOST_REJUDGE=FILE judges the observations a run kept
+  // (every run writes them to .testbed-cache/e2e-host-last.json) without booting.
+  const rejudge = process.env.VIRT_TIER_E2E_HOST_REJUDGE;
+  let stdout: string;
+  if (rejudge) {
+    stdout = readFileSync(rejudge, 'utf8');
+  } else {
+    const r = await runInTestbed({
+      command: 'node dist/test/testbed/inner/e2e-host.js --quota-mib 24 --reserve-mib 1024',
+      hugepagesPerNode: { [DRAM]: POOL_PAGES, [AEP]: POOL_PAGES },
+      timeoutMs: 1_500_000, // an upper bound only: about 3 min on a quiet machine, several times that under load
+    });
+    const kept = path.join(repoRoot(), '.testbed-cache', 'e2e-host-last.json');
+    mkdirSync(path.dirname(kept), { recursive: true });
+    writeFileSync(kept, r.stdout.trim().split('\n').pop() ?? '');
+    assert.equal(r.exitCode, 0, `inner run failed:\n${r.stdout}\n${r.stderr}`);
+    stdout = r.stdout;
+  }
+  const o = JSON.parse(stdout.trim().split('\n').pop()!) as Observations;
   const quotaBytes = o.config.quotaMiB << 20;
   const names = o.specs.map((s) => s.name);
 
@@ -172,8 +186,10 @@ test('testbed e2e: one cslide engine over hugetlb, THP and memfd guests: one quo
     assert.equal(d.global.pgmigrate_fail ?? 0, 0, `${where}: pgmigrate_fail`);
     // The daemon's own reading of the same counters, around its moves (one figure for the whole round).
     for (const s of stats) {
+      // The daemon reads the counters around a round's moves: a round that moved nothing may have none.
       const kc = s.kernelCounters;
-      assert.ok(kc, `${where}: kernelCounters missing from the stats`);
+      if (promoted + demoted > 0) assert.ok(kc, `${where}: kernelCounters missing from the stats of a round that moved pages`);
+      if (!kc) continue;
       const kcBytes = ((kc.pgmigrate_success ?? 0) - (kc.numa_pages_migrated ?? 0)) * SMALL;
       if ((d.global.compact_isolated ?? 0) === 0) assert.equal(kcBytes, promoted + demoted, `${where}: the daemon's kernelCounters vs its moved bytes`);
       else assert.ok(kcBytes >= promoted + demoted, where);
