@@ -154,7 +154,7 @@ try {
     const s = spec(i);
     const cpu = i % 2;
     // One context-switching companion per CPU is enough for the TLB caveat.
-    guests.push(await startSyntheticGuest({ hotMiB: s.hotMiB, coldMiB: s.coldMiB, node: DRAM, cpu, backing: s.backing, touchMs: 50, companion: !cpuSeen.has(cpu) }));
+    guests.push(await startSyntheticGuest({ hotMiB: s.hotMiB, coldMiB: s.coldMiB, node: DRAM, cpu, backing: s.backing, touchMs: 50, companion: !cpuSeen.has(cpu), memPolicy: 'preferred' }));
     cpuSeen.add(cpu);
   }
   for (const g of guests) {

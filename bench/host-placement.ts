@@ -115,10 +115,10 @@ for (const name of only) {
   const tierer = o.mode === 'virt-tier' ? 'virt-tier (one cslide engine, quota ' + o.quotaMiB + ' MB, loop 3 x 1 s, sleep 1 s)' : o.mode === 'kernel' ? 'kernel: NUMA balancing mode 2 + demotion_enabled (HMAT boot, tiers ' + JSON.stringify(o.tiers) + ')' : 'DAMON paddr: migrate_cold 0->2 and migrate_hot 2->0, quota ' + o.quotaMiB + ' MB per 4 s each';
   report.push(`### ${name}: ${o.guestCount} guests (${kindsText}), ${hotMiB} MiB hot + ${coldMiB} MiB cold; ${tierer}`);
   report.push('');
-  report.push('| after | t (s) | hot on DRAM / hot (worst guest) | cold on AEP / cold allowed (worst guest) | cold on AEP / cold | migrated (pgmigrate_success) | CPU beyond the guests\' own (ms) |');
-  report.push('|---|---|---|---|---|---|---|');
+  report.push('| after | t (s) | hot on DRAM / hot (worst guest) | cold on AEP / cold allowed (worst guest) | cold on AEP / cold | migrated (pgmigrate_success) | tierer CPU (ms) | all CPUs busy minus the guests\' rate (ms) |');
+  report.push('|---|---|---|---|---|---|---|---|');
   const start = ratios(o, o.initialNodes, o.mode === 'virt-tier' ? o.initialNodes : undefined);
-  report.push(`| start | 0 | ${pct(start.hot)} (${pct(start.hotWorst)}) | | ${pct(start.coldOfAll)} | | |`);
+  report.push(`| start | 0 | ${pct(start.hot)} (${pct(start.hotWorst)}) | | ${pct(start.coldOfAll)} | | | |`);
   let reached: string | undefined;
   o.samples.forEach((s, k) => {
     // virt-tier: what the quota allows after k+1 rounds is the model's round k; the peers are judged against all cold memory.
@@ -126,7 +126,10 @@ for (const name of only) {
     const x = ratios(o, s.blockNodes, allowed);
     const cpu = s.busyMs - o.baselineBusyMsPerS * s.tS;
     const label = s.round !== undefined ? `round ${s.round}` : `sample ${k + 1}`;
-    report.push(`| ${label} | ${s.tS.toFixed(0)} | ${pct(x.hot)} (${pct(x.hotWorst)}) | ${o.mode === 'virt-tier' ? `${pct(x.cold)} (${pct(x.coldWorst)})` : ''} | ${pct(x.coldOfAll)} | ${(s.migratedBytes / 2 ** 20).toFixed(1)} MiB | ${cpu.toFixed(0)}${s.daemonCpuMs !== undefined ? ` (daemon ${(s.daemonCpuMs - (o.daemonCpuAtStartMs ?? 0)).toFixed(0)})` : ''}${s.kthreadMs.kdamond ? ` (kdamond ${s.kthreadMs.kdamond.toFixed(0)})` : ''} |`);
+    // The tierer's own threads: the daemon (virt-tier), kdamonds (DAMON, and virt-tier's tracker), kswapd/kcompactd (reclaim-driven demotion).
+    const own = (s.daemonCpuMs !== undefined ? s.daemonCpuMs - (o.daemonCpuAtStartMs ?? 0) : 0) + Object.values(s.kthreadMs).reduce((a, b) => a + b, 0);
+    const ownText = `${own.toFixed(0)}${Object.entries(s.kthreadMs).filter(([, v]) => v > 0).map(([k, v]) => ` (${k} ${v.toFixed(0)})`).join('')}`;
+    report.push(`| ${label} | ${s.tS.toFixed(0)} | ${pct(x.hot)} (${pct(x.hotWorst)}) | ${o.mode === 'virt-tier' ? `${pct(x.cold)} (${pct(x.coldWorst)})` : ''} | ${pct(x.coldOfAll)} | ${(s.migratedBytes / 2 ** 20).toFixed(1)} MiB | ${ownText} | ${cpu.toFixed(0)} |`);
     if (!reached && x.hot >= 0.99 && (o.mode !== 'virt-tier' || x.cold >= 0.99)) reached = `${label} (${s.tS.toFixed(0)} s, ${(s.migratedBytes / 2 ** 20).toFixed(1)} MiB migrated)`;
   });
   report.push('');

@@ -54,6 +54,12 @@ export interface SyntheticGuestOptions {
   companion?: boolean;
   /** page indices that become the hot set on switchHotSet() */
   altHotPages?: readonly number[];
+  /**
+   * 'bind' (default): numactl --membind, as libvirt's strict numatune;
+   * 'preferred': numactl --preferred, faulted in on `node` but free to move
+   * (NUMA balancing never migrates MPOL_BIND memory: mpol_misplaced()).
+   */
+  memPolicy?: 'bind' | 'preferred';
 }
 
 export interface PageRange {
@@ -113,7 +119,7 @@ export async function startSyntheticGuest(opts: SyntheticGuestOptions): Promise<
   const node = opts.node ?? 0;
   const cpu = opts.cpu ?? 0;
   const args = [
-    `--membind=${node}`, `--physcpubind=${cpu}`,
+    (opts.memPolicy ?? 'bind') === 'bind' ? `--membind=${node}` : `--preferred=${node}`, `--physcpubind=${cpu}`,
     'python3', SCRIPT, backing, String(hotCount + coldCount), hot.join(','), String(opts.touchMs ?? 20),
     ...(opts.altHotPages ? [opts.altHotPages.join(',')] : []),
   ];
