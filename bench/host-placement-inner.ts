@@ -152,9 +152,12 @@ try {
   const cpuSeen = new Set<number>();
   for (let i = 0; i < guestCount; i++) {
     const s = spec(i);
-    const cpu = i % 2;
+    // THP runs (the peers' case): every guest on CPU 0 with no memory
+    // policy, so its memory is node 0's by first touch and NUMA balancing
+    // may move it (numactl's policies would exclude it); mixed runs: bound.
+    const cpu = kinds === 'thp' ? 0 : i % 2;
     // One context-switching companion per CPU is enough for the TLB caveat.
-    guests.push(await startSyntheticGuest({ hotMiB: s.hotMiB, coldMiB: s.coldMiB, node: DRAM, cpu, backing: s.backing, touchMs: 50, companion: !cpuSeen.has(cpu), memPolicy: 'preferred' }));
+    guests.push(await startSyntheticGuest({ hotMiB: s.hotMiB, coldMiB: s.coldMiB, node: DRAM, cpu, backing: s.backing, touchMs: 50, companion: !cpuSeen.has(cpu), memPolicy: kinds === 'thp' ? 'local' : 'bind' }));
     cpuSeen.add(cpu);
   }
   for (const g of guests) {

@@ -57,9 +57,13 @@ export interface SyntheticGuestOptions {
   /**
    * 'bind' (default): numactl --membind, as libvirt's strict numatune;
    * 'preferred': numactl --preferred, faulted in on `node` but free to move
-   * (NUMA balancing never migrates MPOL_BIND memory: mpol_misplaced()).
+   * (NUMA balancing never migrates MPOL_BIND memory: mpol_misplaced());
+   * 'local': no memory policy at all, so memory lands on the node of `cpu`
+   * (pick a CPU of `node`). Only this one gets NUMA balancing: a task or
+   * VMA policy without MPOL_F_MOF, which any numactl policy is, makes
+   * task_numa_work skip every VMA (vma_policy_mof(), mm/mempolicy.c).
    */
-  memPolicy?: 'bind' | 'preferred';
+  memPolicy?: 'bind' | 'preferred' | 'local';
 }
 
 export interface PageRange {
@@ -118,8 +122,9 @@ export async function startSyntheticGuest(opts: SyntheticGuestOptions): Promise<
   const hot = layout(hotCount, coldCount, opts.interleave ?? false);
   const node = opts.node ?? 0;
   const cpu = opts.cpu ?? 0;
+  const policy = opts.memPolicy ?? 'bind';
   const args = [
-    (opts.memPolicy ?? 'bind') === 'bind' ? `--membind=${node}` : `--preferred=${node}`, `--physcpubind=${cpu}`,
+    ...(policy === 'bind' ? [`--membind=${node}`] : policy === 'preferred' ? [`--preferred=${node}`] : []), `--physcpubind=${cpu}`,
     'python3', SCRIPT, backing, String(hotCount + coldCount), hot.join(','), String(opts.touchMs ?? 20),
     ...(opts.altHotPages ? [opts.altHotPages.join(',')] : []),
   ];
