@@ -53,7 +53,24 @@ export interface TestbedOptions {
   /** working directory inside the guest; default the repository root */
   cwd?: string;
   signal?: AbortSignal;
+  /**
+   * Describe the nodes' performance in an ACPI HMAT (`-machine hmat=on`,
+   * `-numa hmat-lb`): memory-only nodes slower than DRAM. The 6.12 kernel
+   * derives memory tiers from it (drivers/acpi/numa/hmat.c, mm/memory-tiers.c:
+   * CPU-less nodes are placed once HMAT is read), so nodes 2 and 3 form a
+   * lower tier and the kernel's own demotion and NUMA-balancing promotion
+   * (mode 2) can run. Default false: without it all nodes are one tier.
+   */
+  hmat?: boolean;
 }
+
+/** HMAT figures per initiator -> target: [latency ns, bandwidth MB/s]; local DRAM, remote DRAM, near AEP, far AEP. */
+export const TESTBED_HMAT: Readonly<Record<'local' | 'remote' | 'nearAep' | 'farAep', readonly [number, number]>> = {
+  local: [80, 20000],
+  remote: [130, 12000],
+  nearAep: [300, 4000],
+  farAep: [400, 3000],
+};
 
 export interface TestbedResult {
   exitCode: number;
@@ -164,8 +181,15 @@ function installExitHook(): void {
   });
 }
 
-function qemuArgs(kernel: TestbedKernel, initramfs: string, runDir: string): string[] {
+function hmatClass(initiator: number, target: number): keyof typeof TESTBED_HMAT {
+  if (initiator === target) return 'local';
+  if ((TESTBED_DRAM_NODES as readonly number[]).includes(target)) return 'remote';
+  return TESTBED_DISTANCES.some(([a, b, d]) => ((a === initiator && b === target) || (a === target && b === initiator)) && d === 30) ? 'nearAep' : 'farAep';
+}
+
+function qemuArgs(kernel: TestbedKernel, initramfs: string, runDir: string, hmat = false): string[] {
   const args = [
+    ...(hmat ? ['-machine', 'hmat=on'] : []),
     '-accel', 'tcg',
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-m', `${4 * TESTBED_NODE_MEMORY_MIB}M`, '-smp', '2',
@@ -173,9 +197,20 @@ function qemuArgs(kernel: TestbedKernel, initramfs: string, runDir: string): str
   for (let node = 0; node < 4; node++) {
     args.push('-object', `memory-backend-ram,id=m${node},size=${TESTBED_NODE_MEMORY_MIB}M`);
     const cpus = node < TESTBED_DRAM_NODES.length ? `,cpus=${node}` : '';
-    args.push('-numa', `node,nodeid=${node}${cpus},memdev=m${node}`);
+    // With an HMAT a memory-only node needs its initiator: the near DRAM node (0 for 2, 1 for 3).
+    const initiator = hmat && cpus === '' ? `,initiator=${node - TESTBED_DRAM_NODES.length}` : '';
+    args.push('-numa', `node,nodeid=${node}${cpus},memdev=m${node}${initiator}`);
   }
   for (const [src, dst, val] of TESTBED_DISTANCES) args.push('-numa', `dist,src=${src},dst=${dst},val=${val}`);
+  if (hmat) {
+    for (const initiator of TESTBED_DRAM_NODES) {
+      for (let target = 0; target < 4; target++) {
+        const [latencyNs, bandwidthMBps] = TESTBED_HMAT[hmatClass(initiator, target)];
+        args.push('-numa', `hmat-lb,initiator=${initiator},target=${target},hierarchy=memory,data-type=access-latency,latency=${latencyNs}`);
+        args.push('-numa', `hmat-lb,initiator=${initiator},target=${target},hierarchy=memory,data-type=access-bandwidth,bandwidth=${bandwidthMBps}M`);
+      }
+    }
+  }
   args.push(
     '-kernel', kernel.vmlinuz,
     '-initrd', initramfs,
@@ -298,7 +333,7 @@ async function runOnce(opts: TestbedOptions): Promise<TestbedResult> {
   // this process is SIGKILLed. Our own timer fires first.
   const hardLimitS = Math.ceil(timeoutMs / 1000) + 5;
   installExitHook();
-  const child = spawn('timeout', ['--signal=KILL', `${hardLimitS}s`, QEMU, ...qemuArgs(kernel, initramfs, runDir)], {
+  const child = spawn('timeout', ['--signal=KILL', `${hardLimitS}s`, QEMU, ...qemuArgs(kernel, initramfs, runDir, opts.hmat)], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -47,8 +47,12 @@ export interface E2eDaemon {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Starts `node bin/virt-tierd.js -s SOCKET -l 1` and waits until it answers. */
-export async function startE2eDaemon(socket: string, extraArgs: string[] = []): Promise<E2eDaemon> {
+/**
+ * Starts `node bin/virt-tierd.js -s SOCKET -l 1` and waits until it answers,
+ * at most `startTimeoutMs` (default 60 s; node starts in seconds under TCG,
+ * but a loaded host slows the emulation several times over).
+ */
+export async function startE2eDaemon(socket: string, extraArgs: string[] = [], startTimeoutMs = 60_000): Promise<E2eDaemon> {
   // In the run directory when there is one: the host keeps it when a run fails.
   const logDir = process.env.VIRT_TIER_TESTBED_RUN_DIR ?? '/tmp/virt-tier-e2e';
   mkdirSync(logDir, { recursive: true });
@@ -85,7 +89,7 @@ export async function startE2eDaemon(socket: string, extraArgs: string[] = []): 
       return code;
     },
   };
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + startTimeoutMs;
   for (;;) {
     try {
       await daemon.call('project.show');

@@ -7,7 +7,7 @@
  * pages and the nodes' hugepage pools.
  */
 import type { NodePair } from '../../../src/config/types.js';
-import { CSLIDE_PAGE_SIZE_BYTES, planCslide, type NodePools } from '../../../src/engines/cslide-policy.js';
+import { CSLIDE_PAGE_SIZE_BYTES, hugetlbPool, planCslide, planHostCslide, type GuestShare, type NodePools, type PoolKind } from '../../../src/engines/cslide-policy.js';
 import type { AccessMap } from '../../../src/scan/access-map.js';
 
 export interface ModelPage {
@@ -88,4 +88,94 @@ export function countByNode(nodes: Iterable<number>): Record<number, number> {
   const out: Record<number, number> = {};
   for (const n of nodes) out[n] = (out[n] ?? 0) + 1;
   return out;
+}
+
+/** One guest of the host-wide model: its blocks (2 MiB units) and what they are. */
+export interface ModelGuest {
+  /** 'ht' for hugetlb (2 MiB pages), else the RAM is regular memory in 4 KiB pages (THP, memfd) */
+  hugetlb: boolean;
+  /** smaps VmFlags the guest's VMA carries (the policy picks the pool by `ht`) */
+  vmFlags: string[];
+  start: number;
+  /** per 2 MiB block: hot or not, and its node */
+  blocks: Array<{ hot: boolean; node: number }>;
+  /** the task's weight, dram_min, dram_max (in bytes) */
+  share?: GuestShare;
+}
+
+export interface HostModelInput {
+  guests: readonly ModelGuest[];
+  /** bytes per node: the 2 MiB hugepage pool and the regular memory (MemFree), before round 0 */
+  hugetlbPools: Record<number, { totalBytes: number; freeBytes: number }>;
+  regularPools: Record<number, { totalBytes: number; freeBytes: number }>;
+  nodePairs: readonly NodePair[];
+  loop: number;
+  hotThreshold: number;
+  quotaBytes: number;
+  reserveBytes: number;
+}
+
+export interface HostModelRound {
+  /** per guest, each block's node after this round's moves */
+  blockNodes: number[][];
+  /** bytes moved this round per direction over all guests, keyed "from->to" */
+  movedBytes: Record<string, number>;
+}
+
+const BLOCK_BYTES = 2 * 1024 * 1024;
+const SMALL_PAGE_BYTES = 4096;
+
+/**
+ * The engine-wide policy alone (planHostCslide), round after round, on an
+ * ideal access map of every guest (hot blocks counted in every scan, cold
+ * ones in none), each plan applied to the model's pages and pools: what
+ * one cslide engine over these guests must do, page for page. Hugetlb
+ * blocks are one 2 MiB page; THP and memfd blocks 512 pages of 4 KiB, as
+ * the DAMON tracker reports them. Rounds until one moves nothing (that
+ * round included), at most `maxRounds`.
+ */
+export function modelHostRounds(input: HostModelInput, maxRounds = 50): HostModelRound[] {
+  const guests = input.guests.map((g) => ({ ...g, blocks: g.blocks.map((b) => ({ ...b })) }));
+  const clonePools = (p: HostModelInput['hugetlbPools']): NodePools => Object.fromEntries(Object.entries(p).map(([n, v]) => [n, { ...v }]));
+  const pools: Partial<Record<PoolKind, NodePools>> = { [hugetlbPool(BLOCK_BYTES)]: clonePools(input.hugetlbPools) };
+  if (guests.some((g) => !g.hugetlb)) pools.regular = clonePools(input.regularPools);
+  const rounds: HostModelRound[] = [];
+  for (let round = 0; round < maxRounds; round++) {
+    const plan = planHostCslide({
+      guests: guests.map((g, i) => {
+        const pageSizeBytes = g.hugetlb ? BLOCK_BYTES : SMALL_PAGE_BYTES;
+        const map: AccessMap = {
+          pid: 1000 + i, loop: input.loop, tracker: 'model', timeMs: 0,
+          vmas: [{ start: g.start, end: g.start + g.blocks.length * BLOCK_BYTES, vmFlags: g.vmFlags, pathname: g.hugetlb ? '/dev/hugepages/guest (deleted)' : '' }],
+          ranges: g.blocks.map((b, k) => ({
+            start: g.start + k * BLOCK_BYTES, pageCount: BLOCK_BYTES / pageSizeBytes, pageSizeBytes,
+            accessCount: b.hot ? input.loop : 0, node: b.node, present: true, swapped: false,
+          })),
+        };
+        return { key: `g${i}`, accessMap: map, ...(g.share ? { share: g.share } : {}) };
+      }),
+      nodePairs: input.nodePairs,
+      hotThreshold: input.hotThreshold,
+      quotaBytes: input.quotaBytes,
+      hotReserveBytes: input.reserveBytes,
+      pools,
+      loop: input.loop,
+    });
+    const movedBytes: Record<string, number> = {};
+    for (const m of plan.moves) {
+      const g = guests[m.guest]!;
+      const bytes = m.pageCount * m.pageSizeBytes;
+      // A THP is 512 small pages of one 2 MiB block: a plan that cut one would split it.
+      if ((m.start - g.start) % BLOCK_BYTES !== 0 || bytes % BLOCK_BYTES !== 0) throw new Error(`model: guest ${m.guest}: a move of ${bytes} B at +${m.start - g.start} splits a 2 MiB block`);
+      for (let a = m.start; a < m.start + bytes; a += m.pageSizeBytes) g.blocks[Math.floor((a - g.start) / BLOCK_BYTES)]!.node = m.toNode;
+      const pool = pools[m.pool]!;
+      pool[m.fromNode]!.freeBytes += bytes;
+      pool[m.toNode]!.freeBytes -= bytes;
+      const key = `${m.fromNode}->${m.toNode}`;
+      movedBytes[key] = (movedBytes[key] ?? 0) + bytes;
+    }
+    rounds.push({ blockNodes: guests.map((g) => g.blocks.map((b) => b.node)), movedBytes });
+    if (plan.moves.length === 0) break;
+  }
+  return rounds;
 }
