@@ -10,6 +10,7 @@ import { command as stats } from './stats.js';
 import { command as policy } from './policy.js';
 import { command as installHook } from './install-hook.js';
 import { command as migrateHints } from './migrate-hints.js';
+import { command as migratePlan } from './migrate-plan.js';
 
 export const commands: CliCommand[] = [
   obj,
@@ -22,4 +23,5 @@ export const commands: CliCommand[] = [
   policy,
   installHook,
   migrateHints,
+  migratePlan,
 ];

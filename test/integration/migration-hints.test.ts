@@ -78,7 +78,13 @@ describe('migrate-hints on real processes', () => {
       // The estimate is the pure model over these counts (all blocks of the process).
       const all = doc.ramBlocks as Block[];
       const sum = (k: string): number => all.reduce((s, b) => s + (b.pages[k] ?? 0), 0);
-      const expected = estimatePrecopy({ ramSizeBytes: all.reduce((s, b) => s + (b.pages.present! + b.pages.swapped! + b.pages.untouched! + b.pages.swapCache!) * PAGE, 0), pageSizeBytes: PAGE, presentPages: sum('present') + sum('swapCache'), swappedPages: sum('swapped'), zeroPages: sum('untouched'), bandwidthMBps: 100, dirtyRateMBps: 10 });
+      const zero = sum('zero');
+      const swappedZero = Math.round(sum('swapped') * (doc.measured.zramZeroShare?.fraction ?? 0));
+      const expected = estimatePrecopy({
+        ramSizeBytes: all.reduce((s, b) => s + (b.pages.present! + b.pages.swapped! + b.pages.untouched! + b.pages.swapCache!) * PAGE, 0), pageSizeBytes: PAGE,
+        dataPages: sum('present') - zero + sum('swapCache'), zeroPages: zero + sum('untouched'), swappedPages: sum('swapped'), swappedZeroPages: swappedZero,
+        bandwidthMBps: 100, dirty: { ratePagesPerSec: (10 * 1048576) / PAGE },
+      });
       assert.deepEqual(doc.estimate, JSON.parse(JSON.stringify(expected)));
       assert.ok(doc.estimate.savedBytes >= swapped * PAGE, 'skipping swapped pages saves at least their bytes');
 
