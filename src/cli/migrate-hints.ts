@@ -154,7 +154,7 @@ async function migrateHints(opts: ParsedOptions, io: CliIO, options: MigrateHint
   const { pid, domainName, unmatched, stats } = g;
   const timeMs = Date.now();
   // dirtying is only sampled for an estimate: it takes two seconds
-  const m = await measure(g, { zeroSamplePages, dirtySamplePages: wantsEstimate ? flags.dirtySamplePages : 0, openMem: options.openMem });
+  const m = await measure(g, { zeroSamplePages, dirtySamplePages: wantsEstimate ? flags.dirtySamplePages : 0, openMem: options.openMem, swapInUs: wantsEstimate ? flags.swapInUs : 0 });
   const zero = zeroPagesByBlock(m, stats);
   let estimate: PrecopyEstimate | undefined;
   if (wantsEstimate) {

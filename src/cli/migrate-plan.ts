@@ -77,7 +77,7 @@ async function migratePlan(opts: ParsedOptions, io: CliIO, options: MigratePlanO
   }
   const params = await control.queryParameters(name);
   const maxDowntimeMs = flags.maxDowntimeMs ?? params.downtimeLimitMs;
-  const m = await measure(g, { dirtySamplePages: flags.dirtySamplePages, openMem: options.openMem });
+  const m = await measure(g, { dirtySamplePages: flags.dirtySamplePages, openMem: options.openMem, swapInUs: flags.swapInUs });
   const plan = planMigration(precopyInputOf(m, { ...flags, bandwidthMBps: flags.bandwidthMBps, maxDowntimeMs }), link);
   let applied: { maxDowntimeMs: number; bandwidthMBps: number } | undefined;
   if (opts.values.apply === true) {

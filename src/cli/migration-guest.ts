@@ -12,6 +12,8 @@ import { ramBlockPageStats, type AccessData, type RamBlockPageStats, type RamBlo
 import { MAX_DOWNTIME_LIMIT_MS } from '../migration/precopy.js';
 import { processRamBlockTargets, qemuRamBlockTargets } from '../migration/targets.js';
 import type { MemReader } from '../migration/measure.js';
+import { measureSwapInCost } from '../migration/swap-cost.js';
+import { liveKernel } from '../native/kernel.js';
 import { libvirtUri, parsePid, type OptionSpec, type ParsedOptions } from './options.js';
 
 export const ESTIMATE_OPTIONS: OptionSpec[] = [
@@ -106,9 +108,13 @@ function guestReadError(err: unknown, pid: number, field: string, value: string)
 }
 
 /** Measures the inputs, mapping OS errors to the same clear messages. */
-export async function measure(g: GuestRead, opts: { zeroSamplePages?: number; dirtySamplePages?: number; openMem?: (pid: number) => MemReader }): Promise<MeasuredGuest> {
+export async function measure(g: GuestRead, opts: { zeroSamplePages?: number; dirtySamplePages?: number; openMem?: (pid: number) => MemReader; swapInUs?: number }): Promise<MeasuredGuest> {
   try {
-    return await measureGuest(g.pid, g.stats, { io: liveIO, zeroSamplePages: opts.zeroSamplePages, dirtySamplePages: opts.dirtySamplePages, openMem: opts.openMem });
+    return await measureGuest(g.pid, g.stats, {
+      io: liveIO, zeroSamplePages: opts.zeroSamplePages, dirtySamplePages: opts.dirtySamplePages, openMem: opts.openMem,
+      // a flag replaces the measurement, so it is not taken
+      swapInCost: opts.swapInUs === undefined ? () => measureSwapInCost(liveKernel) : undefined,
+    });
   } catch (err) {
     throw guestReadError(err, g.pid, g.domainName !== undefined ? 'DOMAIN' : '--pid', g.domainName ?? String(g.pid));
   }

@@ -10,6 +10,7 @@ import { checkSampleSize, presentPageAddresses, procMemReader, sampleDirtyPages,
 import { PageBitmap } from './bitmap.js';
 import { PAGE_STATE, type RamBlockPageStats } from './page-stats.js';
 import type { DirtyModel, PrecopyInput } from './precopy.js';
+import type { SwapInCost } from './swap-cost.js';
 
 const PAGE = 4096;
 const MIB = 1024 * 1024;
@@ -35,6 +36,8 @@ export interface MeasuredGuest {
   zero: ZeroSample;
   dirty?: DirtySample;
   zram?: ZramZeroShare;
+  /** measured on memory of our own when the guest has swapped pages */
+  swapIn?: SwapInCost;
 }
 
 export interface MeasureOptions {
@@ -47,6 +50,8 @@ export interface MeasureOptions {
   /** opens guest memory; default /proc/PID/mem */
   openMem?: (pid: number) => MemReader;
   random?: () => number;
+  /** measures a swap-in's cost when the guest has swapped pages; absent: not measured */
+  swapInCost?: () => Promise<SwapInCost | undefined>;
 }
 
 /** Measures the model's inputs on `pid` (read-only). */
@@ -73,7 +78,8 @@ export async function measureGuest(pid: number, stats: readonly RamBlockPageStat
     const zero = sampleZeroPages(reader, present, present.length === 0 ? 0 : zeroSamplePages, opts.random);
     const dirty = dirtySamplePages > 0 && present.length > 0 ? await sampleDirtyPages(reader, present, dirtySamplePages, { probesMs: opts.dirtyProbesMs, random: opts.random }) : undefined;
     const zram = swapped > 0 ? await zramZeroShare(opts.io) : undefined;
-    return { presentAddresses: present, ramSizeBytes: ram, presentPages: present.length, untouchedPages: untouched, swappedPages: swapped, swapCachePages: swapCache, zero, dirty, zram };
+    const swapIn = swapped > 0 && opts.swapInCost ? await opts.swapInCost() : undefined;
+    return { presentAddresses: present, ramSizeBytes: ram, presentPages: present.length, untouchedPages: untouched, swappedPages: swapped, swapCachePages: swapCache, zero, dirty, zram, swapIn };
   } finally {
     reader.close();
   }
@@ -122,7 +128,7 @@ export function precopyInputOf(m: MeasuredGuest, o: EstimateOverrides): PrecopyI
     bandwidthMBps: o.bandwidthMBps,
     maxDowntimeMs: o.maxDowntimeMs,
     maxIterations: o.maxIterations,
-    swapInUs: o.swapInUs,
+    swapInUs: o.swapInUs ?? m.swapIn?.perPageUs,
     stopCopyMBps: o.stopCopyMBps,
   };
 }
@@ -137,6 +143,7 @@ export function measuredJson(m: MeasuredGuest): Record<string, unknown> {
     zeroInPresent: { ...m.zero, zeroIndices: undefined },
     ...(m.dirty ? { dirty: m.dirty } : {}),
     ...(m.zram ? { zramZeroShare: m.zram } : {}),
+    ...(m.swapIn ? { swapInCost: m.swapIn } : {}),
   };
 }
 
