@@ -77,6 +77,7 @@ async function runScenario(s: Scenario, memMiB: number): Promise<{ run: PrecopyR
         await qmp(g.name, 'migrate', { uri: `tcp:127.0.0.1:${dest.port}` });
         const q = await waitFor(async () => {
           const r = await qmp(g.name, 'query-migrate');
+          if (r.status === 'setup') return null;
           return r.status !== 'active' || r.ram?.['dirty-sync-count'] >= s.cancelAfterSyncs! ? r : null;
         }, 300_000, 'syncs', 250);
         await qmp(g.name, 'migrate_cancel');
@@ -113,15 +114,20 @@ async function main(): Promise<void> {
         const load = os.loadavg()[0]!.toFixed(1);
         if (s.cancelAfterSyncs) {
           rows.push(`| ${s.name} | ${run.converged ? 'yes' : 'no'} / ${real.status === 'completed' ? 'yes' : `no (${real.status} after ${real.dirtySyncCount} syncs)`} | - | - | - | - | - | ${load} |`);
+          process.stderr.write(rows[rows.length - 1] + '\n');
           continue;
         }
+        // QEMU 7.2 was seen to report total-time 0 for completed migrations here: the wall time then (marked *)
+        const realMs = real.totalTimeMs > 0 ? real.totalTimeMs : real.wallMs!;
+        const mark = real.totalTimeMs > 0 ? '' : '*';
         const eb = pct(run.totalBytes, real.transferredBytes);
-        const et = pct(run.totalTimeMs, real.totalTimeMs);
+        const et = pct(run.totalTimeMs, realMs);
         byteErr.push(Math.abs(eb));
         timeErr.push(Math.abs(et));
         rows.push(`| ${s.name} | ${run.converged ? 'yes' : 'no'} / ${real.status === 'completed' ? 'yes' : 'no'} | ${(run.totalBytes / 1e6).toFixed(1)} / ${(real.transferredBytes / 1e6).toFixed(1)} (${eb.toFixed(1)}%) | ` +
-          `${run.normalPages} + ${run.zeroPages} / ${real.normalPages} + ${real.zeroPages} | ${run.totalTimeMs.toFixed(0)} / ${real.totalTimeMs} (${et.toFixed(1)}%) | ` +
+          `${run.normalPages} + ${run.zeroPages} / ${real.normalPages} + ${real.zeroPages} | ${run.totalTimeMs.toFixed(0)} / ${realMs}${mark} (${et.toFixed(1)}%) | ` +
           `${run.downtimeMs.toFixed(0)} / ${real.downtimeMs} | ${run.dirtySyncCount} / ${real.dirtySyncCount} | ${load} |`);
+        process.stderr.write(rows[rows.length - 1] + '\n');
       }
     }
   } finally {

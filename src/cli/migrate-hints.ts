@@ -34,7 +34,8 @@ const USAGE = `Usage: virt-tier migrate-hints DOMAIN|--pid PID [--format json|bi
   never touched.
   --format bitmap   one <ramblock>.vtbm file per RAMBlock in --out DIR (default .), see docs/migration-hints.md
   --zero-sample N   present pages read (read-only, /proc/PID/mem) to find zero pages; default all of them
-                    up to 262144 (1 GiB), else 32768 (the zero record then lists the sampled ones only)
+                    up to 262144 (1 GiB), else 32768 (the zero record then lists the sampled ones only);
+                    0: none read (the zero record lists the untouched pages only)
   --estimate        pre-copy estimate with and without sending swapped pages (rates in MiB/s). Measured
                     unless given: the dirtying (sampled page contents over 2 s, --dirty-sample pages,
                     default 8192; 0: none), zero pages, the zero share of swapped pages (zram).
@@ -141,7 +142,7 @@ async function migrateHints(opts: ParsedOptions, io: CliIO, options: MigrateHint
   const format = opts.values.format ?? 'json';
   if (format !== 'json' && format !== 'bitmap') throw invalidField('--format', format, 'json|bitmap');
   const hotThreshold = numberOption(opts, 'hotThreshold', '--hot-threshold', 'an integer 0..2147483647', (n) => Number.isInteger(n) && n >= 0 && n <= 2147483647) ?? 1;
-  const zeroSamplePages = numberOption(opts, 'zeroSample', '--zero-sample', 'an integer >= 1 (pages)', (n) => Number.isInteger(n) && n >= 1);
+  const zeroSamplePages = numberOption(opts, 'zeroSample', '--zero-sample', 'an integer >= 0 (pages; 0: do not read guest memory)', (n) => Number.isInteger(n) && n >= 0);
   const flags = estimateFlags(opts);
   const wantsEstimate = opts.values.estimate === true;
   if (!wantsEstimate) {

@@ -70,7 +70,7 @@ export async function measureGuest(pid: number, stats: readonly RamBlockPageStat
   const zeroSamplePages = opts.zeroSamplePages ?? (present.length <= DEFAULT_ZERO_SCAN_ALL_PAGES ? present.length : DEFAULT_ZERO_SAMPLE_PAGES);
   const dirtySamplePages = opts.dirtySamplePages ?? Math.min(present.length, DEFAULT_DIRTY_SAMPLE_PAGES);
   if (present.length > 0) {
-    if (opts.zeroSamplePages !== undefined) checkSampleSize('--zero-sample', zeroSamplePages, present.length);
+    if (opts.zeroSamplePages !== undefined && zeroSamplePages !== 0) checkSampleSize('--zero-sample', zeroSamplePages, present.length);
     if (opts.dirtySamplePages !== undefined && dirtySamplePages !== 0) checkSampleSize('--dirty-sample', dirtySamplePages, present.length);
   }
   const reader = (opts.openMem ?? procMemReader)(pid);

@@ -173,6 +173,8 @@ export interface MigrationFigures {
   zeroPages: number;
   dirtySyncCount: number;
   totalBytes: number;
+  /** from the migrate command to the poll that saw the end, ms (100 ms polls): a check on total-time */
+  wallMs?: number;
   raw: any;
 }
 
@@ -213,8 +215,17 @@ export async function migrate(domain: string, dest: IncomingQemu, opts: MigrateO
   const deadline = started + (opts.cancelAfterMs ?? 120_000);
   let last: any;
   for (;;) {
-    const q = await qmp(domain, 'query-migrate');
-    if (q.status === 'completed' || q.status === 'failed' || q.status === 'cancelled') return figures(q);
+    let q = await qmp(domain, 'query-migrate');
+    if (q.status === 'completed' || q.status === 'failed' || q.status === 'cancelled') {
+      const wallMs = Date.now() - started;
+      // QEMU 7.2 sets the state to completed before it computes total-time and downtime
+      // (migration_iteration_finish -> migration_calculate_complete): a poll in between reads 0
+      for (let i = 0; q.status === 'completed' && !(q['total-time'] > 0) && i < 50; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        q = await qmp(domain, 'query-migrate');
+      }
+      return { ...figures(q), wallMs };
+    }
     last = q;
     if (Date.now() > deadline) {
       await qmp(domain, 'migrate_cancel');
