@@ -52,7 +52,7 @@ static void write_record(FILE *f, const uint8_t *states, uint64_t pages, int wan
   for (uint64_t i = 0; i < pages; i++)
     if (states[i] == want) { bm[i >> 3] |= 1 << (i & 7); set++; }
   memcpy(buf, "VTBM", 4);
-  put16(buf + 4, 1); put16(buf + 6, hdr_len); put16(buf + 8, state_code); put16(buf + 10, 0);
+  put16(buf + 4, 2); put16(buf + 6, hdr_len); put16(buf + 8, state_code); put16(buf + 10, 0);
   put32(buf + 12, 4096); put64(buf + 16, 4096); put64(buf + 24, length); put64(buf + 32, 1);
   put64(buf + 40, 0); put64(buf + 48, pages); put64(buf + 56, set); put16(buf + 64, id_len);
   memcpy(buf + 66, id, id_len);

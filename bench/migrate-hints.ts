@@ -54,7 +54,8 @@ async function main(): Promise<void> {
           // alternate so neither side always runs on a warmer cache
           const dir = path.join(tmp, `ts${i}`);
           const t0 = performance.now();
-          const code = await runMigrateHints(['--pid', String(child.pid), '--format', 'bitmap', '--out', dir], io, { accessFor: async () => undefined });
+          // --zero-sample 0: the C reference does not read page contents either
+          const code = await runMigrateHints(['--pid', String(child.pid), '--format', 'bitmap', '--out', dir, '--zero-sample', '0'], io, { accessFor: async () => undefined });
           tsRuns.push(performance.now() - t0);
           if (code !== 0) throw new Error('migrate-hints failed');
           const file = readdirSync(dir).find((f) => f === `anon@0x${child.start.toString(16)}.vtbm`)!;

@@ -12,6 +12,7 @@ import { command as installHook } from './install-hook.js';
 import { command as migrateHints } from './migrate-hints.js';
 import { command as top } from './top.js';
 import { command as report } from './report.js';
+import { command as migratePlan } from './migrate-plan.js';
 
 export const commands: CliCommand[] = [
   obj,
@@ -26,4 +27,5 @@ export const commands: CliCommand[] = [
   migrateHints,
   top,
   report,
+  migratePlan,
 ];

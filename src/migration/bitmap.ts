@@ -8,15 +8,17 @@
  * layout of QEMU's own `unsigned long` dirty bitmaps on x86_64, so a C
  * reader can test bits with the same helpers. The bitmap is padded to
  * whole u64 words with zero bits. Records concatenate: a file holds one
- * record per state (present, swapped, cold) of one RAMBlock.
+ * record per state (present, swapped, cold, zero) of one RAMBlock.
  *
  *   off size field
  *    0   4  magic "VTBM"
- *    4   2  version (1)
+ *    4   2  version (2; 1 had no zero state)
  *    6   2  header length in bytes (multiple of 8; the bitmap starts here)
- *    8   2  state: 1 present, 2 swapped, 3 cold, 4 hot, 5 untouched, 6 swap-cache
+ *    8   2  state: 1 present, 2 swapped, 3 cold, 4 hot, 5 untouched, 6 swap-cache,
+ *               7 zero (reads as zero: never touched, or present and all zero bytes)
  *   10   2  flags: bit0 hugetlb (never swapped), bit1 no access data (cold/hot unknown),
- *               bit2 shared mapping (swap found through the backing object)
+ *               bit2 shared mapping (swap found through the backing object),
+ *               bit3 zero sampled (zero record: only a sample of present pages was read)
  *   12   4  target page size (4096)
  *   16   8  page size of the mapping (4096, 2097152, ...)
  *   24   8  RAMBlock length in bytes
@@ -31,17 +33,18 @@
 import { invalidField, VirtTierError } from '../errors.js';
 
 export const VTBM_MAGIC = 'VTBM';
-export const VTBM_VERSION = 1;
+/** 2: adds the zero state (7) and the zeroSampled flag; a version-1 reader stops at the version field. */
+export const VTBM_VERSION = 2;
 export const VTBM_TARGET_PAGE_SIZE = 4096;
 /** Offset of the id length; the fixed part of the header ends at 66. */
 const FIXED_HEADER_BYTES = 66;
 /** QEMU's RAMBlock idstr is char[256]. */
 const MAX_ID_BYTES = 256;
 
-export const BITMAP_STATES = { present: 1, swapped: 2, cold: 3, hot: 4, untouched: 5, swapCache: 6 } as const;
+export const BITMAP_STATES = { present: 1, swapped: 2, cold: 3, hot: 4, untouched: 5, swapCache: 6, zero: 7 } as const;
 export type BitmapState = keyof typeof BITMAP_STATES;
 
-export const BITMAP_FLAGS = { hugetlb: 1, noAccessData: 2, shared: 4 } as const;
+export const BITMAP_FLAGS = { hugetlb: 1, noAccessData: 2, shared: 4, zeroSampled: 8 } as const;
 
 export interface BitmapHeader {
   version: number;
@@ -187,11 +190,12 @@ export function decodeBitmap(buf: Buffer, offset = 0): { header: BitmapHeader; b
   const magic = buf.toString('latin1', offset, offset + 4);
   if (magic !== VTBM_MAGIC) throw corrupt('magic', magic, VTBM_MAGIC);
   const version = buf.readUInt16LE(offset + 4);
-  if (version !== VTBM_VERSION) throw corrupt('version', version, String(VTBM_VERSION));
+  // version 1 files (no zero state) still read; anything newer than this reader is refused
+  if (version < 1 || version > VTBM_VERSION) throw corrupt('version', version, `1..${VTBM_VERSION}`);
   const headerLength = buf.readUInt16LE(offset + 6);
   const stateCode = buf.readUInt16LE(offset + 8);
   const state = stateNames.get(stateCode);
-  if (!state) throw corrupt('state', stateCode, [...stateNames.keys()].join('|'));
+  if (!state || (version === 1 && state === 'zero')) throw corrupt('state', stateCode, [...stateNames.keys()].filter((k) => version > 1 || k !== BITMAP_STATES.zero).join('|'));
   const idLength = buf.readUInt16LE(offset + 64);
   if (idLength === 0 || idLength > MAX_ID_BYTES || headerLength < FIXED_HEADER_BYTES + idLength || headerLength % 8 !== 0) {
     throw corrupt('headerLength', headerLength, `a multiple of 8 >= ${FIXED_HEADER_BYTES} + id length (${idLength})`);

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,14 +28,27 @@ test('the documented C reader reads what the writer writes', () => {
     const present = PageBitmap.forLength(length);
     present.setRange(7, 3);
     const common = { ramBlockLengthBytes: length, mappingPageSizeBytes: 4096, snapshotId: 42n, snapshotTimeMs: Date.now() };
+    const zero = PageBitmap.forLength(length);
+    zero.setRange(8, 400);
     writeFileSync(join(dir, 'x.vtbm'), Buffer.concat([
       encodeBitmap({ ...common, state: 'present', ramBlockId: 'ram-node1', bitmap: present }),
       encodeBitmap({ ...common, state: 'swapped', ramBlockId: 'ram-node1', flags: BITMAP_FLAGS.shared, bitmap: swapped }),
+      encodeBitmap({ ...common, state: 'zero', ramBlockId: 'ram-node1', flags: BITMAP_FLAGS.zeroSampled, bitmap: zero }),
     ]));
     const out = execFileSync(join(dir, 'reader'), [join(dir, 'x.vtbm')], { encoding: 'utf8' });
     assert.equal(out,
       'ram-node1 present pages=773 set=3 counted=3 first=7 flags=0\n' +
-      'ram-node1 swapped pages=773 set=51 counted=51 first=100 flags=4\n');
+      'ram-node1 swapped pages=773 set=51 counted=51 first=100 flags=4\n' +
+      'ram-node1 zero pages=773 set=400 counted=400 first=8 flags=8\n');
+    // The version-1 reader (the same program with v1's version check) detects the new version and stops.
+    const v1Source = m[1]!.replace('le16(h + 4) != 2', 'le16(h + 4) != 1').replace('VTBM v2 record', 'VTBM v1 record');
+    assert.notEqual(v1Source, m[1], 'the reader checks the version');
+    writeFileSync(join(dir, 'reader-v1.c'), v1Source);
+    execFileSync('cc', ['-O2', '-Wall', '-Werror', '-o', join(dir, 'reader-v1'), join(dir, 'reader-v1.c')]);
+    const old = spawnSync(join(dir, 'reader-v1'), [join(dir, 'x.vtbm')], { encoding: 'utf8' });
+    assert.equal(old.status, 1);
+    assert.equal(old.stdout, '', 'nothing misread');
+    assert.match(old.stderr, /not a VTBM v1 record/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

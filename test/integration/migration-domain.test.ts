@@ -32,7 +32,7 @@ describe('migrate-hints on a libvirt domain', () => {
 
   test('RAMBlocks ram-node0/1 (hugetlb, preallocated): present, never swapped; by name and by pid; bitmaps per RAMBlock', async () => {
     const g = createGuest({ tag: 'mhint', numaCells: 2 });
-    const r = await hints([g.name, '--estimate', '--bandwidth', '100']);
+    const r = await hints([g.name, '--estimate', '--bandwidth', '100', '--dirty-sample', '0']);
     assert.equal(r.code, 0, r.err);
     const doc = JSON.parse(r.out);
     assert.equal(doc.domain, g.name);
@@ -46,9 +46,15 @@ describe('migrate-hints on a libvirt domain', () => {
       assert.equal(b.pages.swapped, 0);
       assert.equal(b.presentPagesByNode['0'], 16384);
     }
-    // 128 MiB present, bandwidth 100 MiB/s, dirty rate 0: one pass of 1280 ms, then a stop-and-copy of nothing.
-    assert.equal(doc.estimate.withoutSkip.iterations, 1);
-    assert.ok(Math.abs(doc.estimate.withoutSkip.totalTimeMs - 1280) < 1e-6);
+    // 128 MiB present, mostly zero (a small idle guest), bandwidth 100 MiB/s: one pass whose bytes are
+    // 4104 per data page and 9 per zero page, at 104857.6 B/ms, then the stop.
+    const run = doc.estimate.withoutSkip;
+    assert.equal(run.iterations, 1);
+    assert.equal(run.normalPages + run.zeroPages, 32768 + run.stopCopyPages);
+    const zero = doc.ramBlocks.reduce((n: number, b: { pages: { zero: number } }) => n + b.pages.zero, 0);
+    assert.ok(zero > 8192, `most of an idle guest's preallocated pages read as zero (${zero})`);
+    assert.equal(run.passes[0].bytes, (32768 - zero) * 4104 + zero * 9);
+    assert.ok(Math.abs(run.passes[0].timeMs - run.passes[0].bytes / 104857.6) < 1e-6);
     assert.equal(doc.estimate.savedBytes, 0);
 
     const pid = Number(readFileSync(`/run/libvirt/qemu/${g.name}.pid`, 'utf8'));
@@ -60,6 +66,7 @@ describe('migrate-hints on a libvirt domain', () => {
     assert.equal(recs[0]!.header.setBitCount, 16384);
     assert.equal(recs[0]!.header.flags & BITMAP_FLAGS.hugetlb, BITMAP_FLAGS.hugetlb);
     assert.equal(recs[1]!.header.setBitCount, 0);
+    assert.equal(recs.at(-1)!.header.state, 'zero');
   });
 
   test('an unknown domain is a clear error', async () => {

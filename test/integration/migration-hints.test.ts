@@ -78,7 +78,13 @@ describe('migrate-hints on real processes', () => {
       // The estimate is the pure model over these counts (all blocks of the process).
       const all = doc.ramBlocks as Block[];
       const sum = (k: string): number => all.reduce((s, b) => s + (b.pages[k] ?? 0), 0);
-      const expected = estimatePrecopy({ ramSizeBytes: all.reduce((s, b) => s + (b.pages.present! + b.pages.swapped! + b.pages.untouched! + b.pages.swapCache!) * PAGE, 0), pageSizeBytes: PAGE, presentPages: sum('present') + sum('swapCache'), swappedPages: sum('swapped'), zeroPages: sum('untouched'), bandwidthMBps: 100, dirtyRateMBps: 10 });
+      const zero = sum('zero');
+      const swappedZero = Math.round(sum('swapped') * (doc.measured.zramZeroShare?.fraction ?? 0));
+      const expected = estimatePrecopy({
+        ramSizeBytes: all.reduce((s, b) => s + (b.pages.present! + b.pages.swapped! + b.pages.untouched! + b.pages.swapCache!) * PAGE, 0), pageSizeBytes: PAGE,
+        dataPages: sum('present') - zero + sum('swapCache'), zeroPages: zero + sum('untouched'), swappedPages: sum('swapped'), swappedZeroPages: swappedZero,
+        bandwidthMBps: 100, dirty: { ratePagesPerSec: (10 * 1048576) / PAGE },
+      });
       assert.deepEqual(doc.estimate, JSON.parse(JSON.stringify(expected)));
       assert.ok(doc.estimate.savedBytes >= swapped * PAGE, 'skipping swapped pages saves at least their bytes');
 
@@ -89,7 +95,10 @@ describe('migrate-hints on real processes', () => {
       const file = readdirSync(dir).find((f) => f === `${block.id}.vtbm`);
       assert.ok(file, `${block.id}.vtbm in ${readdirSync(dir).join(', ')}`);
       const records = decodeBitmaps(readFileSync(join(dir, file)));
-      assert.deepEqual(records.map((x) => x.header.state), ['present', 'swapped', 'cold']);
+      assert.deepEqual(records.map((x) => x.header.state), ['present', 'swapped', 'cold', 'zero']);
+      // the zero record: never-touched pages plus present pages that read as zero (all read: exact)
+      assert.equal(records[3]!.header.setBitCount, block.pages.untouched + block.pages.zero);
+      assert.equal(records[3]!.header.flags & BITMAP_FLAGS.zeroSampled, 0);
       const [present, sw, cold] = records;
       assert.equal(sw!.header.ramBlockId, block.id);
       assert.equal(sw!.header.bitCount, 2048);
@@ -158,7 +167,7 @@ describe('migrate-hints on real processes', () => {
       const dir = join(tmp, 'memfd');
       assert.equal((await hints(['--pid', String(child.pid), '--format', 'bitmap', '--out', dir])).code, 0);
       const recs = decodeBitmaps(readFileSync(join(dir, `${block.id}.vtbm`)));
-      assert.deepEqual(recs.map((x) => x.header.state), ['present', 'swapped', 'cold', 'swapCache']);
+      assert.deepEqual(recs.map((x) => x.header.state), ['present', 'swapped', 'cold', 'swapCache', 'zero']);
       for (const x of recs) assert.equal(x.header.flags & BITMAP_FLAGS.shared, BITMAP_FLAGS.shared);
       assert.equal(recs[3]!.header.setBitCount, 12);
     } finally {
@@ -209,6 +218,13 @@ describe('migrate-hints on real processes', () => {
       [['--pid', String(process.pid), '--bandwidth', '10'], /only with --estimate/],
       [['--pid', String(process.pid), '--estimate', '--bandwidth', '0'], /--bandwidth/],
       [['--pid', String(process.pid), '--estimate', '--max-iterations', '1.5'], /--max-iterations/],
+      [['--pid', String(process.pid), '--estimate', '--bandwidth', '-5'], /--bandwidth/],
+      [['--pid', String(process.pid), '--estimate', '--downtime', '0'], /--downtime: .*1\.\.2000000/],
+      [['--pid', String(process.pid), '--estimate', '--downtime', '9999999'], /--downtime/],
+      [['--pid', String(process.pid), '--estimate', '--zero-fraction', '1.5'], /--zero-fraction/],
+      // a sample larger than the guest's present pages
+      [['--pid', String(process.pid), '--zero-sample', '999999999'], /--zero-sample: .*sample larger than the guest|--zero-sample.*1\.\./],
+      [['--pid', String(process.pid), '--estimate', '--dirty-sample', '999999999'], /--dirty-sample/],
     ];
     for (const [args, re] of cases) {
       const r = await hints(args);

@@ -11,6 +11,7 @@
  * (and which also runs on process exit as a last resort).
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,9 +28,16 @@ echo virt-tier-test-guest-up > /dev/console
 while :; do /bin/busybox sleep 3600; done
 `;
 
+/**
+ * How long one virsh call may take. A define or start makes libvirtd
+ * re-probe QEMU when its capabilities cache is stale, which on this shared,
+ * loaded 2-core machine has been seen to take over two minutes.
+ */
+const VIRSH_TIMEOUT_MS = 240_000;
+
 /** Runs virsh against the test URI; returns stdout. */
 export function virsh(...args: string[]): string {
-  return execFileSync('virsh', ['-q', '-c', TEST_URI, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+  return execFileSync('virsh', ['-q', '-c', TEST_URI, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: VIRSH_TIMEOUT_MS });
 }
 
 /** Starts libvirtd (scripts/setup-libvirt.sh) when it does not answer, then removes orphaned test guests. */
@@ -75,11 +83,16 @@ export function removeOrphanGuests(): string[] {
   return removed;
 }
 
-/** The kernel and initramfs paths, built/copied once into IMAGE_DIR. */
-export function guestImages(): { kernel: string; initrd: string } {
+/**
+ * The kernel and initramfs paths, built/copied once into IMAGE_DIR. A
+ * custom `init` gets its own initramfs file (named by the script's hash),
+ * so tests with different inits never rewrite a file another test's QEMU
+ * is reading.
+ */
+export function guestImages(init = GUEST_INIT): { kernel: string; initrd: string } {
   mkdirSync(IMAGE_DIR, { recursive: true });
   const kernel = path.join(IMAGE_DIR, 'vmlinuz');
-  const initrd = path.join(IMAGE_DIR, 'initramfs.cpio');
+  const initrd = path.join(IMAGE_DIR, init === GUEST_INIT ? 'initramfs.cpio' : `initramfs-${createHash('sha256').update(init).digest('hex').slice(0, 12)}.cpio`);
   if (!existsSync(kernel)) {
     const bootDir = path.join(repoRoot, '.cache/kernel/boot');
     if (!existsSync(bootDir)) execFileSync('bash', [path.join(repoRoot, 'scripts/fetch-kernel.sh')], { stdio: 'ignore' });
@@ -91,7 +104,7 @@ export function guestImages(): { kernel: string; initrd: string } {
     ...['bin', 'dev', 'proc', 'sys', 'tmp'].map((p) => ({ kind: 'dir' as const, path: p })),
     { kind: 'chardev', path: 'dev/console', major: 5, minor: 1 },
     { kind: 'file', path: 'bin/busybox', data: readFileSync('/bin/busybox'), mode: 0o755 },
-    { kind: 'file', path: 'init', data: Buffer.from(GUEST_INIT), mode: 0o755 },
+    { kind: 'file', path: 'init', data: Buffer.from(init), mode: 0o755 },
   ]);
   if (!existsSync(initrd) || !readFileSync(initrd).equals(cpio)) writeFileSync(initrd, cpio, { mode: 0o644 });
   return { kernel, initrd };
@@ -110,6 +123,10 @@ export interface GuestOptions {
   start?: boolean;
   /** a transient domain (created, not defined) */
   transient?: boolean;
+  /** the guest's /init (a busybox sh script); default: mount /proc and idle */
+  init?: string;
+  /** words added to the kernel command line (the init can read them from /proc/cmdline) */
+  cmdlineExtra?: string;
 }
 
 export interface TestGuest {
@@ -126,7 +143,7 @@ function randomUuid(): string {
 }
 
 export function guestXml(name: string, uuid: string, opts: GuestOptions): string {
-  const { kernel, initrd } = guestImages();
+  const { kernel, initrd } = guestImages(opts.init);
   const memoryMiB = opts.memoryMiB ?? 128;
   const cells = opts.numaCells ?? 0;
   const vcpus = Math.max(1, cells);
@@ -145,7 +162,7 @@ export function guestXml(name: string, uuid: string, opts: GuestOptions): string
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>${kernel}</kernel>
     <initrd>${initrd}</initrd>
-    <cmdline>console=ttyS0 quiet panic=-1</cmdline>
+    <cmdline>console=ttyS0 quiet panic=-1${opts.cmdlineExtra ? ` ${opts.cmdlineExtra}` : ''}</cmdline>
   </os>
   ${numa}
   <on_poweroff>destroy</on_poweroff>

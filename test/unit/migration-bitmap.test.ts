@@ -37,7 +37,7 @@ describe('VTBM bitmap', () => {
   test('header fields at their documented offsets', () => {
     const buf = encodeBitmap(rec({ flags: BITMAP_FLAGS.shared }));
     assert.equal(buf.toString('latin1', 0, 4), 'VTBM');
-    assert.equal(buf.readUInt16LE(4), 1);
+    assert.equal(buf.readUInt16LE(4), 2);
     const headerLength = buf.readUInt16LE(6);
     assert.equal(headerLength, 72); // 66 + 6 ("pc.ram") = 72, already a multiple of 8
     assert.equal(buf.readUInt16LE(8), 2); // swapped
@@ -89,8 +89,15 @@ describe('VTBM bitmap', () => {
     };
     const bad = Buffer.from(good); bad.write('XXXX', 0, 'latin1');
     assert.equal(fieldOf(bad), 'vtbm.magic');
-    const v2 = Buffer.from(good); v2.writeUInt16LE(2, 4);
-    assert.equal(fieldOf(v2), 'vtbm.version');
+    const v3 = Buffer.from(good); v3.writeUInt16LE(3, 4);
+    assert.equal(fieldOf(v3), 'vtbm.version', 'a version newer than the reader is refused');
+    const v0 = Buffer.from(good); v0.writeUInt16LE(0, 4);
+    assert.equal(fieldOf(v0), 'vtbm.version');
+    // version 1 (before the zero state) still reads, but cannot carry state 7
+    const v1 = Buffer.from(good); v1.writeUInt16LE(1, 4);
+    assert.equal(decodeBitmap(v1).header.version, 1);
+    const v1zero = Buffer.from(encodeBitmap(rec({ state: 'zero' }))); v1zero.writeUInt16LE(1, 4);
+    assert.equal(fieldOf(v1zero), 'vtbm.state');
     const st = Buffer.from(good); st.writeUInt16LE(99, 8);
     assert.equal(fieldOf(st), 'vtbm.state');
     assert.equal(fieldOf(good.subarray(0, good.length - 1)), 'vtbm.length');

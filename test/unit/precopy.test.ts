@@ -1,118 +1,135 @@
 /**
- * Pre-copy estimate against hand-computed cases. Units: MiB = 1048576 B,
- * bandwidth and dirty rate in MiB/s, so "100 MiB/s for 7.68 s = 768 MiB".
- * threshold = bandwidth x max downtime (what QEMU can send while stopped).
+ * Pre-copy model against hand-computed cases. Units: MiB = 1048576 B,
+ * bandwidth in MiB/s (64 MiB/s = 67108.864 B/ms); a normal page is
+ * 4096 + 8 bytes on the wire, a zero page 9; threshold = bandwidth x
+ * downtime limit, compared with dirty pages x 4096.
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { estimatePrecopy, simulatePrecopy } from '../../src/migration/precopy.js';
+import { dirtiedWithin, estimatePrecopy, requiredBandwidthMBps, type PrecopyInput } from '../../src/migration/precopy.js';
+import { planMigration } from '../../src/migration/plan.js';
 import { VirtTierError } from '../../src/errors.js';
 
 const MIB = 1048576;
 const PAGE = 4096;
 const pagesOf = (mib: number): number => (mib * MIB) / PAGE;
-const near = (actual: number, expected: number, what: string): void =>
-  assert.ok(Math.abs(actual - expected) <= Math.abs(expected) * 1e-9 + 1e-6, `${what}: ${actual} != ${expected}`);
+const near = (actual: number, expected: number, what: string, tol = 1e-9): void =>
+  assert.ok(Math.abs(actual - expected) <= Math.abs(expected) * tol + 1e-6, `${what}: ${actual} != ${expected}`);
 
-describe('pre-copy estimate', () => {
-  test('two passes then stop-and-copy, with and without skipping swapped pages', () => {
-    // RAM 1024 MiB: 512 present, 256 swapped, 256 never touched (zero, no payload).
-    // bandwidth 100 MiB/s, dirty 10 MiB/s, downtime 300 ms -> threshold 30 MiB.
-    // Without skip: pass 1 sends 512+256 = 768 MiB in 7680 ms; dirtied 10*7.68 = 76.8 MiB > 30
-    //   pass 2 sends 76.8 MiB in 768 ms; dirtied 7.68 MiB <= 30 -> stop: downtime 7.68/100 s = 76.8 ms
-    //   total time 7680+768+76.8 = 8524.8 ms; bytes 768+76.8+7.68 = 852.48 MiB; 2 iterations.
-    // With skip: pass 1 512 MiB in 5120 ms; dirtied 51.2 > 30; pass 2 51.2 MiB in 512 ms; dirtied 5.12
-    //   -> downtime 51.2 ms; total 5120+512+51.2 = 5683.2 ms; bytes 512+51.2+5.12 = 568.32 MiB.
-    // Saved: 852.48-568.32 = 284.16 MiB, 8524.8-5683.2 = 2841.6 ms, 65536 swap-ins.
-    const e = estimatePrecopy({
-      ramSizeBytes: 1024 * MIB, pageSizeBytes: PAGE,
-      presentPages: pagesOf(512), swappedPages: pagesOf(256),
-      dirtyRateMBps: 10, bandwidthMBps: 100,
-    });
-    assert.equal(e.input.zeroPages, pagesOf(256));
-    assert.equal(e.input.maxDowntimeMs, 300);
-    assert.equal(e.withoutSkip.firstPassBytes, 768 * MIB);
-    assert.equal(e.withoutSkip.firstPassPages, pagesOf(768));
-    assert.equal(e.withoutSkip.iterations, 2);
-    assert.equal(e.withoutSkip.converged, true);
-    assert.equal(e.withoutSkip.stopReason, 'downtime-reached');
-    near(e.withoutSkip.passes[0]!.timeMs, 7680, 'pass 1 time');
-    near(e.withoutSkip.passes[1]!.bytes, 76.8 * MIB, 'pass 2 bytes');
-    near(e.withoutSkip.downtimeMs, 76.8, 'downtime');
-    near(e.withoutSkip.totalTimeMs, 8524.8, 'total time');
-    near(e.withoutSkip.totalBytes, 852.48 * MIB, 'total bytes');
-    assert.equal(e.withSkip.iterations, 2);
-    near(e.withSkip.downtimeMs, 51.2, 'downtime (skip)');
-    near(e.withSkip.totalTimeMs, 5683.2, 'total time (skip)');
-    near(e.withSkip.totalBytes, 568.32 * MIB, 'total bytes (skip)');
-    near(e.savedBytes, 284.16 * MIB, 'saved bytes');
-    near(e.savedTimeMs, 2841.6, 'saved time');
-    assert.equal(e.swapInsAvoided, 65536);
-    // pages rounded up: 852.48 MiB = 218234.88 pages -> 218235
-    assert.equal(e.withoutSkip.totalPages, 218235);
+const base = (over: Partial<PrecopyInput> = {}): PrecopyInput => ({
+  ramSizeBytes: 256 * MIB, pageSizeBytes: PAGE, dataPages: 21459, zeroPages: 65536 - 21459, swappedPages: 0,
+  dirty: { ratePagesPerSec: 0 }, bandwidthMBps: 64, ...over,
+});
+
+describe('pre-copy model', () => {
+  test('a mostly-zero guest: one pass, zero pages as 9-byte headers, 3 dirty syncs', () => {
+    // 21459 * 4104 + 44077 * 9 = 88067736 + 396693 = 88464429 bytes (QEMU reported 88465986 for this guest)
+    const e = estimatePrecopy(base());
+    const r = e.withoutSkip;
+    assert.equal(r.iterations, 1);
+    assert.equal(r.normalPages, 21459);
+    assert.equal(r.zeroPages, 44077);
+    assert.equal(r.totalBytes, 88464429);
+    near(r.passes[0]!.timeMs, 88464429 / 67108.864, 'pass 1');
+    near(r.downtimeMs, 3, 'downtime: the stop overhead only');
+    near(r.totalTimeMs, 88464429 / 67108.864 + 3, 'total');
+    assert.equal(r.dirtySyncCount, 3);
+    assert.equal(r.converged, true);
+    assert.deepEqual(e.withSkip.totalBytes, r.totalBytes, 'nothing swapped: nothing saved');
   });
 
-  test('everything fits in the downtime: no live pass', () => {
-    // 16 MiB present, threshold 100 MiB/s * 0.3 s = 30 MiB >= 16 -> stop at once, downtime 160 ms.
-    const e = estimatePrecopy({ ramSizeBytes: 64 * MIB, pageSizeBytes: PAGE, presentPages: pagesOf(16), swappedPages: 0, dirtyRateMBps: 50, bandwidthMBps: 100 });
-    assert.equal(e.withSkip.iterations, 0);
-    near(e.withSkip.downtimeMs, 160, 'downtime');
-    near(e.withSkip.totalTimeMs, 160, 'total');
-    assert.equal(e.savedBytes, 0);
+  test('a working set below the threshold: sent once more in the stop, unthrottled', () => {
+    // 16 MiB = 4096 pages rewritten (rate far above), bandwidth 100 MiB/s: threshold 30 MiB = 7680 pages > 4096
+    const e = estimatePrecopy(base({ ramSizeBytes: 1024 * MIB, dataPages: pagesOf(512), zeroPages: pagesOf(512), bandwidthMBps: 100, dirty: { ratePagesPerSec: 1e6, workingSetPages: 4096 } }));
+    const r = e.withoutSkip;
+    assert.equal(r.iterations, 1);
+    assert.equal(r.stopCopyPages, 4096);
+    near(r.downtimeMs, 3 + (4096 * 4104) / ((600 * MIB) / 1000), 'downtime at the 600 MiB/s stop-copy speed');
+    assert.equal(r.normalPages, pagesOf(512) + 4096);
+    assert.equal(r.dirtySyncCount, 3);
   });
 
-  test('dirty rate >= bandwidth never converges: forced stop at max iterations', () => {
-    // 512 MiB present, bw = dirty = 100 MiB/s: every pass takes 5120 ms and leaves 512 MiB dirty.
-    // maxIterations 5 -> 5 passes (25600 ms) + forced stop-and-copy of 512 MiB = 5120 ms downtime.
-    const e = estimatePrecopy({ ramSizeBytes: 1024 * MIB, pageSizeBytes: PAGE, presentPages: pagesOf(512), swappedPages: 0, dirtyRateMBps: 100, bandwidthMBps: 100, maxIterations: 5 });
-    assert.equal(e.withSkip.converged, false);
-    assert.equal(e.withSkip.stopReason, 'dirty-rate-exceeds-bandwidth');
-    assert.equal(e.withSkip.iterations, 5);
-    near(e.withSkip.downtimeMs, 5120, 'forced downtime');
-    near(e.withSkip.totalTimeMs, 30720, 'total');
-    near(e.withSkip.totalBytes, 6 * 512 * MIB, 'bytes');
+  test('a working set above the threshold: passes until it fits, each pass counted as a sync', () => {
+    // bandwidth 64: threshold 19.2 MiB = 4915.2 pages. Rate 2000 pages/s, no cap.
+    // pass 1: 21459*4104+44077*9 = 88464429 B -> 1318.2 ms -> 2636 pages dirty (< 4915): stop. One pass.
+    // rate 8000 pages/s: pass 1 dirties 10546 pages -> pass 2: 10546*4104/67108.864 = 644.9 ms -> 5159 pages
+    //   -> pass 3: 315.5 ms -> 2524 pages < 4915.2 -> stop. 3 passes, 5 syncs.
+    const r = estimatePrecopy(base({ dirty: { ratePagesPerSec: 8000 } })).withoutSkip;
+    assert.equal(r.iterations, 3);
+    assert.deepEqual(r.passes.map((p) => p.dirtiedPages), [10546, 5159, 2524]);
+    assert.equal(r.dirtySyncCount, 5);
+    assert.equal(r.normalPages, 21459 + 10546 + 5159 + 2524);
+    assert.equal(r.converged, true);
   });
 
-  test('the dirty set is capped at the guest RAM', () => {
-    // RAM 100 MiB all present, bw 100, dirty 1000 MiB/s: pass 1 takes 1000 ms and would dirty
-    // 1000 MiB, capped to 100 MiB; 3 passes of 100 MiB, forced downtime 1000 ms.
-    const run = simulatePrecopy(100 * MIB, { pageSizeBytes: PAGE, ramSizeBytes: 100 * MIB, dirtyRateMBps: 1000, bandwidthMBps: 100, maxDowntimeMs: 300, maxIterations: 3 });
-    assert.deepEqual(run.passes.map((p) => p.bytes), [100 * MIB, 100 * MIB, 100 * MIB]);
-    near(run.downtimeMs, 1000, 'downtime');
-    assert.equal(run.stopReason, 'dirty-rate-exceeds-bandwidth');
+  test('dirtying faster than the bandwidth never converges', () => {
+    // 64 MiB working set rewritten at once, 16 MiB/s: threshold 4.8 MiB. Every pass leaves 64 MiB dirty.
+    const input = base({ bandwidthMBps: 16, dirty: { ratePagesPerSec: 1e6, workingSetPages: pagesOf(64) }, maxIterations: 5 });
+    const r = estimatePrecopy(input).withoutSkip;
+    assert.equal(r.converged, false);
+    assert.equal(r.stopReason, 'max-iterations');
+    assert.equal(r.iterations, 5);
+    assert.deepEqual(r.passes.slice(1).map((p) => p.normalPages), [16384, 16384, 16384, 16384]);
+    // converges once bandwidth x 300 ms > 64 MiB: above 213.33 MiB/s
+    const need = requiredBandwidthMBps({ ...input, maxIterations: 30 })!;
+    assert.ok(need > 213.33 && need < 213.33 * 1.02, `required bandwidth ${need}`);
+    const plan = planMigration({ ...input, maxIterations: 30 });
+    assert.equal(plan.precopy.converged, false);
+    assert.equal(plan.advice, 'postcopy', 'a throttle cannot shrink a working set rewritten at once');
+    assert.equal(plan.throttleNeeded, null);
+    assert.equal(planMigration({ ...input, maxIterations: 30 }, 1000).advice, 'raise-bandwidth');
   });
 
-  test('slow convergence stopped by max iterations', () => {
-    // 1000 MiB, bw 100, dirty 90: pass 1 10000 ms -> 900 MiB; pass 2 9000 ms -> 810 MiB;
-    // maxIterations 2 -> forced stop: downtime 8100 ms, total 27100 ms, reason max-iterations.
-    const run = simulatePrecopy(1000 * MIB, { pageSizeBytes: PAGE, ramSizeBytes: 1024 * MIB, dirtyRateMBps: 90, bandwidthMBps: 100, maxDowntimeMs: 300, maxIterations: 2 });
-    assert.equal(run.iterations, 2);
-    assert.equal(run.stopReason, 'max-iterations');
-    assert.equal(run.converged, false);
-    near(run.downtimeMs, 8100, 'downtime');
-    near(run.totalTimeMs, 27100, 'total');
+  test('a rate a moderate throttle tames: auto-converge, with the throttle that suffices', () => {
+    // 6000 pages/s (23.4 MiB/s) against 16 MiB/s = 4096 pages/s: grows unthrottled; below ~ 4096/6000 it shrinks
+    const input = base({ bandwidthMBps: 16, dirty: { ratePagesPerSec: 6000 } });
+    const plan = planMigration(input);
+    assert.equal(plan.advice, 'auto-converge');
+    const t = plan.throttleNeeded!;
+    assert.ok(t > 0.2 && t < 0.5, `throttle ${t}`);
+    const at = (th: number): boolean => estimatePrecopy({ ...input, dirty: { ratePagesPerSec: 6000 * (1 - th) } }).withoutSkip.converged;
+    assert.equal(at(t), true);
+    assert.equal(at(t - 0.02), false);
   });
 
-  test('a larger downtime limit converges earlier', () => {
-    // Same as the first case without skip but downtime 1000 ms -> threshold 100 MiB:
-    // pass 1 768 MiB (7680 ms) leaves 76.8 MiB <= 100 -> stop, downtime 768 ms, 1 iteration.
-    const e = estimatePrecopy({ ramSizeBytes: 1024 * MIB, pageSizeBytes: PAGE, presentPages: pagesOf(512), swappedPages: pagesOf(256), dirtyRateMBps: 10, bandwidthMBps: 100, maxDowntimeMs: 1000 });
-    assert.equal(e.withoutSkip.iterations, 1);
-    near(e.withoutSkip.downtimeMs, 768, 'downtime');
+  test('swapped pages: read back (swap-ins) and sent unless skipped; zero ones as headers', () => {
+    // 1000 swapped, 400 of them zero-filled in zram; 50 µs each: 50 ms of swap-ins, far under the wire time
+    const e = estimatePrecopy(base({ dataPages: 20459, swappedPages: 1000, swappedZeroPages: 400, swapInUs: 50 }));
+    assert.equal(e.withoutSkip.normalPages, 20459 + 600);
+    assert.equal(e.withoutSkip.zeroPages, 44077 + 400);
+    assert.equal(e.withSkip.normalPages, 20459);
+    assert.equal(e.savedBytes, 600 * 4104 + 400 * 9 - 0);
+    near(e.withoutSkip.swapInMs, 50, 'swap-in time');
+    assert.equal(e.swapInsAvoided, 1000);
+    const plan = planMigration(base({ dataPages: 20459, swappedPages: 1000, swappedZeroPages: 400, swapInUs: 50 }));
+    assert.equal(plan.swapped.advice, 'leave');
+    // slow swap (10 ms a page, a disk): the swap-ins outlast the wire time
+    assert.equal(planMigration(base({ dataPages: 20459, swappedPages: 1000, swapInUs: 10000 })).swapped.advice, 'bring-back-first');
   });
 
-  test('bad input names the field', () => {
-    const base = { ramSizeBytes: 64 * MIB, pageSizeBytes: PAGE, presentPages: 10, swappedPages: 0, dirtyRateMBps: 1, bandwidthMBps: 100 };
-    const field = (fn: () => unknown): string | undefined => {
-      try { fn(); } catch (err) { assert.ok(err instanceof VirtTierError); assert.equal(err.code, 'OPT_INVAL'); return err.field; }
-      assert.fail('no error');
-    };
-    assert.equal(field(() => estimatePrecopy({ ...base, bandwidthMBps: 0 })), 'bandwidthMBps');
-    assert.equal(field(() => estimatePrecopy({ ...base, dirtyRateMBps: -1 })), 'dirtyRateMBps');
-    assert.equal(field(() => estimatePrecopy({ ...base, pageSizeBytes: 1000 })), 'pageSizeBytes');
-    assert.equal(field(() => estimatePrecopy({ ...base, presentPages: 1.5 })), 'presentPages');
-    assert.equal(field(() => estimatePrecopy({ ...base, maxIterations: 0 })), 'maxIterations');
-    assert.equal(field(() => estimatePrecopy({ ...base, maxDowntimeMs: Number.NaN })), 'maxDowntimeMs');
-    assert.equal(field(() => estimatePrecopy({ ...base, presentPages: pagesOf(64), swappedPages: 1 })), 'presentPages+swappedPages+zeroPages');
+  test('a measured curve: linear between points, flat past a settled plateau, else the last slope', () => {
+    const ws = { curve: [[100, 1000], [1000, 5000], [2000, 5010]] as Array<[number, number]> };
+    near(dirtiedWithin(ws, 550, 1e6), 3000, 'between points');
+    near(dirtiedWithin(ws, 50, 1e6), 500, 'before the first point');
+    near(dirtiedWithin(ws, 5000, 1e6), 5010, 'plateau');
+    const growing = { curve: [[1000, 1000], [2000, 3000]] as Array<[number, number]> };
+    near(dirtiedWithin(growing, 3000, 1e6), 5000, 'last slope');
+    near(dirtiedWithin(growing, 1e6, 65536), 65536, 'capped at the guest');
+  });
+
+  test('bad input names the field and its range', () => {
+    const bad: Array<[Partial<PrecopyInput>, string]> = [
+      [{ bandwidthMBps: 0 }, 'bandwidthMBps'],
+      [{ bandwidthMBps: -5 }, 'bandwidthMBps'],
+      [{ maxDowntimeMs: 0 }, 'maxDowntimeMs'],
+      [{ maxDowntimeMs: 3_000_000 }, 'maxDowntimeMs'],
+      [{ swappedPages: 1, swappedZeroPages: 2 }, 'swappedZeroPages'],
+      [{ dataPages: 70000 }, 'dataPages+zeroPages+swappedPages'],
+      [{ dirty: { curve: [[100, 5], [50, 6]] } }, 'dirty.curve'],
+      [{ maxIterations: 0 }, 'maxIterations'],
+    ];
+    for (const [over, field] of bad) {
+      assert.throws(() => estimatePrecopy(base(over)), (e: unknown) => e instanceof VirtTierError && e.field === field, field);
+    }
   });
 });
