@@ -84,9 +84,12 @@ describe('migrate-hints on real processes', () => {
         ramSizeBytes: all.reduce((s, b) => s + (b.pages.present! + b.pages.swapped! + b.pages.untouched! + b.pages.swapCache!) * PAGE, 0), pageSizeBytes: PAGE,
         dataPages: sum('present') - zero + sum('swapCache'), zeroPages: zero + sum('untouched'), swappedPages: sum('swapped'), swappedZeroPages: swappedZero,
         bandwidthMBps: 100, dirty: { ratePagesPerSec: (10 * 1048576) / PAGE },
+        // measured on memory of its own when the process has swapped pages (src/migration/swap-cost.ts)
+        swapInUs: doc.measured.swapInCost?.perPageUs,
       });
       assert.deepEqual(doc.estimate, JSON.parse(JSON.stringify(expected)));
-      assert.ok(doc.estimate.savedBytes >= swapped * PAGE, 'skipping swapped pages saves at least their bytes');
+      assert.ok(doc.estimate.savedBytes >= swapped * 9, 'skipping swapped pages saves at least their headers');
+      assert.ok(doc.measured.swapInCost.perPageUs > 0, 'a swap-in costs something');
 
       // Bitmaps: one file per RAMBlock; the swapped record has exactly the swapped pages.
       const dir = join(tmp, 'anon');
