@@ -47,7 +47,10 @@ describe('feed: updates, subscriptions, metrics', () => {
     const used = t.nodes.reduce((s: number, n: Task) => s + n.usedBytes, 0);
     assert.equal(used, t.presentBytes, 'node bytes sum to what the scan saw present');
     assert.ok(t.swappedBytes > 0, 'swapped pages of the simulated guest are reported');
-    assert.ok(t.moves.totalPromotedBytes + t.moves.totalDemotedBytes > 0, 'cslide moved pages');
+    // The engine plans its tasks together under one quota (hottest first across guests), so which task's pages
+    // moved in the first rounds depends on the guests' heat: the engine as a whole moved pages.
+    const movedBytes = (x: Task): number => (x.moves?.totalPromotedBytes ?? 0) + (x.moves?.totalDemotedBytes ?? 0);
+    assert.ok([...seen.values()].some((x) => movedBytes(x) > 0), 'cslide moved pages');
     assert.equal(typeof t.errors.moverByErrno, 'object');
     // The harness's scan sleeps 2 ms; node's timers may fire up to 1 ms early against performance.now().
     assert.ok(t.scan.scans >= 2 && t.scan.lastScanMs >= 1 && t.scan.scanSecondsTotal > 0, `scan timing recorded: ${JSON.stringify(t.scan)}`);
