@@ -63,15 +63,16 @@ const only = onlyArg > 0 ? process.argv[onlyArg + 1]!.split(',') : Object.keys(R
 const BLOCK_MIB = 2;
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 
-/** Hot on DRAM / hot, and cold on AEP / cold `allowed` (per guest: block indices allowed on AEP), overall and the worst guest. */
+/**
+ * Hot on DRAM / hot, and cold bytes on AEP / cold bytes the quota allows
+ * there (`allowedOnAep`: the model's block nodes after as many rounds; by
+ * bytes, not by which blocks: a round may demote another guest's cold
+ * blocks first when the tracker saw some touched once), overall and the
+ * worst guest.
+ */
 function ratios(o: Output, nodes: number[][], allowedOnAep: number[][] | undefined): { hot: number; hotWorst: number; cold: number; coldWorst: number; coldOfAll: number } {
-  let hot = 0;
-  let hotDram = 0;
-  let allowed = 0;
-  let coldAep = 0;
-  let cold = 0;
-  let hotWorst = 1;
-  let coldWorst = 1;
+  let hot = 0, hotDram = 0, allowed = 0, coldAep = 0, cold = 0;
+  let hotWorst = 1, coldWorst = 1;
   o.guests.forEach((g, i) => {
     const hotSet = new Set(g.hotPages);
     let h = 0, hd = 0, a = 0, ca = 0;
@@ -79,24 +80,20 @@ function ratios(o: Output, nodes: number[][], allowedOnAep: number[][] | undefin
       if (hotSet.has(k)) {
         h++;
         if (n === 0) hd++;
-      } else {
-        cold++;
-        const mayBeOnAep = allowedOnAep ? allowedOnAep[i]![k] === 2 : true;
-        if (mayBeOnAep) a++;
-        if (n === 2) {
-          coldAep++;
-          if (mayBeOnAep) ca++;
-        }
+        return;
       }
+      cold++;
+      if (n === 2) ca++;
+      if (allowedOnAep && allowedOnAep[i]![k] === 2) a++;
     });
     hot += h;
     hotDram += hd;
+    coldAep += ca;
     allowed += a;
     hotWorst = Math.min(hotWorst, h ? hd / h : 1);
-    coldWorst = Math.min(coldWorst, a ? Math.min(1, ca / a) : 1);
+    if (allowedOnAep) coldWorst = Math.min(coldWorst, a ? Math.min(1, ca / a) : 1);
   });
-  const coldAllowedOnAep = allowedOnAep ? o.guests.reduce((n, g, i) => n + nodes[i]!.filter((x, k) => x === 2 && !g.hotPages.includes(k) && allowedOnAep[i]![k] === 2).length, 0) : coldAep;
-  return { hot: hot ? hotDram / hot : 1, hotWorst, cold: allowed ? coldAllowedOnAep / allowed : 1, coldWorst, coldOfAll: cold ? coldAep / cold : 1 };
+  return { hot: hot ? hotDram / hot : 1, hotWorst, cold: allowed ? Math.min(1, coldAep / allowed) : 1, coldWorst, coldOfAll: cold ? coldAep / cold : 1 };
 }
 
 const report: string[] = [];
