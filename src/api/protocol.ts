@@ -124,6 +124,17 @@ export function parseRequest(payload: Buffer): Request {
   return { v: PROTOCOL_VERSION, id: o.id, cmd: o.cmd, args: args as Record<string, unknown> };
 }
 
+/**
+ * The socket both programs use when none is named: virt-tierd listens on it
+ * and virt-tier calls it, so a packaged daemon and a bare `virt-tier` meet.
+ */
+export const DEFAULT_SOCKET_NAME = 'virt-tier';
+
+/** The socket name when -s is not given: $VIRT_TIER_SOCKET, else DEFAULT_SOCKET_NAME (the same rule for daemon and CLI). */
+export function defaultSocketName(env: NodeJS.ProcessEnv = process.env): string {
+  return env.VIRT_TIER_SOCKET || DEFAULT_SOCKET_NAME;
+}
+
 /** The abstract-namespace address Node's net module uses for socket NAME (etmemd: "\0" + NAME). */
 export function socketAddress(name: string): string {
   return '\0' + name;

@@ -13,5 +13,7 @@ export interface CliCommand {
   name: string;
   summary: string;
   usage: string;
+  /** every option the verb accepts, long and short forms (its man page and bash completion are checked against these) */
+  flags?: readonly string[];
   run(args: string[], io: CliIO): Promise<number>;
 }

@@ -10,6 +10,8 @@ import { command as stats } from './stats.js';
 import { command as policy } from './policy.js';
 import { command as installHook } from './install-hook.js';
 import { command as migrateHints } from './migrate-hints.js';
+import { command as top } from './top.js';
+import { command as report } from './report.js';
 
 export const commands: CliCommand[] = [
   obj,
@@ -22,4 +24,6 @@ export const commands: CliCommand[] = [
   policy,
   installHook,
   migrateHints,
+  top,
+  report,
 ];

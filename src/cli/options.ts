@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { VirtTierError, invalidField } from '../errors.js';
+import { defaultSocketName } from '../api/protocol.js';
 
 export interface OptionSpec {
   /** key in the result */
@@ -73,16 +74,17 @@ export const PID_OPTION: OptionSpec = { key: 'pid', short: '-p', long: '--pid', 
 /** Kept here, not imported from src/virt/connection.ts: that loads the libvirt binding, which only verbs that talk to libvirt should pay for (lazily). */
 export const DEFAULT_LIBVIRT_URI = 'qemu:///system';
 
-/** The libvirt URI: --connect, else qemu:///system. */
-export function libvirtUri(opts: ParsedOptions): string {
-  return typeof opts.values.connect === 'string' ? opts.values.connect : DEFAULT_LIBVIRT_URI;
+/** The libvirt URI: --connect, else $LIBVIRT_DEFAULT_URI (as virsh), else qemu:///system. */
+export function libvirtUri(opts: ParsedOptions, env: NodeJS.ProcessEnv = process.env): string {
+  if (typeof opts.values.connect === 'string') return opts.values.connect;
+  return env.LIBVIRT_DEFAULT_URI || DEFAULT_LIBVIRT_URI;
 }
 
-/** The daemon socket name: -s, else $VIRT_TIER_SOCKET, else `virt-tier`. etmem requires -s; virt-tier defaults it. */
-export function socketName(opts: ParsedOptions): string {
+/** The daemon socket name: -s, else $VIRT_TIER_SOCKET, else `virt-tier`, the daemon's own default. etmem requires -s; virt-tier defaults it. */
+export function socketName(opts: ParsedOptions, env: NodeJS.ProcessEnv = process.env): string {
   const s = opts.values.socket;
   if (typeof s === 'string') return s;
-  return process.env.VIRT_TIER_SOCKET ?? 'virt-tier';
+  return defaultSocketName(env);
 }
 
 /** pid_max, the upper bound of a valid PID (proc(5)); 4194304 when unreadable. */

@@ -44,6 +44,7 @@ export function defineVerb(spec: VerbSpec): CliCommand {
     name: spec.name,
     summary: spec.summary,
     usage: spec.usage,
+    flags: options.flatMap((o) => (o.short ? [o.short, o.long] : [o.long])),
     async run(args, io) {
       try {
         let action = '';

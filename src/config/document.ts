@@ -17,8 +17,9 @@ function where(section: RawSection): string {
   return `${fieldName(section)}${section.line !== undefined ? ` (line ${section.line})` : ''}`;
 }
 
-export function buildDocument(sections: readonly RawSection[], host: HostFacts): ConfigDocument {
-  if (sections.length === 0) {
+/** `allowEmpty`: a file of comments only is an empty document (the daemon's own config file), not an error (`obj add`). */
+export function buildDocument(sections: readonly RawSection[], host: HostFacts, opts: { allowEmpty?: boolean } = {}): ConfigDocument {
+  if (sections.length === 0 && !opts.allowEmpty) {
     throw new VirtTierError('OPT_INVAL', 'the file holds no [project], [engine] or [task] section', {
       field: 'file',
       allowed: 'at least one project, engine or task',

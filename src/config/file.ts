@@ -70,7 +70,7 @@ async function readChecked(file: string, fh: FileHandle): Promise<string> {
  * otherwise etmem's INI form). Errors are VirtTierError('OPT_INVAL') whose
  * message starts with the file name.
  */
-export async function loadConfigFile(file: string, host: HostFacts): Promise<ConfigDocument> {
+export async function loadConfigFile(file: string, host: HostFacts, opts: { allowEmpty?: boolean } = {}): Promise<ConfigDocument> {
   let fh: FileHandle;
   try {
     fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
@@ -87,7 +87,7 @@ export async function loadConfigFile(file: string, host: HostFacts): Promise<Con
     await fh.close();
   }
   try {
-    return await parseConfigTextBounded(text, formatOfPath(file), host);
+    return await parseConfigTextBounded(text, formatOfPath(file), host, opts);
   } catch (err) {
     if (err instanceof VirtTierError) err.message = `config file ${file}: ${err.message}`;
     throw err;

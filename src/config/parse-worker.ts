@@ -9,9 +9,9 @@ import { VirtTierError } from '../errors.js';
 import { parseConfigText, type ConfigFormat } from './text.js';
 import type { HostFacts } from './types.js';
 
-const { text, format, host } = workerData as { text: string; format: ConfigFormat; host: HostFacts };
+const { text, format, host, opts } = workerData as { text: string; format: ConfigFormat; host: HostFacts; opts: { allowEmpty?: boolean } };
 try {
-  parentPort!.postMessage({ ok: true, doc: parseConfigText(text, format, host) });
+  parentPort!.postMessage({ ok: true, doc: parseConfigText(text, format, host, opts) });
 } catch (err) {
   const error = err instanceof VirtTierError ? err.toJSON() : { code: 'OPT_INVAL', message: `cannot parse: ${err instanceof Error ? err.message : String(err)}` };
   parentPort!.postMessage({ ok: false, error });

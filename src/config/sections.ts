@@ -9,8 +9,9 @@ import { FieldProblem, INT32_MAX, parseDomain, parseName, parseNodePairs, parseP
 import type { RawSection } from './raw.js';
 import { SectionReader } from './section-reader.js';
 import { engineKindOf, pluginParams, readTaskParams, taskParamKeys } from './task-params.js';
-import type { EngineConfig, EngineKind, HostFacts, ProjectConfig, SourceRef, TaskConfig, TaskType } from './types.js';
+import type { CslideEngineConfig, EngineConfig, EngineKind, HostFacts, ProjectConfig, SourceRef, TaskConfig, TaskType } from './types.js';
 import { cslideEngineConfig, projectConfig, type ProjectFields } from './units.js';
+import { invalidField } from '../errors.js';
 
 function sourceOf(section: RawSection): SourceRef {
   const ref: SourceRef = { section: section.kind, index: section.index };
@@ -68,7 +69,9 @@ export const ENGINE_KINDS: readonly EngineKind[] = ['slide', 'cslide', 'thirdpar
 const ENGINE_COMMON_KEYS = ['project', 'name'] as const;
 /** A cslide engine's keys besides `project` and `name`. */
 export const CSLIDE_ENGINE_OWN_KEYS = ['node_pair', 'hot_threshold', 'node_mig_quota', 'node_hot_reserve'] as const;
-const CSLIDE_ENGINE_KEYS = [...ENGINE_COMMON_KEYS, ...CSLIDE_ENGINE_OWN_KEYS] as const;
+/** virt-tier's own cslide engine keys (beyond etmem): the thrash guard and free-DRAM watermarks. */
+export const CSLIDE_ENGINE_EXTRA_KEYS = ['thrash_rounds', 'thrash_margin', 'dram_free_low_wmark', 'dram_free_high_wmark'] as const;
+const CSLIDE_ENGINE_KEYS = [...ENGINE_COMMON_KEYS, ...CSLIDE_ENGINE_OWN_KEYS, ...CSLIDE_ENGINE_EXTRA_KEYS] as const;
 const THIRDPARTY_ENGINE_KEYS = ['eng_name', 'libname', 'ops_name'] as const;
 
 /**
@@ -81,7 +84,29 @@ export function cslideEngineFields(host: HostFacts) {
     hot_threshold: int(0, INT32_MAX),
     node_mig_quota: int(0, INT32_MAX, `0..${INT32_MAX} (MB)`),
     node_hot_reserve: int(0, INT32_MAX, `0..${INT32_MAX} (MB)`),
-  } satisfies Record<(typeof CSLIDE_ENGINE_OWN_KEYS)[number], (text: string) => unknown>;
+    thrash_rounds: int(0, 1000, '0..1000 (rounds; 0: no guard)'),
+    thrash_margin: int(0, INT32_MAX),
+    dram_free_low_wmark: int(0, INT32_MAX, `0..${INT32_MAX} (MB)`),
+    dram_free_high_wmark: int(0, INT32_MAX, `0..${INT32_MAX} (MB)`),
+  } satisfies Record<(typeof CSLIDE_ENGINE_OWN_KEYS)[number] | (typeof CSLIDE_ENGINE_EXTRA_KEYS)[number], (text: string) => unknown>;
+}
+
+/** The optional virt-tier engine keys of a cslide section, checked together (both watermarks or neither, low < high). */
+export function cslideEngineExtras(r: SectionReader, fields: ReturnType<typeof cslideEngineFields>): Partial<Pick<CslideEngineConfig, 'thrash_rounds' | 'thrash_margin' | 'dram_free_low_wmark' | 'dram_free_high_wmark'>> {
+  const out: Partial<Pick<CslideEngineConfig, 'thrash_rounds' | 'thrash_margin' | 'dram_free_low_wmark' | 'dram_free_high_wmark'>> = {};
+  for (const key of CSLIDE_ENGINE_EXTRA_KEYS) {
+    const v = r.optional(key, fields[key]);
+    if (v !== undefined) out[key] = v;
+  }
+  const low = out.dram_free_low_wmark;
+  const high = out.dram_free_high_wmark;
+  if ((low === undefined) !== (high === undefined)) {
+    throw invalidField(`${r.section.label ?? 'engine'}.${low === undefined ? 'dram_free_low_wmark' : 'dram_free_high_wmark'}`, '', 'both dram_free_low_wmark and dram_free_high_wmark, or neither', 'missing');
+  }
+  if (low !== undefined && high !== undefined && !(low < high)) {
+    throw invalidField(`${r.section.label ?? 'engine'}.dram_free_high_wmark`, high, `> dram_free_low_wmark (${low})`, 'not above the low watermark');
+  }
+  return out;
 }
 
 /** A thirdparty engine's `eng_name`: tasks name engines by it, so it may not be a built-in engine's name. */
@@ -125,6 +150,7 @@ export function buildEngine(section: RawSection, host: HostFacts): EngineConfig 
       hot_threshold: r.required('hot_threshold', fields.hot_threshold),
       node_mig_quota: r.required('node_mig_quota', fields.node_mig_quota),
       node_hot_reserve: r.required('node_hot_reserve', fields.node_hot_reserve),
+      ...cslideEngineExtras(r, fields),
       source,
     });
   }

@@ -16,7 +16,7 @@ import { SectionReader } from './section-reader.js';
 import type { CslideTaskParams, EngineKind, HostFacts, ProjectConfig, SlideTaskParams, TaskConfig } from './types.js';
 
 export const SLIDE_TASK_KEYS = ['T', 'max_threads', 'swap_threshold', 'dram_percent', 'swap_flag'] as const;
-export const CSLIDE_TASK_KEYS = ['vm_flags', 'anon_only', 'ign_host', 'ram'] as const;
+export const CSLIDE_TASK_KEYS = ['vm_flags', 'anon_only', 'ign_host', 'ram', 'weight', 'dram_min', 'dram_max'] as const;
 
 /** The engine kind a task's `engine=` value names. */
 export function engineKindOf(engine: string): EngineKind {
@@ -71,6 +71,18 @@ export function readTaskParams(kind: EngineKind, reader: SectionReader, host: Ho
       ign_host: reader.optional('ign_host', parseYesNo) ?? false,
     };
     if (ram !== undefined) params.ram = ram;
+    // Per-guest DRAM shares (virt-tier): MB as node_hot_reserve, kept in bytes for the runtime.
+    const MB = 1 << 20;
+    const weight = reader.optional('weight', (t) => parseStrictInt(t, 1, 10000, '1..10000 (relative DRAM share, default 100)'));
+    if (weight !== undefined) params.weight = weight;
+    const dramMin = reader.optional('dram_min', (t) => parseStrictInt(t, 0, INT32_MAX, `0..${INT32_MAX} (MB)`));
+    const dramMax = reader.optional('dram_max', (t) => parseStrictInt(t, 0, INT32_MAX, `0..${INT32_MAX} (MB)`));
+    if (dramMin !== undefined && dramMax !== undefined && dramMin > dramMax) {
+      const where = reader.section.label ?? `task[${reader.section.index}]`;
+      throw new VirtTierError('OPT_INVAL', `${where}.dram_min: ${dramMin} MB is above dram_max ${dramMax} MB; allowed: 0..dram_max`, { field: `${where}.dram_min`, value: String(dramMin), allowed: `0..${dramMax} (dram_max)` });
+    }
+    if (dramMin !== undefined) params.dram_min_bytes = dramMin * MB;
+    if (dramMax !== undefined) params.dram_max_bytes = dramMax * MB;
     return { params, warnings };
   }
   return { params: pluginParams(reader.section, paramKeys), warnings };

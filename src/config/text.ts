@@ -9,9 +9,9 @@ import { parseYaml } from './yaml.js';
 export type ConfigFormat = 'ini' | 'yaml';
 
 /** Parses and validates one configuration file's text. */
-export function parseConfigText(text: string, format: ConfigFormat, host: HostFacts): ConfigDocument {
+export function parseConfigText(text: string, format: ConfigFormat, host: HostFacts, opts: { allowEmpty?: boolean } = {}): ConfigDocument {
   const sections = format === 'yaml' ? parseYaml(text) : parseIni(text);
-  return buildDocument(sections, host);
+  return buildDocument(sections, host, opts);
 }
 
 /** `.yaml`/`.yml` files are YAML, anything else etmem's INI form. */
@@ -30,17 +30,17 @@ export const PARSE_HEAP_MIB = 512;
  * whose heap is limited to PARSE_HEAP_MIB (a 10 MiB YAML file took 20 s
  * and 1.5 GB in the daemon's own thread).
  */
-export function parseConfigTextBounded(text: string, format: ConfigFormat, host: HostFacts): Promise<ConfigDocument> {
+export function parseConfigTextBounded(text: string, format: ConfigFormat, host: HostFacts, opts: { allowEmpty?: boolean } = {}): Promise<ConfigDocument> {
   if (text.length <= INLINE_PARSE_MAX_CHARS) {
     try {
-      return Promise.resolve(parseConfigText(text, format, host));
+      return Promise.resolve(parseConfigText(text, format, host, opts));
     } catch (err) {
       return Promise.reject(err);
     }
   }
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./parse-worker.js', import.meta.url), {
-      workerData: { text, format, host },
+      workerData: { text, format, host, opts },
       resourceLimits: { maxOldGenerationSizeMb: PARSE_HEAP_MIB },
     });
     let settled = false;

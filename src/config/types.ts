@@ -77,6 +77,12 @@ export interface CslideEngineConfig extends EngineBase {
   readonly nodeMigQuotaBytes: number;
   /** `node_hot_reserve` in bytes (derived, see units.ts) */
   readonly nodeHotReserveBytes: number;
+  /** virt-tier: a page moved within this many rounds moves back only past the threshold by `thrash_margin` (0: off) */
+  thrash_rounds?: number;
+  thrash_margin?: number;
+  /** virt-tier: MB of free DRAM per node (MemFree) below which the node is under pressure (no promotions, demote) until it is above the high mark */
+  dram_free_low_wmark?: number;
+  dram_free_high_wmark?: number;
 }
 
 export interface ThirdpartyEngineConfig extends EngineBase {
@@ -116,6 +122,12 @@ export interface CslideTaskParams {
   ign_host: boolean;
   /** virt-tier: guest RAM kinds tiered besides vm_flags (hugetlb, thp, anon, shared) */
   ram?: RamKind[];
+  /** virt-tier: DRAM share under contention, 1..10000 (default 100) */
+  weight?: number;
+  /** virt-tier: DRAM this guest keeps (`dram_min`, MB, in bytes) */
+  dram_min_bytes?: number;
+  /** virt-tier: DRAM this guest never exceeds (`dram_max`, MB, in bytes) */
+  dram_max_bytes?: number;
 }
 
 export interface TaskConfig {

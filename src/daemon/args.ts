@@ -4,7 +4,7 @@
  * plus a few long-only virt-tier options.
  */
 import { invalidField } from '../errors.js';
-import { checkSocketName } from '../api/protocol.js';
+import { checkSocketName, defaultSocketName, DEFAULT_SOCKET_NAME } from '../api/protocol.js';
 import { splitInlineValue, usageError } from '../argv.js';
 import { TRACKER_NAMES, type TrackerChoice } from '../scan/choose-tracker.js';
 
@@ -16,8 +16,12 @@ export interface DaemonArgs {
   /** -m: fork, return once the child listens, write a pidfile */
   systemctlMode: boolean;
   pidFile?: string;
-  /** config files to add at start (virt-tier addition) */
+  /** config files to add at start (virt-tier addition); never reloaded */
   loadFiles: string[];
+  /** the daemon's config file, loaded at start and on SIGHUP (src/daemon/reload.ts); undefined with --no-config */
+  configFile: string | undefined;
+  /** --config was given: then a missing file is an error, not "no objects" */
+  configExplicit: boolean;
   /** a group whose members may use the socket besides root */
   allowedGid?: number;
   /** access tracker backend: auto (probe) or a name */
@@ -34,19 +38,29 @@ export interface DaemonArgs {
   httpTokenFile?: string;
 }
 
-export const DAEMON_USAGE = `Usage: virt-tierd -s|--socket NAME [-l|--log-level 0..3] [-m|--mode-systemctl] [options]
+/** Where a packaged daemon finds its objects (etmem's rule: root-owned, 0600 or 0400). */
+export const DEFAULT_CONFIG_FILE = '/etc/virt-tier/virt-tier.conf';
+
+/** libvirt's own default, as virsh: $LIBVIRT_DEFAULT_URI, else qemu:///system. */
+export function defaultLibvirtUri(env: NodeJS.ProcessEnv = process.env): string {
+  return env.LIBVIRT_DEFAULT_URI || 'qemu:///system';
+}
+
+export const DAEMON_USAGE = `Usage: virt-tierd [-s|--socket NAME] [-l|--log-level 0..3] [-m|--mode-systemctl] [options]
        virt-tierd -h|--help
 
 etmemd-compatible flags:
-  -s, --socket NAME        listen on the abstract unix socket NAME (1..106 characters); required
+  -s, --socket NAME        listen on the abstract unix socket NAME (1..106 characters; default $VIRT_TIER_SOCKET or ${DEFAULT_SOCKET_NAME})
   -l, --log-level LEVEL    0 debug, 1 info, 2 warning, 3 error (default 3)
   -m, --mode-systemctl     fork: return once the daemon listens, write a pidfile
   -h, --help               this help
 virt-tier options:
   --pidfile FILE           pidfile for -m (default /run/virt-tierd.NAME.pid)
-  --load FILE              add the objects of a config file at start (repeatable)
+  --config FILE            the config file loaded at start and reloaded on SIGHUP (default ${DEFAULT_CONFIG_FILE}; a missing default file means no objects)
+  --no-config              load no config file
+  --load FILE              add the objects of a config file at start, never reloaded (repeatable)
   --allow-gid GID          also accept peers whose gid is GID (default: root only)
-  -c, --connect URI        libvirt URI for type=domain tasks and --auto-domains (default qemu:///system)
+  -c, --connect URI        libvirt URI for type=domain tasks and --auto-domains (default $LIBVIRT_DEFAULT_URI or qemu:///system)
   --no-libvirt             do not use libvirt at all
   --auto-domains           tier every running guest whose domain XML carries an enabled virt-tier policy
   --sync-interval SECONDS  how often --auto-domains reconciles with libvirt, 1..3600 (default 5)
@@ -54,7 +68,7 @@ virt-tier options:
   --http-token-file FILE   token clients must present; required when HOST is not loopback
   --tracker NAME           access tracker: auto (probe the kernel; default), ${TRACKER_NAMES.join(', ')}`;
 
-export function parseDaemonArgs(argv: string[]): DaemonArgs {
+export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonArgs {
   let help = false;
   let socketName: string | undefined;
   let logLevel: number | undefined;
@@ -68,6 +82,7 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs {
   let http: { host: string; port: number } | undefined;
   let httpTokenFile: string | undefined;
   const loadFiles: string[] = [];
+  let configFile: string | null | undefined;
 
   for (let i = 0; i < argv.length; i++) {
     const { flag: arg, inline: inlineValue } = splitInlineValue(argv[i]);
@@ -107,6 +122,18 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs {
         break;
       case '--load':
         loadFiles.push(value('--load', 'a config file path'));
+        break;
+      case '--config': {
+        const v = value('--config', 'an absolute file path');
+        if (configFile !== undefined) throw usageError(configFile === null ? '--config and --no-config exclude each other' : '--config given twice', '--config', v, 'one config file');
+        // Absolute: the daemon reloads it later, and -m's child may not share the working directory's meaning.
+        if (!v.startsWith('/')) throw invalidField('--config', v, 'an absolute file path');
+        configFile = v;
+        break;
+      }
+      case '--no-config':
+        if (configFile !== undefined) throw usageError(configFile === null ? '--no-config given twice' : '--config and --no-config exclude each other', '--no-config', '', 'one of them');
+        configFile = null;
         break;
       case '--allow-gid': {
         const v = value('--allow-gid', '0..4294967294');
@@ -157,18 +184,19 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs {
         throw usageError(`unexpected argument ${JSON.stringify(arg)}`, 'argv', arg, 'options only; see virt-tierd --help');
     }
   }
-  if (!help && socketName === undefined) throw usageError('-s is required: the socket name to listen on', '-s', '(missing)', '1..106 characters');
   if (autoDomains && connectUri === null) throw usageError('--auto-domains needs libvirt: drop --no-libvirt', '--auto-domains', '', 'libvirt enabled');
   return {
     help,
-    socketName: socketName ?? '',
+    socketName: socketName ?? checkSocketName(defaultSocketName(env), 'VIRT_TIER_SOCKET'),
     logLevel: logLevel ?? 3,
     systemctlMode,
     pidFile,
     loadFiles,
+    configFile: configFile === undefined ? DEFAULT_CONFIG_FILE : (configFile ?? undefined),
+    configExplicit: typeof configFile === 'string',
     allowedGid,
     tracker: tracker ?? 'auto',
-    connectUri: connectUri === undefined ? 'qemu:///system' : connectUri,
+    connectUri: connectUri === undefined ? defaultLibvirtUri(env) : connectUri,
     autoDomains,
     syncIntervalS,
     http,

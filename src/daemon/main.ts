@@ -15,6 +15,7 @@ import { readHostFacts } from '../model/host-facts.js';
 import { Registry } from '../model/registry.js';
 import { EngineFactories } from '../runner/registry.js';
 import { DAEMON_USAGE, parseDaemonArgs, type DaemonArgs } from './args.js';
+import { startConfigReloads } from './reload.js';
 import { createTargets, wireComponents } from './wiring.js';
 
 /** Set in the child of `-m`: tells it to report readiness over IPC. */
@@ -98,6 +99,7 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
     await registry.add(await loadConfigFile(file, await readHostFacts()));
     log.info('loaded config', { file });
   }
+  await startConfigReloads(args, registry, log); // --config: loaded now, reloaded on SIGHUP (src/daemon/reload.ts)
   try {
     await server.listen();
   } catch (err) {

@@ -26,6 +26,7 @@ import { handleHookEvent } from '../virt/hook-events.js';
 import { ScanObserver } from '../feed/scan-observer.js';
 import { startFeedServer } from '../feed/server.js';
 import { migrationHandlers } from '../migration/access-handler.js';
+import { heatReportHandlers } from '../feed/report-handler.js';
 
 export interface WiringContext {
   log: Logger;
@@ -87,7 +88,7 @@ export async function wireComponents(ctx: WiringContext): Promise<WiredComponent
   const scans = new ScanObserver();
   registerBuiltinEngines(ctx.engines, ctx.tracker, scans);
   const closers: Array<() => Promise<void>> = [];
-  const handlers: Record<string, Handler> = { ...migrationHandlers(scans) };
+  const handlers: Record<string, Handler> = { ...migrationHandlers(scans), ...heatReportHandlers(scans) };
   if (ctx.libvirt.enabled) Object.assign(handlers, await wireLibvirt(ctx, closers));
   if (ctx.feed) {
     const feed = await startFeedServer({

@@ -70,11 +70,42 @@ export const BASE_PAGE_BYTES = 4096;
 
 export const hugetlbPool = (pageSizeBytes: number): PoolKind => `hugetlb-${pageSizeBytes}`;
 
+/**
+ * A guest's share of DRAM (virt-tier, beyond etmem): under contention (more
+ * hot memory than the DRAM pool holds) guests get DRAM in proportion to
+ * their weight, never less than their minimum (their hottest pages first)
+ * and never more than their maximum.
+ */
+export interface GuestShare {
+  /** relative share under contention, 1..10000; guests without one weigh 100 */
+  weight?: number;
+  /** bytes of DRAM the guest keeps whatever other guests need */
+  dramMinBytes?: number;
+  /** bytes of DRAM the guest never exceeds */
+  dramMaxBytes?: number;
+}
+
+export const DEFAULT_GUEST_WEIGHT = 100;
+
 /** One target of the engine: a pid of one of its tasks, with its last AccessMap. */
 export interface CslideGuest {
   /** stable name (task, pid) for stats; guests are ranked in array order on ties */
   key: string;
   accessMap: AccessMap;
+  share?: GuestShare;
+}
+
+/**
+ * The thrash guard: a page moved in the last `rounds` rounds is not moved
+ * back unless its count crossed the threshold by `margin` (promotion back
+ * needs count >= hot_threshold + margin, demotion back count <
+ * hot_threshold - margin).
+ */
+export interface ThrashGuard {
+  rounds: number;
+  margin: number;
+  /** where and how long ago the page at `start` of `pid` was last moved, if within `rounds` */
+  lastMove(pid: number, start: number): { roundsAgo: number; toNode: number } | undefined;
 }
 
 interface CslideCommon {
@@ -87,10 +118,17 @@ interface CslideCommon {
   hotReserveBytes: number;
   /** scans per cycle; counts above it are clamped to it */
   loop: number;
+  /**
+   * DRAM nodes under memory pressure (virt-tier's free-DRAM watermarks),
+   * with their high watermark in bytes: nothing is promoted to them, and
+   * their regular memory keeps at least that much free.
+   */
+  pressure?: ReadonlyMap<number, number>;
 }
 
 export interface HostCslideInput extends CslideCommon {
   guests: readonly CslideGuest[];
+  thrash?: ThrashGuard;
   /** free/total bytes per pool kind and node; a pool kind missing here, or a node missing from it, is not planned */
   pools: Partial<Record<PoolKind, NodePools>>;
 }
@@ -179,6 +217,89 @@ interface PairMoves {
   schedule: HostMove[];
 }
 
+function bytesByGuest(chunks: readonly Chunk[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const c of chunks) out.set(c.guest, (out.get(c.guest) ?? 0) + c.pageCount * c.pageSizeBytes);
+  return out;
+}
+
+/** The chunks without the pages named in `gone` ("pid:address"), split where needed. */
+function splitOut(chunks: readonly Chunk[], gone: ReadonlySet<string>): Chunk[] {
+  if (gone.size === 0) return [...chunks];
+  const out: Chunk[] = [];
+  for (const c of chunks) {
+    let runStart = -1;
+    for (let k = 0; k <= c.pageCount; k++) {
+      const keep = k < c.pageCount && !gone.has(`${c.pid}:${c.start + k * c.pageSizeBytes}`);
+      if (keep && runStart < 0) runStart = k;
+      if (!keep && runStart >= 0) {
+        out.push({ ...c, start: c.start + runStart * c.pageSizeBytes, pageCount: k - runStart });
+        runStart = -1;
+      }
+    }
+  }
+  return out;
+}
+
+/** A hottest-first list cut so that no guest takes more than its room (bytes), whole pages only. */
+function capByGuest(chunks: readonly Chunk[], room: Map<number, number>): Chunk[] {
+  const left = new Map(room);
+  const out: Chunk[] = [];
+  for (const c of chunks) {
+    const r = left.get(c.guest) ?? Infinity;
+    const pages = Math.min(c.pageCount, Math.max(0, Math.floor(r / c.pageSizeBytes)));
+    if (pages <= 0) continue;
+    out.push(pages === c.pageCount ? c : { ...c, pageCount: pages });
+    left.set(c.guest, r - pages * c.pageSizeBytes);
+  }
+  return out;
+}
+
+/**
+ * Each guest's DRAM allocation in one pool of one pair (bytes). Without
+ * contention (every guest's hot bytes, up to its maximum, fit in what the
+ * guests hold on D plus D's free room) only maxima apply. Under contention
+ * DRAM is water-filled: each guest first gets its minimum (up to what it
+ * has), the rest in proportion to weight, no guest above its hot bytes (or
+ * minimum) or its maximum; what a capped guest leaves goes to the others.
+ */
+export function allocateShares(dramChunks: readonly Chunk[], aepChunks: readonly Chunk[], freeBytes: number, hotThreshold: number, shares: readonly (GuestShare | undefined)[]): Map<number, number> {
+  const onDram = bytesByGuest(dramChunks);
+  const total = bytesByGuest([...dramChunks, ...aepChunks]);
+  const hot = bytesByGuest([...dramChunks, ...aepChunks].filter((c) => c.accessCount >= hotThreshold));
+  const capacity = [...onDram.values()].reduce((a, b) => a + b, 0) + Math.max(0, freeBytes);
+  const guests = [...total.keys()];
+  const max = (g: number): number => shares[g]?.dramMaxBytes ?? Infinity;
+  const min = (g: number): number => Math.min(shares[g]?.dramMinBytes ?? 0, total.get(g) ?? 0, max(g));
+  const demand = (g: number): number => Math.max(min(g), Math.min(hot.get(g) ?? 0, max(g)));
+  const alloc = new Map<number, number>();
+  if (guests.reduce((n, g) => n + demand(g), 0) <= capacity) {
+    for (const g of guests) alloc.set(g, max(g));
+    return alloc;
+  }
+  for (const g of guests) alloc.set(g, min(g));
+  let left = capacity - guests.reduce((n, g) => n + min(g), 0);
+  let open = guests.filter((g) => alloc.get(g)! < demand(g));
+  while (left > 1 && open.length > 0) {
+    const weights = open.reduce((n, g) => n + (shares[g]?.weight ?? DEFAULT_GUEST_WEIGHT), 0);
+    let given = 0;
+    const next: number[] = [];
+    for (const g of open) {
+      const want = demand(g) - alloc.get(g)!;
+      const part = (left * (shares[g]?.weight ?? DEFAULT_GUEST_WEIGHT)) / weights;
+      const take = Math.min(want, part);
+      alloc.set(g, alloc.get(g)! + take);
+      given += take;
+      if (take < want) next.push(g);
+    }
+    left -= given;
+    if (next.length === open.length) break; // everyone took a full part: the capacity is spent
+    open = next;
+  }
+  for (const g of guests) alloc.set(g, Math.floor(alloc.get(g)!));
+  return alloc;
+}
+
 /**
  * One pool of one pair, in etmem's three steps (etmemd_cslide.c:
  * move_hot_pages, prefetch_hot_pages, move_cold_pages with the flow
@@ -200,29 +321,65 @@ interface PairMoves {
  * the cold pages of D and the quota: the schedule below alternates
  * promotions and demotions, so one free page on either node suffices.
  */
-function planPool(pair: NodePair, pool: PoolKind, dramChunks: Chunk[], aepChunks: Chunk[], pools: NodePools, quotaBytes: number, input: CslideCommon): PairMoves {
+function planPool(pair: NodePair, pool: PoolKind, dramChunks: Chunk[], aepChunks: Chunk[], pools: NodePools, quotaBytes: number, input: CslideCommon, shares?: readonly (GuestShare | undefined)[]): PairMoves {
   const out: PairMoves = { promotions: [], prefetches: [], demotions: [], schedule: [] };
   const dramPool = pools[pair.dram];
   const aepPool = pools[pair.aep];
   if (!dramPool || !aepPool || quotaBytes <= 0) return out;
-  const reserve = Math.max(0, input.hotReserveBytes);
+  const highWatermark = input.pressure?.get(pair.dram);
+  // Under pressure regular memory keeps the high watermark free (hugetlb pools do not free the node's memory).
+  const reserve = Math.max(0, input.hotReserveBytes, highWatermark !== undefined && pool === 'regular' ? highWatermark : 0);
   const thr = input.hotThreshold;
 
-  const hotOnAep = aepChunks.filter((c) => c.accessCount >= thr).sort(hottestFirst);
+  let hotOnAep = aepChunks.filter((c) => c.accessCount >= thr).sort(hottestFirst);
   const restOnAep = aepChunks.filter((c) => c.accessCount < thr).sort(hottestFirst);
-  const coldOnDram = dramChunks.filter((c) => c.accessCount < thr).sort(coldestFirst);
+  let coldOnDram = dramChunks.filter((c) => c.accessCount < thr).sort(coldestFirst);
   const largestPage = Math.max(0, ...[...dramChunks, ...aepChunks].map((c) => c.pageSizeBytes));
 
-  let quotaUp = quotaBytes;
+  let quotaUp = highWatermark !== undefined ? 0 : quotaBytes;
   let quotaDown = quotaBytes;
   let free = Math.max(0, dramPool.freeBytes);
   let freeAep = Math.max(0, aepPool.freeBytes);
 
+  // 0. shares (virt-tier): guests above their DRAM allocation give up their coldest pages first.
+  const shareDemoted: HostMove[] = [];
+  let shareFreed = 0;
+  if (shares && shares.some((x) => x !== undefined)) {
+    const alloc = allocateShares(dramChunks, aepChunks, free, thr, shares);
+    const onDram = bytesByGuest(dramChunks);
+    // Over-allocated guests: their pages on D, coldest first, down to the allocation.
+    const over = [...dramChunks].sort(coldestFirst);
+    const giving = new Map<number, number>();
+    for (const [g, held] of onDram) if (held > (alloc.get(g) ?? Infinity)) giving.set(g, held - alloc.get(g)!);
+    const list: Chunk[] = [];
+    for (const c of over) {
+      const left = giving.get(c.guest) ?? 0;
+      if (left <= 0) continue;
+      const pages = Math.min(c.pageCount, Math.ceil(left / c.pageSizeBytes));
+      list.push(pages === c.pageCount ? c : { ...c, pageCount: pages });
+      giving.set(c.guest, left - pages * c.pageSizeBytes);
+    }
+    shareFreed = new ChunkCursor(list).take(Math.min(quotaDown, freeAep + free + sumBytes(hotOnAep)), pair.dram, pair.aep, 'demote', pool, shareDemoted);
+    quotaDown -= shareFreed;
+    const gone = new Set(shareDemoted.flatMap((m) => Array.from({ length: m.pageCount }, (_, k) => `${m.pid}:${m.start + k * m.pageSizeBytes}`)));
+    coldOnDram = splitOut(coldOnDram, gone);
+    // Promotions only up to each guest's allocation; guests below their minimum first.
+    const room = new Map<number, number>();
+    for (const [g, a] of alloc) room.set(g, a - (onDram.get(g) ?? 0) + 0);
+    for (const m of shareDemoted) room.set(m.guest, (room.get(m.guest) ?? 0) + m.pageCount * m.pageSizeBytes);
+    const belowMin = (g: number): boolean => (onDram.get(g) ?? 0) < (shares[g]?.dramMinBytes ?? 0);
+    hotOnAep = capByGuest([...hotOnAep].sort((a, b) => Number(belowMin(b.guest)) - Number(belowMin(a.guest)) || hottestFirst(a, b)), room);
+    // Cold pages of a guest at or below its minimum are not demoted for the reserve.
+    coldOnDram = coldOnDram.filter((c) => !((onDram.get(c.guest) ?? 0) <= (shares[c.guest]?.dramMinBytes ?? 0)));
+  }
+
   // 1. hot pages: into free room, then in place of cold pages (a free page on either node lets the two alternate)
-  const canDisplace = free + freeAep >= largestPage;
-  const hotCap = Math.min(quotaUp, free + (canDisplace ? Math.min(quotaDown, sumBytes(coldOnDram)) : 0));
+  const canDisplace = free + shareFreed + freeAep >= largestPage;
+  const hotCap = Math.min(quotaUp, free + shareFreed + (canDisplace ? Math.min(quotaDown, sumBytes(coldOnDram)) : 0));
   const promoted: HostMove[] = [];
   const hot = new ChunkCursor(hotOnAep).take(hotCap, pair.aep, pair.dram, 'promote', pool, promoted);
+  free += shareFreed;
+  freeAep -= shareFreed;
   const displaced = Math.max(0, hot - free);
   quotaUp -= hot;
   quotaDown -= displaced;
@@ -236,7 +393,7 @@ function planPool(pair: NodePair, pool: PoolKind, dramChunks: Chunk[], aepChunks
   freeAep += pre;
   // 3. cold pages: the displaced ones, and what restores the reserve
   const coldCap = displaced + Math.max(0, Math.min(quotaDown, reserve - free, freeAep));
-  const demoted: HostMove[] = [];
+  const demoted: HostMove[] = [...shareDemoted];
   new ChunkCursor(coldOnDram).take(coldCap, pair.dram, pair.aep, 'demote', pool, demoted);
 
   // Execution order: each move needs free room where it lands, so promote
@@ -281,6 +438,18 @@ function planPool(pair: NodePair, pool: PoolKind, dramChunks: Chunk[], aepChunks
   }
   out.schedule = schedule;
   return out;
+}
+
+/**
+ * Whether the thrash guard keeps a page where it is this round: it was
+ * moved to its node within the guard's rounds, and its count has not
+ * crossed the threshold by the margin the other way since.
+ */
+function thrashHeld(guard: ThrashGuard, pid: number, start: number, node: number, count: number, threshold: number): boolean {
+  const last = guard.lastMove(pid, start);
+  if (!last || last.toNode !== node || last.roundsAgo > guard.rounds) return false;
+  // Promoted here (count was hot): only a count well below the threshold sends it back; demoted here: well above.
+  return count >= threshold ? count < threshold + guard.margin : count >= threshold - guard.margin;
 }
 
 /** The pool a range draws from: hugetlb when its VMA has `ht`, regular memory otherwise. */
@@ -339,15 +508,27 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
       const pool = poolOfRange(g.accessMap.vmas, r.start, r.pageSizeBytes);
       const unit = unitOf(pool);
       if (!input.pools[pool] || r.pageSizeBytes % unit !== 0) continue;
-      const chunk: Chunk = {
-        guest, pid: g.accessMap.pid, start: r.start, pageCount: r.pageCount, pageSizeBytes: r.pageSizeBytes,
-        accessCount: Math.min(Math.max(0, r.accessCount), loop), node: r.node,
-      };
+      const accessCount = Math.min(Math.max(0, r.accessCount), loop);
       let nodes = byPool.get(pool);
       if (!nodes) byPool.set(pool, (nodes = new Map()));
       let list = nodes.get(r.node);
       if (!list) nodes.set(r.node, (list = []));
-      list.push(chunk);
+      const base = { guest, pid: g.accessMap.pid, pageSizeBytes: r.pageSizeBytes, accessCount, node: r.node };
+      if (!input.thrash) {
+        list.push({ ...base, start: r.start, pageCount: r.pageCount });
+        continue;
+      }
+      // Pages the thrash guard holds stay out of this round's candidates; the rest keep their runs.
+      let runStart = -1;
+      for (let k = 0; k <= r.pageCount; k++) {
+        const held = k < r.pageCount && thrashHeld(input.thrash, g.accessMap.pid, r.start + k * r.pageSizeBytes, r.node, accessCount, input.hotThreshold);
+        const keep = k < r.pageCount && !held;
+        if (keep && runStart < 0) runStart = k;
+        if (!keep && runStart >= 0) {
+          list.push({ ...base, start: r.start + runStart * r.pageSizeBytes, pageCount: k - runStart });
+          runStart = -1;
+        }
+      }
     }
   });
   const quotaBytes = Math.max(0, input.quotaBytes);
@@ -355,7 +536,7 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
   const planPair = (pair: NodePair): PairMoves => {
     const plan = (pool: PoolKind, quota: number): PairMoves => {
       const nodes = byPool.get(pool)!;
-      return planPool(pair, pool, nodes.get(pair.dram) ?? [], nodes.get(pair.aep) ?? [], input.pools[pool]!, quota, input);
+      return planPool(pair, pool, nodes.get(pair.dram) ?? [], nodes.get(pair.aep) ?? [], input.pools[pool]!, quota, input, input.guests.map((g) => g.share));
     };
     let perPool = new Map(pools.map((pool) => [pool, plan(pool, quotaBytes)]));
     const used = [...perPool.values()].reduce((n, m) => n + bytesOf(m.schedule), 0);

@@ -113,6 +113,10 @@ export function renderMetrics(tasks: readonly TaskUpdate[], moveErrors: MoveErro
     if (t.moves?.totalDemotedBytes !== undefined) moved({ ...id, direction: 'demote' }, t.moves.totalDemotedBytes);
     if (t.swaps?.totalSwappedOutBytes !== undefined) moved({ ...id, direction: 'swap_out' }, t.swaps.totalSwappedOutBytes);
   }
+  const pingPong = w.metric('virt_tier_task_ping_pong_bytes_total', 'counter', 'Bytes moved back to the node they had been moved from within a few rounds (undone moves), since the task started.');
+  for (const t of tasks) {
+    if (t.moves?.totalPingPongBytes !== undefined) pingPong({ project: t.project, engine: t.engine, task: t.name }, t.moves.totalPingPongBytes);
+  }
   const movedIn = w.metric('virt_tier_task_round_moved_in_bytes', 'gauge', 'Bytes that reached each node in the task\'s last round.');
   for (const t of tasks) {
     for (const [node, bytes] of Object.entries(t.moves?.movedInBytesByNode ?? {})) movedIn({ project: t.project, engine: t.engine, task: t.name, node }, bytes);

@@ -31,6 +31,8 @@ export interface ScanRecord {
   presentBytes: number;
   swappedBytes: number;
   heat?: HeatStrip;
+  /** the heat strips of the last HEAT_HISTORY_CYCLES cycles, oldest first (for `virt-tier report`) */
+  heatHistory: HeatStrip[];
   /** the last cycle's access counts per pid (for migrate-hints hot/cold), ranges as [start, pageCount, pageSizeBytes, accessCount] */
   accessByPid: Map<number, { loop: number; timeMs: number; tracker: string; hotThreshold?: number; ranges: Array<[number, number, number, number]> }>;
 }
@@ -63,6 +65,9 @@ function hotThresholdOf(task: EngineTask): number | undefined {
   return typeof t === 'number' && Number.isFinite(t) ? t : undefined;
 }
 
+/** How many cycles of heat strips a task keeps: 128 buckets x 3 bytes-ish x 120 cycles is a few hundred KiB at most. */
+export const HEAT_HISTORY_CYCLES = 120;
+
 export class ScanObserver {
   private readonly records = new Map<string, ScanRecord>();
 
@@ -76,7 +81,7 @@ export class ScanObserver {
     const record = (): ScanRecord => {
       let r = this.records.get(key);
       if (!r) {
-        r = { tracker: inner.name, scans: 0, scanSecondsTotal: 0, errorsByCode: {}, presentBytes: 0, swappedBytes: 0, accessByPid: new Map() };
+        r = { tracker: inner.name, scans: 0, scanSecondsTotal: 0, errorsByCode: {}, presentBytes: 0, swappedBytes: 0, accessByPid: new Map(), heatHistory: [] };
         this.records.set(key, r);
       }
       return r;
@@ -100,6 +105,8 @@ export class ScanObserver {
           r.presentBytes = totals.presentBytes;
           r.swappedBytes = totals.swappedBytes;
           r.heat = heatStrip(map, buckets);
+          r.heatHistory.push(r.heat);
+          if (r.heatHistory.length > HEAT_HISTORY_CYCLES) r.heatHistory.splice(0, r.heatHistory.length - HEAT_HISTORY_CYCLES);
           r.accessByPid.set(map.pid, {
             loop: map.loop,
             timeMs: map.timeMs,

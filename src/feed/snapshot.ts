@@ -39,7 +39,7 @@ export interface TaskUpdate {
   presentBytes?: number;
   swappedBytes?: number;
   /** cslide: bytes moved this round and in total, bytes that reached each node this round */
-  moves?: { promotedBytes: number; demotedBytes: number; totalPromotedBytes?: number; totalDemotedBytes?: number; movedInBytesByNode: Record<string, number> };
+  moves?: { promotedBytes: number; demotedBytes: number; totalPromotedBytes?: number; totalDemotedBytes?: number; movedInBytesByNode: Record<string, number>; pingPongBytes?: number; totalPingPongBytes?: number; kernelCounters?: Record<string, number> };
   /** slide: cold bytes, planned and done swap-outs this round, total */
   swaps?: { coldBytes?: number; plannedSwapBytes: number; swappedOutBytes: number; totalSwappedOutBytes?: number; limitedBy?: string[] };
   errors: {
@@ -116,6 +116,9 @@ export function taskUpdate(view: TaskView, scan: ScanRecord | undefined): TaskUp
     };
     if (isNum(s.totalPromotedBytes)) u.moves.totalPromotedBytes = s.totalPromotedBytes;
     if (isNum(s.totalDemotedBytes)) u.moves.totalDemotedBytes = s.totalDemotedBytes;
+    if (isNum(s.pingPongBytes)) u.moves.pingPongBytes = s.pingPongBytes;
+    if (isNum(s.totalPingPongBytes)) u.moves.totalPingPongBytes = s.totalPingPongBytes;
+    if (s.kernelCounters && typeof s.kernelCounters === 'object') u.moves.kernelCounters = numberRecord(s.kernelCounters);
   }
   if (isNum(s.plannedSwapBytes) || isNum(s.swappedOutBytes)) {
     u.swaps = { plannedSwapBytes: isNum(s.plannedSwapBytes) ? s.plannedSwapBytes : 0, swappedOutBytes: isNum(s.swappedOutBytes) ? s.swappedOutBytes : 0 };

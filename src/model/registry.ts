@@ -54,6 +54,23 @@ function describe(section: string, name: string, source?: { index: number; line?
   return `${section} "${name}"${where}`;
 }
 
+/** Objects a change removes before it adds: keys `project`, `project\0engine`, `project\0engine\0task`. */
+interface Gone {
+  projects: Set<string>;
+  engines: Set<string>;
+  tasks: Set<string>;
+}
+
+const NOTHING_GONE: Gone = { projects: new Set(), engines: new Set(), tasks: new Set() };
+
+function goneOf(doc: ConfigDocument): Gone {
+  return {
+    projects: new Set(doc.projects.map((p) => p.name)),
+    engines: new Set(doc.engines.map((e) => `${e.project}\0${engineKey(e)}`)),
+    tasks: new Set(doc.tasks.map((t) => `${t.project}\0${t.engine}\0${t.name}`)),
+  };
+}
+
 /** What a registry is built from: injected, so two registries in one process share nothing. */
 export interface RegistryParts {
   /** engine factories; default: thirdparty only */
@@ -75,18 +92,48 @@ export class Registry {
 
   /** Adds every object of `doc`, or nothing. */
   add(doc: ConfigDocument): Promise<ChangeSummary> {
-    return this.mutex.run(() => this.addLocked(doc));
+    return this.mutex.run(async () => (await this.prepareAdd(doc, NOTHING_GONE)).commit(new Set()));
   }
 
-  private async addLocked(doc: ConfigDocument): Promise<ChangeSummary> {
+  /**
+   * Removes the objects named in `remove` and adds those of `add`, as one
+   * change: both are checked in full (`add` against the state without
+   * `remove`, engines instantiated) before anything is touched, so either
+   * all of it happens or none of it. A project removed and added again
+   * keeps its started state (a config reload that changes a project's
+   * `loop` restarts its tasks, it does not stop them). An object of
+   * `remove` that is already gone (deleted by `obj del` since) is skipped:
+   * the caller's record of what it added may be older than the state.
+   */
+  replace(removeRequested: ConfigDocument, add: ConfigDocument): Promise<ChangeSummary> {
+    return this.mutex.run(async () => {
+      const remove: ConfigDocument = {
+        projects: removeRequested.projects.filter((p) => this.projects.has(p.name)),
+        engines: removeRequested.engines.filter((e) => this.projects.get(e.project)?.engines.has(engineKey(e))),
+        tasks: removeRequested.tasks.filter((t) => this.projects.get(t.project)?.engines.get(t.engine)?.tasks.has(t.name)),
+      };
+      this.checkDel(remove);
+      const gone = goneOf(remove);
+      const prepared = await this.prepareAdd(add, gone);
+      const wasStarted = new Set(remove.projects.filter((p) => this.projects.get(p.name)?.started).map((p) => p.name));
+      await this.commitDel(remove);
+      return prepared.commit(wasStarted);
+    });
+  }
+
+  /** Validates `doc` against the state minus `gone` and instantiates its engines; `commit` inserts it (cannot fail on input). */
+  private async prepareAdd(doc: ConfigDocument, gone: Gone): Promise<{ commit(startedProjects: Set<string>): ChangeSummary }> {
+    const liveProject = (name: string): ProjectEntry | undefined => (gone.projects.has(name) ? undefined : this.projects.get(name));
+    const liveEngine = (project: string, key: string): EngineEntry | undefined =>
+      gone.engines.has(`${project}\0${key}`) ? undefined : liveProject(project)?.engines.get(key);
     const newProjects = new Map<string, ProjectConfig>();
     for (const p of doc.projects) {
-      if (this.projects.has(p.name) || newProjects.has(p.name)) {
+      if (liveProject(p.name) || newProjects.has(p.name)) {
         throw new VirtTierError('OPT_PRO_EXISTED', `${describe('project', p.name, p.source)} already exists`, { field: 'project.name', value: p.name });
       }
       newProjects.set(p.name, p);
     }
-    const projectConfig = (name: string): ProjectConfig | undefined => this.projects.get(name)?.config ?? newProjects.get(name);
+    const projectConfig = (name: string): ProjectConfig | undefined => liveProject(name)?.config ?? newProjects.get(name);
 
     // Engines: instantiate (a thirdparty plugin validates its keys here); close them all if anything fails.
     const created: Array<{ project: string; key: string; entry: EngineEntry }> = [];
@@ -94,7 +141,7 @@ export class Registry {
       for (const c of created) await c.entry.engine.close().catch(() => undefined);
     };
     const engineOf = (project: string, key: string): EngineEntry | undefined =>
-      this.projects.get(project)?.engines.get(key) ?? created.find((c) => c.project === project && c.key === key)?.entry;
+      liveEngine(project, key) ?? created.find((c) => c.project === project && c.key === key)?.entry;
     try {
       for (const e of doc.engines) {
         const key = engineKey(e);
@@ -120,7 +167,7 @@ export class Registry {
           throw new VirtTierError('OPT_ENG_NOEXIST', `${describe('task', t.name, t.source)}: engine "${t.engine}" does not exist in project "${t.project}"`, { field: 'task.engine', value: t.engine });
         }
         const taskKey = `${t.project}\0${t.engine}\0${t.name}`;
-        if (engine.tasks.has(t.name) || newTaskKeys.has(taskKey)) {
+        if ((engine.tasks.has(t.name) && !gone.tasks.has(taskKey)) || newTaskKeys.has(taskKey)) {
           throw new VirtTierError('OPT_TASK_EXISTED', `${describe('task', t.name, t.source)} already exists in engine "${t.engine}" of project "${t.project}"`, { field: 'task.name', value: t.name });
         }
         newTaskKeys.add(taskKey);
@@ -132,74 +179,90 @@ export class Registry {
       throw err;
     }
 
-    // Commit: nothing below can fail on input.
-    for (const p of newProjects.values()) this.projects.set(p.name, { config: p, started: false, engines: new Map() });
-    for (const c of created) this.projects.get(c.project)!.engines.set(c.key, c.entry);
-    const toStart: TaskRuntime[] = [];
-    for (const t of doc.tasks) {
-      const project = this.projects.get(t.project)!;
-      const entry = project.engines.get(t.engine)!;
-      const runtime = new TaskRuntime(t, project.config, entry.engine, this.targets, this.log.child({ project: t.project, task: t.name }));
-      entry.tasks.set(t.name, runtime);
-      if (project.started) toStart.push(runtime);
-    }
-    // etmem: a task added to a started project starts at once.
-    for (const r of toStart) r.start();
-    this.log.info('objects added', { projects: doc.projects.length, engines: doc.engines.length, tasks: doc.tasks.length });
     return {
-      projects: doc.projects.map((p) => p.name),
-      engines: doc.engines.map((e) => `${e.project}/${engineKey(e)}`),
-      tasks: doc.tasks.map((t) => `${t.project}/${t.engine}/${t.name}`),
-      warnings: doc.warnings ?? [],
+      commit: (startedProjects) => {
+        // Nothing below can fail on input.
+        for (const p of newProjects.values()) this.projects.set(p.name, { config: p, started: startedProjects.has(p.name), engines: new Map() });
+        for (const c of created) this.projects.get(c.project)!.engines.set(c.key, c.entry);
+        const toStart: TaskRuntime[] = [];
+        for (const t of doc.tasks) {
+          const project = this.projects.get(t.project)!;
+          const entry = project.engines.get(t.engine)!;
+          const runtime = new TaskRuntime(t, project.config, entry.engine, this.targets, this.log.child({ project: t.project, task: t.name }));
+          entry.tasks.set(t.name, runtime);
+          if (project.started) toStart.push(runtime);
+        }
+        // etmem: a task added to a started project starts at once.
+        for (const r of toStart) r.start();
+        this.log.info('objects added', { projects: doc.projects.length, engines: doc.engines.length, tasks: doc.tasks.length });
+        return {
+          projects: doc.projects.map((p) => p.name),
+          engines: doc.engines.map((e) => `${e.project}/${engineKey(e)}`),
+          tasks: doc.tasks.map((t) => `${t.project}/${t.engine}/${t.name}`),
+          warnings: doc.warnings ?? [],
+        };
+      },
     };
   }
 
   /** Removes the tasks, engines and projects named in `doc` (a project takes everything under it), or nothing. */
   del(doc: ConfigDocument): Promise<ChangeSummary> {
     return this.mutex.run(async () => {
-      for (const t of doc.tasks) {
-        const project = this.projects.get(t.project);
-        if (!project) throw new VirtTierError('OPT_PRO_NOEXIST', `${describe('task', t.name, t.source)}: project "${t.project}" does not exist`, { field: 'task.project', value: t.project });
-        const engine = project.engines.get(t.engine);
-        if (!engine) throw new VirtTierError('OPT_ENG_NOEXIST', `${describe('task', t.name, t.source)}: engine "${t.engine}" does not exist in project "${t.project}"`, { field: 'task.engine', value: t.engine });
-        if (!engine.tasks.has(t.name)) throw new VirtTierError('OPT_TASK_NOEXIST', `${describe('task', t.name, t.source)} does not exist`, { field: 'task.name', value: t.name });
-      }
-      for (const e of doc.engines) {
-        const key = engineKey(e);
-        const project = this.projects.get(e.project);
-        if (!project) throw new VirtTierError('OPT_PRO_NOEXIST', `${describe('engine', key, e.source)}: project "${e.project}" does not exist`, { field: 'engine.project', value: e.project });
-        if (!project.engines.has(key)) throw new VirtTierError('OPT_ENG_NOEXIST', `${describe('engine', key, e.source)} does not exist in project "${e.project}"`, { field: 'engine.name', value: key });
-      }
-      for (const p of doc.projects) {
-        if (!this.projects.has(p.name)) throw new VirtTierError('OPT_PRO_NOEXIST', `${describe('project', p.name, p.source)} does not exist`, { field: 'project.name', value: p.name });
-      }
-      for (const t of doc.tasks) {
-        const engine = this.projects.get(t.project)?.engines.get(t.engine);
-        const runtime = engine?.tasks.get(t.name);
-        if (!engine || !runtime) continue;
-        await runtime.stop();
-        engine.tasks.delete(t.name);
-      }
-      for (const e of doc.engines) {
-        const project = this.projects.get(e.project);
-        const entry = project?.engines.get(engineKey(e));
-        if (!project || !entry) continue;
-        await this.closeEngine(entry);
-        project.engines.delete(engineKey(e));
-      }
-      for (const p of doc.projects) {
-        const project = this.projects.get(p.name);
-        if (!project) continue;
-        for (const entry of project.engines.values()) await this.closeEngine(entry);
-        this.projects.delete(p.name);
-      }
-      this.log.info('objects deleted', { projects: doc.projects.length, engines: doc.engines.length, tasks: doc.tasks.length });
+      this.checkDel(doc);
+      await this.commitDel(doc);
       return {
         projects: doc.projects.map((p) => p.name),
         engines: doc.engines.map((e) => `${e.project}/${engineKey(e)}`),
         tasks: doc.tasks.map((t) => `${t.project}/${t.engine}/${t.name}`),
       };
     });
+  }
+
+  /** Throws unless every object `doc` names exists. */
+  private checkDel(doc: ConfigDocument): void {
+    for (const t of doc.tasks) {
+      const project = this.projects.get(t.project);
+      if (!project) throw new VirtTierError('OPT_PRO_NOEXIST', `${describe('task', t.name, t.source)}: project "${t.project}" does not exist`, { field: 'task.project', value: t.project });
+      const engine = project.engines.get(t.engine);
+      if (!engine) throw new VirtTierError('OPT_ENG_NOEXIST', `${describe('task', t.name, t.source)}: engine "${t.engine}" does not exist in project "${t.project}"`, { field: 'task.engine', value: t.engine });
+      if (!engine.tasks.has(t.name)) throw new VirtTierError('OPT_TASK_NOEXIST', `${describe('task', t.name, t.source)} does not exist`, { field: 'task.name', value: t.name });
+    }
+    for (const e of doc.engines) {
+      const key = engineKey(e);
+      const project = this.projects.get(e.project);
+      if (!project) throw new VirtTierError('OPT_PRO_NOEXIST', `${describe('engine', key, e.source)}: project "${e.project}" does not exist`, { field: 'engine.project', value: e.project });
+      if (!project.engines.has(key)) throw new VirtTierError('OPT_ENG_NOEXIST', `${describe('engine', key, e.source)} does not exist in project "${e.project}"`, { field: 'engine.name', value: key });
+    }
+    for (const p of doc.projects) {
+      if (!this.projects.has(p.name)) throw new VirtTierError('OPT_PRO_NOEXIST', `${describe('project', p.name, p.source)} does not exist`, { field: 'project.name', value: p.name });
+    }
+  }
+
+  /** Removes what checkDel accepted: tasks, then engines, then projects. */
+  private async commitDel(doc: ConfigDocument): Promise<void> {
+    for (const t of doc.tasks) {
+      const engine = this.projects.get(t.project)?.engines.get(t.engine);
+      const runtime = engine?.tasks.get(t.name);
+      if (!engine || !runtime) continue;
+      await runtime.stop();
+      engine.tasks.delete(t.name);
+    }
+    for (const e of doc.engines) {
+      const project = this.projects.get(e.project);
+      const entry = project?.engines.get(engineKey(e));
+      if (!project || !entry) continue;
+      await this.closeEngine(entry);
+      project.engines.delete(engineKey(e));
+    }
+    for (const p of doc.projects) {
+      const project = this.projects.get(p.name);
+      if (!project) continue;
+      for (const entry of project.engines.values()) await this.closeEngine(entry);
+      this.projects.delete(p.name);
+    }
+    if (doc.projects.length + doc.engines.length + doc.tasks.length > 0) {
+      this.log.info('objects deleted', { projects: doc.projects.length, engines: doc.engines.length, tasks: doc.tasks.length });
+    }
   }
 
   private async closeEngine(entry: EngineEntry): Promise<void> {

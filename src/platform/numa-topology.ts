@@ -74,11 +74,24 @@ export async function readNodeIds(io: PlatformIO): Promise<number[]> {
   return ids.length > 0 ? ids : [0];
 }
 
+/**
+ * The online NUMA nodes: `online`, else the nodeN directories, else
+ * `whenNone` (a kernel without CONFIG_NUMA has no node sysfs: the whole
+ * machine is node 0 for topology, and there are no per-node pools).
+ */
+export async function readOnlineNodeIds(io: PlatformIO, whenNone: number[] = [0]): Promise<number[]> {
+  if (await io.exists(`${NODE_ROOT}/online`)) return parseCpuList(await io.readText(`${NODE_ROOT}/online`));
+  try {
+    const ids = (await io.readDir(NODE_ROOT)).map((n) => /^node(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => m !== null).map((m) => Number(m[1]));
+    return ids.length > 0 ? ids.sort((a, b) => a - b) : whenNone;
+  } catch {
+    return whenNone;
+  }
+}
+
 /** Reads the topology of every online node. */
 export async function readNumaTopology(io: PlatformIO): Promise<NumaTopology> {
-  const ids = (await io.exists(`${NODE_ROOT}/online`))
-    ? parseCpuList(await io.readText(`${NODE_ROOT}/online`))
-    : [0]; // !CONFIG_NUMA: the whole machine is node 0
+  const ids = await readOnlineNodeIds(io);
   const nodes: NumaNode[] = [];
   for (const id of ids) {
     const dir = `${NODE_ROOT}/node${id}`;

@@ -25,7 +25,7 @@ export interface BuiltinPidStats {
 
 type BuiltinConfig = SlideEngineConfig | CslideEngineConfig;
 
-export interface BuiltinEngineSpec<C extends BuiltinConfig, S extends BuiltinPidStats, T> {
+export interface BuiltinEngineSpec<C extends BuiltinConfig, S extends BuiltinPidStats, T, E = undefined> {
   name: C['name'];
   /**
    * 'engine': every task of the engine is planned in one round together
@@ -38,8 +38,10 @@ export interface BuiltinEngineSpec<C extends BuiltinConfig, S extends BuiltinPid
   scanTarget(task: EngineTask): Omit<ScanTarget, 'pid'>;
   /** The running totals of a task, fresh when it starts. */
   newTotals(): T;
+  /** What the engine keeps across rounds (move history, pressure state), fresh per engine. */
+  newEngineState?(): E;
   /** Plans and executes one round over the scanned entries; one result per entry, in order. */
-  round(input: { config: C; deps: BuiltinEngineDeps; entries: readonly RoundEntry<T>[] }): Promise<Array<RoundResult<S>>>;
+  round(input: { config: C; deps: BuiltinEngineDeps; entries: readonly RoundEntry<T>[]; state: E }): Promise<Array<RoundResult<S>>>;
   /** The engine's own figures of a task's round, summed over its pids (placed between `nodes` and `errorsByErrno`). */
   roundFigures(perPid: readonly S[], totals: T): Record<string, unknown>;
   /** Private commands besides `showtaskpages`. */
@@ -57,15 +59,18 @@ export function sumCounts<K extends string | number>(into: Record<K, number>, fr
   return into;
 }
 
-class BuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T> implements Engine {
+class BuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T, E> implements Engine {
   readonly name: string;
   /** 'engine' scope: the one group; 'task' scope: a group per task */
   private readonly groups = new Map<string, RoundGroup<S, T>>();
   /** last stats per task, per pid */
   private readonly lastStats = new Map<string, Map<number, S>>();
 
-  constructor(readonly config: C, private readonly spec: BuiltinEngineSpec<C, S, T>, private readonly deps: BuiltinEngineDeps, readonly ctx: EngineFactoryContext) {
+  private readonly state: E;
+
+  constructor(readonly config: C, private readonly spec: BuiltinEngineSpec<C, S, T, E>, private readonly deps: BuiltinEngineDeps, readonly ctx: EngineFactoryContext) {
     this.name = spec.name;
+    this.state = spec.newEngineState ? spec.newEngineState() : (undefined as E);
   }
 
   checkTask(task: TaskConfig, project: ProjectConfig): void {
@@ -81,7 +86,7 @@ class BuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T> imple
         scanTarget: (task) => this.spec.scanTarget(task),
         newTotals: () => this.spec.newTotals(),
         round: async (entries) => {
-          const results = await this.spec.round({ config: this.config, deps: this.deps, entries });
+          const results = await this.spec.round({ config: this.config, deps: this.deps, entries, state: this.state });
           entries.forEach((e, i) => {
             const r = results[i];
             if (r && 'stats' in r) this.lastStats.get(e.task.config.name)?.set(e.pid, r.stats);
@@ -163,8 +168,8 @@ export type BuiltinEngineClass<C extends BuiltinConfig> = new (config: C, deps: 
  * engine config, the daemon's deps and the factory context) and the
  * factory the daemon registers for it.
  */
-export function defineBuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T>(spec: BuiltinEngineSpec<C, S, T>): { Engine: BuiltinEngineClass<C>; factory(deps: BuiltinEngineDeps): EngineFactory } {
-  const Engine = class extends BuiltinEngine<C, S, T> {
+export function defineBuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T, E = undefined>(spec: BuiltinEngineSpec<C, S, T, E>): { Engine: BuiltinEngineClass<C>; factory(deps: BuiltinEngineDeps): EngineFactory } {
+  const Engine = class extends BuiltinEngine<C, S, T, E> {
     constructor(config: C, deps: BuiltinEngineDeps, ctx: EngineFactoryContext) {
       super(config, spec, deps, ctx);
     }

@@ -17,7 +17,27 @@ import { addNodeStats, formatHostPages, hostPagesRows, nodePageStats, type NodeP
 
 export { showTaskPages } from './builtin-engine.js';
 
+/** Undone moves are counted within this many rounds even when the thrash guard is off. */
+export const PING_PONG_WINDOW_ROUNDS = 3;
+/** The kernel's own migration counters reported beside the daemon's bytes (/proc/vmstat). */
+const KERNEL_COUNTERS = /^(pgmigrate_success|pgmigrate_fail|numa_pages_migrated|pgdemote_\w+|pgpromote_\w+)$/;
+
+/** What a cslide engine keeps across rounds. */
+interface CslideState {
+  round: number;
+  /** the last move of each page the engine moved recently: pid -> page address -> round and target node */
+  moves: Map<number, Map<number, { round: number; toNode: number }>>;
+  /** DRAM nodes under memory pressure (below the low watermark, until above the high one) */
+  pressured: Set<number>;
+}
+
 interface CslidePidStats extends BuiltinPidStats {
+  /** bytes moved back where they were moved from within the ping-pong window */
+  pingPongBytes: number;
+  /** the kernel's migration counters over this round's moves (the whole host; the same for every task) */
+  kernelCounters?: Record<string, number>;
+  /** DRAM nodes held under pressure this round */
+  pressuredNodes?: number[];
   plannedBytes: { promote: number; prefetch: number; demote: number };
   promotedBytes: number;
   demotedBytes: number;
@@ -55,7 +75,61 @@ async function poolsFor(deps: BuiltinEngineDeps, maps: readonly AccessMap[]): Pr
   return pools;
 }
 
-const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promotedBytes: number; demotedBytes: number }>({
+/**
+ * Records a run of executed moves; returns the bytes that went back to the
+ * node they had been moved from within `windowRounds` (ping-pong).
+ */
+function recordMoves(state: CslideState, pid: number, run: readonly { start: number; pageCount: number; pageSizeBytes: number; fromNode: number; toNode: number }[], round: number, windowRounds: number): number {
+  let pages = state.moves.get(pid);
+  if (!pages) state.moves.set(pid, (pages = new Map()));
+  let undone = 0;
+  for (const m of run) {
+    for (let k = 0; k < m.pageCount; k++) {
+      const addr = m.start + k * m.pageSizeBytes;
+      const last = pages.get(addr);
+      if (last && round - last.round <= windowRounds && last.toNode === m.fromNode) undone += m.pageSizeBytes;
+      pages.set(addr, { round, toNode: m.toNode });
+    }
+  }
+  return undone;
+}
+
+function forgetOldMoves(state: CslideState, oldestRound: number): void {
+  for (const [pid, pages] of state.moves) {
+    for (const [addr, m] of pages) if (m.round < oldestRound) pages.delete(addr);
+    if (pages.size === 0) state.moves.delete(pid);
+  }
+}
+
+function counterDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) if (KERNEL_COUNTERS.test(k)) out[k] = v - (before[k] ?? 0);
+  return out;
+}
+
+/**
+ * The DRAM nodes under memory pressure, with hysteresis: a node enters
+ * below `dram_free_low_wmark` MB of MemFree and leaves above
+ * `dram_free_high_wmark`. Under pressure the policy promotes nothing to the
+ * node and demotes regular memory until MemFree is back at the high mark.
+ * Returns node -> high watermark bytes.
+ */
+async function pressureOf(config: CslideEngineConfig, deps: BuiltinEngineDeps, state: CslideState): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  if (config.dram_free_low_wmark === undefined || config.dram_free_high_wmark === undefined || !deps.hostInfo.nodeMemory) return out;
+  const MB = 1 << 20;
+  const mem = await deps.hostInfo.nodeMemory();
+  for (const { dram } of config.node_pair) {
+    const free = mem[dram]?.freeBytes;
+    if (free === undefined) continue;
+    if (free < config.dram_free_low_wmark * MB) state.pressured.add(dram);
+    else if (free > config.dram_free_high_wmark * MB) state.pressured.delete(dram);
+    if (state.pressured.has(dram)) out.set(dram, config.dram_free_high_wmark * MB);
+  }
+  return out;
+}
+
+const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promotedBytes: number; demotedBytes: number; pingPongBytes: number }, CslideState>({
   name: 'cslide',
   // etmem plans an engine's pids together: one quota and one reserve for all of its guests.
   scope: 'engine',
@@ -64,15 +138,37 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
     const params = task.config.params as CslideTaskParams;
     return { filter: { vmFlags: params.vm_flags, anonOnly: params.anon_only, ...(params.ram ? { ramKinds: params.ram } : {}) }, ignHost: params.ign_host };
   },
-  newTotals: () => ({ promotedBytes: 0, demotedBytes: 0 }),
-  async round({ config, deps, entries }) {
+  newTotals: () => ({ promotedBytes: 0, demotedBytes: 0, pingPongBytes: 0 }),
+  newEngineState: () => ({ round: 0, moves: new Map(), pressured: new Set() }),
+  async round({ config, deps, entries, state }) {
+    const round = ++state.round;
     const quotaBytes = config.nodeMigQuotaBytes;
     const now = deps.now ?? Date.now;
     const pools = await poolsFor(deps, entries.map((e) => e.map));
     // Every task of an engine is in one project: one loop count.
     const loop = entries[0]!.task.project.loop;
+    const pressure = await pressureOf(config, deps, state);
+    const thrashRounds = config.thrash_rounds ?? 0;
+    const thrash = thrashRounds > 0
+      ? {
+          rounds: thrashRounds,
+          margin: config.thrash_margin ?? 1,
+          lastMove: (pid: number, start: number) => {
+            const m = state.moves.get(pid)?.get(start);
+            return m ? { roundsAgo: round - m.round, toNode: m.toNode } : undefined;
+          },
+        }
+      : undefined;
     const plan = planHostCslide({
-      guests: entries.map((e) => ({ key: `${e.task.config.name}/${e.pid}`, accessMap: e.map })),
+      thrash,
+      ...(pressure.size > 0 ? { pressure } : {}),
+      guests: entries.map((e) => {
+        const p = e.task.config.params as CslideTaskParams;
+        const share = p.weight !== undefined || p.dram_min_bytes !== undefined || p.dram_max_bytes !== undefined
+          ? { weight: p.weight, dramMinBytes: p.dram_min_bytes, dramMaxBytes: p.dram_max_bytes }
+          : undefined;
+        return { key: `${e.task.config.name}/${e.pid}`, accessMap: e.map, ...(share ? { share } : {}) };
+      }),
       nodePairs: config.node_pair,
       hotThreshold: config.hot_threshold,
       quotaBytes,
@@ -82,7 +178,8 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
     });
     // Execute in plan order: runs of one pid's moves, one mover call each, all under one quota ledger.
     const quotaUsedBytes = new Map<string, number>();
-    const results = entries.map(() => ({ promoted: 0, demoted: 0, movedInBytesByNode: {} as Record<number, number>, errorsByErrno: {} as Record<string, number>, ended: undefined as string | undefined, error: undefined as unknown }));
+    const results = entries.map(() => ({ promoted: 0, demoted: 0, pingPong: 0, movedInBytesByNode: {} as Record<number, number>, errorsByErrno: {} as Record<string, number>, ended: undefined as string | undefined, error: undefined as unknown }));
+    const countersBefore = plan.moves.length > 0 && deps.hostInfo.vmstat ? await deps.hostInfo.vmstat().catch(() => undefined) : undefined;
     const planned = entries.map(() => ({ promote: 0, prefetch: 0, demote: 0 }));
     for (const m of plan.moves) planned[m.guest]![m.reason] += m.pageCount * m.pageSizeBytes;
     for (let i = 0; i < plan.moves.length; ) {
@@ -101,16 +198,21 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
         sumCounts(r.movedInBytesByNode, result.bytesMovedByNode ?? Object.fromEntries(Object.entries(result.pagesMovedByNode).map(([node, pages]) => [node, pages * CSLIDE_PAGE_SIZE_BYTES])));
         sumCounts(r.errorsByErrno, result.errorsByErrno);
         r.ended = result.ended;
+        r.pingPong += recordMoves(state, entry.pid, run, round, Math.max(thrashRounds, PING_PONG_WINDOW_ROUNDS));
       } catch (error) {
         r.error = error;
       }
     }
+    forgetOldMoves(state, round - Math.max(thrashRounds, PING_PONG_WINDOW_ROUNDS));
+    const countersAfter = countersBefore && deps.hostInfo.vmstat ? await deps.hostInfo.vmstat().catch(() => undefined) : undefined;
+    const kernelCounters = countersBefore && countersAfter ? counterDelta(countersBefore, countersAfter) : undefined;
     const nodeIds = [...new Set(Object.values(pools).flatMap((p) => Object.keys(p ?? {}).map(Number)))].sort((a, b) => a - b);
     return entries.map((e, i): RoundResult<CslidePidStats> => {
       const r = results[i]!;
       if (r.error !== undefined) return { error: r.error };
       e.totals.promotedBytes += r.promoted;
       e.totals.demotedBytes += r.demoted;
+      e.totals.pingPongBytes += r.pingPong;
       return {
         stats: {
           report: { pid: e.pid, timeMs: e.map.timeMs || now(), nodes: nodePageStats(e.map, config.hot_threshold) },
@@ -119,6 +221,9 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
           promotedBytes: r.promoted,
           demotedBytes: r.demoted,
           movedInBytesByNode: r.movedInBytesByNode,
+          pingPongBytes: r.pingPong,
+          ...(kernelCounters ? { kernelCounters } : {}),
+          ...(pressure.size > 0 ? { pressuredNodes: [...pressure.keys()] } : {}),
           errorsByErrno: r.errorsByErrno,
           tracker: e.map.tracker,
         },
@@ -131,12 +236,16 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
     const movedInBytesByNode: Record<number, number> = {};
     let promoted = 0;
     let demoted = 0;
+    let pingPong = 0;
     for (const s of perPid) {
       sumCounts(planned, s.plannedBytes);
       sumCounts(movedInBytesByNode, s.movedInBytesByNode);
       promoted += s.promotedBytes;
       demoted += s.demotedBytes;
+      pingPong += s.pingPongBytes;
     }
+    const kernelCounters = perPid.find((s) => s.kernelCounters)?.kernelCounters;
+    const pressuredNodes = perPid.find((s) => s.pressuredNodes)?.pressuredNodes;
     return {
       plannedBytes: planned,
       promotedBytes: promoted,
@@ -144,6 +253,10 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
       movedInBytesByNode,
       totalPromotedBytes: totals.promotedBytes,
       totalDemotedBytes: totals.demotedBytes,
+      pingPongBytes: pingPong,
+      totalPingPongBytes: totals.pingPongBytes,
+      ...(kernelCounters ? { kernelCounters } : {}),
+      ...(pressuredNodes ? { pressuredNodes } : {}),
     };
   },
   commands: {

@@ -11,7 +11,7 @@ import { liveIO, type PlatformIO } from '../platform/io.js';
 import type { NodePools } from '../engines/cslide-policy.js';
 import { SysError } from '../native/errors.js';
 import { parseMeminfo, readMeminfo } from '../platform/meminfo.js';
-import { readHugepagePools } from '../platform/numa-topology.js';
+import { readHugepagePools, readOnlineNodeIds } from '../platform/numa-topology.js';
 import { parseCpuList } from '../platform/cpulist.js';
 
 export interface HostMemInfo {
@@ -24,6 +24,8 @@ export interface HostInfo {
   /** hugepage pools of `pageSizeBytes` on every NUMA node (nodes without that page size: total 0) */
   hugePagePools(pageSizeBytes: number): Promise<NodePools>;
   memInfo(): Promise<HostMemInfo>;
+  /** /proc/vmstat as numbers (migration counters: pgmigrate_success, numa_pages_migrated, pgdemote_*, pgpromote_*) */
+  vmstat?(): Promise<Record<string, number>>;
   /** each NUMA node's memory (MemTotal, MemFree of /sys/devices/system/node/nodeN/meminfo): where THP and 4 KiB pages land */
   nodeMemory?(): Promise<NodePools>;
   /** VmRSS in bytes; rejects with SysError ESRCH when the process is gone */
@@ -32,15 +34,8 @@ export interface HostInfo {
 
 const NODE_DIR = '/sys/devices/system/node';
 
-/** NUMA node ids: `online`, else the nodeN directories, else none. */
-async function nodeIds(io: PlatformIO): Promise<number[]> {
-  if (await io.exists(`${NODE_DIR}/online`)) return parseCpuList(await io.readText(`${NODE_DIR}/online`));
-  try {
-    return (await io.readDir(NODE_DIR)).map((n) => /^node(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => m !== null).map((m) => Number(m[1])).sort((a, b) => a - b);
-  } catch {
-    return []; // no NUMA sysfs: no per-node pools
-  }
-}
+/** NUMA node ids; none without node sysfs (no per-node pools). */
+const nodeIds = (io: PlatformIO): Promise<number[]> => readOnlineNodeIds(io, []);
 
 export function platformHostInfo(io: PlatformIO = liveIO): HostInfo {
   return {
@@ -51,6 +46,14 @@ export function platformHostInfo(io: PlatformIO = liveIO): HostInfo {
         pools[node] = { totalBytes: (pool?.nr ?? 0) * pageSizeBytes, freeBytes: (pool?.free ?? 0) * pageSizeBytes };
       }
       return pools;
+    },
+    async vmstat() {
+      const out: Record<string, number> = {};
+      for (const line of (await io.readText('/proc/vmstat')).split('\n')) {
+        const [key, value] = line.split(' ');
+        if (key && value !== undefined && /^\d+$/.test(value)) out[key] = Number(value);
+      }
+      return out;
     },
     async nodeMemory() {
       const pools: NodePools = {};

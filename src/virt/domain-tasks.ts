@@ -93,6 +93,7 @@ export function objectsForDomain(name: string, uuid: string, parsed: ParsedPolic
       hot_threshold: cslide.hot_threshold,
       node_mig_quota: cslide.node_mig_quota,
       node_hot_reserve: reserveMb,
+      ...cslide.extras,
       source: engineSource,
     });
   } else {

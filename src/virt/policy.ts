@@ -18,7 +18,7 @@
 import { VirtTierError } from '../errors.js';
 import type { RawSection } from '../config/raw.js';
 import { badKey, badValue } from '../config/raw.js';
-import { CSLIDE_ENGINE_OWN_KEYS, cslideEngineFields, PROJECT_KEYS, readProjectSettings, type ProjectSettings } from '../config/sections.js';
+import { CSLIDE_ENGINE_EXTRA_KEYS, CSLIDE_ENGINE_OWN_KEYS, cslideEngineExtras, cslideEngineFields, PROJECT_KEYS, readProjectSettings, type ProjectSettings } from '../config/sections.js';
 import { SectionReader } from '../config/section-reader.js';
 import { validateTaskParams, CSLIDE_TASK_KEYS, SLIDE_TASK_KEYS } from '../config/task-params.js';
 import type { CslideTaskParams, HostFacts, NodePair, SlideTaskParams } from '../config/types.js';
@@ -34,7 +34,7 @@ export type PolicyEngine = 'slide' | 'cslide';
 
 /** A project's keys but `name` (the daemon names a domain's project). */
 export const PROJECT_POLICY_KEYS = PROJECT_KEYS.filter((k) => k !== 'name');
-export const CSLIDE_ENGINE_POLICY_KEYS = CSLIDE_ENGINE_OWN_KEYS;
+export const CSLIDE_ENGINE_POLICY_KEYS = [...CSLIDE_ENGINE_OWN_KEYS, ...CSLIDE_ENGINE_EXTRA_KEYS] as const;
 
 /** The keys a policy may set for an engine, besides `enabled` and `engine`. */
 export function policyKeys(engine: PolicyEngine): readonly string[] {
@@ -70,7 +70,7 @@ export interface ParsedPolicy {
   policy: DomainPolicy;
   project: ProjectSettings;
   /** engine === 'cslide' only */
-  cslide?: { hot_threshold: number; node_mig_quota: number; node_pair?: NodePair[]; node_hot_reserve?: number };
+  cslide?: { hot_threshold: number; node_mig_quota: number; node_pair?: NodePair[]; node_hot_reserve?: number; extras: ReturnType<typeof cslideEngineExtras> };
   taskParams: SlideTaskParams | CslideTaskParams;
 }
 
@@ -141,6 +141,7 @@ export function parsePolicy(domain: string, raw: Readonly<Record<string, string>
     const cslide: NonNullable<ParsedPolicy['cslide']> = {
       hot_threshold: reader.required('hot_threshold', fields.hot_threshold),
       node_mig_quota: reader.required('node_mig_quota', fields.node_mig_quota),
+      extras: cslideEngineExtras(reader, fields),
     };
     const node_hot_reserve = reader.optional('node_hot_reserve', fields.node_hot_reserve);
     if (node_pair !== undefined) cslide.node_pair = node_pair;

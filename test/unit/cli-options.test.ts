@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseOptions, requireOption, SOCKET_OPTION, JSON_OPTION } from '../../src/cli/options.js';
+import { CONNECT_OPTION, libvirtUri, parseOptions, requireOption, socketName, SOCKET_OPTION, JSON_OPTION } from '../../src/cli/options.js';
+import { parseDaemonArgs } from '../../src/daemon/args.js';
 import { formatProjectShow } from '../../src/cli/project.js';
 import { VirtTierError } from '../../src/errors.js';
 
@@ -27,6 +28,22 @@ describe('CLI option parsing', () => {
   test('required option missing', () => {
     const o = parseOptions([], [FILE]);
     assert.throws(() => requireOption(o, 'file', '-f', 'a config file'), (e: unknown) => e instanceof VirtTierError && e.field === '-f');
+  });
+});
+
+describe('CLI defaults meet the daemon\'s', () => {
+  test('no -s: the socket the daemon listens on without -s, under the same environment', () => {
+    for (const env of [{}, { VIRT_TIER_SOCKET: 'alt' }]) {
+      assert.equal(socketName(parseOptions([], [SOCKET_OPTION]), env), parseDaemonArgs([], env).socketName);
+    }
+    assert.equal(socketName(parseOptions(['-s', 'x'], [SOCKET_OPTION]), { VIRT_TIER_SOCKET: 'alt' }), 'x');
+  });
+  test('no --connect: $LIBVIRT_DEFAULT_URI, else qemu:///system, as the daemon', () => {
+    for (const env of [{}, { LIBVIRT_DEFAULT_URI: 'qemu:///session' }]) {
+      assert.equal(libvirtUri(parseOptions([], [CONNECT_OPTION]), env), parseDaemonArgs([], env).connectUri);
+    }
+    assert.equal(libvirtUri(parseOptions([], [CONNECT_OPTION]), { LIBVIRT_DEFAULT_URI: 'qemu:///session' }), 'qemu:///session');
+    assert.equal(libvirtUri(parseOptions(['-c', 'test:///default'], [CONNECT_OPTION]), { LIBVIRT_DEFAULT_URI: 'qemu:///session' }), 'test:///default');
   });
 });
 

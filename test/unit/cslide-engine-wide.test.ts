@@ -83,3 +83,66 @@ test('three tasks of one cslide engine share one quota per round, hottest first 
   assert.ok(mover.calls.every((c) => c.limits.quotaBytesPerDirection === 16 << 20 && c.limits.quotaUsedBytes !== undefined), 'every call shares one quota ledger');
   assert.equal(new Set(mover.calls.map((c) => c.limits.quotaUsedBytes)).size, 1, 'one ledger for the round');
 });
+
+test('engine rounds: per-task weights from the config, ping-pong counted, the kernel\'s counters beside the daemon\'s bytes', async () => {
+  // Round 1: guests 1 and 2 each have 20 hot pages on AEP, 20 free DRAM pages: weights 1:3 -> 5 and 15.
+  // Round 2: guest 1's first page is back on DRAM but cold, DRAM below the reserve: it goes back (ping-pong).
+  let round = 0;
+  const maps = (pid: number): AccessMap => {
+    const base = 0x7f0000000000 + pid * 0x1000000000;
+    if (round <= 1) return syntheticMap(pagesOf(20, 3, 2), { loop: 3, pid, baseAddress: base });
+    return syntheticMap(pid === 1 ? [{ accessCount: 0, node: 0 }] : [], { loop: 3, pid, baseAddress: base });
+  };
+  const tracker: Tracker = { name: 'synthetic', scanCycle: async (t) => { await tick(); return maps(t.pid); }, close: async () => undefined };
+  const mover = new CountingMover();
+  let vm = 0;
+  const controllers = [new AbortController(), new AbortController()];
+  const stats: Array<Array<Record<string, unknown>>> = [[], []];
+  const engine = new CslideEngine(
+    cslideEngineConfig({ name: 'cslide', project: 'p', node_pair: [{ dram: 0, aep: 2 }], hot_threshold: 2, node_mig_quota: 1024, node_hot_reserve: 4 }),
+    {
+      pidClaims: new PidClaims(),
+      trackerFactory: () => tracker,
+      mover: {
+        execute: async (plan, limits) => {
+          const r = await mover.execute(plan, limits);
+          const down = plan.moves.filter((m) => m.reason === 'demote').reduce((n, m) => n + m.pageCount * m.pageSizeBytes, 0);
+          return { ...r, bytesDemoted: down };
+        },
+      },
+      hostInfo: {
+        hugePagePools: async () => ({ 0: { totalBytes: 64 * P, freeBytes: round <= 1 ? 20 * P : 0 }, 2: { totalBytes: 64 * P, freeBytes: 24 * P } }),
+        memInfo: async () => ({ totalBytes: 1 << 30, availableBytes: 1 << 29 }),
+        processRssBytes: async () => 1 << 27,
+        vmstat: async () => ({ pgmigrate_success: (vm += 7), nr_free_pages: 1 }),
+      },
+      sleep: async (_ms, signal) => {
+        await tick();
+        if (round >= 2) for (const c of controllers) c.abort();
+        if (signal?.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+      },
+    },
+    { project, log: nullLogger() },
+  );
+  const tasks = [1, 2].map((pid, i) => {
+    const t = fakeTask(`vm${pid}`, pid, stats[i]!, controllers[i]!);
+    (t.config.params as { weight?: number }).weight = pid === 1 ? 1 : 3;
+    return t;
+  });
+  const origScan = tracker.scanCycle;
+  let seen = 0;
+  tracker.scanCycle = async (t, o) => {
+    if (seen++ % 2 === 0) round++;
+    return origScan(t, o);
+  };
+  for (const t of tasks) engine.startTask(t);
+  for (let i = 0; i < 4000 && stats.some((s) => s.length < 2); i++) await tick();
+  for (const t of tasks) await engine.stopTask(t.config.name);
+  await engine.close();
+
+  assert.deepEqual(stats.map((s) => s[0]!.promotedBytes), [5 * P, 15 * P], 'DRAM by weight 1:3');
+  assert.equal(stats[0]![1]!.pingPongBytes, P, 'the page promoted in round 1 and demoted in round 2 is one undone move');
+  assert.equal(stats[0]![1]!.totalPingPongBytes, P);
+  assert.equal(stats[1]![1]!.pingPongBytes, 0);
+  assert.deepEqual(stats[0]![0]!.kernelCounters, { pgmigrate_success: 7 }, 'the kernel counters over the round\'s moves, non-migration counters left out');
+});

@@ -99,3 +99,58 @@ describe('cslide host-wide planning', () => {
     }
   });
 });
+
+describe('cslide shares and thrash guard (virt-tier, beyond etmem)', () => {
+  test('under contention DRAM goes by weight: 1:2:3 of 60 free pages', () => {
+    const guests = [1, 2, 3].map((pid) => ({ ...guest(pid, pagesOf(40, 3, AEP)), share: { weight: pid } }));
+    const plan = planHostCslide(input(guests, { [H2M]: { [DRAM]: pool(60 * P, 60 * P), [AEP]: pool(200 * P, 80 * P) } }));
+    assert.deepEqual([1, 2, 3].map((pid) => bytes(plan, (m) => m.pid === pid && m.reason === 'promote') / P), [10, 20, 30]);
+  });
+
+  test('a guaranteed minimum holds against hotter guests; a maximum caps a guest even without contention', () => {
+    const hotter = guest(1, pagesOf(40, 3, AEP));
+    const cooler = { ...guest(2, pagesOf(40, 2, AEP)), share: { dramMinBytes: 15 * P } };
+    const plan = planHostCslide(input([hotter, cooler], { [H2M]: { [DRAM]: pool(20 * P, 20 * P), [AEP]: pool(200 * P, 120 * P) } }));
+    // Guest 2 gets its 15 pages first, though guest 1 is hotter; the 5 left go half and half (whole pages).
+    assert.equal(bytes(plan, (m) => m.pid === 2 && m.reason === 'promote'), 17 * P);
+    assert.equal(bytes(plan, (m) => m.pid === 1 && m.reason === 'promote'), 2 * P);
+
+    const capped = { ...guest(3, pagesOf(10, 3, AEP)), share: { dramMaxBytes: 4 * P } };
+    const roomy = planHostCslide(input([capped], { [H2M]: { [DRAM]: pool(64 * P, 64 * P), [AEP]: pool(64 * P, 54 * P) } }));
+    assert.equal(bytes(roomy, () => true), 4 * P);
+  });
+
+  test('a guest over its allocation gives up its coldest DRAM pages to a guest under it', () => {
+    // Guest 1 holds all 20 DRAM pages (10 hot, 10 warm); guest 2 has 20 hot pages on AEP; equal weights: 10 each.
+    const g1 = { ...guest(1, [...pagesOf(10, 3, DRAM), ...pagesOf(10, 2, DRAM)]), share: { weight: 100 } };
+    const g2 = { ...guest(2, pagesOf(20, 3, AEP)), share: { weight: 100 } };
+    const pools = { [H2M]: { [DRAM]: pool(20 * P, 0), [AEP]: pool(64 * P, 44 * P) } };
+    const plan = planHostCslide(input([g1, g2], pools, { hotThreshold: 2 }));
+    assert.equal(bytes(plan, (m) => m.pid === 1 && m.reason === 'demote'), 10 * P);
+    assert.ok(plan.moves.filter((m) => m.pid === 1).every((m) => m.accessCount === 2), 'the coldest of its pages went');
+    assert.equal(bytes(plan, (m) => m.pid === 2 && m.reason === 'promote'), 10 * P);
+    const applied = applyHostMoves({ maps: [g1.accessMap, g2.accessMap], pools }, plan);
+    assert.equal(applied.failedPages, 0);
+    const again = planHostCslide(input([{ ...g1, accessMap: applied.maps[0]! }, { ...g2, accessMap: applied.maps[1]! }], applied.pools, { hotThreshold: 2 }));
+    assert.deepEqual(again.moves, [], 'the shares are a fixed point');
+  });
+
+  test('thrash guard: a page demoted last round comes back only when its count beats the threshold by the margin', () => {
+    const g = guest(1, [{ accessCount: 2, node: AEP }, { accessCount: 3, node: AEP }]);
+    const [a, b] = g.accessMap.ranges;
+    const thrash = { rounds: 3, margin: 1, lastMove: (_pid: number, start: number) => (start === a!.start || start === b!.start ? { roundsAgo: 1, toNode: AEP } : undefined) };
+    const plan = planHostCslide(input([g], { [H2M]: { [DRAM]: pool(8 * P, 8 * P), [AEP]: pool(8 * P, 6 * P) } }, { thrash }));
+    assert.deepEqual(plan.moves.map((m) => [m.start, m.accessCount]), [[b!.start, 3]], 'count 2 (threshold 2, margin 1) stays; count 3 comes back');
+    const later = planHostCslide(input([g], { [H2M]: { [DRAM]: pool(8 * P, 8 * P), [AEP]: pool(8 * P, 6 * P) } }, { thrash: { ...thrash, lastMove: () => ({ roundsAgo: 4, toNode: AEP }) } }));
+    assert.equal(later.moves.length, 2, 'after the guard\'s rounds both move');
+  });
+});
+
+test('pressure (free-DRAM watermarks): nothing is promoted to a pressured node; its regular memory demotes cold pages up to the high mark', () => {
+  const thp = guest(1, [...pagesOf(4, 3, AEP), ...pagesOf(8, 0, DRAM)], { vmFlags: ['rd', 'wr', 'mr', 'mw', 'me', 'hg'] });
+  const pools = { regular: { [DRAM]: pool(64 * P, 2 * P), [AEP]: pool(64 * P, 40 * P) } };
+  const relaxed = planHostCslide(input([thp], pools));
+  assert.ok(relaxed.moves.some((m) => m.reason === 'promote'));
+  const pressured = planHostCslide(input([thp], pools, { pressure: new Map([[DRAM, 6 * P]]) }));
+  assert.deepEqual(pressured.moves.map((m) => m.reason), ['demote', 'demote', 'demote', 'demote'], 'four cold pages go: free 2 -> 6 pages, the high mark');
+});

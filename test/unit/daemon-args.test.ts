@@ -1,15 +1,18 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseDaemonArgs } from '../../src/daemon/args.js';
+import { defaultSocketName } from '../../src/api/protocol.js';
+import { parseDaemonArgs, type DaemonArgs } from '../../src/daemon/args.js';
 import { VirtTierError } from '../../src/errors.js';
 
+const pick = (a: DaemonArgs): Pick<DaemonArgs, 'configFile' | 'configExplicit'> => ({ configFile: a.configFile, configExplicit: a.configExplicit });
+
 function rejects(argv: string[], field: string): void {
-  assert.throws(() => parseDaemonArgs(argv), (e: unknown) => e instanceof VirtTierError && e.code === 'OPT_INVAL' && e.field === field, `argv ${JSON.stringify(argv)}`);
+  assert.throws(() => parseDaemonArgs(argv, {}), (e: unknown) => e instanceof VirtTierError && e.code === 'OPT_INVAL' && e.field === field, `argv ${JSON.stringify(argv)}`);
 }
 
 describe('virt-tierd flags (etmemd compatible)', () => {
   test('-s with defaults', () => {
-    assert.deepEqual(parseDaemonArgs(['-s', 'sock']), { help: false, socketName: 'sock', logLevel: 3, systemctlMode: false, pidFile: undefined, loadFiles: [], allowedGid: undefined, tracker: 'auto', connectUri: 'qemu:///system', autoDomains: false, syncIntervalS: 5, http: undefined, httpTokenFile: undefined });
+    assert.deepEqual(parseDaemonArgs(['-s', 'sock'], {}), { help: false, socketName: 'sock', logLevel: 3, systemctlMode: false, pidFile: undefined, loadFiles: [], configFile: '/etc/virt-tier/virt-tier.conf', configExplicit: false, allowedGid: undefined, tracker: 'auto', connectUri: 'qemu:///system', autoDomains: false, syncIntervalS: 5, http: undefined, httpTokenFile: undefined });
   });
   test('long forms, -l at both ends, -m', () => {
     assert.equal(parseDaemonArgs(['--socket', 's', '--log-level', '0']).logLevel, 0);
@@ -17,7 +20,28 @@ describe('virt-tierd flags (etmemd compatible)', () => {
     assert.equal(parseDaemonArgs(['--socket=s', '--log-level=2']).logLevel, 2);
   });
   test('-h needs no -s', () => assert.equal(parseDaemonArgs(['-h']).help, true));
-  test('missing -s', () => rejects(['-l', '1'], '-s'));
+  test('no -s: the CLI\'s default socket ($VIRT_TIER_SOCKET, else virt-tier), checked like -s', () => {
+    assert.equal(parseDaemonArgs(['-l', '1'], {}).socketName, 'virt-tier');
+    assert.equal(parseDaemonArgs(['-l', '1'], {}).socketName, defaultSocketName({}));
+    assert.equal(parseDaemonArgs([], { VIRT_TIER_SOCKET: 'other' }).socketName, 'other');
+    assert.equal(defaultSocketName({ VIRT_TIER_SOCKET: 'other' }), 'other');
+    assert.throws(() => parseDaemonArgs([], { VIRT_TIER_SOCKET: 'x'.repeat(107) }), (e: unknown) => e instanceof VirtTierError && e.field === 'VIRT_TIER_SOCKET');
+  });
+  test('--config FILE (absolute), --no-config, and the default path', () => {
+    assert.deepEqual(pick(parseDaemonArgs(['--config', '/srv/a.yaml'], {})), { configFile: '/srv/a.yaml', configExplicit: true });
+    assert.deepEqual(pick(parseDaemonArgs(['--no-config'], {})), { configFile: undefined, configExplicit: false });
+    assert.deepEqual(pick(parseDaemonArgs([], {})), { configFile: '/etc/virt-tier/virt-tier.conf', configExplicit: false });
+    rejects(['--config', 'relative.conf'], '--config');
+    rejects(['--config', '/a', '--config', '/b'], '--config');
+    rejects(['--config', '/a', '--no-config'], '--no-config');
+    rejects(['--no-config', '--config', '/a'], '--config');
+  });
+  test('LIBVIRT_DEFAULT_URI is the default libvirt URI, as for virsh; --connect wins', () => {
+    assert.equal(parseDaemonArgs([], { LIBVIRT_DEFAULT_URI: 'qemu:///session' }).connectUri, 'qemu:///session');
+    assert.equal(parseDaemonArgs(['--connect', 'test:///default'], { LIBVIRT_DEFAULT_URI: 'qemu:///session' }).connectUri, 'test:///default');
+    assert.equal(parseDaemonArgs([], { LIBVIRT_DEFAULT_URI: '' }).connectUri, 'qemu:///system');
+    assert.equal(parseDaemonArgs(['--no-libvirt'], { LIBVIRT_DEFAULT_URI: 'qemu:///session' }).connectUri, null);
+  });
   test('-s twice', () => rejects(['-s', 'a', '-s', 'b'], '-s'));
   test('-s empty and 107 chars', () => {
     rejects(['-s', ''], '-s');

@@ -10,21 +10,20 @@ import { startSyntheticGuest } from './synthetic-guest.js';
 const guest = await startSyntheticGuest({ hotMiB: 4, coldMiB: 4, node: 0 });
 const tracker = new DamonVaddrTracker();
 /**
- * A kdamond sysfs file. DAMON's sysfs handlers only trylock their mutex and
- * return EBUSY while the tracker's own writes hold it (mm/damon/sysfs.c):
- * that is "ask again", so this reader does, for up to 10 s.
+ * A kdamond sysfs attribute. DAMON's sysfs answers EBUSY while its lock is
+ * held (mm/damon/sysfs.c takes it without waiting), as it is while the
+ * tracker sets the context up, so a read that races it is retried.
  */
-const kdamond = (slot: number, f: string): string => {
-  const file = `/sys/kernel/mm/damon/admin/kdamonds/${slot}/${f}`;
-  for (let tries = 0; ; tries++) {
+function kdamond(slot: number, f: string): string {
+  for (let attempt = 1; ; attempt++) {
     try {
-      return readFileSync(file, 'utf8').trim();
+      return readFileSync(`/sys/kernel/mm/damon/admin/kdamonds/${slot}/${f}`, 'utf8').trim();
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || tries >= 1000) throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || attempt >= 200) throw err;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
     }
   }
-};
+}
 const observed: Record<string, unknown> = {};
 // A 5 s window: the exit must end the cycle long before the window would.
 const cycle = tracker.scanCycle({ pid: guest.pid, filter: { vmFlags: ['ht'], anonOnly: false }, ignHost: false }, { loop: 50, intervalMs: 100 });
