@@ -37,6 +37,8 @@ export const SWAP_RANGES_PER_CALL = 512;
 /** With a bandwidth cap, one call carries at most this many ms worth of bytes, so pacing stays smooth. */
 export const BURST_MS = 100;
 export const BYTES_PER_MB = 1 << 20;
+/** include/uapi/asm-generic/errno-base.h */
+const EBUSY_ERRNO = 16;
 
 export type { SleepFn } from '../sleep.js';
 import { abortableSleep, type SleepFn } from '../sleep.js';
@@ -106,7 +108,7 @@ function validate(plan: Plan, limits: MoverLimits): { pagesPerCall: number; byte
 const defaultSleep: SleepFn = abortableSleep;
 
 export class PageMover implements Mover {
-  private readonly kernel: Pick<KernelOps, 'movePages' | 'pageout'>;
+  private readonly kernel: Pick<KernelOps, 'movePages' | 'pageout'> & Partial<Pick<KernelOps, 'queryPageNodes'>>;
   private readonly sleep: SleepFn;
   private readonly now: () => number;
 
@@ -169,6 +171,16 @@ export class PageMover implements Mover {
         if (typeof code !== 'string' || !/^E[A-Z0-9]+$/.test(code)) throw err;
         countError(code, batchAddrs.length);
         status = new Int32Array(0);
+      }
+      // A THP is moved whole by the first of its 4 KiB addresses in a call; the kernel answers EBUSY for
+      // another address of it that it meets while that folio is in flight (mm/migrate.c). Ask where those
+      // pages are now: one on its target node did move.
+      const busy = [...status.keys()].filter((i) => status[i] === -EBUSY_ERRNO);
+      if (busy.length > 0 && this.kernel.queryPageNodes) {
+        const nodes = await this.kernel.queryPageNodes(plan.pid, Float64Array.from(busy, (i) => batchAddrs[i]!)).catch(() => undefined);
+        busy.forEach((i, k) => {
+          if (nodes && nodes[k] === batchNodes[i]) status[i] = batchNodes[i]!;
+        });
       }
       for (let i = 0; i < status.length; i++) {
         const s = status[i]!;

@@ -129,6 +129,23 @@ describe('mover', () => {
     assert.deepEqual(truncateMovesToQuota(moves, 0), []);
   });
 
+  test('EBUSY for a page of a THP that the same call moved whole: asked again, counted as moved when it reached its node', async () => {
+    const asked: number[][] = [];
+    const kernel = {
+      movePages: async (_pid: number, addrs: Float64Array, nodes: Int32Array) => Int32Array.from(addrs, (_a, i) => (i % 2 === 1 ? -16 : nodes[i]!)),
+      pageout: async () => 0,
+      queryPageNodes: async (_pid: number, addrs: Float64Array) => {
+        asked.push([...addrs]);
+        // the first busy page did reach node 0 (its THP moved); the second stayed on node 1
+        return Int32Array.from(addrs, (_a, k) => (k === 0 ? 0 : 1));
+      },
+    };
+    const result = await new PageMover({ kernel }).execute({ pid: childPid, moves: [move(childStart, 4, 'demote')], swapOuts: [] }, { allowedPids: new Set([childPid]) });
+    assert.deepEqual(asked, [[childStart + PAGE, childStart + 3 * PAGE]], 'only the busy pages are asked about');
+    assert.equal(result.bytesDemoted, 3 * PAGE);
+    assert.deepEqual(result.errorsByErrno, { EBUSY: 1 });
+  });
+
   test('pages per call: calls carry at most pagesPerCall pages', async () => {
     const calls: Call[] = [];
     const result = await new PageMover({ kernel: recordingNative(calls) }).execute(
