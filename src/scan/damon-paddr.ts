@@ -31,7 +31,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccessMap, AccessMapVma, AccessRange } from './access-map.js';
-import type { ScanCycleOptions, ScanTarget, Tracker, TrackerEntry, TrackerProbe } from './tracker.js';
+import { CycleGate, type ScanCycleOptions, type ScanTarget, type Tracker, type TrackerEntry, type TrackerProbe } from './tracker.js';
 import { filterVmas } from './proc-vmas.js';
 import { parseSmapsSized, type SizedVma } from './damon.js';
 import { kdamondsFor, type DamonKdamonds } from './damon-contexts.js';
@@ -263,7 +263,7 @@ export class DamonPaddrTracker implements Tracker {
   private source?: AggregatedSource;
   private sourcePid = -1;
   private slot: number | undefined;
-  private busy = false;
+  private readonly gate = new CycleGate('damon-paddr');
   /** the mode of the last cycle (for stats and tests) */
   mode?: PaddrMode;
   /** shared mode: addresses (sorted) of the pages seen idle in the previous cycle */
@@ -279,16 +279,8 @@ export class DamonPaddrTracker implements Tracker {
     this.blocks = opts.memoryBlocks;
   }
 
-  async scanCycle(target: ScanTarget, opts: ScanCycleOptions): Promise<AccessMap> {
-    if (!Number.isInteger(opts.loop) || opts.loop < 1) throw invalidField('loop', opts.loop, 'integer >= 1');
-    if (!(opts.intervalMs > 0)) throw invalidField('intervalMs', opts.intervalMs, '> 0');
-    if (this.busy) throw new Error('damon-paddr: scanCycle already running on this tracker');
-    this.busy = true;
-    try {
-      return await this.cycle(target, opts);
-    } finally {
-      this.busy = false;
-    }
+  scanCycle(target: ScanTarget, opts: ScanCycleOptions): Promise<AccessMap> {
+    return this.gate.run(opts, () => this.cycle(target, opts));
   }
 
   private async readProc(pid: number, file: string): Promise<string> {

@@ -34,7 +34,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccessMap, AccessMapVma, AccessRange } from './access-map.js';
-import type { ScanCycleOptions, ScanTarget, Tracker, TrackerEntry, TrackerProbe } from './tracker.js';
+import { CycleGate, type ScanCycleOptions, type ScanTarget, type Tracker, type TrackerEntry, type TrackerProbe } from './tracker.js';
 import { filterVmas, parseSmapsVmas } from './proc-vmas.js';
 import { liveIO, type PlatformIO } from '../platform/io.js';
 import { SysError, isErrno } from '../native/errors.js';
@@ -166,7 +166,7 @@ export class DamonVaddrTracker implements Tracker {
   private readonly pageNodes: (pid: number, addrs: Float64Array) => Promise<Int32Array>;
   private readonly kdamonds: DamonKdamonds;
   private slot: number | undefined;
-  private busy = false;
+  private readonly gate = new CycleGate('damon-vaddr');
 
   constructor(opts: DamonVaddrOptions = {}) {
     this.io = opts.io ?? liveIO;
@@ -182,16 +182,8 @@ export class DamonVaddrTracker implements Tracker {
     return this.slot;
   }
 
-  async scanCycle(target: ScanTarget, opts: ScanCycleOptions): Promise<AccessMap> {
-    if (!Number.isInteger(opts.loop) || opts.loop < 1) throw invalidField('loop', opts.loop, 'integer >= 1');
-    if (!(opts.intervalMs > 0)) throw invalidField('intervalMs', opts.intervalMs, '> 0');
-    if (this.busy) throw new Error('damon-vaddr: scanCycle already running on this tracker');
-    this.busy = true;
-    try {
-      return await this.cycle(target, opts);
-    } finally {
-      this.busy = false;
-    }
+  scanCycle(target: ScanTarget, opts: ScanCycleOptions): Promise<AccessMap> {
+    return this.gate.run(opts, () => this.cycle(target, opts));
   }
 
   private async readProc(pid: number, file: string): Promise<string> {

@@ -6,6 +6,7 @@
  * the TrackerEntry list of src/scan/trackers.ts), overridable in config.
  */
 import type { AccessMap } from './access-map.js';
+import { invalidField } from '../errors.js';
 import type { RamKind } from '../config/types.js';
 import type { KernelOps } from '../native/kernel.js';
 import type { KernelFileIO } from '../platform/io.js';
@@ -68,4 +69,27 @@ export interface TrackerEntry {
   probe(io: KernelFileIO, kernel: KernelOps): Promise<TrackerProbe>;
   /** A tracker over `io` and `kernel`. */
   create(io: KernelFileIO, kernel: KernelOps): Promise<Tracker>;
+}
+
+/**
+ * A tracker's cycle, shared by the DAMON trackers: its options checked, and
+ * one at a time per tracker (a second concurrent cycle is the caller's bug:
+ * both would reshape one kdamond).
+ */
+export class CycleGate {
+  private running = false;
+
+  constructor(private readonly tracker: string) {}
+
+  async run<T>(opts: ScanCycleOptions, cycle: () => Promise<T>): Promise<T> {
+    if (!Number.isInteger(opts.loop) || opts.loop < 1) throw invalidField('loop', opts.loop, 'integer >= 1');
+    if (!(opts.intervalMs > 0)) throw invalidField('intervalMs', opts.intervalMs, '> 0');
+    if (this.running) throw new Error(`${this.tracker}: scanCycle already running on this tracker`);
+    this.running = true;
+    try {
+      return await cycle();
+    } finally {
+      this.running = false;
+    }
+  }
 }
