@@ -27,7 +27,7 @@
  *
  * The prologue fails the command (exit 124, a line on stderr naming what)
  * when libvirtd or QEMU is missing on the host or libvirtd does not come
- * up; `scripts/setup-testbed.sh --libvirt` installs the packages.
+ * up; `scripts/setup-testbed.sh` installs the packages.
  */
 
 /** Exit code of the command when the libvirt prologue failed. */
@@ -40,9 +40,9 @@ export const LIBVIRT_SETUP = `# --- libvirt prologue (test/testbed/libvirt-setup
 vt_lv_fail() { echo "testbed libvirt: $*" >&2; exit ${LIBVIRT_SETUP_FAILED}; }
 vt_lv_t0=$(date +%s.%N)
 for bin in libvirtd virtlogd virsh qemu-system-x86_64; do
-  command -v $bin >/dev/null 2>&1 || vt_lv_fail "$bin is not installed on the host; run scripts/setup-testbed.sh --libvirt"
+  command -v $bin >/dev/null 2>&1 || vt_lv_fail "$bin is not installed on the host; run scripts/setup-testbed.sh"
 done
-[ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] || vt_lv_fail "libvirt's QEMU driver (libvirt-daemon-driver-qemu) is not installed on the host; run scripts/setup-testbed.sh --libvirt"
+[ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] || vt_lv_fail "libvirt's QEMU driver (libvirt-daemon-driver-qemu) is not installed on the host; run scripts/setup-testbed.sh"
 for d in /var/lib/libvirt /var/log /var/cache /var/lib/virt-tier /etc/virt-tier; do
   [ -d $d ] || continue
   mount -t tmpfs -o mode=0755 tmpfs $d || vt_lv_fail "tmpfs over $d"

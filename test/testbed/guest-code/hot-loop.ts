@@ -8,8 +8,8 @@
  * What it does, so the test knows which guest-physical pages are hot:
  * 1. writes one dword in every 4 KiB page of [2 MiB, RAM end) once: the cold
  *    set is populated, like a guest that booted and then left it alone;
- * 2. builds an IDT and a stack inside the hot range, remaps the PIC, programs
- *    the PIT at `hz`;
+ * 2. builds a GDT, an IDT and a stack inside the hot range, remaps the PIC,
+ *    programs the PIT at `hz`;
  * 3. forever: increments one dword in every 4 KiB page of [hotStart,
  *    hotEnd), then `hlt` until the next timer tick. Halting keeps the vCPU
  *    off the (nested TCG, 2-core) CPU between ticks; the timer interrupt's
@@ -115,6 +115,7 @@ export function buildHotLoopImage(o: HotLoopOptions): Buffer {
   // The IDT at the start of the hot range, the stack below +2 KiB; the hot
   // loop writes at +4092 of each page, clear of both.
   const idt = hotStart;
+  const gdt = hotStart + 0x400;
   const stackTop = hotStart + 0x800;
   const divisor = Math.round(PIT_HZ / (o.hz ?? 100));
   const a = new Emitter();
@@ -126,6 +127,16 @@ export function buildHotLoopImage(o: HotLoopOptions): Buffer {
 
   a.emit(0xfa); //                                cli
   a.emit(0xbc).imm32(stackTop); //                mov esp, stackTop
+  // Our own GDT, in the hot range: every interrupt entry and iret reads
+  // the CS descriptor, and the loader's GDT lives in the first 2 MiB page,
+  // which would then read as hot.
+  const gdtWords = [0, 0, 0x0000ffff, 0x00cf9a00, 0x0000ffff, 0x00cf9200]; // null, code 0x08, data 0x10 (flat 4 GiB)
+  gdtWords.forEach((w, i) => a.emit(0xc7, 0x05).imm32(gdt + 4 * i).imm32(w)); // mov dword [gdt + 4i], w
+  a.emit(0x0f, 0x01, 0x15).addrOf('gdtr'); //     lgdt [gdtr]
+  a.emit(0xea).addrOf('flat').imm16(0x08); //     jmp 0x08:flat
+  a.label('flat');
+  a.emit(0x66, 0xb8).imm16(0x10); //              mov ax, 0x10
+  for (const sreg of [0xd8, 0xc0, 0xd0, 0xe0, 0xe8]) a.emit(0x8e, sreg); // mov ds/es/ss/fs/gs, ax
   // 1. the cold pass: one write per 4 KiB page of [2 MiB, RAM end)
   a.emit(0xbf).imm32(2 * MiB); //                 mov edi, 2 MiB
   a.label('touch');
@@ -175,6 +186,8 @@ export function buildHotLoopImage(o: HotLoopOptions): Buffer {
   a.emit(0xcf); //                                iret
   a.label('idtr');
   a.imm16(IDT_GATES * 8 - 1).imm32(idt);
+  a.label('gdtr');
+  a.imm16(3 * 8 - 1).imm32(gdt);
   const image = a.finish();
   const tick = LOAD_ADDR + tickAt;
   image.writeUInt16LE(tick & 0xffff, tickLow);

@@ -1,0 +1,89 @@
+/**
+ * The lifecycle of real libvirt guests under `virt-tierd --auto-domains` in
+ * the testbed (libvirtd inside): two TCG guests running the hot-loop
+ * program, tiered by the cslide policies in their domain XML (the chain
+ * itself is libvirt-chain.test.ts), then:
+ * - `virt-tier policy GUEST --set enabled=no --live`: the guest's task goes
+ *   within one sync interval; its hot pages, moved to the AEP node behind
+ *   the daemon's back, stay there; `--set enabled=yes --live`: the task is
+ *   back within one sync interval and promotes them;
+ * - libvirtd stopped, the other guest's QEMU killed meanwhile, libvirtd
+ *   started again: the daemon lives on, keeps tiering the survivor, and
+ *   reconcile removes the dead guest's task;
+ * - `virsh destroy`: the hook's stopped event, the task goes, the guest's
+ *   hugepages are back in the pools.
+ * One boot (inner/libvirt-chain.ts --part lifecycle).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runInTestbed, testbedAvailability } from './harness.js';
+import { keepObservations } from './observations.js';
+
+const availability = testbedAvailability();
+const skip = availability.available ? false : availability.reason;
+
+const PAGE = 2 << 20;
+const DRAM = 0;
+const AEP = 2;
+const POOL_PAGES = 72;
+
+interface Stats { round: number; promotedBytes: number; demotedBytes: number; errorsByErrno: Record<string, number> }
+interface RoundRecord { guest: string; project: string; phase: string; stats: Stats; nodes: number[] }
+
+test('testbed + libvirtd: policy --live off/on within one sync interval, libvirtd restart healed by reconcile, virsh destroy removes the task', { skip, timeout: 580_000 }, async () => {
+  const r = await runInTestbed({
+    command: 'node dist/test/testbed/inner/libvirt-chain.js --part lifecycle --quota-mib 32 --sync-s 3 --loop 2',
+    hugepagesPerNode: { [DRAM]: POOL_PAGES, [AEP]: POOL_PAGES },
+    libvirt: true,
+    timeoutMs: 540_000,
+  });
+  assert.equal(r.exitCode, 0, `inner run failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-5000)}`);
+  keepObservations('libvirt-lifecycle', r.stdout);
+  const o = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  assert.equal(o.error, undefined, `${o.error}\n${r.stderr.slice(-5000)}`);
+  const { quotaMiB, syncS } = o.config as { quotaMiB: number; syncS: number };
+  const rounds = o.rounds as RoundRecord[];
+  const discovery = o.discovery as Record<string, { hotPages: number[] }>;
+  const taskOf = (name: string): string => `domain-${(o.config.specs as Array<{ name: string; uuid: string }>).find((s) => s.name === name)!.uuid}`;
+  const hook = (o.hookEvents as string[]).map((l) => JSON.parse(l.slice(l.indexOf('{'))) as { action: string; domain: string; op: string });
+  for (const rec of rounds) {
+    assert.deepEqual(rec.stats.errorsByErrno, {}, `${rec.guest} round ${rec.stats.round}`);
+    assert.ok(rec.stats.promotedBytes <= quotaMiB << 20 && rec.stats.demotedBytes <= quotaMiB << 20);
+  }
+
+  // policy --live: off, then on; each is picked up by the next sync (every syncS s) after the CLI
+  // returned. Bounded at two intervals: the resync's own libvirt calls slow down on a loaded host.
+  const pe = o.policyEdit;
+  assert.equal(o.policyOff.code, 0, o.policyOff.stderr);
+  assert.equal(o.policyOn.code, 0, o.policyOn.stderr);
+  assert.ok(pe.offAfterMs <= 2 * syncS * 1000, `enabled=no took ${pe.offAfterMs} ms after the CLI returned, sync interval ${syncS} s`);
+  assert.ok(pe.onAfterMs <= 2 * syncS * 1000, `enabled=yes took ${pe.onAfterMs} ms after the CLI returned, sync interval ${syncS} s`);
+  const fileHot = discovery['vt-file']!.hotPages;
+  assert.deepEqual(pe.movedStatus, fileHot.map(() => AEP));
+  assert.ok(fileHot.every((i: number) => pe.whileOff[i] === AEP), 'while tiering is off nobody brings the hot pages back');
+  assert.ok(fileHot.every((i: number) => pe.nodesAfter[i] === DRAM), 'tiering back on: the hot pages are promoted');
+  assert.ok(rounds.filter((x) => x.guest === 'vt-file' && x.phase === 'policy-on').reduce((a, x) => a + x.stats.promotedBytes, 0) >= fileHot.length * PAGE);
+  assert.match(pe.metadata, /enabled="yes"/);
+
+
+  // libvirtd restart with a guest killed while it was down: the daemon lives on and keeps both tasks
+  // meanwhile; after the restart the dead guest's task is gone, the other one still rounds.
+  const rs = o.restart;
+  assert.equal(rs.daemonAliveWhileDown, true);
+  assert.ok(rs.tasksWhileDown.find((t: { guest: string }) => t.guest === 'vt-file').task, 'survivor tiered while libvirtd is down');
+  assert.equal(rs.survivorTask?.task.name, taskOf('vt-file'));
+  assert.equal(rs.survivorTask?.task.started, true);
+  assert.doesNotMatch(rs.virshList, /vt-numa\s+running/);
+  assert.deepEqual(rs.syncStatus.errors, {});
+
+  // virsh destroy: the task goes (the hook's stopped event, or the next sync); the guest's 32 hugepages are back in the pools.
+  assert.equal(o.destroy.code, 0);
+  const freeSum = (p: Record<string, { free: number }>): number => Object.values(p).reduce((a, x) => a + x.free, 0);
+  assert.equal(freeSum(o.destroy.freeAfter) - freeSum(o.destroy.freeBefore), 32);
+  assert.ok(hook.some((e) => e.domain === 'vt-file' && e.op === 'stopped' && e.action === 'remove'), 'hook: virsh destroy gave a stopped event');
+  assert.ok(o.destroy.goneAfterMs <= 2 * syncS * 1000, `the task went ${o.destroy.goneAfterMs} ms after virsh destroy returned`);
+
+  assert.equal(o.daemonAlive, true);
+  assert.equal(o.daemonExit, 0, 'SIGTERM: the daemon exits 0');
+  assert.deepEqual((o.daemonLog as string[]).filter((l) => /\] error:/.test(l)), []);
+});
