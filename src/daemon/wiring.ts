@@ -15,7 +15,7 @@ import type { Logger } from '../log.js';
 import type { Registry } from '../model/registry.js';
 import { PageMover } from '../mover/mover.js';
 import { createTracker, type TrackerChoice } from '../scan/choose-tracker.js';
-import { DomainSync, defaultNodePair } from '../model/domain-sync.js';
+import { DomainSync, defaultNodePair, largestDramNodeMb } from '../model/domain-sync.js';
 import { readHostFacts } from '../model/host-facts.js';
 import { createTargetResolver, type TargetResolver } from '../model/targets.js';
 import { liveIO } from '../platform/io.js';
@@ -114,7 +114,7 @@ export async function wireComponents(ctx: WiringContext): Promise<WiredComponent
  * libvirt: type=domain tasks resolve through one shared connection; the
  * qemu hook's events are validated and answered at once (the hook waits
  * at most 80 ms), and with --auto-domains they trigger a resync of the
- * automatic per-domain projects, which a timer also runs to heal missed
+ * automatic tasks (one host-wide project per settings group), which a timer also runs to heal missed
  * events and pick up policy edits. libvirtd being down is not fatal: the
  * connection is retried on the next use.
  */
@@ -131,6 +131,7 @@ async function wireLibvirt(ctx: WiringContext, closers: Array<() => Promise<void
       log,
       hostFacts: () => readHostFacts(),
       defaultNodePair: defaultNodePair(topology),
+      defaultHotReserveMb: largestDramNodeMb(topology),
       listRunning: () => listRunningDomains({ connection }),
     });
     const domainSync = sync;
@@ -158,6 +159,6 @@ async function wireLibvirt(ctx: WiringContext, closers: Array<() => Promise<void
       if (sync && decision.action !== 'ignore') setImmediate(() => void sync!.resync());
       return decision;
     },
-    'domain.sync.status': () => ({ autoDomains: ctx.libvirt.autoDomains, managed: sync?.managedDomains() ?? [], errors: Object.fromEntries(sync?.errors ?? []) }),
+    'domain.sync.status': () => ({ autoDomains: ctx.libvirt.autoDomains, managed: sync?.managedDomains() ?? [], placements: sync?.placements() ?? {}, errors: Object.fromEntries(sync?.errors ?? []) }),
   };
 }
