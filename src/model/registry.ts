@@ -197,6 +197,19 @@ export class Registry {
           throw err instanceof VirtTierError ? internalError(err) : err;
         }
       }
+      // What an engine's tasks ask of it together (cslide: the DRAM minima fit). virt-tier's own keys, so the
+      // engine's OPT_INVAL passes as it is (etmem has no such check to answer like).
+      const addedByEngine = new Map<EngineEntry, TaskConfig[]>();
+      for (const t of doc.tasks) {
+        const engine = engineOf(t.project, t.engine)!;
+        addedByEngine.set(engine, [...(addedByEngine.get(engine) ?? []), t]);
+      }
+      for (const [engine, added] of addedByEngine) {
+        if (!engine.engine.checkTaskSet) continue;
+        const project = projectConfig(added[0]!.project)!;
+        const existing = [...engine.tasks.values()].map((r) => r.config).filter((c) => !gone.tasks.has(`${c.project}\0${c.engine}\0${c.name}`));
+        await engine.engine.checkTaskSet(existing, added, project);
+      }
       this.checkOpen();
     } catch (err) {
       await closeCreated();

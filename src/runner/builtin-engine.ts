@@ -34,6 +34,8 @@ export interface BuiltinEngineSpec<C extends BuiltinConfig, S extends BuiltinPid
   scope: 'engine' | 'task';
   /** Validates a task's keys against the project (throws VirtTierError naming the field). */
   checkTask(task: TaskConfig, project: ProjectConfig): void;
+  /** Validates the engine's tasks together after an add (Engine.checkTaskSet); may read host facts through deps. */
+  checkTaskSet?(input: { config: C; deps: BuiltinEngineDeps; existing: readonly TaskConfig[]; added: readonly TaskConfig[] }): Promise<void>;
   /** What a task scans (VMA filter, ign_host). */
   scanTarget(task: EngineTask): Omit<ScanTarget, 'pid'>;
   /** The running totals of a task, fresh when it starts. */
@@ -75,6 +77,10 @@ class BuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T, E> im
 
   checkTask(task: TaskConfig, project: ProjectConfig): void {
     this.spec.checkTask(task, project);
+  }
+
+  async checkTaskSet(existing: readonly TaskConfig[], added: readonly TaskConfig[]): Promise<void> {
+    await this.spec.checkTaskSet?.({ config: this.config, deps: this.deps, existing, added });
   }
 
   private groupFor(taskName: string): RoundGroup<S, T> {

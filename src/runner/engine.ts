@@ -32,6 +32,14 @@ export interface Engine {
   readonly config: EngineConfig;
   /** Validates a task before it is added (throws or rejects with VirtTierError naming the field). Must not keep state. */
   checkTask(task: TaskConfig, project: ProjectConfig): void | Promise<void>;
+  /**
+   * Optional: validates what the engine's tasks ask of it together, once
+   * every task of an add passed `checkTask`: `existing` are its tasks now
+   * (less those the same change removes), `added` the new ones in document
+   * order (cslide: the guests' DRAM minima must fit). Throws or rejects
+   * with VirtTierError naming the field. Must not keep state.
+   */
+  checkTaskSet?(existing: readonly TaskConfig[], added: readonly TaskConfig[], project: ProjectConfig): void | Promise<void>;
   /** Starts running cycles for a task. Returns at once. */
   startTask(task: EngineTask): void;
   /** Stops a task's cycles; resolves when nothing more will touch its target. */
