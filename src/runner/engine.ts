@@ -40,8 +40,20 @@ export interface Engine {
    * with VirtTierError naming the field. Must not keep state.
    */
   checkTaskSet?(existing: readonly TaskConfig[], added: readonly TaskConfig[], project: ProjectConfig): void | Promise<void>;
-  /** Starts running cycles for a task. Returns at once. */
-  startTask(task: EngineTask): void;
+  /**
+   * false for an engine that has no start operation (a thirdparty plugin
+   * without `startTask`, as etmem's ops table may lack `start_task`): its
+   * tasks are added but never started, and `project start` of its project
+   * fails (etmemd_project.c project_start_engine). Absent means true.
+   */
+  readonly canStart?: boolean;
+  /**
+   * Starts running cycles for a task and returns once it runs (cycles go on
+   * in the background). Rejects, with nothing left running, when the task
+   * could not start: `project start` and an add to a started project then
+   * answer OPT_INTER_ERR, as etmem's failing start_task does.
+   */
+  startTask(task: EngineTask): void | Promise<void>;
   /** Stops a task's cycles; resolves when nothing more will touch its target. */
   stopTask(taskName: string): Promise<void>;
   /** A private command (`showtaskpages`, `showhostpages`, plugin-defined). */
