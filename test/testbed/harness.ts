@@ -13,11 +13,12 @@
  * its own if this process dies without running exit handlers.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureInitramfs } from './initramfs.js';
 import { GUEST_RUN_DIR } from './guest-init.js';
+import { LIBVIRT_CAPS_DIR, LIBVIRT_SETUP } from './libvirt-setup.js';
 
 export { GUEST_RUN_DIR };
 
@@ -62,6 +63,15 @@ export interface TestbedOptions {
    * (mode 2) can run. Default false: without it all nodes are one tier.
    */
   hmat?: boolean;
+  /**
+   * Start virtlogd and libvirtd (QEMU driver, qemu:///system) before the
+   * command: writable state over tmpfs, hugetlbfs and the pools set up
+   * first (test/testbed/libvirt-setup.ts, docs/testbed.md). Costs boot time
+   * (libvirtd's start and QEMU probe under TCG), so it is off by default.
+   * The command gets exit code 124 and a line on stderr when libvirt
+   * cannot be set up.
+   */
+  libvirt?: boolean;
 }
 
 /** HMAT figures per initiator -> target: [latency ns, bandwidth MB/s]; local DRAM, remote DRAM, near AEP, far AEP. */
@@ -320,8 +330,13 @@ async function runOnce(opts: TestbedOptions): Promise<TestbedResult> {
     VIRT_TIER_TESTBED_RUN_DIR: GUEST_RUN_DIR,
     ...opts.env,
   };
+  // QEMU's capabilities as libvirtd probed them in an earlier run: seeded
+  // into this one (libvirtd re-probes if they no longer match its binaries).
+  const capsCache = path.join(cacheDir, LIBVIRT_CAPS_DIR);
+  if (opts.libvirt && existsSync(capsCache)) cpSync(capsCache, path.join(runDir, LIBVIRT_CAPS_DIR), { recursive: true });
   const cmd = [
     ...Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}`),
+    ...(opts.libvirt ? [LIBVIRT_SETUP] : []),
     `cd ${shellQuote(opts.cwd ?? root)} || exit 125`,
     opts.command,
     '',
@@ -400,6 +415,10 @@ async function runOnce(opts: TestbedOptions): Promise<TestbedResult> {
     console: consoleText,
     durationMs: Date.now() - started,
   };
+  if (opts.libvirt && existsSync(path.join(runDir, LIBVIRT_CAPS_DIR))) {
+    rmSync(capsCache, { recursive: true, force: true });
+    cpSync(path.join(runDir, LIBVIRT_CAPS_DIR), capsCache, { recursive: true });
+  }
   rmSync(runDir, { recursive: true, force: true });
   return result;
 }

@@ -1,7 +1,7 @@
 /**
  * Command-line front of the testbed, for people and demos:
  *
- *   node dist/test/testbed/run.js [--hugepages 0:64,2:64] [--timeout-ms 120000] [--hmat] -- COMMAND...
+ *   node dist/test/testbed/run.js [--hugepages 0:64,2:64] [--timeout-ms 120000] [--hmat] [--libvirt] -- COMMAND...
  *
  * Prints the command's stdout and stderr and exits with its exit code
  * (125 when the testbed itself failed).
@@ -9,7 +9,7 @@
 import { runInTestbed, TestbedError } from './harness.js';
 
 function usage(): never {
-  process.stderr.write('usage: run.js [--hugepages NODE:COUNT,...] [--timeout-ms MS] [--console] [--hmat] -- COMMAND...\n');
+  process.stderr.write('usage: run.js [--hugepages NODE:COUNT,...] [--timeout-ms MS] [--console] [--hmat] [--libvirt] -- COMMAND...\n');
   process.exit(2);
 }
 
@@ -18,6 +18,7 @@ const hugepagesPerNode: Record<number, number> = {};
 let timeoutMs = 120_000;
 let showConsole = false;
 let hmat = false;
+let libvirt = false;
 while (argv.length > 0 && argv[0] !== '--') {
   const flag = argv.shift()!;
   if (flag === '--hugepages') {
@@ -33,6 +34,8 @@ while (argv.length > 0 && argv[0] !== '--') {
     showConsole = true;
   } else if (flag === '--hmat') {
     hmat = true;
+  } else if (flag === '--libvirt') {
+    libvirt = true;
   } else {
     usage();
   }
@@ -41,7 +44,7 @@ argv.shift();
 if (argv.length === 0) usage();
 
 try {
-  const result = await runInTestbed({ command: argv.join(' '), hugepagesPerNode, timeoutMs, hmat });
+  const result = await runInTestbed({ command: argv.join(' '), hugepagesPerNode, timeoutMs, hmat, libvirt });
   if (showConsole) process.stderr.write(result.console);
   process.stdout.write(result.stdout);
   process.stderr.write(result.stderr);
