@@ -7,7 +7,7 @@
  * (etmem's text, or JSON).
  */
 import type { CslideEngineConfig, CslideTaskParams, TaskConfig } from '../config/types.js';
-import { invalidField } from '../errors.js';
+import { invalidField, VirtTierError } from '../errors.js';
 import type { EngineFactory } from './engine.js';
 import { CSLIDE_PAGE_SIZE_BYTES, hugetlbPool, planHostCslide, toPageMove, type NodePools, type PoolKind } from '../engines/cslide-policy.js';
 import type { AccessMap } from '../scan/access-map.js';
@@ -133,7 +133,20 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
   name: 'cslide',
   // etmem plans an engine's pids together: one quota and one reserve for all of its guests.
   scope: 'engine',
-  checkTask: (task) => checkCslideTask(task),
+  checkTask(task, _project, target) {
+    checkCslideTask(task);
+    // etmem's cslide_fill_task looks the task's pid up (etmemd_get_task_pids) and refuses the task when the
+    // process is not alive: OPT_INTER_ERR. type=domain (virt-tier's own) waits for its guest instead.
+    if (!target || (task.type !== 'pid' && task.type !== 'name')) return undefined;
+    return target.resolvePids().then((pids) => {
+      if (pids.length > 0) return;
+      throw new VirtTierError('OPT_INTER_ERR', `task "${task.name}".value: no live process ${task.type === 'pid' ? `with pid ${task.value}` : `named "${task.value}"`}: a cslide task needs its target running when it is added, as etmem`, {
+        field: `task "${task.name}".value`,
+        value: task.value,
+        allowed: task.type === 'pid' ? 'the pid of a live process' : 'the name of a running process',
+      });
+    });
+  },
   scanTarget(task) {
     const params = task.config.params as CslideTaskParams;
     return { filter: { vmFlags: params.vm_flags, anonOnly: params.anon_only, ...(params.ram ? { ramKinds: params.ram } : {}) }, ignHost: params.ign_host };
@@ -260,7 +273,11 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
     };
   },
   commands: {
-    async showhostpages({ deps, lastStats }, args) {
+    async showhostpages({ deps, lastStats, startedTasks }, args) {
+      // etmem's cslide answers every command with an error while it has no working pid (cslide_engine_do_cmd).
+      if (startedTasks.size === 0) {
+        throw new VirtTierError('OPT_INVAL', 'showhostpages: no working pid under this cslide engine (it has no started task)', { field: '-e', value: 'cslide', allowed: 'a cslide engine with a started task' });
+      }
       const pools = await deps.hostInfo.hugePagePools(CSLIDE_PAGE_SIZE_BYTES);
       const tasks: Record<number, NodePageStats> = {};
       for (const perPid of lastStats.values()) for (const s of perPid.values()) addNodeStats(tasks, s.report.nodes);
