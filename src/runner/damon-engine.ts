@@ -1,7 +1,7 @@
 /**
  * etmem's `damon` engine (etmemd_damon.c), through DAMON's sysfs interface
  * (etmem wrote the debugfs files target_ids, attrs, schemes, monitor_on,
- * which Linux 6.9 removed). A `scan_type=region` project's started tasks
+ * deprecated since Linux 6.9 and removed in 6.14). A `scan_type=region` project's started tasks
  * are the targets of one vaddr kdamond context with the project's
  * monitoring attributes, and one DAMOS scheme: the engine's action on the
  * regions whose size (bytes), access count (per aggregation interval) and
