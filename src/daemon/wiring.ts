@@ -11,6 +11,7 @@ import { platformHostInfo } from '../runner/host-info.js';
 import type { EngineFactories } from '../runner/registry.js';
 import { PidClaims } from '../runner/cycle-runner.js';
 import { createSlideEngineFactory } from '../runner/slide.js';
+import { createDamonEngineFactory } from '../runner/damon-engine.js';
 import type { Logger } from '../log.js';
 import type { Registry } from '../model/registry.js';
 import { PageMover } from '../mover/mover.js';
@@ -77,6 +78,8 @@ export function registerBuiltinEngines(engines: EngineFactories, tracker: Tracke
   };
   engines.register('slide', createSlideEngineFactory(deps));
   engines.register('cslide', createCslideEngineFactory(deps));
+  // etmem's damon engine: the kernel acts (DAMOS), through the same DAMON owner as the DAMON trackers.
+  engines.register('damon', createDamonEngineFactory());
 }
 
 export interface WiredComponents {

@@ -193,7 +193,7 @@ export class Registry {
         checkTaskAgainstProject(t, project);
         // A task the engine refuses is OPT_INTER_ERR in etmem (etmemd_project_add_task: the engine's fill_task failed).
         try {
-          await engine.engine.checkTask(t, project);
+          await engine.engine.checkTask(t, project, { resolvePids: () => this.targets.resolve(t) });
         } catch (err) {
           throw err instanceof VirtTierError ? internalError(err) : err;
         }

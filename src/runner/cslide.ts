@@ -177,7 +177,20 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
   name: 'cslide',
   // etmem plans an engine's pids together: one quota and one reserve for all of its guests.
   scope: 'engine',
-  checkTask: (task) => checkCslideTask(task),
+  checkTask(task, _project, target) {
+    checkCslideTask(task);
+    // etmem's cslide_fill_task looks the task's pid up (etmemd_get_task_pids) and refuses the task when the
+    // process is not alive: OPT_INTER_ERR. type=domain (virt-tier's own) waits for its guest instead.
+    if (!target || (task.type !== 'pid' && task.type !== 'name')) return undefined;
+    return target.resolvePids().then((pids) => {
+      if (pids.length > 0) return;
+      throw new VirtTierError('OPT_INTER_ERR', `task "${task.name}".value: no live process ${task.type === 'pid' ? `with pid ${task.value}` : `named "${task.value}"`}: a cslide task needs its target running when it is added, as etmem`, {
+        field: `task "${task.name}".value`,
+        value: task.value,
+        allowed: task.type === 'pid' ? 'the pid of a live process' : 'the name of a running process',
+      });
+    });
+  },
   checkTaskSet: ({ config, deps, existing, added }) => checkMinima(config, deps, existing, added),
   scanTarget(task) {
     const params = task.config.params as CslideTaskParams;
@@ -305,7 +318,11 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
     };
   },
   commands: {
-    async showhostpages({ deps, lastStats }, args) {
+    async showhostpages({ deps, lastStats, startedTasks }, args) {
+      // etmem's cslide answers every command with an error while it has no working pid (cslide_engine_do_cmd).
+      if (startedTasks.size === 0) {
+        throw new VirtTierError('OPT_INVAL', 'showhostpages: no working pid under this cslide engine (it has no started task)', { field: '-e', value: 'cslide', allowed: 'a cslide engine with a started task' });
+      }
       const pools = await deps.hostInfo.hugePagePools(CSLIDE_PAGE_SIZE_BYTES);
       const tasks: Record<number, NodePageStats> = {};
       for (const perPid of lastStats.values()) for (const s of perPid.values()) addNodeStats(tasks, s.report.nodes);

@@ -26,12 +26,21 @@ export interface EngineTask {
   readonly log: EngineLogger;
 }
 
+/** A task's target before the task exists: its pids as they are now. */
+export interface TaskTarget {
+  resolvePids(): Promise<number[]>;
+}
+
 export interface Engine {
   /** 'slide', 'cslide' or the thirdparty eng_name */
   readonly name: string;
   readonly config: EngineConfig;
-  /** Validates a task before it is added (throws or rejects with VirtTierError naming the field). Must not keep state. */
-  checkTask(task: TaskConfig, project: ProjectConfig): void | Promise<void>;
+  /**
+   * Validates a task before it is added (throws or rejects with VirtTierError naming the field). Must not keep
+   * state. `target` resolves the task's pids now, for an engine that needs its target alive at add (cslide, as
+   * etmem's cslide_fill_task).
+   */
+  checkTask(task: TaskConfig, project: ProjectConfig, target?: TaskTarget): void | Promise<void>;
   /**
    * Optional: validates what the engine's tasks ask of it together, once
    * every task of an add passed `checkTask`: `existing` are its tasks now
