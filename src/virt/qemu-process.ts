@@ -74,7 +74,9 @@ function vmaMatches(vma: SmapsVma, backend: RamBackend): boolean {
 /**
  * Matches the RAM backends to VMAs of `smaps`. File backends match by
  * backing-file name; memory-backend-ram/memfd VMAs carry no name (memfd
- * ones read `/memfd:<id> (deleted)`), so they match on that name or, for
+ * ones read `/memfd:<id> (deleted)`, or `/memfd:memory-backend-memfd
+ * (deleted)` as QEMU 7.2 names them), so they match on that name (the
+ * latter by size too) or, for
  * anonymous RAM, on a VMA of exactly the backend's size (the first one in
  * address order not yet taken).
  */
@@ -83,7 +85,11 @@ export function matchRamBlocks(backends: readonly RamBackend[], smaps: readonly 
   return backends.map((backend) => {
     let vma = smaps.find((v) => !taken.has(v) && vmaMatches(v, backend));
     if (!vma && backend.qomType === 'memory-backend-memfd') {
-      vma = smaps.find((v) => !taken.has(v) && v.pathname.startsWith(`/memfd:${backend.id}`));
+      vma = smaps.find((v) => !taken.has(v) && v.pathname.startsWith(`/memfd:${backend.id}`))
+        // QEMU 7.2 names every memfd after its QOM type, not its id
+        // (backends/hostmem-memfd.c: qemu_memfd_create(TYPE_MEMORY_BACKEND_MEMFD, ...)):
+        // the first such VMA of the backend's size not yet taken.
+        ?? smaps.find((v) => !taken.has(v) && v.pathname.startsWith('/memfd:memory-backend-memfd') && v.sizeBytes === backend.sizeBytes);
     }
     if (!vma && backend.qomType === 'memory-backend-ram') {
       vma = smaps.find((v) => !taken.has(v) && v.inode === 0 && v.pathname === '' && v.sizeBytes === backend.sizeBytes);

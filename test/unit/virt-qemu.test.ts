@@ -60,6 +60,20 @@ test('key=value -object form, ,, escapes, host-nodes, sizes with suffixes', () =
   assert.equal(blocks[1]!.vma!.start, 0x7f1000000000);
 });
 
+test('memfd RAM as QEMU 7.2 names it (/memfd:memory-backend-memfd, hugetlb) matches by size', () => {
+  const cmd = parseQemuCmdline([
+    'qemu', '-name', 'guest=m,debug-threads=on', '-m', '64',
+    '-object', '{"qom-type":"memory-backend-memfd","id":"pc.ram","hugetlb":true,"hugetlbsize":2097152,"share":true,"size":67108864}',
+  ]);
+  const smaps = parseSmaps(
+    '7f2000000000-7f2000200000 rw-s 00000000 00:0f 7 /memfd:memory-backend-memfd (deleted)\nVmFlags: rd wr sh ht\n' +
+      '7f3000000000-7f3004000000 rw-s 00000000 00:0f 9 /memfd:memory-backend-memfd (deleted)\nVmFlags: rd wr sh ht\n',
+  );
+  const blocks = matchRamBlocks(cmd.ramBackends, smaps);
+  assert.equal(blocks[0]!.vma!.start, 0x7f3000000000, 'the 64 MiB one, not the 2 MiB memfd before it');
+  assert.equal(blocks[0]!.vma!.hugetlb, true);
+});
+
 test('pidfile lookup: the PID must be the named guest\'s QEMU; names never leave the run directory', async () => {
   const { MemoryIO } = await import('../../src/platform/io.js');
   const { findQemuProcess } = await import('../../src/virt/qemu-process.js');
