@@ -9,7 +9,7 @@ import type { EngineTask } from '../runner/engine.js';
 import { createCslideEngineFactory } from '../runner/cslide.js';
 import { platformHostInfo } from '../runner/host-info.js';
 import type { EngineFactories } from '../runner/registry.js';
-import { PidClaims } from '../runner/cycle-runner.js';
+import { PidClaims, type HeldPids } from '../runner/cycle-runner.js';
 import { createSlideEngineFactory } from '../runner/slide.js';
 import { createDamonEngineFactory } from '../runner/damon-engine.js';
 import type { Logger } from '../log.js';
@@ -24,10 +24,14 @@ import { readNumaTopology } from '../platform/numa-topology.js';
 import { VirtConnection } from '../virt/connection.js';
 import { domainPidResolver, listRunningDomains } from '../virt/discovery.js';
 import { handleHookEvent } from '../virt/hook-events.js';
+import { MigrationHolds } from '../virt/migration-holds.js';
 import { ScanObserver } from '../feed/scan-observer.js';
 import { startFeedServer } from '../feed/server.js';
 import { migrationHandlers } from '../migration/access-handler.js';
 import { heatReportHandlers } from '../feed/report-handler.js';
+
+/** How often libvirt's domain states are re-read for the holds (paused guests), ms. */
+const HOLDS_REFRESH_MS = 2000;
 
 export interface WiringContext {
   log: Logger;
@@ -68,13 +72,15 @@ export function createTargets(libvirt: { enabled: boolean; uri: string }): { tar
  * timing, heat strips and the last access counts for the feed and for
  * migrate-hints.
  */
-export function registerBuiltinEngines(engines: EngineFactories, tracker: TrackerChoice, scans: ScanObserver): void {
+export function registerBuiltinEngines(engines: EngineFactories, tracker: TrackerChoice, scans: ScanObserver, heldPids?: HeldPids): void {
   const deps = {
     trackerFactory: (engine: 'slide' | 'cslide', task: EngineTask) => scans.wrapTracker(task, createTracker(tracker, engine)),
     mover: new PageMover(),
     hostInfo: platformHostInfo(),
     // one claim set for every engine of this daemon: two tasks never scan one process at once
     pidClaims: new PidClaims(),
+    // guests that migrate are left alone: moves would compete with the migration for memory bandwidth
+    heldPids,
   };
   engines.register('slide', createSlideEngineFactory(deps));
   engines.register('cslide', createCslideEngineFactory(deps));
@@ -89,10 +95,12 @@ export interface WiredComponents {
 
 export async function wireComponents(ctx: WiringContext): Promise<WiredComponents> {
   const scans = new ScanObserver();
-  registerBuiltinEngines(ctx.engines, ctx.tracker, scans);
+  const connection = ctx.libvirt.enabled ? (ctx.connection ?? new VirtConnection(ctx.libvirt.uri)) : null;
+  const holds = new MigrationHolds({ listDomains: connection ? () => listRunningDomains({ connection }) : undefined });
+  registerBuiltinEngines(ctx.engines, ctx.tracker, scans, holds);
   const closers: Array<() => Promise<void>> = [];
   const handlers: Record<string, Handler> = { ...migrationHandlers(scans), ...heatReportHandlers(scans) };
-  if (ctx.libvirt.enabled) Object.assign(handlers, await wireLibvirt(ctx, closers));
+  if (connection) Object.assign(handlers, await wireLibvirt(ctx, connection, holds, closers));
   if (ctx.feed) {
     const feed = await startFeedServer({
       registry: ctx.registry,
@@ -121,10 +129,14 @@ export async function wireComponents(ctx: WiringContext): Promise<WiredComponent
  * events and pick up policy edits. libvirtd being down is not fatal: the
  * connection is retried on the next use.
  */
-async function wireLibvirt(ctx: WiringContext, closers: Array<() => Promise<void>>): Promise<Record<string, Handler>> {
+async function wireLibvirt(ctx: WiringContext, connection: VirtConnection, holds: MigrationHolds, closers: Array<() => Promise<void>>): Promise<Record<string, Handler>> {
   const { log } = ctx;
-  const connection = ctx.connection ?? new VirtConnection(ctx.libvirt.uri);
   closers.push(() => connection.close());
+  // Paused guests (an incoming migration before libvirt's Finish, a source after its migration) are held;
+  // their states come from this poll and from the hook's events. Migrations themselves are seen live.
+  void holds.refresh();
+  const holdTimer = setInterval(() => void holds.refresh(), Math.min(ctx.libvirt.syncIntervalMs, HOLDS_REFRESH_MS));
+  closers.push(async () => clearInterval(holdTimer));
 
   let sync: DomainSync | undefined;
   if (ctx.libvirt.autoDomains) {
@@ -159,9 +171,11 @@ async function wireLibvirt(ctx: WiringContext, closers: Array<() => Promise<void
       const decision = handleHookEvent(args, { auto: ctx.libvirt.autoDomains });
       log.info('qemu hook event', { ...decision });
       // Answer first: the hook must return within its budget whatever the resync costs.
+      // A migrate/started event on the destination: the paused guest is held until libvirt resumes it.
+      if (decision.action !== 'ignore') setImmediate(() => void holds.refresh());
       if (sync && decision.action !== 'ignore') setImmediate(() => void sync!.resync());
       return decision;
     },
-    'domain.sync.status': () => ({ autoDomains: ctx.libvirt.autoDomains, managed: sync?.managedDomains() ?? [], placements: sync?.placements() ?? {}, errors: Object.fromEntries(sync?.errors ?? []) }),
+    'domain.sync.status': () => ({ autoDomains: ctx.libvirt.autoDomains, managed: sync?.managedDomains() ?? [], placements: sync?.placements() ?? {}, errors: Object.fromEntries(sync?.errors ?? []), pausedPids: holds.paused() }),
   };
 }

@@ -119,6 +119,8 @@ class BuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T, E> im
             ...this.spec.roundFigures(all, totals),
             errorsByErrno,
             ...(extra.skippedPids.length > 0 ? { skippedPids: extra.skippedPids } : {}),
+            // pid -> why it was left alone this round ('migrating-out', ...): nothing was scanned or moved for it
+            ...(Object.keys(extra.held).length > 0 ? { held: extra.held } : {}),
             ...(Object.keys(extra.errors).length > 0 ? { errors: extra.errors } : {}),
           };
         },

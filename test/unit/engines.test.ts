@@ -356,6 +356,53 @@ describe('slide engine', () => {
     await engine.close();
   });
 
+  test('a held pid (its guest migrating) is neither scanned nor moved, and the stats say why; it is tiered once released', async () => {
+    const world = new World(anonMap(), {});
+    const mover = new RecordingMover(world);
+    const tracker = new SyntheticTracker(world);
+    let task!: FakeTask;
+    const asked: number[] = [];
+    let migrating = true;
+    const heldPids = { heldReason: async (pid: number) => (asked.push(pid), migrating ? 'migrating-out' : undefined) };
+    const engine = new SlideEngine(slideConfig, { pidClaims, heldPids, trackerFactory: () => tracker, mover, hostInfo: hostInfoOf(world), sleep: async (_ms, signal) => {
+      await tick();
+      migrating = false;
+      if (task.stats.length >= 2) task.controller.abort();
+      if (signal?.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+    } }, ctx);
+    task = fakeTask(slideTask(), () => [5151]);
+    engine.startTask(task);
+    await waitFor(() => task.signal.aborted, 'two rounds');
+    await engine.stopTask('s1');
+    assert.deepEqual(task.stats[0]!.held, { 5151: 'migrating-out' });
+    assert.deepEqual(task.stats[0]!.pids, []);
+    assert.equal(tracker.cycles, 1, 'scanned only in the round after the hold');
+    assert.equal(mover.calls.length, 1, 'moved only in the round after the hold');
+    assert.equal(task.stats[1]!.held, undefined);
+    assert.equal(task.stats[1]!.swappedOutBytes, 6 * 4096);
+    assert.ok(asked.length >= 3, 'asked at the claim step and again before the moves');
+    assert.deepEqual(pidClaims.list(), []);
+    await engine.close();
+  });
+
+  test('a migration that starts while the group scans: the scan is dropped, nothing moves', async () => {
+    const world = new World(anonMap(), {});
+    const mover = new RecordingMover(world);
+    let migrating = false;
+    const tracker = new SyntheticTracker(world, async () => void (migrating = true));
+    let task!: FakeTask;
+    const heldPids = { heldReason: async () => (migrating ? 'migrating-out' : undefined) };
+    const engine = new SlideEngine(slideConfig, { pidClaims, heldPids, trackerFactory: () => tracker, mover, hostInfo: hostInfoOf(world), sleep: roundsSleep(() => task, 1) }, ctx);
+    task = fakeTask(slideTask(), () => [5151]);
+    engine.startTask(task);
+    await waitFor(() => task.signal.aborted, 'one round');
+    await engine.stopTask('s1');
+    assert.equal(tracker.cycles, 1);
+    assert.equal(mover.calls.length, 0);
+    assert.deepEqual(task.stats[0]!.held, { 5151: 'migrating-out' });
+    await engine.close();
+  });
+
   test('sysmem_threshold: no swap while free memory is at or above it', async () => {
     const world = new World(anonMap(), {});
     const mover = new RecordingMover(world);
