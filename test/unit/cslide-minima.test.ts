@@ -91,6 +91,7 @@ function fourNodeSysfs(): MemoryIO {
   return new MemoryIO(files);
 }
 
+// The tasks' pid is this test's parent: cslide refuses a dead pid at add (etmem), and never the daemon's own.
 describe('obj add of cslide tasks whose DRAM minima do not fit (real Registry and cslide engine, fixture sysfs)', () => {
   const unusedMover: Mover = { execute: () => Promise.reject(new Error('no moves in this test')) } as unknown as Mover;
   const registry = (): Registry => new Registry(nullLogger(), {
@@ -111,29 +112,29 @@ describe('obj add of cslide tasks whose DRAM minima do not fit (real Registry an
 
   test('hugetlb guests: the DRAM nodes\' pools (80 MB); the error names dram_min and what is left; nothing of the document is added', async () => {
     const reg = registry();
-    await reg.add(doc([project(), engine, cslideTask({ name: 'g1', value: '101', dram_min: '50' })]));
+    await reg.add(doc([project(), engine, cslideTask({ name: 'g1', value: String(process.ppid), dram_min: '50' })]));
     const before = JSON.stringify(reg.show());
-    const err = await refused(reg, [cslideTask({ name: 'g2', value: '102', dram_min: '20' }), cslideTask({ name: 'g3', value: '103', dram_min: '20' })],
+    const err = await refused(reg, [cslideTask({ name: 'g2', value: String(process.ppid), dram_min: '20' }), cslideTask({ name: 'g3', value: String(process.ppid), dram_min: '20' })],
       'task "g3".dram_min', '0..10 (MB left of the engine\'s DRAM for hugetlb)');
     assert.match(err.message, /20 MB does not fit: the engine's DRAM nodes 0,1 have 80 MB in hugepage pools and 1456 MB of regular memory/);
     assert.equal(JSON.stringify(reg.show()), before, 'all or nothing: g2 was not added either');
     // What is left still fits.
-    await reg.add(doc([cslideTask({ name: 'g2', value: '102', dram_min: '30' })]));
+    await reg.add(doc([cslideTask({ name: 'g2', value: String(process.ppid), dram_min: '30' })]));
     assert.deepEqual(reg.show()[0]!.tasks.map((t) => t.name), ['g1', 'g2']);
   });
 
   test('regular memory: MemTotal of nodes 0 and 1 less node 0\'s pool (1456 MB); a task of both kinds against both (1536 MB)', async () => {
     const reg = registry();
-    await reg.add(doc([project(), engine, without(cslideTask({ name: 'thp', value: '101', ram: 'thp', dram_min: '1400' }), 'vm_flags')]));
-    await refused(reg, [without(cslideTask({ name: 'memfd', value: '102', ram: 'shared', dram_min: '57' }), 'vm_flags')], 'task "memfd".dram_min', '0..56 (MB left of the engine\'s DRAM for regular memory)');
-    await refused(reg, [cslideTask({ name: 'mixed', value: '103', ram: 'hugetlb,anon', dram_min: '137' })], 'task "mixed".dram_min', '0..136 (MB left of the engine\'s DRAM for hugetlb and regular memory)');
-    await reg.add(doc([cslideTask({ name: 'mixed', value: '103', ram: 'hugetlb,anon', dram_min: '136' })]));
+    await reg.add(doc([project(), engine, without(cslideTask({ name: 'thp', value: String(process.ppid), ram: 'thp', dram_min: '1400' }), 'vm_flags')]));
+    await refused(reg, [without(cslideTask({ name: 'memfd', value: String(process.ppid), ram: 'shared', dram_min: '57' }), 'vm_flags')], 'task "memfd".dram_min', '0..56 (MB left of the engine\'s DRAM for regular memory)');
+    await refused(reg, [cslideTask({ name: 'mixed', value: String(process.ppid), ram: 'hugetlb,anon', dram_min: '137' })], 'task "mixed".dram_min', '0..136 (MB left of the engine\'s DRAM for hugetlb and regular memory)');
+    await reg.add(doc([cslideTask({ name: 'mixed', value: String(process.ppid), ram: 'hugetlb,anon', dram_min: '136' })]));
   });
 
   test('a full pool leaves 0..0 for the next hugetlb minimum', async () => {
     const reg = registry();
-    await reg.add(doc([project(), engine, cslideTask({ name: 'g1', value: '101', dram_min: '80' })]));
-    await refused(reg, [cslideTask({ name: 'g2', value: '102', dram_min: '1' })], 'task "g2".dram_min', '0..0 (MB left of the engine\'s DRAM for hugetlb)');
+    await reg.add(doc([project(), engine, cslideTask({ name: 'g1', value: String(process.ppid), dram_min: '80' })]));
+    await refused(reg, [cslideTask({ name: 'g2', value: String(process.ppid), dram_min: '1' })], 'task "g2".dram_min', '0..0 (MB left of the engine\'s DRAM for hugetlb)');
   });
 });
 
