@@ -10,7 +10,8 @@
         "native/process_madvise.cc",
         "native/pagemap.cc",
         "native/idle.cc",
-        "native/residency.cc"
+        "native/residency.cc",
+        "native/page_states.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=9", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],

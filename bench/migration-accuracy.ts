@@ -6,6 +6,8 @@
  * then migrated by QEMU over TCP to an `-incoming` QEMU
  * (test/libvirt/migration.ts); the table compares the prediction with
  * `query-migrate`. One guest at a time (a busy TCG guest takes a core).
+ * "CPU share" is what a spinning thread of the bench got of one CPU just
+ * before the migration: the scheduler's offer to QEMU's migration thread.
  * Run as root, on a machine as quiet as you can get it, after `npx tsc -p .`:
  *   node dist/bench/migration-accuracy.js [--mib 512] [--runs 1]
  */
@@ -59,7 +61,21 @@ async function swapUpperHalf(pid: number, memMiB: number): Promise<void> {
   await new PageMover().execute(plan, { allowedPids: new Set([pid]) });
 }
 
-async function runScenario(s: Scenario, memMiB: number): Promise<{ run: PrecopyRun; real: MigrationFigures }> {
+/**
+ * The share of one CPU a busy thread of this process gets right now (300 ms
+ * of spinning, CPU time over wall time): what a newly runnable thread, such
+ * as QEMU's migration thread, can expect from the scheduler at this load.
+ */
+function cpuShareNow(): number {
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  let x = 0;
+  while (performance.now() - t0 < 300) x += Math.sqrt(x + 1);
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000 / (performance.now() - t0);
+}
+
+async function runScenario(s: Scenario, memMiB: number): Promise<{ run: PrecopyRun; real: MigrationFigures; cpuShare: number }> {
   const g = createGuest({ tag: 'bench', init: WORKLOAD_INIT, memoryMiB: memMiB, ...s.guest });
   try {
     const log = `/var/log/libvirt/qemu/${g.name}.console`;
@@ -71,6 +87,7 @@ async function runScenario(s: Scenario, memMiB: number): Promise<{ run: PrecopyR
     if (code !== 0) throw new Error('migrate-hints failed');
     const run = JSON.parse(out).estimate.withoutSkip as PrecopyRun;
     const dest = await startIncoming(pid);
+    const cpuShare = cpuShareNow();
     try {
       if (s.cancelAfterSyncs) {
         await qmp(g.name, 'migrate-set-parameters', { 'max-bandwidth': s.bandwidthMBps * MIB, 'downtime-limit': 300 });
@@ -81,9 +98,9 @@ async function runScenario(s: Scenario, memMiB: number): Promise<{ run: PrecopyR
           return r.status !== 'active' || r.ram?.['dirty-sync-count'] >= s.cancelAfterSyncs! ? r : null;
         }, 300_000, 'syncs', 250);
         await qmp(g.name, 'migrate_cancel');
-        return { run, real: { status: q.status, totalTimeMs: NaN, downtimeMs: NaN, setupTimeMs: NaN, transferredBytes: NaN, normalPages: NaN, zeroPages: NaN, dirtySyncCount: q.ram?.['dirty-sync-count'], totalBytes: NaN, raw: q } };
+        return { run, cpuShare, real: { status: q.status, totalTimeMs: NaN, downtimeMs: NaN, setupTimeMs: NaN, transferredBytes: NaN, normalPages: NaN, zeroPages: NaN, dirtySyncCount: q.ram?.['dirty-sync-count'], totalBytes: NaN, raw: q } };
       }
-      return { run, real: await migrate(g.name, dest, { maxBandwidthBytesPerSec: s.bandwidthMBps * MIB }) };
+      return { run, cpuShare, real: await migrate(g.name, dest, { maxBandwidthBytesPerSec: s.bandwidthMBps * MIB }) };
     } finally {
       await dest.stop();
     }
@@ -110,10 +127,10 @@ async function main(): Promise<void> {
   try {
     for (let i = 0; i < runs; i++) {
       for (const s of scenarios) {
-        const { run, real } = await runScenario(s, memMiB);
+        const { run, real, cpuShare } = await runScenario(s, memMiB);
         const load = os.loadavg()[0]!.toFixed(1);
         if (s.cancelAfterSyncs) {
-          rows.push(`| ${s.name} | ${run.converged ? 'yes' : 'no'} / ${real.status === 'completed' ? 'yes' : `no (${real.status} after ${real.dirtySyncCount} syncs)`} | - | - | - | - | - | ${load} |`);
+          rows.push(`| ${s.name} | ${run.converged ? 'yes' : 'no'} / ${real.status === 'completed' ? 'yes' : `no (${real.status} after ${real.dirtySyncCount} syncs)`} | - | - | - | - | - | - | ${cpuShare.toFixed(2)} | ${load} |`);
           process.stderr.write(rows[rows.length - 1] + '\n');
           continue;
         }
@@ -126,7 +143,9 @@ async function main(): Promise<void> {
         timeErr.push(Math.abs(et));
         rows.push(`| ${s.name} | ${run.converged ? 'yes' : 'no'} / ${real.status === 'completed' ? 'yes' : 'no'} | ${(run.totalBytes / 1e6).toFixed(1)} / ${(real.transferredBytes / 1e6).toFixed(1)} (${eb.toFixed(1)}%) | ` +
           `${run.normalPages} + ${run.zeroPages} / ${real.normalPages} + ${real.zeroPages} | ${run.totalTimeMs.toFixed(0)} / ${realMs}${mark} (${et.toFixed(1)}%) | ` +
-          `${run.downtimeMs.toFixed(0)} / ${real.downtimeMs} | ${run.dirtySyncCount} / ${real.dirtySyncCount} | ${load} |`);
+          `${run.downtimeMs.toFixed(0)} / ${real.downtimeMs} | ${run.dirtySyncCount} / ${real.dirtySyncCount} | ` +
+          // what the stream achieved against the limit: below it, the migration thread was short of CPU, not of bandwidth
+          `${(real.transferredBytes / MIB / (realMs / 1000)).toFixed(1)} / ${s.bandwidthMBps} | ${cpuShare.toFixed(2)} | ${load} |`);
         process.stderr.write(rows[rows.length - 1] + '\n');
       }
     }
@@ -136,7 +155,7 @@ async function main(): Promise<void> {
   }
   process.stdout.write(
     `${memMiB} MiB TCG guests, downtime limit 300 ms, predicted / QEMU query-migrate (${os.cpus().length} CPUs, kernel ${os.release()})\n\n` +
-    '| scenario | converges (pred / real) | MB transferred | normal + zero pages | total time ms | downtime ms | dirty syncs | load |\n|---|---|---:|---:|---:|---:|---:|---:|\n' +
+    '| scenario | converges (pred / real) | MB transferred | normal + zero pages | total time ms | downtime ms | dirty syncs | achieved / limit MiB/s | CPU share | load |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n' +
     rows.join('\n') + '\n\n' +
     `median |error|: bytes ${median(byteErr).toFixed(1)}%, time ${median(timeErr).toFixed(1)}%; worst: bytes ${Math.max(...byteErr).toFixed(1)}%, time ${Math.max(...timeErr).toFixed(1)}%\n`,
   );

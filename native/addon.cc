@@ -12,6 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vt::InitPagemap(env, exports);
   vt::InitIdle(env, exports);
   vt::InitResidency(env, exports);
+  vt::InitPageStates(env, exports);
   return exports;
 }
 

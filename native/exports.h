@@ -11,4 +11,5 @@ void InitProcessMadvise(Napi::Env env, Napi::Object exports);
 void InitPagemap(Napi::Env env, Napi::Object exports);
 void InitIdle(Napi::Env env, Napi::Object exports);
 void InitResidency(Napi::Env env, Napi::Object exports);
+void InitPageStates(Napi::Env env, Napi::Object exports);
 }  // namespace vt

@@ -8,7 +8,6 @@
 import type { HostFacts } from '../config/types.js';
 import { VirtTierError } from '../errors.js';
 import type { NodeUsage } from '../virt/domain-stats.js';
-import { domainProjectName } from '../virt/domain-tasks.js';
 import { policyFromDomainXml } from '../virt/policy.js';
 import { daemonCall } from './daemon-call.js';
 
@@ -60,14 +59,17 @@ function nodesFromReply(reply: unknown): Record<number, NodeUsage> | undefined {
 
 /**
  * Hot/cold per node from virt-tierd for a domain it tiers through its
- * policy (project and task `domain-<uuid>`), or undefined when tiering is
- * not on, or the daemon is not reachable or does not tier it.
+ * policy (task `domain-<uuid>` in its group's host-wide project, which the
+ * daemon's domain.sync.status names), or undefined when tiering is not on,
+ * or the daemon is not reachable or does not tier it.
  */
 export async function daemonDomainUsage(socket: string, uuid: string, tiering: DomainTiering, timeoutMs = 1000): Promise<Record<number, NodeUsage> | undefined> {
   if (tiering.engine === null) return undefined;
-  const name = domainProjectName(uuid);
   try {
-    const reply = await daemonCall(socket, 'engine.cmd', { project: name, engine: tiering.engine, cmd: 'showtaskpages', task: name, json: true }, timeoutMs);
+    const status = (await daemonCall(socket, 'domain.sync.status', {}, timeoutMs)) as { placements?: Record<string, { project: string; engine: string; task: string }> };
+    const place = status?.placements?.[uuid];
+    if (!place) return undefined;
+    const reply = await daemonCall(socket, 'engine.cmd', { project: place.project, engine: place.engine, cmd: 'showtaskpages', task: place.task, json: true }, timeoutMs);
     return nodesFromReply(reply);
   } catch {
     return undefined;

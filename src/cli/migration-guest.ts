@@ -6,6 +6,7 @@
 import { VirtTierError, invalidField } from '../errors.js';
 import { isErrno } from '../native/errors.js';
 import { liveIO } from '../platform/io.js';
+import { readMemoryBlockMap } from '../platform/memory-blocks.js';
 import { readSmaps } from '../platform/smaps.js';
 import { measureGuest, type EstimateOverrides, type MeasuredGuest } from '../migration/guest-inputs.js';
 import { ramBlockPageStats, type AccessData, type RamBlockPageStats, type RamBlockTarget } from '../migration/page-stats.js';
@@ -90,10 +91,12 @@ export async function readGuest(opts: ParsedOptions, access: ((pid: number) => P
   const value = domain ?? String(pid);
   if (targets.length === 0) throw new VirtTierError('OPT_INVAL', `pid ${pid}: no guest RAM found (no RAMBlock matched a mapping)`, { field, value });
   const accessData = access ? await access(pid) : undefined;
+  // nodes by PFN through the sysfs memory-block map (no move_pages per page); without it, move_pages
+  const nodeMap = await readMemoryBlockMap(liveIO).catch(() => undefined);
   const stats: RamBlockPageStats[] = [];
   for (const t of targets) {
     try {
-      stats.push(await ramBlockPageStats(pid, t, accessData));
+      stats.push(await ramBlockPageStats(pid, t, accessData, liveKernel, nodeMap));
     } catch (err) {
       throw guestReadError(err, pid, field, value);
     }

@@ -9,7 +9,7 @@ import { FieldProblem, INT32_MAX, parseDomain, parseName, parseNodePairs, parseP
 import { asInternal, type RawSection } from './raw.js';
 import { SectionReader } from './section-reader.js';
 import { engineKindOf, pluginParams, readTaskParams, taskParamKeys } from './task-params.js';
-import type { CslideEngineConfig, EngineConfig, EngineKind, HostFacts, ObjectRefs, ProjectConfig, SourceRef, TaskConfig, TaskType } from './types.js';
+import { DAMON_ACTIONS, type CslideEngineConfig, type DamonEngineConfig, type EngineConfig, type EngineKind, type HostFacts, type ObjectRefs, type ProjectConfig, type RegionScanConfig, type SourceRef, type TaskConfig, type TaskType } from './types.js';
 import { cslideEngineConfig, projectConfig, type ProjectFields } from './units.js';
 import { invalidField } from '../errors.js';
 
@@ -61,12 +61,36 @@ export function readProjectSettings(r: SectionReader): ProjectSettings {
   return settings;
 }
 
-/** `scan_type`: `page` (slide, cslide, thirdparty). etmem's `region` drives its damon engine, which virt-tier lacks. */
+/** `scan_type` of a page project: `page` (slide, cslide, thirdparty). `region` is read by buildProject. */
 function parseScanType(text: string): 'page' {
-  const allowed = 'page (region, for etmem\'s damon engine, is not implemented by virt-tier)';
+  const allowed = 'page|region (region: a [project] section of a config file, for the damon engine)';
   if (text === 'page') return 'page';
-  if (text === 'region') throw new FieldProblem('region scans (etmem\'s damon engine) are not implemented', allowed);
+  if (text === 'region') throw new FieldProblem('a region project (damon) is only made from a config file\'s [project] section', allowed);
   throw new FieldProblem(text === '' ? 'empty value' : 'not one of the choices', allowed);
+}
+
+/** The keys of a `scan_type=region` project (etmemd_project.c g_region_scan_config_items). */
+export const REGION_PROJECT_KEYS = ['name', 'scan_type', 'sample_interval', 'aggr_interval', 'update_interval', 'min_nr_regions', 'max_nr_regions'] as const;
+const UINT32_MAX = 4294967295;
+
+/**
+ * A region project's DAMON attributes. etmem requires all five and
+ * min_nr_regions < max_nr_regions, both at least 3 (MIN_NR_MIN_VAL); it
+ * takes the intervals as any unsigned long. virt-tier also asks what
+ * DAMON's sysfs refuses at `on` (mm/damon/core.c damon_set_attrs):
+ * sample <= aggr <= update.
+ */
+function readRegionScan(r: SectionReader): RegionScanConfig {
+  const us = (what: string) => int(1, UINT32_MAX, `1..${UINT32_MAX} (microseconds${what})`);
+  const sample = r.required('sample_interval', us(''));
+  const aggr = r.required('aggr_interval', us(', >= sample_interval'));
+  const update = r.required('update_interval', us(', >= aggr_interval'));
+  const minNr = r.required('min_nr_regions', int(3, UINT32_MAX, `3..${UINT32_MAX - 1}, below max_nr_regions`));
+  const maxNr = r.required('max_nr_regions', int(3, UINT32_MAX, `4..${UINT32_MAX}, above min_nr_regions`));
+  if (aggr < sample) throw r.invalid('aggr_interval', `below sample_interval (${sample})`, `${sample}..${UINT32_MAX} (microseconds, >= sample_interval)`);
+  if (update < aggr) throw r.invalid('update_interval', `below aggr_interval (${aggr})`, `${aggr}..${UINT32_MAX} (microseconds, >= aggr_interval)`);
+  if (minNr >= maxNr) throw r.invalid('max_nr_regions', `not above min_nr_regions (${minNr})`, `${minNr + 1}..${UINT32_MAX}`);
+  return { sample_interval: sample, aggr_interval: aggr, update_interval: update, min_nr_regions: minNr, max_nr_regions: maxNr };
 }
 
 /**
@@ -86,12 +110,20 @@ function readTaskName(r: SectionReader): string {
 
 export function buildProject(section: RawSection): ProjectConfig {
   const r = new SectionReader(section);
+  if (r.text('scan_type') === 'region') {
+    // A region project has DAMON's attributes instead of loop/interval/sleep (which etmem does not read there).
+    r.rejectUnknownKeys(REGION_PROJECT_KEYS, 'a region project (scan_type=region)');
+    const name = r.required('name', (t) => parseName(t));
+    return projectConfig({ name, scan_type: 'region', loop: 1, interval: 1, sleep: 1, region: readRegionScan(r), source: sourceOf(section) });
+  }
   r.rejectUnknownKeys(PROJECT_KEYS, 'a project');
   const name = r.required('name', (t) => parseName(t));
   return projectConfig({ name, ...readProjectSettings(r), source: sourceOf(section) });
 }
 
-export const ENGINE_KINDS: readonly EngineKind[] = ['slide', 'cslide', 'thirdparty'];
+export const ENGINE_KINDS: readonly EngineKind[] = ['slide', 'cslide', 'thirdparty', 'damon'];
+/** etmem's damon engine keys (etmemd_damon.c damon_eng_config_items), all required. */
+export const DAMON_ENGINE_OWN_KEYS = ['min_size', 'max_size', 'min_acc', 'max_acc', 'min_age', 'max_age', 'action'] as const;
 const ENGINE_COMMON_KEYS = ['project', 'name'] as const;
 /** A cslide engine's keys besides `project` and `name`. */
 export const CSLIDE_ENGINE_OWN_KEYS = ['node_pair', 'hot_threshold', 'node_mig_quota', 'node_hot_reserve'] as const;
@@ -135,11 +167,30 @@ export function cslideEngineExtras(r: SectionReader, fields: ReturnType<typeof c
   return out;
 }
 
+/**
+ * A damon engine's bounds and action. etmem parses them with strtoul and
+ * no check; virt-tier refuses what DAMON would never match: a minimum
+ * above its maximum, or a value beyond what the sysfs file takes.
+ */
+function readDamonEngine(r: SectionReader, project: string, source: SourceRef): DamonEngineConfig {
+  const bounded = (minKey: string, maxKey: string, max: number, unit: string): [number, number] => {
+    const lo = r.required(minKey, int(0, max, `0..${max} (${unit}), <= ${maxKey}`));
+    const hi = r.required(maxKey, int(0, max, `0..${max} (${unit}), >= ${minKey}`));
+    if (lo > hi) throw r.invalid(minKey, `above ${maxKey} (${hi}): no region could match`, `0..${hi} (${unit}, <= ${maxKey})`);
+    return [lo, hi];
+  };
+  const [minSize, maxSize] = bounded('min_size', 'max_size', Number.MAX_SAFE_INTEGER, 'bytes');
+  const [minAcc, maxAcc] = bounded('min_acc', 'max_acc', UINT32_MAX, 'accesses per aggregation interval');
+  const [minAge, maxAge] = bounded('min_age', 'max_age', UINT32_MAX, 'aggregation intervals');
+  const action = r.required('action', oneOf(DAMON_ACTIONS));
+  return { project, name: 'damon', min_size: minSize, max_size: maxSize, min_acc: minAcc, max_acc: maxAcc, min_age: minAge, max_age: maxAge, action, source };
+}
+
 /** A thirdparty engine's `eng_name`: tasks name engines by it, so it may not be a built-in engine's name. */
 function parseEngName(text: string): string {
   const name = parseName(text);
-  if (name === 'slide' || name === 'cslide') {
-    throw new FieldProblem('is the name of a built-in engine', '1..64 characters, not slide or cslide');
+  if (name === 'slide' || name === 'cslide' || name === 'damon') {
+    throw new FieldProblem('is the name of a built-in engine', '1..64 characters, not slide, cslide or damon');
   }
   return name;
 }
@@ -189,6 +240,10 @@ export function buildEngine(section: RawSection, host: HostFacts): EngineConfig 
         source,
       }),
     );
+  }
+  if (kind === 'damon') {
+    r.rejectUnknownKeys([...ENGINE_COMMON_KEYS, ...DAMON_ENGINE_OWN_KEYS], 'a damon engine');
+    return asInternal(() => readDamonEngine(r, project, source));
   }
   // thirdparty: every key but its own goes to the plugin, which validates it when the engine is added.
   const own: readonly string[] = [...ENGINE_COMMON_KEYS, ...THIRDPARTY_ENGINE_KEYS];

@@ -20,13 +20,15 @@ export const CSLIDE_TASK_KEYS = ['vm_flags', 'anon_only', 'ign_host', 'ram', 'we
 
 /** The engine kind a task's `engine=` value names. */
 export function engineKindOf(engine: string): EngineKind {
-  return engine === 'slide' || engine === 'cslide' ? engine : 'thirdparty';
+  return engine === 'slide' || engine === 'cslide' || engine === 'damon' ? engine : 'thirdparty';
 }
 
 /** The engine-specific keys a task may carry, or undefined for thirdparty (any key: the plugin decides). */
 export function taskParamKeys(kind: EngineKind): readonly string[] | undefined {
   if (kind === 'slide') return SLIDE_TASK_KEYS;
   if (kind === 'cslide') return CSLIDE_TASK_KEYS;
+  // etmem's damon engine has no task keys (its ops table fills none).
+  if (kind === 'damon') return [];
   return undefined;
 }
 
@@ -95,6 +97,7 @@ export function readTaskParams(kind: EngineKind, reader: SectionReader, host: Ho
     if (dramMax !== undefined) params.dram_max_bytes = dramMax * MB;
     return { params, warnings };
   }
+  if (kind === 'damon') return { params: {}, warnings };
   return { params: pluginParams(reader.section, paramKeys), warnings };
 }
 

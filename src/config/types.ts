@@ -14,7 +14,7 @@
  * objects are added (src/model/registry.ts).
  */
 
-export type EngineKind = 'slide' | 'cslide' | 'thirdparty';
+export type EngineKind = 'slide' | 'cslide' | 'thirdparty' | 'damon';
 export type TaskType = 'pid' | 'name' | 'domain';
 
 /** Where an object came from, for error messages: `[task] #2 (line 14)`. */
@@ -27,8 +27,33 @@ export interface SourceRef {
   line?: number;
 }
 
+/**
+ * A `scan_type=region` project's DAMON monitoring attributes (etmem's
+ * region_scan, etmemd_project.c): microseconds and region counts, written
+ * to the kdamond's monitoring_attrs as they are.
+ */
+export interface RegionScanConfig {
+  /** µs between access samples, 1..2^32-1 */
+  sample_interval: number;
+  /** µs per aggregation (nr_accesses counts samples within one), >= sample_interval */
+  aggr_interval: number;
+  /** µs between updates of the monitored address ranges, >= aggr_interval */
+  update_interval: number;
+  /** 3.. ; below max_nr_regions */
+  min_nr_regions: number;
+  max_nr_regions: number;
+}
+
 export interface ProjectConfig {
   name: string;
+  /**
+   * `page` (absent: page): slide, cslide and thirdparty engines count page
+   * accesses over `loop` scans. `region`: the project's engine is `damon`
+   * and DAMON monitors the tasks (`region` holds its attributes); `loop`,
+   * `interval` and `sleep` are not keys of a region project and are 1 there.
+   */
+  scan_type?: 'page' | 'region';
+  region?: RegionScanConfig;
   /** scans per cycle, 1..120 */
   loop: number;
   /** seconds between the scans of one cycle, 1..1200 */
@@ -97,7 +122,30 @@ export interface ThirdpartyEngineConfig extends EngineBase {
   params: Record<string, string>;
 }
 
-export type EngineConfig = SlideEngineConfig | CslideEngineConfig | ThirdpartyEngineConfig;
+/** DAMOS actions etmem's damon engine offers (etmemd_damon.c damon_action_items), by their DAMON sysfs names. */
+export const DAMON_ACTIONS = ['willneed', 'cold', 'pageout', 'hugepage', 'nohugepage', 'stat'] as const;
+export type DamonAction = (typeof DAMON_ACTIONS)[number];
+
+/**
+ * etmem's damon engine (etmemd_damon.c): one DAMOS scheme over the
+ * project's tasks, applied by the kernel to regions whose size, access
+ * count per aggregation and age (in aggregations) are within the bounds.
+ */
+export interface DamonEngineConfig extends EngineBase {
+  name: 'damon';
+  /** bytes, 0..2^53-1, min_size <= max_size */
+  min_size: number;
+  max_size: number;
+  /** nr_accesses per aggregation interval, 0..2^32-1, min_acc <= max_acc */
+  min_acc: number;
+  max_acc: number;
+  /** aggregation intervals, 0..2^32-1, min_age <= max_age */
+  min_age: number;
+  max_age: number;
+  action: DamonAction;
+}
+
+export type EngineConfig = SlideEngineConfig | CslideEngineConfig | ThirdpartyEngineConfig | DamonEngineConfig;
 
 export interface SlideTaskParams {
   /** pages accessed fewer than T times in a cycle are cold; 0..loop*3 */

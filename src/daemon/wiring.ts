@@ -9,13 +9,14 @@ import type { EngineTask } from '../runner/engine.js';
 import { createCslideEngineFactory } from '../runner/cslide.js';
 import { platformHostInfo } from '../runner/host-info.js';
 import type { EngineFactories } from '../runner/registry.js';
-import { PidClaims } from '../runner/cycle-runner.js';
+import { PidClaims, type HeldPids } from '../runner/cycle-runner.js';
 import { createSlideEngineFactory } from '../runner/slide.js';
+import { createDamonEngineFactory } from '../runner/damon-engine.js';
 import type { Logger } from '../log.js';
 import type { Registry } from '../model/registry.js';
 import { PageMover } from '../mover/mover.js';
 import { createTracker, type TrackerChoice } from '../scan/choose-tracker.js';
-import { DomainSync, defaultNodePair } from '../model/domain-sync.js';
+import { DomainSync, defaultNodePair, largestDramNodeMb } from '../model/domain-sync.js';
 import { readHostFacts } from '../model/host-facts.js';
 import { createTargetResolver, type TargetResolver } from '../model/targets.js';
 import { liveIO } from '../platform/io.js';
@@ -23,10 +24,14 @@ import { readNumaTopology } from '../platform/numa-topology.js';
 import { VirtConnection } from '../virt/connection.js';
 import { domainPidResolver, listRunningDomains } from '../virt/discovery.js';
 import { handleHookEvent } from '../virt/hook-events.js';
+import { MigrationHolds } from '../virt/migration-holds.js';
 import { ScanObserver } from '../feed/scan-observer.js';
 import { startFeedServer } from '../feed/server.js';
 import { migrationHandlers } from '../migration/access-handler.js';
 import { heatReportHandlers } from '../feed/report-handler.js';
+
+/** How often libvirt's domain states are re-read for the holds (paused guests), ms. */
+const HOLDS_REFRESH_MS = 2000;
 
 export interface WiringContext {
   log: Logger;
@@ -67,16 +72,20 @@ export function createTargets(libvirt: { enabled: boolean; uri: string }): { tar
  * timing, heat strips and the last access counts for the feed and for
  * migrate-hints.
  */
-export function registerBuiltinEngines(engines: EngineFactories, tracker: TrackerChoice, scans: ScanObserver): void {
+export function registerBuiltinEngines(engines: EngineFactories, tracker: TrackerChoice, scans: ScanObserver, heldPids?: HeldPids): void {
   const deps = {
     trackerFactory: (engine: 'slide' | 'cslide', task: EngineTask) => scans.wrapTracker(task, createTracker(tracker, engine)),
     mover: new PageMover(),
     hostInfo: platformHostInfo(),
     // one claim set for every engine of this daemon: two tasks never scan one process at once
     pidClaims: new PidClaims(),
+    // guests that migrate are left alone: moves would compete with the migration for memory bandwidth
+    heldPids,
   };
   engines.register('slide', createSlideEngineFactory(deps));
   engines.register('cslide', createCslideEngineFactory(deps));
+  // etmem's damon engine: the kernel acts (DAMOS), through the same DAMON owner as the DAMON trackers.
+  engines.register('damon', createDamonEngineFactory());
 }
 
 export interface WiredComponents {
@@ -86,10 +95,12 @@ export interface WiredComponents {
 
 export async function wireComponents(ctx: WiringContext): Promise<WiredComponents> {
   const scans = new ScanObserver();
-  registerBuiltinEngines(ctx.engines, ctx.tracker, scans);
+  const connection = ctx.libvirt.enabled ? (ctx.connection ?? new VirtConnection(ctx.libvirt.uri)) : null;
+  const holds = new MigrationHolds({ listDomains: connection ? () => listRunningDomains({ connection }) : undefined });
+  registerBuiltinEngines(ctx.engines, ctx.tracker, scans, holds);
   const closers: Array<() => Promise<void>> = [];
   const handlers: Record<string, Handler> = { ...migrationHandlers(scans), ...heatReportHandlers(scans) };
-  if (ctx.libvirt.enabled) Object.assign(handlers, await wireLibvirt(ctx, closers));
+  if (connection) Object.assign(handlers, await wireLibvirt(ctx, connection, holds, closers));
   if (ctx.feed) {
     const feed = await startFeedServer({
       registry: ctx.registry,
@@ -114,14 +125,18 @@ export async function wireComponents(ctx: WiringContext): Promise<WiredComponent
  * libvirt: type=domain tasks resolve through one shared connection; the
  * qemu hook's events are validated and answered at once (the hook waits
  * at most 80 ms), and with --auto-domains they trigger a resync of the
- * automatic per-domain projects, which a timer also runs to heal missed
+ * automatic tasks (one host-wide project per settings group), which a timer also runs to heal missed
  * events and pick up policy edits. libvirtd being down is not fatal: the
  * connection is retried on the next use.
  */
-async function wireLibvirt(ctx: WiringContext, closers: Array<() => Promise<void>>): Promise<Record<string, Handler>> {
+async function wireLibvirt(ctx: WiringContext, connection: VirtConnection, holds: MigrationHolds, closers: Array<() => Promise<void>>): Promise<Record<string, Handler>> {
   const { log } = ctx;
-  const connection = ctx.connection ?? new VirtConnection(ctx.libvirt.uri);
   closers.push(() => connection.close());
+  // Paused guests (an incoming migration before libvirt's Finish, a source after its migration) are held;
+  // their states come from this poll and from the hook's events. Migrations themselves are seen live.
+  void holds.refresh();
+  const holdTimer = setInterval(() => void holds.refresh(), Math.min(ctx.libvirt.syncIntervalMs, HOLDS_REFRESH_MS));
+  closers.push(async () => clearInterval(holdTimer));
 
   let sync: DomainSync | undefined;
   if (ctx.libvirt.autoDomains) {
@@ -131,6 +146,7 @@ async function wireLibvirt(ctx: WiringContext, closers: Array<() => Promise<void
       log,
       hostFacts: () => readHostFacts(),
       defaultNodePair: defaultNodePair(topology),
+      defaultHotReserveMb: largestDramNodeMb(topology),
       listRunning: () => listRunningDomains({ connection }),
     });
     const domainSync = sync;
@@ -155,9 +171,11 @@ async function wireLibvirt(ctx: WiringContext, closers: Array<() => Promise<void
       const decision = handleHookEvent(args, { auto: ctx.libvirt.autoDomains });
       log.info('qemu hook event', { ...decision });
       // Answer first: the hook must return within its budget whatever the resync costs.
+      // A migrate/started event on the destination: the paused guest is held until libvirt resumes it.
+      if (decision.action !== 'ignore') setImmediate(() => void holds.refresh());
       if (sync && decision.action !== 'ignore') setImmediate(() => void sync!.resync());
       return decision;
     },
-    'domain.sync.status': () => ({ autoDomains: ctx.libvirt.autoDomains, managed: sync?.managedDomains() ?? [], errors: Object.fromEntries(sync?.errors ?? []) }),
+    'domain.sync.status': () => ({ autoDomains: ctx.libvirt.autoDomains, managed: sync?.managedDomains() ?? [], placements: sync?.placements() ?? {}, errors: Object.fromEntries(sync?.errors ?? []), pausedPids: holds.paused() }),
   };
 }

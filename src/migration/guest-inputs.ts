@@ -59,30 +59,39 @@ export async function measureGuest(pid: number, stats: readonly RamBlockPageStat
   let untouched = 0;
   let swapped = 0;
   let swapCache = 0;
+  let presentPages = 0;
   let ram = 0;
   for (const s of stats) {
     untouched += s.counts.untouched;
     swapped += s.counts.swapped;
     swapCache += s.counts.swapCache;
+    presentPages += s.counts.present;
     ram += s.states.length * PAGE;
   }
-  const present = presentPageAddresses(stats.map((s) => ({ start: s.target.start, states: s.states })));
-  const zeroSamplePages = opts.zeroSamplePages ?? (present.length <= DEFAULT_ZERO_SCAN_ALL_PAGES ? present.length : DEFAULT_ZERO_SAMPLE_PAGES);
-  const dirtySamplePages = opts.dirtySamplePages ?? Math.min(present.length, DEFAULT_DIRTY_SAMPLE_PAGES);
-  if (present.length > 0) {
-    if (opts.zeroSamplePages !== undefined && zeroSamplePages !== 0) checkSampleSize('--zero-sample', zeroSamplePages, present.length);
-    if (opts.dirtySamplePages !== undefined && dirtySamplePages !== 0) checkSampleSize('--dirty-sample', dirtySamplePages, present.length);
+  const zeroSamplePages = opts.zeroSamplePages ?? (presentPages <= DEFAULT_ZERO_SCAN_ALL_PAGES ? presentPages : DEFAULT_ZERO_SAMPLE_PAGES);
+  const dirtySamplePages = opts.dirtySamplePages ?? Math.min(presentPages, DEFAULT_DIRTY_SAMPLE_PAGES);
+  if (presentPages > 0) {
+    if (opts.zeroSamplePages !== undefined && zeroSamplePages !== 0) checkSampleSize('--zero-sample', zeroSamplePages, presentPages);
+    if (opts.dirtySamplePages !== undefined && dirtySamplePages !== 0) checkSampleSize('--dirty-sample', dirtySamplePages, presentPages);
   }
+  // The address list (8 bytes per present page, fresh memory) only when a sample reads pages.
+  const sampling = presentPages > 0 && (zeroSamplePages > 0 || dirtySamplePages > 0);
+  const present = sampling ? presentPageAddresses(stats.map((s) => ({ start: s.target.start, states: s.states }))) : new Float64Array(0);
   const reader = (opts.openMem ?? procMemReader)(pid);
   try {
-    const zero = sampleZeroPages(reader, present, present.length === 0 ? 0 : zeroSamplePages, opts.random);
-    const dirty = dirtySamplePages > 0 && present.length > 0 ? await sampleDirtyPages(reader, present, dirtySamplePages, { probesMs: opts.dirtyProbesMs, random: opts.random }) : undefined;
+    const zero = sampling && zeroSamplePages > 0 ? sampleZeroPages(reader, present, zeroSamplePages, opts.random) : noZeroSample(presentPages);
+    const dirty = sampling && dirtySamplePages > 0 ? await sampleDirtyPages(reader, present, dirtySamplePages, { probesMs: opts.dirtyProbesMs, random: opts.random }) : undefined;
     const zram = swapped > 0 ? await zramZeroShare(opts.io) : undefined;
     const swapIn = swapped > 0 && opts.swapInCost ? await opts.swapInCost() : undefined;
-    return { presentAddresses: present, ramSizeBytes: ram, presentPages: present.length, untouchedPages: untouched, swappedPages: swapped, swapCachePages: swapCache, zero, dirty, zram, swapIn };
+    return { presentAddresses: present, ramSizeBytes: ram, presentPages, untouchedPages: untouched, swappedPages: swapped, swapCachePages: swapCache, zero, dirty, zram, swapIn };
   } finally {
     reader.close();
   }
+}
+
+/** The zero sample of none of `populationPages` present pages (what sampleZeroPages returns for 0). */
+function noZeroSample(populationPages: number): ZeroSample {
+  return { populationPages, sampledPages: 0, zeroSampled: 0, zeroPages: 0, standardErrorPages: 0, elapsedMs: 0, zeroIndices: new Uint32Array(0) };
 }
 
 /** What flags override: each replaces one measured input. */

@@ -22,12 +22,15 @@
  * - hugetlb: present from the page table; never swapped (hugetlb folios
  *   are not on the LRU, reclaim never sees them): reported as such, not
  *   as zero swapped pages.
- * Nodes come from move_pages(2) with a NULL node list, one query per page
- * of the mapping's page size.
+ * Nodes come, inside the same native call as the walk, from the PFNs of a
+ * pagemap read through the sysfs memory-block-to-node map when the caller
+ * passes it (no syscall per page), else from move_pages(2) with a NULL
+ * node list, one query per page of the mapping's page size.
  */
 import { liveKernel, type KernelOps } from '../native/kernel.js';
-import { PAGE_IS, PAGE_SIZE, scanPages } from '../native/pagemap.js';
+import { PAGE_SIZE } from '../native/pagemap.js';
 import { PageBitmap } from './bitmap.js';
+import type { MemoryBlockMap } from '../platform/memory-blocks.js';
 
 export const PAGE_STATE = { untouched: 0, present: 1, swapped: 2, swapCache: 3 } as const;
 export type PageStateName = keyof typeof PAGE_STATE;
@@ -79,25 +82,32 @@ export interface RamBlockPageStats {
 
 const TEMP_UNKNOWN = 255;
 
-/** Reads the page state of one RAMBlock of `pid`. */
-export async function ramBlockPageStats(pid: number, target: RamBlockTarget, access?: AccessData, kernel: KernelOps = liveKernel): Promise<RamBlockPageStats> {
+/**
+ * Reads the page state of one RAMBlock of `pid`. The per-page work (page
+ * table walk, node of every present page, counts) is one native call,
+ * kernel.pageStates (native/page_states.cc): no JS address list, no copies,
+ * no per-page arrays beyond the states and nodes it returns.
+ */
+export async function ramBlockPageStats(pid: number, target: RamBlockTarget, access?: AccessData, kernel: KernelOps = liveKernel, nodeMap?: MemoryBlockMap): Promise<RamBlockPageStats> {
   const lengthBytes = target.end - target.start;
-  const pages = Math.ceil(lengthBytes / PAGE_SIZE);
-  const states = new Uint8Array(pages);
-  const nodes = new Int16Array(pages).fill(-1);
-  const scan = await scanPages(pid, target.start, target.end, { categoryAnyOfMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED, returnMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED }, kernel);
-  const r = scan.regions;
-  for (let i = 0; i < r.length; i += 3) {
-    const first = (r[i]! - target.start) / PAGE_SIZE;
-    const last = (r[i + 1]! - target.start) / PAGE_SIZE;
-    states.fill((r[i + 2]! & PAGE_IS.PRESENT) !== 0 ? PAGE_STATE.present : PAGE_STATE.swapped, first, last);
-  }
-  if (target.kind === 'shared') await classifySharedHoles(kernel, pid, target, states);
-  await fillNodes(kernel, pid, target, r, nodes);
-
+  const mappingPageBytes = Math.max(PAGE_SIZE, target.pageSizeBytes);
+  const r = await kernel.pageStates(pid, target.start, target.end, mappingPageBytes, { nodeMap: nodeMap && nodeMap.nodeByBlock.length > 0 ? nodeMap : undefined });
+  const { states, nodes } = r;
   let temperature: Uint8Array | undefined;
-  if (access) temperature = classifyAccess(target, states, access);
-  const { counts, presentPagesByNode } = countStates(states, nodes, temperature);
+  let counts: RamBlockPageStats['counts'];
+  let presentPagesByNode: Record<number, number>;
+  if (target.kind === 'shared') {
+    // holes of the page table are asked of the backing object: states change, count again
+    await classifySharedHoles(kernel, pid, target, states);
+    if (access) temperature = classifyAccess(target, states, access);
+    ({ counts, presentPagesByNode } = countStates(states, nodes, temperature));
+  } else {
+    if (access) temperature = classifyAccess(target, states, access);
+    const { hot, cold } = countTemperature(temperature);
+    counts = { untouched: r.counts[PAGE_STATE.untouched]!, present: r.counts[PAGE_STATE.present]!, swapped: r.counts[PAGE_STATE.swapped]!, swapCache: 0, hot, cold };
+    presentPagesByNode = {};
+    for (let k = 0; k < r.presentPagesByNode.length; k += 2) presentPagesByNode[r.presentPagesByNode[k]!] = r.presentPagesByNode[k + 1]!;
+  }
   return {
     target,
     lengthBytes,
@@ -107,22 +117,13 @@ export async function ramBlockPageStats(pid: number, target: RamBlockTarget, acc
     swapSource: target.kind === 'hugetlb' ? 'never (hugetlb)' : target.kind === 'shared' ? 'backing-object' : 'pagemap',
     counts,
     presentPagesByNode,
-    scanSource: scan.source,
+    scanSource: r.source,
   };
 }
 
-/** Page counts per state (and temperature), present pages per node: one pass over typed arrays. */
-function countStates(states: Uint8Array, nodes: Int16Array, temperature: Uint8Array | undefined): { counts: RamBlockPageStats['counts']; presentPagesByNode: Record<number, number> } {
-  const byState = new Float64Array(4);
-  // nodes are 0..MAX_NUMNODES-1 (at most 1024 on x86_64), -1 unknown: index node + 1
-  const byNode = new Float64Array(1026);
+function countTemperature(temperature: Uint8Array | undefined): { hot: number; cold: number } {
   let hot = 0;
   let cold = 0;
-  for (let i = 0; i < states.length; i++) {
-    const st = states[i]!;
-    byState[st]!++;
-    if (st === PAGE_STATE.present) byNode[Math.min(nodes[i]!, 1024) + 1]!++;
-  }
   if (temperature) {
     for (let i = 0; i < temperature.length; i++) {
       const t = temperature[i];
@@ -130,6 +131,20 @@ function countStates(states: Uint8Array, nodes: Int16Array, temperature: Uint8Ar
       else if (t === 0) cold++;
     }
   }
+  return { hot, cold };
+}
+
+/** Page counts per state (and temperature), present pages per node: one pass over typed arrays. */
+function countStates(states: Uint8Array, nodes: Int16Array, temperature: Uint8Array | undefined): { counts: RamBlockPageStats['counts']; presentPagesByNode: Record<number, number> } {
+  const byState = new Float64Array(4);
+  // nodes are 0..MAX_NUMNODES-1 (at most 1024 on x86_64), -1 unknown: index node + 1
+  const byNode = new Float64Array(1026);
+  for (let i = 0; i < states.length; i++) {
+    const st = states[i]!;
+    byState[st]!++;
+    if (st === PAGE_STATE.present) byNode[Math.min(nodes[i]!, 1024) + 1]!++;
+  }
+  const { hot, cold } = countTemperature(temperature);
   const presentPagesByNode: Record<number, number> = {};
   for (let k = 0; k < byNode.length; k++) if (byNode[k]! > 0) presentPagesByNode[k - 1] = byNode[k]!;
   return {
@@ -152,82 +167,6 @@ async function classifySharedHoles(kernel: KernelOps, pid: number, target: RamBl
     for (let i = first; i < last; i++) {
       if (states[i] === PAGE_STATE.present) continue;
       states[i] = resident[i] ? PAGE_STATE.swapCache : PAGE_STATE.swapped;
-    }
-  }
-}
-
-/**
- * move_pages(pid, addrs, NULL): the node of each mapping page holding
- * present pages, from the scan's present regions. Addresses go straight
- * into one exactly-sized Float64Array: at 4 GiB that is a million entries,
- * and on this kind of machine fresh memory (page faults) costs more than
- * the loops.
- */
-async function fillNodes(kernel: KernelOps, pid: number, target: RamBlockTarget, regions: Float64Array, nodes: Int16Array): Promise<void> {
-  const ps = Math.max(PAGE_SIZE, target.pageSizeBytes);
-  if (ps === PAGE_SIZE) return fillNodes4k(kernel, pid, target, regions, nodes);
-  const alignDown = (a: number): number => a - ((a - target.start) % ps);
-  let n = 0;
-  let lastMappingPage = -1;
-  for (let i = 0; i < regions.length; i += 3) {
-    if ((regions[i + 2]! & PAGE_IS.PRESENT) === 0) continue;
-    for (let a = alignDown(regions[i]!); a < regions[i + 1]!; a += ps) {
-      if (a !== lastMappingPage) n++;
-      lastMappingPage = a;
-    }
-  }
-  if (n === 0) return;
-  const addrs = new Float64Array(n);
-  n = 0;
-  lastMappingPage = -1;
-  for (let i = 0; i < regions.length; i += 3) {
-    if ((regions[i + 2]! & PAGE_IS.PRESENT) === 0) continue;
-    for (let a = alignDown(regions[i]!); a < regions[i + 1]!; a += ps) {
-      if (a !== lastMappingPage) addrs[n++] = a;
-      lastMappingPage = a;
-    }
-  }
-  const status = await kernel.queryPageNodes(pid, addrs);
-  // Give each present 4 KiB page its mapping page's node (regions and addrs are both in address order).
-  let k = 0;
-  for (let i = 0; i < regions.length; i += 3) {
-    if ((regions[i + 2]! & PAGE_IS.PRESENT) === 0) continue;
-    const end = regions[i + 1]!;
-    for (let a = regions[i]!; a < end; ) {
-      while (k < n - 1 && addrs[k + 1]! <= a) k++;
-      const node = status[k]!;
-      let stop = Math.min(end, addrs[k]! + ps);
-      // extend over following mapping pages on the same node: one fill per run
-      while (stop < end && k < n - 1 && addrs[k + 1] === stop && status[k + 1] === node) {
-        k++;
-        stop = Math.min(end, stop + ps);
-      }
-      if (node >= 0) nodes.fill(node, (a - target.start) / PAGE_SIZE, (stop - target.start) / PAGE_SIZE);
-      a = stop;
-    }
-  }
-}
-
-/** fillNodes for 4 KiB mappings: one address per present page, tight loops only. */
-async function fillNodes4k(kernel: KernelOps, pid: number, target: RamBlockTarget, regions: Float64Array, nodes: Int16Array): Promise<void> {
-  let n = 0;
-  for (let i = 0; i < regions.length; i += 3) if ((regions[i + 2]! & PAGE_IS.PRESENT) !== 0) n += (regions[i + 1]! - regions[i]!) / PAGE_SIZE;
-  if (n === 0) return;
-  const addrs = new Float64Array(n);
-  let k = 0;
-  for (let i = 0; i < regions.length; i += 3) {
-    if ((regions[i + 2]! & PAGE_IS.PRESENT) === 0) continue;
-    for (let a = regions[i]!, end = regions[i + 1]!; a < end; a += PAGE_SIZE) addrs[k++] = a;
-  }
-  const status = await kernel.queryPageNodes(pid, addrs);
-  k = 0;
-  for (let i = 0; i < regions.length; i += 3) {
-    if ((regions[i + 2]! & PAGE_IS.PRESENT) === 0) continue;
-    const first = (regions[i]! - target.start) / PAGE_SIZE;
-    const last = (regions[i + 1]! - target.start) / PAGE_SIZE;
-    for (let p = first; p < last; p++, k++) {
-      const node = status[k]!;
-      if (node >= 0) nodes[p] = node;
     }
   }
 }

@@ -1,8 +1,10 @@
 /**
- * Keeps the daemon's automatic per-domain projects in step with libvirt:
- * every running domain whose <metadata> policy is enabled has a started
- * project `domain-<uuid>` (src/virt/domain-tasks.ts), and nothing else
- * does. It is driven by the qemu hook (at once) and by the polling
+ * Keeps the daemon's automatic tasks in step with libvirt: every running
+ * domain whose <metadata> policy is enabled has a task `domain-<uuid>` in
+ * the host-wide project of its settings group (`auto-cslide`, ...: see
+ * src/virt/domain-tasks.ts), so guests of one group share one engine's
+ * DRAM budget and quota; a group's project is added (and started) with its
+ * first guest and deleted with its last. It is driven by the qemu hook (at once) and by the polling
  * follower (to heal missed events and pick up policy edits without a
  * restart). Objects go through the registry like a config file's, so the
  * same validation and all-or-nothing rules hold.
@@ -11,10 +13,10 @@
  * their domain through `resolvePids` and wait while it is down.
  */
 import type { HostFacts } from '../config/types.js';
-import { projectConfig } from '../config/units.js';
 import type { Logger } from '../log.js';
 import type { NumaTopology } from '../platform/numa-topology.js';
-import { domainProjectName, domainTasksFromPolicy, type DomainObjects } from '../virt/domain-tasks.js';
+import { VirtTierError } from '../errors.js';
+import { domainTasksFromPolicy, type DomainObjects } from '../virt/domain-tasks.js';
 import type { Registry } from './registry.js';
 import { Mutex } from './mutex.js';
 
@@ -31,6 +33,8 @@ export interface DomainSyncOptions {
   hostFacts(): HostFacts | Promise<HostFacts>;
   /** cslide's node_pair when a policy leaves it out; undefined when the host has no memory-only node */
   defaultNodePair?: string;
+  /** cslide's node_hot_reserve (MB) when a policy leaves it out (domain-tasks.ts) */
+  defaultHotReserveMb?: number;
   /** the running domains (libvirt), for syncs triggered by hook events */
   listRunning(): Promise<DomainFacts[]>;
 }
@@ -57,28 +61,52 @@ export function defaultNodePair(topology: NumaTopology): string | undefined {
   return pairs.length > 0 ? pairs.join(';') : undefined;
 }
 
+/** The largest DRAM node's memory in MB: the host-wide engines' default node_hot_reserve. */
+export function largestDramNodeMb(topology: NumaTopology): number | undefined {
+  const dram = topology.nodes.filter((n) => n.cpus.length > 0 && n.memTotalBytes > 0);
+  if (dram.length === 0) return undefined;
+  return Math.ceil(Math.max(...dram.map((n) => n.memTotalBytes)) / (1 << 20));
+}
+
+/** Where a domain's task lives, and the objects it was added from (as JSON, to notice policy edits). */
+interface Placement {
+  project: string;
+  engine: string;
+  task: string;
+  json: string;
+}
+
 export class DomainSync {
-  /** uuid -> the objects applied for it, as JSON, to notice policy edits */
-  private readonly applied = new Map<string, string>();
+  /** uuid -> its task's place */
+  private readonly applied = new Map<string, Placement>();
+  /** group project -> the uuids whose tasks it holds */
+  private readonly groups = new Map<string, Set<string>>();
   private readonly mutex = new Mutex();
   /** the last error per domain name, for status */
   readonly errors = new Map<string, string>();
 
   constructor(private readonly opts: DomainSyncOptions) {}
 
-  /** Brings the automatic projects in line with `domains` (the complete list of running domains). */
+  /** Brings the automatic tasks in line with `domains` (the complete list of running domains). */
   sync(domains: DomainFacts[]): Promise<void> {
     return this.mutex.run(async () => {
-      const { objects, errors } = domainTasksFromPolicy(domains, { host: await this.opts.hostFacts(), defaultNodePair: this.opts.defaultNodePair });
+      const { objects, errors } = domainTasksFromPolicy(domains, {
+        host: await this.opts.hostFacts(),
+        defaultNodePair: this.opts.defaultNodePair,
+        defaultHotReserveMb: this.opts.defaultHotReserveMb,
+      });
       this.errors.clear();
       for (const e of errors) {
         this.errors.set(e.domain, e.error.message);
         this.opts.log.warn('domain policy not applied', { domain: e.domain, error: e.error.message });
       }
+      // A group project deleted by hand (obj del) is added again: the domains' policies say what is tiered.
+      const live = new Set(this.opts.registry.show().map((p) => p.name));
+      for (const project of [...this.groups.keys()]) if (!live.has(project)) this.forgetGroup(project);
       const wanted = new Map(objects.map((o) => [o.domain.uuid, o]));
       for (const uuid of [...this.applied.keys()]) {
         const o = wanted.get(uuid);
-        if (!o || JSON.stringify(this.key(o)) !== this.applied.get(uuid)) await this.remove(uuid);
+        if (!o || this.json(o) !== this.applied.get(uuid)!.json) await this.remove(uuid);
       }
       for (const [uuid, o] of wanted) {
         if (!this.applied.has(uuid)) await this.add(o);
@@ -110,17 +138,48 @@ export class DomainSync {
     return [...this.applied.keys()];
   }
 
-  private key(o: DomainObjects): unknown {
-    return { project: o.project, engine: o.engine, task: o.task };
+  /** uuid -> the project, engine and task that tier it. */
+  placements(): Record<string, { project: string; engine: string; task: string }> {
+    return Object.fromEntries([...this.applied].map(([uuid, p]) => [uuid, { project: p.project, engine: p.engine, task: p.task }]));
+  }
+
+  private json(o: DomainObjects): string {
+    return JSON.stringify({ group: o.groupKey, project: o.project.name, task: o.task });
+  }
+
+  /** Forgets a group whose project is gone (deleted by hand): its guests are added again by this or the next sync. */
+  private forgetGroup(project: string): void {
+    for (const uuid of this.groups.get(project) ?? []) this.applied.delete(uuid);
+    this.groups.delete(project);
   }
 
   private async add(o: DomainObjects): Promise<void> {
     const project = o.project.name;
     try {
-      await this.opts.registry.add({ projects: [o.project], engines: [o.engine], tasks: [o.task] });
-      await this.opts.registry.start(project);
-      this.applied.set(o.domain.uuid, JSON.stringify(this.key(o)));
-      this.opts.log.info('domain tiered by its policy', { domain: o.domain.name, project, engine: o.engine.name });
+      if (this.groups.has(project)) {
+        try {
+          await this.opts.registry.add({ projects: [], engines: [], tasks: [o.task] });
+        } catch (err) {
+          if (!(err instanceof VirtTierError) || (err.code !== 'OPT_PRO_NOEXIST' && err.code !== 'OPT_ENG_NOEXIST')) throw err;
+          this.opts.log.info('host-wide project was deleted; adding it again', { project });
+          this.forgetGroup(project);
+        }
+      }
+      if (!this.groups.has(project)) {
+        try {
+          await this.opts.registry.add({ projects: [o.project], engines: [o.engine], tasks: [o.task] });
+        } catch (err) {
+          if (err instanceof VirtTierError && err.code === 'OPT_PRO_EXISTED') {
+            throw new VirtTierError('OPT_PRO_EXISTED', `project "${project}" exists and was not added by --auto-domains (a config file's?): rename it; the auto-<engine> names are the daemon's`, { field: 'project.name', value: project });
+          }
+          throw err;
+        }
+        this.groups.set(project, new Set());
+        await this.opts.registry.start(project);
+      }
+      this.groups.get(project)!.add(o.domain.uuid);
+      this.applied.set(o.domain.uuid, { project, engine: o.task.engine, task: o.task.name, json: this.json(o) });
+      this.opts.log.info('domain tiered by its policy', { domain: o.domain.name, project, engine: o.engine.name, task: o.task.name });
     } catch (err) {
       this.errors.set(o.domain.name, (err as Error).message);
       this.opts.log.warn('domain policy not applied', { domain: o.domain.name, error: (err as Error).message });
@@ -128,14 +187,23 @@ export class DomainSync {
   }
 
   private async remove(uuid: string): Promise<void> {
-    const project = domainProjectName(uuid);
+    const placement = this.applied.get(uuid)!;
     this.applied.delete(uuid);
+    const members = this.groups.get(placement.project);
+    members?.delete(uuid);
+    const last = members === undefined || members.size === 0;
     try {
-      await this.opts.registry.del({ projects: [projectConfig({ name: project, loop: 1, interval: 1, sleep: 1 })], engines: [], tasks: [] });
-      this.opts.log.info('domain no longer tiered', { project });
+      if (last) {
+        this.groups.delete(placement.project);
+        await this.opts.registry.del({ projects: [{ name: placement.project }], engines: [], tasks: [] });
+        this.opts.log.info('domain no longer tiered; its host-wide project had no other guest', { project: placement.project, task: placement.task });
+      } else {
+        await this.opts.registry.del({ projects: [], engines: [], tasks: [{ project: placement.project, engine: placement.engine, name: placement.task }] });
+        this.opts.log.info('domain no longer tiered', { project: placement.project, task: placement.task });
+      }
     } catch (err) {
       // Already removed by hand (obj del): nothing to do.
-      this.opts.log.debug('automatic project already gone', { project, error: (err as Error).message });
+      this.opts.log.debug('automatic task already gone', { project: placement.project, task: placement.task, error: (err as Error).message });
     }
   }
 }

@@ -100,7 +100,7 @@ export class Registry {
 
   /** Adds every object of `doc`, or nothing. */
   add(doc: ConfigDocument): Promise<ChangeSummary> {
-    return this.mutex.run(async () => (await this.prepareAdd(doc, NOTHING_GONE)).commit(new Set()));
+    return this.mutex.run(async () => (await this.prepareAdd(doc, NOTHING_GONE)).commit(new Set(), true));
   }
 
   /** Throws the AbortError of a closing registry: nothing is added once SIGTERM arrived. */
@@ -130,12 +130,13 @@ export class Registry {
       const prepared = await this.prepareAdd(add, gone);
       const wasStarted = new Set(remove.projects.filter((p) => this.projects.get(p.name)?.started).map((p) => p.name));
       await this.commitDel(remove);
-      return prepared.commit(wasStarted);
+      // Old objects are gone by now, so a task that fails to start here is kept, ended with the reason.
+      return prepared.commit(wasStarted, false);
     });
   }
 
   /** Validates `doc` against the state minus `gone` and instantiates its engines; `commit` inserts it (cannot fail on input). */
-  private async prepareAdd(doc: ConfigDocument, gone: Gone): Promise<{ commit(startedProjects: Set<string>): ChangeSummary }> {
+  private async prepareAdd(doc: ConfigDocument, gone: Gone): Promise<{ commit(startedProjects: Set<string>, undoOnStartFailure: boolean): Promise<ChangeSummary> }> {
     this.checkOpen();
     const liveProject = (name: string): ProjectEntry | undefined => (gone.projects.has(name) ? undefined : this.projects.get(name));
     const liveEngine = (project: string, key: string): EngineEntry | undefined =>
@@ -192,10 +193,23 @@ export class Registry {
         checkTaskAgainstProject(t, project);
         // A task the engine refuses is OPT_INTER_ERR in etmem (etmemd_project_add_task: the engine's fill_task failed).
         try {
-          await engine.engine.checkTask(t, project);
+          await engine.engine.checkTask(t, project, { resolvePids: () => this.targets.resolve(t) });
         } catch (err) {
           throw err instanceof VirtTierError ? internalError(err) : err;
         }
+      }
+      // What an engine's tasks ask of it together (cslide: the DRAM minima fit). virt-tier's own keys, so the
+      // engine's OPT_INVAL passes as it is (etmem has no such check to answer like).
+      const addedByEngine = new Map<EngineEntry, TaskConfig[]>();
+      for (const t of doc.tasks) {
+        const engine = engineOf(t.project, t.engine)!;
+        addedByEngine.set(engine, [...(addedByEngine.get(engine) ?? []), t]);
+      }
+      for (const [engine, added] of addedByEngine) {
+        if (!engine.engine.checkTaskSet) continue;
+        const project = projectConfig(added[0]!.project)!;
+        const existing = [...engine.tasks.values()].map((r) => r.config).filter((c) => !gone.tasks.has(`${c.project}\0${c.engine}\0${c.name}`));
+        await engine.engine.checkTaskSet(existing, added, project);
       }
       this.checkOpen();
     } catch (err) {
@@ -204,8 +218,8 @@ export class Registry {
     }
 
     return {
-      commit: (startedProjects) => {
-        // Nothing below can fail on input.
+      commit: async (startedProjects, undoOnStartFailure) => {
+        // Nothing below can fail on input; only a task's start can fail (below).
         for (const p of newProjects.values()) this.projects.set(p.name, { config: p, started: startedProjects.has(p.name), engines: new Map() });
         for (const c of created) this.projects.get(c.project)!.engines.set(c.key, c.entry);
         const toStart: TaskRuntime[] = [];
@@ -216,8 +230,29 @@ export class Registry {
           entry.tasks.set(t.name, runtime);
           if (project.started) toStart.push(runtime);
         }
-        // etmem: a task added to a started project starts at once.
-        for (const r of toStart) r.start();
+        // etmem: a task added to a started project starts at once; if its start fails the add is OPT_INTER_ERR
+        // and the task is not kept (etmemd_project.c etmemd_project_add_task). All-or-nothing: the whole
+        // document is taken back out.
+        const startedNow: TaskRuntime[] = [];
+        for (const r of toStart) {
+          try {
+            await r.start();
+            startedNow.push(r);
+          } catch (err) {
+            if (!undoOnStartFailure) {
+              this.log.error('task did not start', { project: r.config.project, task: r.config.name, reason: r.view().ended });
+              continue;
+            }
+            for (const s of startedNow) await s.stop();
+            for (const t of doc.tasks) this.projects.get(t.project)?.engines.get(t.engine)?.tasks.delete(t.name);
+            for (const c of created) {
+              this.projects.get(c.project)?.engines.delete(c.key);
+              await c.entry.engine.close().catch(() => undefined);
+            }
+            for (const p of newProjects.values()) this.projects.delete(p.name);
+            throw startFailure(err, `task "${r.config.name}" of project "${r.config.project}" did not start: nothing was added`);
+          }
+        }
         this.log.info('objects added', { projects: doc.projects.length, engines: doc.engines.length, tasks: doc.tasks.length });
         return {
           projects: doc.projects.map((p) => p.name),
@@ -306,8 +341,27 @@ export class Registry {
     return this.mutex.run(async () => {
       const project = this.requireProject(name);
       if (project.started) throw new VirtTierError('OPT_PRO_STARTED', `project "${name}" is already started`, { field: '-n', value: name });
+      // etmem: an engine without a start operation, or a task whose start fails, makes `project start`
+      // OPT_INTER_ERR and the project stays stopped (etmemd_project.c etmemd_migrate_start, start_tasks).
+      // etmem leaves the tasks started before the failure running; virt-tier stops them again.
+      for (const [key, entry] of project.engines) {
+        if (entry.engine.canStart === false) {
+          throw new VirtTierError('OPT_INTER_ERR', `project "${name}" cannot start: engine "${key}" has no start operation (its plugin exports no startTask)`, { field: '-n', value: name });
+        }
+      }
+      const startedNow: TaskRuntime[] = [];
+      try {
+        for (const entry of project.engines.values()) {
+          for (const runtime of entry.tasks.values()) {
+            await runtime.start();
+            startedNow.push(runtime);
+          }
+        }
+      } catch (err) {
+        for (const runtime of startedNow) await runtime.stop();
+        throw startFailure(err, `project "${name}" did not start, it stays stopped`);
+      }
       project.started = true;
-      for (const entry of project.engines.values()) for (const runtime of entry.tasks.values()) runtime.start();
       this.log.info('project started', { project: name });
     });
   }
@@ -390,6 +444,12 @@ export class Registry {
     }
     return project;
   }
+}
+
+/** A task's failed start as etmem answers it: OPT_INTER_ERR, with what happened to the state. */
+function startFailure(err: unknown, what: string): VirtTierError {
+  const why = err instanceof Error ? err.message : String(err);
+  return new VirtTierError('OPT_INTER_ERR', `${what}: ${why}`, err instanceof VirtTierError ? { field: err.field, value: err.value } : {});
 }
 
 /**

@@ -34,8 +34,14 @@ export class TaskRuntime {
     return this.controller !== null;
   }
 
-  start(): void {
-    if (this.controller) return;
+  /**
+   * Starts the task in its engine; resolves once it runs. Rejects when the
+   * engine could not start it: nothing is left running and `ended` says
+   * why. An engine without a start operation leaves the task not started,
+   * as etmem leaves a task of an ops table without start_task.
+   */
+  async start(): Promise<void> {
+    if (this.controller || this.engine.canStart === false) return;
     const controller = new AbortController();
     this.controller = controller;
     this.endedReason = undefined;
@@ -55,7 +61,14 @@ export class TaskRuntime {
       },
       log: this.log,
     };
-    this.engine.startTask(task);
+    try {
+      await this.engine.startTask(task);
+    } catch (err) {
+      if (this.controller === controller) this.controller = null;
+      controller.abort();
+      this.endedReason = err instanceof Error ? err.message : String(err);
+      throw err;
+    }
   }
 
   async stop(): Promise<void> {

@@ -6,7 +6,7 @@
 import type { NativeBinding } from './native.js';
 import { loadNative } from './loader.js';
 
-export type { NativeBinding, PeerCred, PagemapScanResult, PagemapScanCounts, IdlePagesRead } from './native.js';
+export type { NativeBinding, PeerCred, PagemapScanResult, PagemapScanCounts, IdlePagesRead, PageStatesResult } from './native.js';
 export { SysError, isErrno, toSysError } from './errors.js';
 export { findAddon } from './loader.js';
 

@@ -11,7 +11,7 @@
  * SysError with the errno name in `code` (src/native/errors.ts). The addon
  * itself is loaded on the first call, so importing this module is free.
  */
-import type { IdlePagesRead, NativeBinding, PagemapScanCounts, PagemapScanResult, PeerCred } from './native.js';
+import type { IdlePagesRead, NativeBinding, PageStatesResult, PagemapScanCounts, PagemapScanResult, PeerCred } from './native.js';
 
 /** Which pages a PAGEMAP_SCAN walk (or its pagemap fallback in pagemap.ts) reports, by PAGE_IS_* category bits. */
 export interface ScanFilter {
@@ -26,7 +26,13 @@ export interface ScanFilter {
 }
 import { loadNative } from './loader.js';
 
-export type { IdlePagesRead, PagemapScanCounts, PagemapScanResult, PeerCred } from './native.js';
+export type { IdlePagesRead, PageStatesResult, PagemapScanCounts, PagemapScanResult, PeerCred } from './native.js';
+
+/** How pageStates reads: `readMode` 'pagemap' skips PAGEMAP_SCAN; `nodeMap` gives nodes by PFN. */
+export interface PageStatesOptions {
+  readMode?: 'auto' | 'pagemap';
+  nodeMap?: { blockBytes: number; nodeByBlock: Int16Array };
+}
 
 /** move_pages(2) flag: move pages mapped only by this process (include/uapi/linux/mempolicy.h). */
 export const MPOL_MF_MOVE = 2;
@@ -62,6 +68,16 @@ export interface KernelOps {
   seekDataHole(pathOrFd: string | number, startBytes: number, endBytes: number): Promise<Float64Array>;
   /** getsockopt(SO_PEERCRED) of a connected unix socket. */
   getPeerCred(fd: number): PeerCred;
+  /**
+   * State (untouched/present/swapped) and node of every 4 KiB page of
+   * [startAddr, endAddr), one native call: PAGEMAP_SCAN (pagemap reads when
+   * refused, or always with `readMode` 'pagemap'), then move_pages per
+   * `mappingPageBytes` page holding present pages. With `nodeMap` (the
+   * sysfs memory-block-to-node table) nodes come from pagemap PFNs instead,
+   * move_pages only for pages the table cannot place (PFN 0 without
+   * CAP_SYS_ADMIN, a block the table lacks).
+   */
+  pageStates(pid: number, startAddr: number, endAddr: number, mappingPageBytes: number, opts?: PageStatesOptions): Promise<PageStatesResult>;
 }
 
 /** The same TypeError the addon throws for a bad argument (native/args.h, ThrowUsage). */
@@ -175,6 +191,23 @@ export function kernelOver(binding: () => NativeBinding): KernelOps {
     getPeerCred(fd) {
       checkInt('getPeerCred', 'fd', fd, 0);
       return binding().getPeerCred(fd);
+    },
+    pageStates(pid, start, end, mappingPageBytes, opts = {}) {
+      const readMode = opts.readMode ?? 'auto';
+      checkPid('pageStates', pid);
+      checkWindow('pageStates', start, end);
+      checkInt('pageStates', 'mappingPageBytes', mappingPageBytes, PAGE_BYTES);
+      if (mappingPageBytes > 2 ** 30 || (mappingPageBytes & (mappingPageBytes - 1)) !== 0) {
+        throw usage('pageStates', `mappingPageBytes must be a power of two 4096..1073741824 (got ${mappingPageBytes})`);
+      }
+      if (readMode !== 'auto' && readMode !== 'pagemap') throw usage('pageStates', `readMode must be 'auto' or 'pagemap' (got ${String(readMode)})`);
+      const map = opts.nodeMap;
+      if (map !== undefined) {
+        if (!(map.nodeByBlock instanceof Int16Array) || map.nodeByBlock.length === 0) throw usage('pageStates', 'nodeMap.nodeByBlock must be a non-empty Int16Array');
+        checkInt('pageStates', 'nodeMap.blockBytes', map.blockBytes, PAGE_BYTES);
+        if (!Number.isInteger(Math.log2(map.blockBytes))) throw usage('pageStates', `nodeMap.blockBytes must be a power of two (got ${map.blockBytes})`);
+      }
+      return binding().pageStates(pid, start, end, mappingPageBytes, readMode === 'pagemap' ? 1 : 0, map?.nodeByBlock ?? null, map?.blockBytes ?? 0);
     },
   };
 }

@@ -90,6 +90,30 @@ export interface NativeBinding {
 
   /** lseek(SEEK_DATA/SEEK_HOLE) over [start, end): data extents as [start0, end0, start1, end1, ...]. */
   seekDataHole(pathOrFd: string | number, start: number, end: number): Promise<Float64Array>;
+
+  /**
+   * Page state and node of every 4 KiB page of [start, end) of `pid` in one
+   * call (native/page_states.cc): PAGEMAP_SCAN (readMode 0; pagemap reads
+   * when the kernel refuses it, or always with readMode 1) classifies pages
+   * as 0 untouched, 1 present, 2 swapped; move_pages(NULL nodes) gives the
+   * node of each `mappingPageBytes` page holding present pages. With
+   * `nodeByBlock` (node per memory block of `blockBytes`, -1 unknown) the
+   * walk reads pagemap and a present page's node is its PFN's block entry;
+   * move_pages is asked only for present pages the table cannot place.
+   */
+  pageStates(pid: number, start: number, end: number, mappingPageBytes: number, readMode: number, nodeByBlock: Int16Array | null, blockBytes: number): Promise<PageStatesResult>;
+}
+
+export interface PageStatesResult {
+  /** one byte per 4 KiB page: 0 untouched, 1 present, 2 swapped */
+  states: Uint8Array;
+  /** node per 4 KiB page, -1 when not present or unknown */
+  nodes: Int16Array;
+  /** pages [untouched, present, swapped] */
+  counts: Float64Array;
+  /** [node, presentPages] pairs (node -1: present, node unknown) */
+  presentPagesByNode: Float64Array;
+  source: 'PAGEMAP_SCAN' | 'pagemap';
 }
 
 export interface PagemapScanResult {

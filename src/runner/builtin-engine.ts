@@ -10,7 +10,7 @@
 import type { EngineConfig, ProjectConfig, SlideEngineConfig, CslideEngineConfig, TaskConfig } from '../config/types.js';
 import { VirtTierError } from '../errors.js';
 import type { ScanTarget } from '../scan/tracker.js';
-import type { Engine, EngineFactory, EngineFactoryContext, EngineTask } from './engine.js';
+import type { Engine, EngineFactory, EngineFactoryContext, EngineTask, TaskTarget } from './engine.js';
 import { RoundGroup, type BuiltinEngineDeps, type RoundEntry, type RoundResult } from './cycle-runner.js';
 import { addNodeStats, formatTaskPages, type NodePageStats, type TaskPagesReport } from './page-report.js';
 
@@ -33,7 +33,9 @@ export interface BuiltinEngineSpec<C extends BuiltinConfig, S extends BuiltinPid
    */
   scope: 'engine' | 'task';
   /** Validates a task's keys against the project (throws VirtTierError naming the field). */
-  checkTask(task: TaskConfig, project: ProjectConfig): void;
+  checkTask(task: TaskConfig, project: ProjectConfig, target?: TaskTarget): void | Promise<void>;
+  /** Validates the engine's tasks together after an add (Engine.checkTaskSet); may read host facts through deps. */
+  checkTaskSet?(input: { config: C; deps: BuiltinEngineDeps; existing: readonly TaskConfig[]; added: readonly TaskConfig[] }): Promise<void>;
   /** What a task scans (VMA filter, ign_host). */
   scanTarget(task: EngineTask): Omit<ScanTarget, 'pid'>;
   /** The running totals of a task, fresh when it starts. */
@@ -45,7 +47,7 @@ export interface BuiltinEngineSpec<C extends BuiltinConfig, S extends BuiltinPid
   /** The engine's own figures of a task's round, summed over its pids (placed between `nodes` and `errorsByErrno`). */
   roundFigures(perPid: readonly S[], totals: T): Record<string, unknown>;
   /** Private commands besides `showtaskpages`. */
-  commands?: Record<string, (ctx: { config: C; deps: BuiltinEngineDeps; lastStats: ReadonlyMap<string, ReadonlyMap<number, S>> }, args: CommandArgs) => Promise<unknown>>;
+  commands?: Record<string, (ctx: { config: C; deps: BuiltinEngineDeps; lastStats: ReadonlyMap<string, ReadonlyMap<number, S>>; startedTasks: ReadonlySet<string> }, args: CommandArgs) => Promise<unknown>>;
 }
 
 export interface CommandArgs {
@@ -65,6 +67,8 @@ class BuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T, E> im
   private readonly groups = new Map<string, RoundGroup<S, T>>();
   /** last stats per task, per pid */
   private readonly lastStats = new Map<string, Map<number, S>>();
+  /** the tasks started and not stopped (etmem's "working" tasks of an engine) */
+  private readonly startedTasks = new Set<string>();
 
   private readonly state: E;
 
@@ -73,8 +77,12 @@ class BuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T, E> im
     this.state = spec.newEngineState ? spec.newEngineState() : (undefined as E);
   }
 
-  checkTask(task: TaskConfig, project: ProjectConfig): void {
-    this.spec.checkTask(task, project);
+  checkTask(task: TaskConfig, project: ProjectConfig, target?: TaskTarget): void | Promise<void> {
+    return this.spec.checkTask(task, project, target);
+  }
+
+  async checkTaskSet(existing: readonly TaskConfig[], added: readonly TaskConfig[]): Promise<void> {
+    await this.spec.checkTaskSet?.({ config: this.config, deps: this.deps, existing, added });
   }
 
   private groupFor(taskName: string): RoundGroup<S, T> {
@@ -111,6 +119,8 @@ class BuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T, E> im
             ...this.spec.roundFigures(all, totals),
             errorsByErrno,
             ...(extra.skippedPids.length > 0 ? { skippedPids: extra.skippedPids } : {}),
+            // pid -> why it was left alone this round ('migrating-out', ...): nothing was scanned or moved for it
+            ...(Object.keys(extra.held).length > 0 ? { held: extra.held } : {}),
             ...(Object.keys(extra.errors).length > 0 ? { errors: extra.errors } : {}),
           };
         },
@@ -122,11 +132,13 @@ class BuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T, E> im
 
   startTask(task: EngineTask): void {
     this.lastStats.set(task.config.name, new Map());
+    this.startedTasks.add(task.config.name);
     this.groupFor(task.config.name).add(task);
   }
 
   async stopTask(taskName: string): Promise<void> {
     const key = this.spec.scope === 'engine' ? '' : taskName;
+    this.startedTasks.delete(taskName);
     const group = this.groups.get(key);
     if (!group) return;
     await group.remove(taskName);
@@ -136,7 +148,7 @@ class BuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T, E> im
   async command(cmd: string, args: CommandArgs): Promise<unknown> {
     if (cmd === 'showtaskpages') return showTaskPages(this.lastStats, args);
     const own = this.spec.commands?.[cmd];
-    if (own) return own({ config: this.config, deps: this.deps, lastStats: this.lastStats }, args);
+    if (own) return own({ config: this.config, deps: this.deps, lastStats: this.lastStats, startedTasks: this.startedTasks }, args);
     const allowed = ['showtaskpages', ...Object.keys(this.spec.commands ?? {})].join('|');
     throw new VirtTierError('OPT_INVAL', `engine ${this.spec.name} has no command "${cmd}"`, { field: 'cmd', value: cmd, allowed });
   }
@@ -145,6 +157,7 @@ class BuiltinEngine<C extends BuiltinConfig, S extends BuiltinPidStats, T, E> im
     await Promise.all([...this.groups.values()].map((g) => g.removeAll()));
     this.groups.clear();
     this.lastStats.clear();
+    this.startedTasks.clear();
   }
 }
 

@@ -7,7 +7,8 @@
  * (etmem's text, or JSON).
  */
 import type { CslideEngineConfig, CslideTaskParams, TaskConfig } from '../config/types.js';
-import { invalidField } from '../errors.js';
+import { invalidField, VirtTierError } from '../errors.js';
+import { checkMinimaFit, engineDramBudget, type MemoryKinds, type MinimumTask } from '../engines/cslide-minima.js';
 import type { EngineFactory } from './engine.js';
 import { CSLIDE_PAGE_SIZE_BYTES, hugetlbPool, planHostCslide, toPageMove, type NodePools, type PoolKind } from '../engines/cslide-policy.js';
 import type { AccessMap } from '../scan/access-map.js';
@@ -53,6 +54,49 @@ export function checkCslideTask(task: TaskConfig): void {
   for (const f of p.vm_flags) if (f !== 'ht') throw invalidField(field('vm_flags'), p.vm_flags.join(' '), 'ht', 'unsupported flag');
   if (typeof p.anon_only !== 'boolean') throw invalidField(field('anon_only'), String(p.anon_only), 'yes|no');
   if (typeof p.ign_host !== 'boolean') throw invalidField(field('ign_host'), String(p.ign_host), 'yes|no');
+}
+
+/** The memory kinds a cslide task selects: `vm_flags=ht` or `ram=hugetlb` hugetlb, `ram=thp|anon|shared` regular memory. */
+export function cslideTaskKinds(params: CslideTaskParams): MemoryKinds {
+  const ram = params.ram ?? [];
+  return { hugetlb: params.vm_flags.includes('ht') || ram.includes('hugetlb'), regular: ram.some((k) => k !== 'hugetlb') };
+}
+
+const GIB = 1 << 30;
+const MB = 1 << 20;
+
+/**
+ * Refuses an add whose DRAM minima do not fit in the DRAM the engine can
+ * use (src/engines/cslide-minima.ts: hugepage pools of its DRAM nodes for
+ * hugetlb guests, their MemTotal less those pools for regular memory),
+ * naming the first added task that does not fit and the room left for it.
+ */
+async function checkMinima(config: CslideEngineConfig, deps: BuiltinEngineDeps, existing: readonly TaskConfig[], added: readonly TaskConfig[]): Promise<void> {
+  const minimum = (t: TaskConfig): MinimumTask => {
+    const p = t.params as CslideTaskParams;
+    return { label: t.name, dramMinBytes: p.dram_min_bytes ?? 0, kinds: cslideTaskKinds(p) };
+  };
+  const adding = added.map(minimum);
+  if (!adding.some((t) => t.dramMinBytes > 0)) return;
+  const hugePools = [await deps.hostInfo.hugePagePools(CSLIDE_PAGE_SIZE_BYTES), await deps.hostInfo.hugePagePools(GIB)];
+  // Without per-node memory figures (a HostInfo that lacks them) regular memory is not limited here.
+  const nodeMemory = deps.hostInfo.nodeMemory ? await deps.hostInfo.nodeMemory() : undefined;
+  const budget = engineDramBudget(config.node_pair, hugePools, nodeMemory ?? {});
+  if (!nodeMemory) budget.regularBytes = Number.MAX_SAFE_INTEGER;
+  const verdict = checkMinimaFit(existing.map(minimum), adding, budget);
+  if (verdict.ok) return;
+  const { task, roomBytes } = verdict;
+  const dramNodes = [...new Set(config.node_pair.map((p) => p.dram))].join(',');
+  const kind = task.kinds.hugetlb && task.kinds.regular ? 'hugetlb and regular memory' : task.kinds.hugetlb ? 'hugetlb' : 'regular memory';
+  const field = `task "${task.label}".dram_min`;
+  const allowed = `0..${Math.floor(roomBytes / MB)} (MB left of the engine's DRAM for ${kind})`;
+  throw new VirtTierError(
+    'OPT_INVAL',
+    `${field}: ${task.dramMinBytes / MB} MB does not fit: the engine's DRAM nodes ${dramNodes} have ${Math.floor(budget.hugetlbBytes / MB)} MB in hugepage pools` +
+      (nodeMemory ? ` and ${Math.floor(budget.regularBytes / MB)} MB of regular memory` : '') +
+      `, and the engine's other guests' minima hold the rest; allowed: ${allowed}`,
+    { field, value: String(task.dramMinBytes / MB), allowed },
+  );
 }
 
 /**
@@ -133,7 +177,21 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
   name: 'cslide',
   // etmem plans an engine's pids together: one quota and one reserve for all of its guests.
   scope: 'engine',
-  checkTask: (task) => checkCslideTask(task),
+  checkTask(task, _project, target) {
+    checkCslideTask(task);
+    // etmem's cslide_fill_task looks the task's pid up (etmemd_get_task_pids) and refuses the task when the
+    // process is not alive: OPT_INTER_ERR. type=domain (virt-tier's own) waits for its guest instead.
+    if (!target || (task.type !== 'pid' && task.type !== 'name')) return undefined;
+    return target.resolvePids().then((pids) => {
+      if (pids.length > 0) return;
+      throw new VirtTierError('OPT_INTER_ERR', `task "${task.name}".value: no live process ${task.type === 'pid' ? `with pid ${task.value}` : `named "${task.value}"`}: a cslide task needs its target running when it is added, as etmem`, {
+        field: `task "${task.name}".value`,
+        value: task.value,
+        allowed: task.type === 'pid' ? 'the pid of a live process' : 'the name of a running process',
+      });
+    });
+  },
+  checkTaskSet: ({ config, deps, existing, added }) => checkMinima(config, deps, existing, added),
   scanTarget(task) {
     const params = task.config.params as CslideTaskParams;
     return { filter: { vmFlags: params.vm_flags, anonOnly: params.anon_only, ...(params.ram ? { ramKinds: params.ram } : {}) }, ignHost: params.ign_host };
@@ -260,7 +318,11 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
     };
   },
   commands: {
-    async showhostpages({ deps, lastStats }, args) {
+    async showhostpages({ deps, lastStats, startedTasks }, args) {
+      // etmem's cslide answers every command with an error while it has no working pid (cslide_engine_do_cmd).
+      if (startedTasks.size === 0) {
+        throw new VirtTierError('OPT_INVAL', 'showhostpages: no working pid under this cslide engine (it has no started task)', { field: '-e', value: 'cslide', allowed: 'a cslide engine with a started task' });
+      }
       const pools = await deps.hostInfo.hugePagePools(CSLIDE_PAGE_SIZE_BYTES);
       const tasks: Record<number, NodePageStats> = {};
       for (const perPid of lastStats.values()) for (const s of perPid.values()) addNodeStats(tasks, s.report.nodes);

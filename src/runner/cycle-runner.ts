@@ -23,6 +23,8 @@ export interface BuiltinEngineDeps {
   hostInfo: HostInfo;
   /** the daemon's pid claims, shared by all its engines */
   pidClaims: PidClaims;
+  /** pids to leave alone this round (a guest migrating); default: none */
+  heldPids?: HeldPids;
   /** default: a timer that rejects with AbortError on the task's signal */
   sleep?: SleepFn;
   /** default: Date.now */
@@ -54,6 +56,16 @@ export class PidClaims {
   }
 }
 
+/**
+ * Pids the daemon must not scan or move right now, with why: a guest that
+ * migrates (moves would compete with the migration for memory bandwidth),
+ * src/virt/migration-holds.ts. Asked at the claim step and again before the
+ * round moves anything, since a migration may start while the group scans.
+ */
+export interface HeldPids {
+  heldReason(pid: number): Promise<string | undefined>;
+}
+
 /** One pid of one task, scanned this round. */
 export interface RoundEntry<T> {
   task: EngineTask;
@@ -75,7 +87,7 @@ export interface RoundHooks<S, T> {
   /** Plans and executes one round over every scanned entry of the group; one result per entry, in order. */
   round(entries: readonly RoundEntry<T>[]): Promise<Array<RoundResult<S>>>;
   /** Builds a task's stats record from this round's per-pid results. */
-  report(task: EngineTask, round: number, perPid: Map<number, S>, extra: { skippedPids: number[]; errors: Record<number, string> }, totals: T): Record<string, unknown>;
+  report(task: EngineTask, round: number, perPid: Map<number, S>, extra: { skippedPids: number[]; errors: Record<number, string>; held: Record<number, string> }, totals: T): Record<string, unknown>;
 }
 
 interface Member<T> {
@@ -175,11 +187,11 @@ export class RoundGroup<S, T> {
 
   private async runRound(active: Member<T>[]): Promise<void> {
     const now = this.deps.now ?? Date.now;
-    interface Scanned { member: Member<T>; claimed: number[]; skipped: number[]; errors: Record<number, string>; gone: number; aborted: boolean; entries: RoundEntry<T>[] }
+    interface Scanned { member: Member<T>; claimed: number[]; skipped: number[]; held: Record<number, string>; errors: Record<number, string>; gone: number; aborted: boolean; entries: RoundEntry<T>[] }
     const scanned: Scanned[] = [];
     await Promise.all(active.map(async (member) => {
       const { task } = member;
-      const state: Scanned = { member, claimed: [], skipped: [], errors: {}, gone: 0, aborted: false, entries: [] };
+      const state: Scanned = { member, claimed: [], skipped: [], held: {}, errors: {}, gone: 0, aborted: false, entries: [] };
       try {
         member.tracker ??= await this.deps.trackerFactory(this.engine, task);
         let pids: number[];
@@ -201,6 +213,11 @@ export class RoundGroup<S, T> {
         scanned.push(state);
         for (const pid of pids) {
           if (task.signal.aborted) break;
+          const held = await this.deps.heldPids?.heldReason(pid);
+          if (held) {
+            state.held[pid] = held;
+            continue;
+          }
           if (!this.deps.pidClaims.claim(pid)) {
             task.log.warn('another task is scanning this process: skipped this cycle', { pid });
             state.skipped.push(pid);
@@ -228,7 +245,16 @@ export class RoundGroup<S, T> {
       }
     }));
     try {
-      const entries = scanned.flatMap((s) => (s.aborted || s.member.task.signal.aborted ? [] : s.entries));
+      const entries: RoundEntry<T>[] = [];
+      for (const s of scanned) {
+        if (s.aborted || s.member.task.signal.aborted) continue;
+        for (const e of s.entries) {
+          // a migration that started while the group scanned: nothing moves for it
+          const held = await this.deps.heldPids?.heldReason(e.pid);
+          if (held) s.held[e.pid] = held;
+          else entries.push(e);
+        }
+      }
       let results: Array<RoundResult<S>> = [];
       try {
         results = entries.length > 0 ? await this.hooks.round(entries) : [];
@@ -258,7 +284,7 @@ export class RoundGroup<S, T> {
         const { task } = member;
         if (s.aborted || task.signal.aborted) continue;
         try {
-          task.reportStats(this.hooks.report(task, member.round++, perTask.get(member) ?? new Map(), { skippedPids: s.skipped, errors: s.errors }, member.totals));
+          task.reportStats(this.hooks.report(task, member.round++, perTask.get(member) ?? new Map(), { skippedPids: s.skipped, errors: s.errors, held: s.held }, member.totals));
           if (s.gone > 0 && task.config.type !== 'domain' && (await task.resolvePids()).length === 0) this.end(member, 'target exited (ESRCH)');
         } catch (err) {
           if (!task.signal.aborted) {

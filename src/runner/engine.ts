@@ -26,14 +26,43 @@ export interface EngineTask {
   readonly log: EngineLogger;
 }
 
+/** A task's target before the task exists: its pids as they are now. */
+export interface TaskTarget {
+  resolvePids(): Promise<number[]>;
+}
+
 export interface Engine {
   /** 'slide', 'cslide' or the thirdparty eng_name */
   readonly name: string;
   readonly config: EngineConfig;
-  /** Validates a task before it is added (throws or rejects with VirtTierError naming the field). Must not keep state. */
-  checkTask(task: TaskConfig, project: ProjectConfig): void | Promise<void>;
-  /** Starts running cycles for a task. Returns at once. */
-  startTask(task: EngineTask): void;
+  /**
+   * Validates a task before it is added (throws or rejects with VirtTierError naming the field). Must not keep
+   * state. `target` resolves the task's pids now, for an engine that needs its target alive at add (cslide, as
+   * etmem's cslide_fill_task).
+   */
+  checkTask(task: TaskConfig, project: ProjectConfig, target?: TaskTarget): void | Promise<void>;
+  /**
+   * Optional: validates what the engine's tasks ask of it together, once
+   * every task of an add passed `checkTask`: `existing` are its tasks now
+   * (less those the same change removes), `added` the new ones in document
+   * order (cslide: the guests' DRAM minima must fit). Throws or rejects
+   * with VirtTierError naming the field. Must not keep state.
+   */
+  checkTaskSet?(existing: readonly TaskConfig[], added: readonly TaskConfig[], project: ProjectConfig): void | Promise<void>;
+  /**
+   * false for an engine that has no start operation (a thirdparty plugin
+   * without `startTask`, as etmem's ops table may lack `start_task`): its
+   * tasks are added but never started, and `project start` of its project
+   * fails (etmemd_project.c project_start_engine). Absent means true.
+   */
+  readonly canStart?: boolean;
+  /**
+   * Starts running cycles for a task and returns once it runs (cycles go on
+   * in the background). Rejects, with nothing left running, when the task
+   * could not start: `project start` and an add to a started project then
+   * answer OPT_INTER_ERR, as etmem's failing start_task does.
+   */
+  startTask(task: EngineTask): void | Promise<void>;
   /** Stops a task's cycles; resolves when nothing more will touch its target. */
   stopTask(taskName: string): Promise<void>;
   /** A private command (`showtaskpages`, `showhostpages`, plugin-defined). */

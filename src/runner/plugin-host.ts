@@ -76,10 +76,32 @@ async function call(method: string, args: unknown[]): Promise<unknown> {
   if (!ops) throw new Error('plugin not loaded');
   if (method === 'startTask') {
     const [config, project] = args as [Record<string, unknown>, Record<string, unknown>];
-    const result = ops.startTask!.call(ops, engineTask(config, project));
-    // Awaited for errors only (docs/plugins.md): a task may run for ever.
+    if (typeof ops.startTask !== 'function') throw new Error('the engine has no startTask');
+    const name = String(config.name);
+    // A throw here answers the call: the start failed (etmem's start_task returning an error).
+    let result: unknown;
+    try {
+      result = ops.startTask.call(ops, engineTask(config, project));
+    } catch (err) {
+      controllers.delete(name);
+      throw err;
+    }
+    // A promise may stand for the task's whole run, so it is awaited for errors only (docs/plugins.md). One
+    // that has already rejected by the next turn of this thread's event loop (an async startTask that throws
+    // before it waits on anything) is a failed start; a later rejection ends the running task.
     if (result instanceof Promise) {
-      result.catch((err: unknown) => post({ t: 'startFailed', task: String(config.name), message: messageOf(err) }));
+      let started = false;
+      let early: { err: unknown } | undefined;
+      result.catch((err: unknown) => {
+        if (started) post({ t: 'startFailed', task: name, message: messageOf(err) });
+        else early = { err };
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+      started = true;
+      if (early) {
+        controllers.delete(name);
+        throw early.err;
+      }
     }
     return undefined;
   }
@@ -102,8 +124,10 @@ async function load(): Promise<void> {
     return;
   }
   const found = mod[init.opsName] ?? (mod.default as Record<string, unknown> | undefined)?.[init.opsName];
-  if (typeof found !== 'object' || found === null || typeof (found as Ops).startTask !== 'function') {
-    post({ t: 'loaded', error: `no export "${init.opsName}" with a startTask function`, noOps: true });
+  // Every operation is optional, startTask too: etmem accepts an ops table without start_task at engine add
+  // (its project start fails later), and so does virt-tier (tp.null.eng_add in etmem's llt).
+  if (typeof found !== 'object' || found === null) {
+    post({ t: 'loaded', error: `no export "${init.opsName}" that is an engine object`, noOps: true });
     return;
   }
   ops = found as Ops;

@@ -36,6 +36,16 @@ export class EngineFactories {
         allowed: this.kinds().join('|'),
       });
     }
+    // etmem: a region project runs only damon engines, and damon needs a region project (etmemd_damon.c
+    // is_engs_valid, refused at start there; at add here). Answered as etmem answers engine set-up: OPT_INTER_ERR.
+    const region = ctx.project.scan_type === 'region';
+    if ((config.name === 'damon') !== region) {
+      throw new VirtTierError('OPT_INTER_ERR', region ? `engine "${config.name}": project "${ctx.project.name}" has scan_type=region, which runs only the damon engine` : `engine "damon": project "${ctx.project.name}" has scan_type=page; the damon engine needs scan_type=region`, {
+        field: 'engine.name',
+        value: config.name,
+        allowed: region ? 'damon' : 'slide|cslide|thirdparty',
+      });
+    }
     return factory(config, ctx);
   }
 }

@@ -22,7 +22,9 @@
  *   `swap:...` (smaps `[anon:swap...]`) are swapped. Kernels without that
  *   option (Debian's) cannot name VMAs: nothing is swapped, and the task
  *   logs it once.
- * - `max_threads`: how many of the task's pids are decided and swapped at
+ * - `max_threads`: how many of a pid's ranges (VMAs) one scan reads at once
+ *   (the tracker's pagemap / idle_pages reads), and how many of the task's
+ *   pids are decided and swapped at
  *   once (etmem: the size of the task's thread pool).
  */
 import type { ProjectConfig, SlideEngineConfig, SlideTaskParams, TaskConfig } from '../config/types.js';
@@ -33,6 +35,9 @@ import { decideSlide, type SlideGate } from '../engines/slide-policy.js';
 import type { BuiltinEngineDeps, RoundEntry, RoundResult } from './cycle-runner.js';
 import { defineBuiltinEngine, sumCounts, type BuiltinPidStats } from './builtin-engine.js';
 import { nodePageStats } from './page-report.js';
+import { boundedMap } from '../scan/bounded-map.js';
+
+export { boundedMap };
 
 interface SlidePidStats extends BuiltinPidStats {
   coldBytes: number;
@@ -84,20 +89,6 @@ export function designatedOnly(map: AccessMap): AccessMap {
   const vmas = map.vmas.filter((v) => isSwapDesignatedVma(v.pathname));
   const inside = (start: number): boolean => vmas.some((v) => start >= v.start && start < v.end);
   return { ...map, vmas, ranges: map.ranges.filter((r) => inside(r.start)) };
-}
-
-/** Runs `work` over `items`, at most `limit` at a time, results in item order. */
-export async function boundedMap<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await work(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
 }
 
 /** Validates the slide task keys against the project (T <= loop * 3, ...). */
@@ -199,7 +190,8 @@ const slide = defineBuiltinEngine<SlideEngineConfig, SlidePidStats, { swappedOut
   name: 'slide',
   checkTask: checkSlideTask,
   scope: 'task',
-  scanTarget: () => ({ filter: { vmFlags: [], anonOnly: false }, ignHost: false }),
+  // max_threads also bounds how many of a pid's ranges one scan reads at once (src/scan/bounded-map.ts).
+  scanTarget: (task) => ({ filter: { vmFlags: [], anonOnly: false }, ignHost: false, maxParallelRanges: (task.config.params as SlideTaskParams).max_threads ?? 1 }),
   newTotals: () => ({ swappedOutBytes: 0 }),
   async round({ deps, entries }) {
     // A slide round group is one task: its pids are decided and swapped max_threads at a time (etmem's thread

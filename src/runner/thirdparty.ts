@@ -21,7 +21,12 @@ import type { Engine, EngineFactory, EngineFactoryContext, EngineTask } from './
 import { readPluginFile } from './plugin-file.js';
 import type { FromHost, HostInit, PluginMethod, ToHost } from './plugin-protocol.js';
 
-/** What a plugin module exports under `ops_name`. Every member is optional but `startTask`. */
+/**
+ * What a plugin module exports under `ops_name`. Every member is optional,
+ * as every operation of etmem's ops table is: an engine without `startTask`
+ * is added, its tasks are added but never run, and `project start` of its
+ * project answers OPT_INTER_ERR (etmemd_project.c project_start_engine).
+ */
 export interface ThirdpartyOps {
   /** Validates the engine section's private keys; throw to reject. */
   checkEngineParams?(params: Record<string, string>): void | Promise<void>;
@@ -29,7 +34,8 @@ export interface ThirdpartyOps {
   checkTaskParams?(params: Record<string, string>, task: TaskConfig, project: ProjectConfig): void | Promise<void>;
   /** Called once the engine is added, with its private keys. */
   init?(params: Record<string, string>, ctx: { project: ProjectConfig; log: EngineFactoryContext['log'] }): void | Promise<void>;
-  startTask(task: EngineTask): void | Promise<void>;
+  /** Throw (or return a promise that rejects at once) when the task cannot start. */
+  startTask?(task: EngineTask): void | Promise<void>;
   stopTask?(taskName: string): void | Promise<void>;
   command?(cmd: string, args: { task?: string; json?: boolean }): unknown;
   close?(): void | Promise<void>;
@@ -240,17 +246,29 @@ class ThirdpartyEngine implements Engine {
     }
   }
 
-  startTask(task: EngineTask): void {
+  /** etmem's ops table without start_task: the registry never starts this engine's tasks. */
+  get canStart(): boolean {
+    return this.methods.has('startTask');
+  }
+
+  async startTask(task: EngineTask): Promise<void> {
     const name = task.config.name;
-    this.tasks.set(name, task);
     const gone = this.host.gone;
-    if (gone !== undefined) {
-      task.reportEnded(pluginError(this.config, 'plugin host ended', gone).message);
-      return;
+    if (gone !== undefined) throw pluginError(this.config, 'plugin host ended', gone);
+    this.tasks.set(name, task);
+    const onAbort = (): void => this.host.send({ t: 'abort', task: name });
+    task.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      // Answered once the plugin's startTask returned (or its promise did not reject at once): a failure here
+      // is a task that did not start, which etmem answers with OPT_INTER_ERR.
+      await this.host.call('startTask', [plain(task.config), plain(task.project)], this.limits.callMs);
+    } catch (err) {
+      if (this.tasks.get(name) === task) this.tasks.delete(name);
+      task.signal.removeEventListener('abort', onAbort);
+      const e = pluginError(this.config, `startTask("${name}") failed`, err);
+      this.ctx.log.error(e.message);
+      throw e;
     }
-    task.signal.addEventListener('abort', () => this.host.send({ t: 'abort', task: name }), { once: true });
-    // startTask returns at once; the plugin's answer only reports a failure.
-    this.host.call('startTask', [plain(task.config), plain(task.project)], this.limits.callMs).catch((err: unknown) => this.failTask(name, err));
   }
 
   async stopTask(taskName: string): Promise<void> {
@@ -310,7 +328,7 @@ export function thirdpartyEngineFactory(limits: PluginLimits = DEFAULT_PLUGIN_LI
         throw pluginError(config, 'cannot load module', err, 'OPT_INVAL');
       }
       if (loaded.noOps) {
-        throw new VirtTierError('OPT_INVAL', `engine "${config.eng_name}".ops_name: module ${config.libname} has no export "${config.ops_name}" with a startTask function`, {
+        throw new VirtTierError('OPT_INVAL', `engine "${config.eng_name}".ops_name: module ${config.libname} has no export "${config.ops_name}" that is an engine object`, {
           field: `engine "${config.eng_name}".ops_name`, value: config.ops_name, allowed: 'the name of an exported engine object',
         });
       }

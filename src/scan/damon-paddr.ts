@@ -43,6 +43,7 @@ import { readMemoryBlockMap, nodeOfPfn, type MemoryBlockMap } from '../platform/
 import { liveKernel, type KernelOps } from '../native/kernel.js';
 import { isErrno, SysError } from '../native/errors.js';
 import { VirtTierError, abortError, invalidField, processGone } from '../errors.js';
+import { boundedMap } from './bounded-map.js';
 
 const PAGE = 4096;
 const TWO_32 = 2 ** 32;
@@ -308,11 +309,17 @@ export class DamonPaddrTracker implements Tracker {
     return sized;
   }
 
-  private async readPages(pid: number, vmas: readonly SizedVma[]): Promise<TargetPages> {
+  private async readPages(pid: number, vmas: readonly SizedVma[], maxParallel: number): Promise<TargetPages> {
     const total = vmas.reduce((n, v) => n + Math.floor((v.end - v.start) / PAGE), 0);
     const pages: TargetPages = { addr: new Float64Array(total), pfn: new Float64Array(total), flags: new Uint8Array(total) };
+    // Each VMA's entries land at their own offset, so the ranges can be read max_threads at a time.
+    const offsets: number[] = [];
     let at = 0;
     for (const v of vmas) {
+      offsets.push(at);
+      at += Math.floor((v.end - v.start) / PAGE);
+    }
+    await boundedMap(vmas, maxParallel, async (v, k) => {
       const count = Math.floor((v.end - v.start) / PAGE);
       let entries: BigUint64Array;
       try {
@@ -321,9 +328,8 @@ export class DamonPaddrTracker implements Tracker {
         if (isErrno(err, 'ENOENT', 'ESRCH')) throw processGone(pid, { syscall: 'pread', path: `/proc/${pid}/pagemap` });
         throw err;
       }
-      decodePagemapInto(entries, v.start, pages, at);
-      at += count;
-    }
+      decodePagemapInto(entries, v.start, pages, offsets[k]!);
+    });
     let present = 0;
     let withPfn = 0;
     for (let i = 0; i < total; i++) {
@@ -397,7 +403,7 @@ export class DamonPaddrTracker implements Tracker {
         throw new VirtTierError('OPT_UNSUPPORTED', `damon-paddr: kdamond ${kd.slot} (pid ${kd.pid}) emitted no damon_aggregated event in ${Date.now() - started} ms (aggr_us ${kd.aggrUs}); is it still running, and is the tracefs instance's event enabled?`, { field: 'tracker', value: 'damon-paddr', allowed: 'a running paddr kdamond' });
       }
     } else {
-      const before = await this.readPages(pid, vmas);
+      const before = await this.readPages(pid, vmas, target.maxParallelRanges ?? 1);
       const order = presentByPfn(before);
       const regions = pfnRegions(before, order);
       if (regions.length === 0) {
@@ -430,7 +436,7 @@ export class DamonPaddrTracker implements Tracker {
     }
 
     // PFNs at the end of the cycle: pages that moved or came in meanwhile are where they are now.
-    const pages = await this.readPages(pid, vmas);
+    const pages = await this.readPages(pid, vmas, target.maxParallelRanges ?? 1);
     const order = presentByPfn(pages);
     const fractionSum = new Float32Array(pages.addr.length);
     const windowsSeen = new Uint16Array(pages.addr.length);

@@ -176,3 +176,72 @@ export async function writePaddrContext(io: PlatformIO, slot: number, cfg: Paddr
   }
   await io.writeText(`${c}/schemes/nr_schemes`, '0');
 }
+
+/** One DAMOS scheme: an action on regions within the access pattern (Documentation/admin-guide/mm/damon/usage.rst, "schemes"). */
+export interface DamosScheme {
+  action: string;
+  sizeBytes: { min: number; max: number };
+  /** nr_accesses per aggregation interval */
+  nrAccesses: { min: number; max: number };
+  /** aggregation intervals */
+  age: { min: number; max: number };
+}
+
+export interface SchemeContextConfig {
+  /** the target processes; vaddr sets each one's regions from its address space itself */
+  pids: number[];
+  sampleUs: number;
+  aggrUs: number;
+  updateUs: number;
+  minNrRegions: number;
+  maxNrRegions: number;
+  scheme: DamosScheme;
+}
+
+/**
+ * Writes a vaddr context that acts (etmem's damon engine): every pid a
+ * target with no initial regions (vaddr's init derives them from the
+ * mappings), one scheme with the access pattern and action. No quota and
+ * no watermarks (their defaults: unlimited, always active), as etmem's
+ * debugfs scheme line had none.
+ */
+export async function writeSchemeContext(io: PlatformIO, slot: number, cfg: SchemeContextConfig): Promise<void> {
+  const k = kdamondDir(slot);
+  const c = contextDir(slot);
+  const s = schemeDir(slot);
+  await io.writeText(`${k}/contexts/nr_contexts`, '1');
+  await io.writeText(`${c}/operations`, 'vaddr');
+  await io.writeText(`${c}/monitoring_attrs/intervals/sample_us`, String(cfg.sampleUs));
+  await io.writeText(`${c}/monitoring_attrs/intervals/aggr_us`, String(cfg.aggrUs));
+  await io.writeText(`${c}/monitoring_attrs/intervals/update_us`, String(cfg.updateUs));
+  await io.writeText(`${c}/monitoring_attrs/nr_regions/min`, String(cfg.minNrRegions));
+  await io.writeText(`${c}/monitoring_attrs/nr_regions/max`, String(cfg.maxNrRegions));
+  await io.writeText(`${c}/targets/nr_targets`, String(cfg.pids.length));
+  for (let i = 0; i < cfg.pids.length; i++) {
+    await io.writeText(`${c}/targets/${i}/pid_target`, String(cfg.pids[i]));
+    await io.writeText(`${c}/targets/${i}/regions/nr_regions`, '0');
+  }
+  await io.writeText(`${c}/schemes/nr_schemes`, '1');
+  await io.writeText(`${s}/action`, cfg.scheme.action);
+  await io.writeText(`${s}/access_pattern/sz/min`, String(cfg.scheme.sizeBytes.min));
+  await io.writeText(`${s}/access_pattern/sz/max`, String(cfg.scheme.sizeBytes.max));
+  await io.writeText(`${s}/access_pattern/nr_accesses/min`, String(cfg.scheme.nrAccesses.min));
+  await io.writeText(`${s}/access_pattern/nr_accesses/max`, String(cfg.scheme.nrAccesses.max));
+  await io.writeText(`${s}/access_pattern/age/min`, String(cfg.scheme.age.min));
+  await io.writeText(`${s}/access_pattern/age/max`, String(cfg.scheme.age.max));
+}
+
+/** The scheme's counters (schemes/0/stats), refreshed by `update_schemes_stats` first. */
+export interface SchemeStats {
+  nrTried: number;
+  szTriedBytes: number;
+  nrApplied: number;
+  szAppliedBytes: number;
+}
+
+export async function readSchemeStats(io: PlatformIO, slot: number): Promise<SchemeStats> {
+  await io.writeText(`${kdamondDir(slot)}/state`, 'update_schemes_stats');
+  const at = (f: string): Promise<number> => io.readText(`${schemeDir(slot)}/stats/${f}`).then((t) => Number(t.trim()));
+  const [nrTried, szTriedBytes, nrApplied, szAppliedBytes] = await Promise.all([at('nr_tried'), at('sz_tried'), at('nr_applied'), at('sz_applied')]);
+  return { nrTried, szTriedBytes, nrApplied, szAppliedBytes };
+}

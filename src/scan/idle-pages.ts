@@ -28,6 +28,7 @@ import { VirtTierError, abortError } from '../errors.js';
 import { liveKernel, type KernelOps } from '../native/kernel.js';
 import { liveIO, type KernelFileIO, type PlatformIO } from '../platform/io.js';
 import type { TrackerEntry } from './tracker.js';
+import { boundedMap } from './bounded-map.js';
 
 export const PAGE_4K = 4096;
 export const PAGE_2M = 2 * 1024 * 1024;
@@ -275,11 +276,12 @@ export class IdlePagesTracker implements Tracker {
       throwIfAborted(opts.signal);
       if (scan > 0) await this.sleep(opts.intervalMs, opts.signal);
       const runs: IdlePagesRun[] = [];
-      for (const vma of vmas) {
+      // etmem's max_threads: this many VMAs read at once (each read has its own fd); decoded in VMA order.
+      const reads = await boundedMap(vmas, target.maxParallelRanges ?? 1, (vma) => {
         const flags = (vma.vmFlags.includes('ht') ? SCAN_AS_HUGE : 0) | (target.ignHost ? SCAN_IGN_HOST : 0);
-        const bytes = await this.io.readIdlePages(pid, vma.start, vma.end, flags);
-        runs.push(...clipRuns(decodeIdlePages(bytes, vma.start), vma.start, vma.end));
-      }
+        return this.io.readIdlePages(pid, vma.start, vma.end, flags);
+      });
+      for (const [k, vma] of vmas.entries()) runs.push(...clipRuns(decodeIdlePages(reads[k]!, vma.start), vma.start, vma.end));
       counter.addScan(runs);
     }
     const nodes = await nodesByAddress(this.io.pageNodes, pid, counter.presentAddresses());

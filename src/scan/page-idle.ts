@@ -36,6 +36,7 @@ import { processGone } from '../errors.js';
 import { liveKernel, type KernelOps } from '../native/kernel.js';
 import { liveIO, type KernelFileIO, type BinaryIO } from '../platform/io.js';
 import type { TrackerEntry } from './tracker.js';
+import { boundedMap } from './bounded-map.js';
 
 export const PAGE_IDLE_BITMAP = '/sys/kernel/mm/page_idle/bitmap';
 const PAGE = 4096;
@@ -185,11 +186,13 @@ export class PageIdleTracker implements Tracker {
 
   constructor(private readonly io: PageIdleIo, private readonly sleep: SleepFn = abortableSleep) {}
 
-  private async snapshot(pid: number, vmas: readonly AccessMapVma[]): Promise<Map<number, PagemapEntry>> {
+  private async snapshot(pid: number, vmas: readonly AccessMapVma[], maxParallel: number): Promise<Map<number, PagemapEntry>> {
     const snap = new Map<number, PagemapEntry>();
-    for (const v of vmas) {
+    // Ranges read max_threads at a time, decoded in address order: the snapshot is the same either way.
+    const bufs = await boundedMap(vmas, maxParallel, (v) => this.io.readPagemap(pid, v.start, Math.floor((v.end - v.start) / PAGE)));
+    for (const [k, v] of vmas.entries()) {
       const pages = Math.floor((v.end - v.start) / PAGE);
-      const buf = await this.io.readPagemap(pid, v.start, pages);
+      const buf = bufs[k]!;
       const n = Math.min(pages, Math.floor(buf.length / 8));
       for (let i = 0; i < n; i++) {
         const e = decodePagemapEntry(buf, i);
@@ -215,7 +218,8 @@ export class PageIdleTracker implements Tracker {
     const vmas = filterVmas(await this.io.readVmas(pid), target.filter).filter((v) => !v.vmFlags.includes('ht'));
     const counter = new PageIdleCounter();
     throwIfAborted(opts.signal);
-    const first = await this.snapshot(pid, vmas);
+    const maxParallel = target.maxParallelRanges ?? 1;
+    const first = await this.snapshot(pid, vmas, maxParallel);
     const firstPfns = counter.mark(first);
     if (first.size > 0 && firstPfns.length === 0 && [...first.values()].some((e) => e.present)) {
       throw new SysError('EPERM', 1, 'read', `/proc/${pid}/pagemap shows no PFNs: page_idle needs CAP_SYS_ADMIN`);
@@ -224,7 +228,7 @@ export class PageIdleTracker implements Tracker {
     for (let scan = 0; scan < opts.loop; scan++) {
       await this.sleep(opts.intervalMs, opts.signal);
       throwIfAborted(opts.signal);
-      const snap = await this.snapshot(pid, vmas);
+      const snap = await this.snapshot(pid, vmas, maxParallel);
       counter.observe(snap, await this.readBits(PageIdleCounter.pfnsOf(snap)));
       await this.markIdle(counter.mark(snap));
     }

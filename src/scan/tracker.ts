@@ -25,6 +25,12 @@ export interface ScanTarget {
   filter: VmaFilter;
   /** ignore host-side accesses where the backend can tell (etmem SCAN_IGN_HOST) */
   ignHost: boolean;
+  /**
+   * How many of the target's ranges (VMAs) one scan reads at once: etmem's
+   * slide `max_threads` (its task's thread pool). Default 1, one after
+   * another. The results do not depend on it.
+   */
+  maxParallelRanges?: number;
 }
 
 export interface ScanCycleOptions {

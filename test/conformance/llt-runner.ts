@@ -12,8 +12,11 @@
  * etmem's test writer writes them (write-etmem-config.ts), root:root 0600.
  *
  * Cases whose needs this host cannot meet (NUMA node count, etmem's kernel
- * module, etmem's C plugins) are returned as skipped with the reason; the
- * testbed runs the NUMA ones (test/testbed/etmem-llt-numa.test.ts).
+ * module) are returned as skipped with the reason; the testbed runs the
+ * NUMA ones (test/testbed/etmem-llt-numa.test.ts). etmem's thirdparty
+ * cases (`tp.*`) run against test/fixtures/plugins/etmem-llt-engine.js,
+ * the four ops tables of etmem's llt plugin restated as a JS module: the
+ * `libname` of etmem's files is mapped to it.
  *
  * Usage inside the testbed: node dist/test/conformance/llt-runner.js [--cli-first-of-kind] [ID_PREFIX...]
  * prints the results as one JSON line.
@@ -76,7 +79,13 @@ export interface CaseResult {
   detail?: string;
 }
 
-const VERBS = new Set(['obj_add', 'obj_del', 'project_start', 'project_stop', 'project_show']);
+const VERBS = new Set(['obj_add', 'obj_del', 'project_start', 'project_stop', 'project_show', 'engine_cmd']);
+
+/** etmem's llt plugin paths, and what they are here (the fixture restates etmem's my_engine.c ops tables). */
+const PLUGIN_PATHS: Record<string, string> = {
+  './lib/libthirdparty_engine.so': path.join(repoRoot, 'test/fixtures/plugins/etmem-llt-engine.js'),
+  './lib/invalid.so': path.join(repoRoot, 'test/fixtures/plugins/etmem-llt-invalid-does-not-exist.js'),
+};
 
 export function loadCasesFile(): CasesFile {
   for (const f of [path.join(here, 'etmem-llt-cases.json'), path.join(repoRoot, 'test/conformance/etmem-llt-cases.json')]) {
@@ -109,22 +118,29 @@ export function unmetNeed(c: LltCase, nodes: number): string | undefined {
   if (!VERBS.has(c.kind)) return `${c.kind}: not a verb case (etmem-internal function or CLI/daemon flag)`;
   const needs = c.needs;
   if (/etmem_scan|hugepages/.test(needs)) return `needs ${needs}`;
-  if (/thirdparty plugin/.test(needs)) return "needs etmem's C thirdparty plugin (virt-tier plugins are JS modules)";
   if (/numa-2\|4\|6/.test(needs) && ![2, 4, 6].includes(nodes)) return `needs 2, 4 or 6 NUMA nodes (this host has ${nodes})`;
   if (/numa-4/.test(needs) && !/numa-2\|4\|6/.test(needs) && nodes !== 4) return `needs 4 NUMA nodes (this host has ${nodes})`;
   if (c.given?.some((g) => !givenSections(g, undefined))) return `given ${JSON.stringify(c.given)} not modelled by the runner`;
   return undefined;
 }
 
+/** The thirdparty cases' started states: the fixtures added together, then default_proj started. */
+const STARTED_TP: Record<string, string[]> = {
+  'tp.start state (started)': ['proj_default', 'eng_tp_my_engine_ops', 'task_tp_default'],
+  'started, start_not_null_ops': ['proj_default', 'eng_tp_start_not_null_ops', 'task_tp_default'],
+};
+
 /** A step's `given` as sections to add, plus whether to start the named project after. */
 function givenSections(given: string, fixtures: Record<string, CaseConfig> | undefined): { config?: CaseConfig; start?: string } | undefined {
   const defaults = (name: string): CaseConfig => ({ project: { scan_type: 'page', name, interval: '1', loop: '1', sleep: '1' } });
   if (fixtures === undefined) {
     // Only checks that the given is understood.
-    return /^(proj_|eng_|task_)/.test(given) || /^project \S+ \(defaults\)$/.test(given) || /^project \S+, (started|stopped)$/.test(given) || given === 'project started'
+    return /^(proj_|eng_|task_)/.test(given) || /^project \S+ \(defaults\)$/.test(given) || /^project \S+, (started|stopped)$/.test(given) || given === 'project started' || STARTED_TP[given]
       ? {}
       : undefined;
   }
+  const started = STARTED_TP[given];
+  if (started) return { config: Object.assign({}, ...started.map((f) => fixtures[f]!)) as CaseConfig, start: 'default_proj' };
   if (fixtures[given]) return { config: fixtures[given] };
   let m = /^project (\S+) \(defaults\)$/.exec(given);
   if (m) return { config: defaults(m[1]!) };
@@ -233,6 +249,7 @@ function safeConfig(config: CaseConfig, ownProcessName: string): CaseConfig {
   for (const [section, keys] of Object.entries(config)) {
     out[section] = { ...keys };
     if (section === 'task' && keys.type === 'name' && keys.value === 'sshd') out[section]!.value = ownProcessName;
+    if (section === 'engine' && keys.libname !== undefined && PLUGIN_PATHS[keys.libname]) out[section]!.libname = PLUGIN_PATHS[keys.libname]!;
   }
   return out;
 }
@@ -286,7 +303,7 @@ async function runCase(daemon: LltDaemon, c: LltCase, fixtures: Record<string, C
   for (const g of c.given ?? []) {
     const s = givenSections(g, fixtures)!;
     if (s.config) {
-      const got = await daemon.rpc('obj.add', { file: daemon.writeFile(writeEtmemConfig(s.config, baseVars)) });
+      const got = await daemon.rpc('obj.add', { file: daemon.writeFile(writeEtmemConfig(safeConfig(s.config, sleeperName), baseVars)) });
       if (got !== 'OPT_SUCCESS') return result('GIVEN_FAILED', `given ${g}: ${got}`);
     }
     if (s.start) {
@@ -352,6 +369,12 @@ async function stepThroughCli(daemon: LltDaemon, c: LltCase, vars: Record<string
     }
     case 'project_show':
       return daemon.cli(['project', 'show', ...(typeof name === 'string' ? ['-n', name] : [])]);
+    case 'engine_cmd': {
+      const a = c.args ?? {};
+      // etmem's llt call the daemon's function with NULL names; the CLI refuses those itself, as etmem's client does.
+      if (a.project == null || a.engine == null || a.cmd == null) return rpcStep(daemon, c as Step, c, vars, sleeperName);
+      return daemon.cli(['engine', a.cmd, '-n', a.project, '-e', a.engine, ...(a.task != null ? ['-t', a.task] : [])]);
+    }
   }
   return `UNSUPPORTED ${c.kind}`;
 }
@@ -376,6 +399,11 @@ async function rpcStep(daemon: LltDaemon, step: Step, c: LltCase, vars: Record<s
     case 'project_show': {
       const name = step.args?.name;
       return daemon.rpc('project.show', typeof name === 'string' ? { name: substitute(name, vars) } : {});
+    }
+    case 'engine_cmd': {
+      const args: Record<string, string> = {};
+      for (const [k, v] of Object.entries(step.args ?? {})) if (v !== null && v !== undefined) args[k] = substitute(v, vars);
+      return daemon.rpc('engine.cmd', args);
     }
   }
   return `UNSUPPORTED ${step.kind}`;

@@ -8,7 +8,9 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeFrame, socketAddress } from '../../src/api/protocol.js';
@@ -19,10 +21,16 @@ const hook = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 const UUID = '3cead87f-c9e1-43c3-8d77-f848bbcff52f';
 const XML = `<domain type='qemu'><name>vm1</name><uuid>${UUID}</uuid><devices><disk><uuid>00000000-0000-0000-0000-000000000000</uuid></disk></devices></domain>`;
 
+/** Where the hook records undelivered events in these tests (never the host's /var/log). */
+const lostDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vt-hook-lost-'));
+const LOST_LOG = path.join(lostDir, 'log', 'hook-lost.log');
+const lostLines = (): Array<Record<string, string>> =>
+  fs.existsSync(LOST_LOG) ? fs.readFileSync(LOST_LOG, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>) : [];
+
 function runHook(args: string[], socket: string, input = XML): Promise<{ code: number | null; out: string; ms: number }> {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const child = spawn(hook, args, { env: { PATH: process.env.PATH, VIRT_TIER_HOOK_SOCKET: socket } });
+    const child = spawn(hook, args, { env: { PATH: process.env.PATH, VIRT_TIER_HOOK_SOCKET: socket, VIRT_TIER_HOOK_LOG: LOST_LOG } });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -113,5 +121,51 @@ describe('hooks/qemu', () => {
       const r = await runHook(args, `vt-hook-nobody-${process.pid}`, 'not xml');
       assert.deepEqual([r.code, r.out], [0, ''], JSON.stringify(args));
     }
+  });
+
+  test('an event it could not deliver is recorded, one line each with the reason; delivered ones, errors answered and junk are not', async () => {
+    fs.rmSync(path.dirname(LOST_LOG), { recursive: true, force: true });
+    // delivered (a reply, even an error reply: the daemon logs those): nothing recorded
+    const okSocket = `vt-hook-lost-ok-${process.pid}`;
+    const rec = await startRecorder(okSocket);
+    try {
+      assert.equal((await runHook(['vm1', 'started', 'begin', '-'], okSocket)).code, 0);
+      await rec.waitFor(1);
+    } finally {
+      await rec.close();
+    }
+    assert.deepEqual(lostLines(), []);
+
+    const down = await runHook(['vm1', 'stopped', 'end', '-'], `vt-hook-lost-nobody-${process.pid}`);
+    assert.deepEqual([down.code, down.out], [0, '']);
+    const hungSocket = `vt-hook-lost-hung-${process.pid}`;
+    const hung = await startRecorder(hungSocket, 'hang');
+    try {
+      assert.deepEqual(Object.values(await runHook(['vm1', 'reconnect', 'begin', '-'], hungSocket)).slice(0, 2), [0, '']);
+    } finally {
+      await hung.close();
+    }
+    // not forwarded, or junk: no event, no line
+    await runHook(['vm1', 'prepare', 'begin', '-'], `vt-hook-lost-nobody-${process.pid}`);
+    await runHook(['vm1', 'explode', 'x', 'y'], `vt-hook-lost-nobody-${process.pid}`);
+
+    const lines = lostLines();
+    assert.deepEqual(lines.map((l) => [l.domain, l.uuid, l.op, l.subop]), [['vm1', UUID, 'stopped', 'end'], ['vm1', UUID, 'reconnect', 'begin']]);
+    assert.match(lines[0]!.reason!, /daemon unreachable: ECONNREFUSED/);
+    assert.match(lines[1]!.reason!, /no reply within 80 ms|no reply before the safety timer/);
+    assert.ok(!Number.isNaN(Date.parse(lines[0]!.time!)));
+    assert.equal(fs.statSync(LOST_LOG).mode & 0o777, 0o640);
+  });
+
+  test('a symlink in the lost-event log\'s place is not followed', async () => {
+    fs.rmSync(path.dirname(LOST_LOG), { recursive: true, force: true });
+    fs.mkdirSync(path.dirname(LOST_LOG), { recursive: true });
+    const victim = path.join(lostDir, 'victim');
+    fs.writeFileSync(victim, 'precious\n');
+    fs.symlinkSync(victim, LOST_LOG);
+    const r = await runHook(['vm1', 'stopped', 'end', '-'], `vt-hook-lost-nobody-${process.pid}`);
+    assert.deepEqual([r.code, r.out], [0, '']);
+    assert.equal(fs.readFileSync(victim, 'utf8'), 'precious\n');
+    fs.rmSync(lostDir, { recursive: true, force: true });
   });
 });

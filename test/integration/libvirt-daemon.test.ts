@@ -1,8 +1,9 @@
 /**
  * libvirt end to end with the real daemon: a guest started with a policy
  * in its domain XML is tiered with no other action (the qemu hook tells the
- * daemon, which reads the policy and adds a started project), and stopping
- * it removes the project. A real libvirtd, a real TCG guest on hugepages,
+ * daemon, which reads the policy and adds its task to the host-wide project
+ * of its settings group), guests of one group share that project's engine,
+ * and stopping a guest removes its task (the project with the last one). A real libvirtd, a real TCG guest on hugepages,
  * the real hooks/qemu script, the real virt-tierd.
  */
 import { after, before, describe, test } from 'node:test';
@@ -28,7 +29,7 @@ function runHook(socket: string, name: string, op: string, subop: string, xml: s
 interface ShownProject {
   name: string;
   started: boolean;
-  tasks: Array<{ type: string; value: string; engine: string }>;
+  tasks: Array<{ name: string; type: string; value: string; engine: string }>;
 }
 
 describe('libvirt guests tiered by their domain XML policy (real libvirtd)', () => {
@@ -51,17 +52,41 @@ describe('libvirt guests tiered by their domain XML policy (real libvirtd)', () 
       const hook = runHook(d.socket, guest.name, 'started', 'begin', xml);
       assert.equal(hook.code, 0);
       assert.equal(hook.out, '', 'the hook prints nothing');
-      const p = (await waitFor(() => projects().find((x) => x.name === `domain-${guest.uuid}`), 3000, "the domain project"))!;
+      const p = (await waitFor(() => projects().find((x) => x.tasks.some((t) => t.value === guest.uuid)), 3000, "the domain's task"))!;
+      // loop=2 is not the default: the guest's group is a host-wide project named after its settings
+      assert.match(p.name, /^auto-slide-[0-9a-f]{8}$/);
       assert.equal(p.started, true);
       assert.deepEqual(p.tasks.map((t) => [t.type, t.value, t.engine]), [['domain', guest.uuid, 'slide']]);
 
       virsh('destroy', guest.name);
       assert.equal(runHook(d.socket, guest.name, 'stopped', 'end', xml).code, 0);
-      await waitFor(() => !projects().some((x) => x.name === `domain-${guest.uuid}`), 3000, 'the project to go').catch((err: Error) => {
+      await waitFor(() => !projects().some((x) => x.tasks.some((t) => t.value === guest.uuid)), 3000, 'the task to go').catch((err: Error) => {
         throw new Error(`${err.message}; daemon log:\n${d.stderr()}`);
       });
     } finally {
       destroyGuest(guest.name);
+    }
+  });
+
+  test('two guests with the same settings share one host-wide project and engine; one stopping leaves the other running', async () => {
+    const policy = `<tier:policy xmlns:tier="${NS}" enabled="yes" engine="slide"/>`;
+    const g1 = createGuest({ tag: 'share1', metadata: policy });
+    const g2 = createGuest({ tag: 'share2', metadata: policy });
+    try {
+      for (const g of [g1, g2]) assert.equal(runHook(d.socket, g.name, 'started', 'begin', virsh('dumpxml', g.name)).code, 0);
+      const p = (await waitFor(() => projects().find((x) => x.name === 'auto-slide' && x.tasks.length === 2) ?? null, 5000, 'both guests in auto-slide'))!;
+      assert.equal(p.started, true);
+      assert.deepEqual(p.tasks.map((t) => [t.name, t.value, t.engine]).sort(), [g1, g2].map((g) => [`domain-${g.uuid}`, g.uuid, 'slide']).sort());
+
+      const xml1 = virsh('dumpxml', g1.name);
+      virsh('destroy', g1.name);
+      assert.equal(runHook(d.socket, g1.name, 'stopped', 'end', xml1).code, 0);
+      const left = (await waitFor(() => projects().find((x) => x.name === 'auto-slide' && x.tasks.length === 1) ?? null, 5000, 'one guest left'))!;
+      assert.deepEqual(left.tasks.map((t) => t.value), [g2.uuid]);
+      assert.equal(left.started, true);
+    } finally {
+      destroyGuest(g1.name);
+      destroyGuest(g2.name);
     }
   });
 
@@ -71,8 +96,8 @@ describe('libvirt guests tiered by their domain XML policy (real libvirtd)', () 
     try {
       for (const g of [off, none]) assert.equal(runHook(d.socket, g.name, 'started', 'begin', virsh('dumpxml', g.name)).code, 0);
       await new Promise((r) => setTimeout(r, 1500));
-      const names = projects().map((p) => p.name);
-      assert.ok(!names.includes(`domain-${off.uuid}`) && !names.includes(`domain-${none.uuid}`), names.join(','));
+      const values = projects().flatMap((p) => p.tasks.map((t) => t.value));
+      assert.ok(!values.includes(off.uuid) && !values.includes(none.uuid), values.join(','));
     } finally {
       destroyGuest(off.name);
       destroyGuest(none.name);
@@ -85,7 +110,7 @@ describe('libvirt guests tiered by their domain XML policy (real libvirtd)', () 
       assert.equal(runHook(d.socket, bad.name, 'started', 'begin', virsh('dumpxml', bad.name)).code, 0);
       const status = await waitFor(() => {
         const r = JSON.parse(d.cli(['project', 'show', '--json']).stdout) as ShownProject[];
-        return r.some((p) => p.name === `domain-${bad.uuid}`) ? 'added' : null;
+        return r.some((p) => p.tasks.some((t) => t.value === bad.uuid)) ? 'added' : null;
       }, 1500, 'never', 100).catch(() => 'not added');
       assert.equal(status, 'not added');
       assert.equal(d.alive(), true);

@@ -34,7 +34,8 @@ function startAttacker(helper: string, a: string, b: string): Promise<Attacker> 
     const proc = spawn('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', helper, a, b, '120'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+    // 'close', not 'exit': the final count line may still be in the pipe when 'exit' fires (seen on a loaded host)
+    const exited = new Promise<void>((r) => proc.once('close', () => r()));
     proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();

@@ -43,6 +43,12 @@ describe('daemonDomainUsage', () => {
         for (const frame of decoder.push(chunk)) {
           const req = parseRequest(frame);
           requests.push(req);
+          if (req.cmd === 'domain.sync.status') {
+            // the daemon names where the domain's task lives: its group's host-wide project
+            const placements = { [UUID]: { project: 'auto-cslide', engine: 'cslide', task: `domain-${UUID}` } };
+            sock.write(encodeFrame({ v: 1, id: req.id, ok: true, result: { autoDomains: true, managed: [UUID], placements, errors: {} } }));
+            continue;
+          }
           // two tasks' reports for one project: the CLI sums them per node
           const result = { tasks: [{ nodes: { 0: { usedBytes: 3, hotBytes: 1, coldBytes: 2 } } }, { nodes: { 0: { usedBytes: 4, hotBytes: 4 }, 1: { usedBytes: 8, coldBytes: 8 } } }] };
           sock.write(encodeFrame({ v: 1, id: req.id, ok: true, result }));
@@ -56,12 +62,19 @@ describe('daemonDomainUsage', () => {
   });
   after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  test("asks the domain's project for showtaskpages and sums hot/cold per node", async () => {
+  test("asks the daemon where the domain's task is, then its showtaskpages, and sums hot/cold per node", async () => {
     const nodes = await daemonDomainUsage(SOCKET, UUID, { tiering: 'on', engine: 'cslide' });
     assert.deepEqual(nodes, { 0: { usedBytes: 7, hotBytes: 5, coldBytes: 2 }, 1: { usedBytes: 8, hotBytes: 0, coldBytes: 8 } });
     const req = requests.at(-1)!;
+    assert.equal(requests.at(-2)!.cmd, 'domain.sync.status');
     assert.equal(req.cmd, 'engine.cmd');
-    assert.deepEqual(req.args, { project: `domain-${UUID}`, engine: 'cslide', cmd: 'showtaskpages', task: `domain-${UUID}`, json: true });
+    assert.deepEqual(req.args, { project: 'auto-cslide', engine: 'cslide', cmd: 'showtaskpages', task: `domain-${UUID}`, json: true });
+  });
+
+  test('a domain the daemon does not tier: undefined, no page report asked', async () => {
+    const before = requests.length;
+    assert.equal(await daemonDomainUsage(SOCKET, '00000000-0000-0000-0000-000000000009', { tiering: 'on', engine: 'cslide' }), undefined);
+    assert.deepEqual(requests.slice(before).map((r) => r.cmd), ['domain.sync.status']);
   });
 
   test('tiering off or invalid: the daemon is not asked', async () => {

@@ -28,8 +28,8 @@ function domainXml(attrs: Record<string, string>, memoryBytes = 512 * MiB): { na
   return { name: 'vm1', uuid: UUID, xml, memoryBytes };
 }
 
-function fromPolicy(attrs: Record<string, string>, memoryBytes?: number): { project: ProjectConfig; engine: EngineConfig } {
-  const res = domainTasksFromPolicy([domainXml(attrs, memoryBytes)], { host: HOST });
+function fromPolicy(attrs: Record<string, string>, defaultHotReserveMb?: number): { project: ProjectConfig; engine: EngineConfig } {
+  const res = domainTasksFromPolicy([domainXml(attrs)], { host: HOST, defaultHotReserveMb });
   assert.deepEqual(res.errors.map((e) => e.error.message), []);
   return res.objects[0]!;
 }
@@ -51,9 +51,11 @@ describe('config units at the edge', () => {
     assert.deepEqual(units(xml.project, xml.engine), expected);
   });
 
-  test('policy defaults convert too: node_hot_reserve from the guest size, rounded up to whole MB', () => {
-    const o = fromPolicy({ node_pair: '0,2;1,3' }, 100 * MiB + 1);
-    assert.deepEqual(units(o.project, o.engine), { intervalMs: 1000, sleepMs: 5000, nodeMigQuotaBytes: 256 * MiB, nodeHotReserveBytes: 101 * MiB });
+  test("policy defaults convert too: node_hot_reserve from the host's largest DRAM node (MB), the same for every guest of the group", () => {
+    const o = fromPolicy({ node_pair: '0,2;1,3' }, 2048);
+    assert.deepEqual(units(o.project, o.engine), { intervalMs: 1000, sleepMs: 5000, nodeMigQuotaBytes: 256 * MiB, nodeHotReserveBytes: 2048 * MiB });
+    // unknown DRAM size: the largest reserve, which demotes every cold page just the same
+    assert.equal((fromPolicy({ node_pair: '0,2;1,3' }).engine as CslideEngineConfig).nodeHotReserveBytes, 2147483647 * MiB);
   });
 
   test('MB is 2^20 bytes, as etmem; the largest quota is still an exact integer', () => {

@@ -4,7 +4,7 @@ import type { EngineConfig } from '../../src/config/types.js';
 import type { Engine } from '../../src/runner/engine.js';
 import { EngineFactories } from '../../src/runner/registry.js';
 import { nullLogger } from '../../src/log.js';
-import { DomainSync, defaultNodePair, type DomainFacts } from '../../src/model/domain-sync.js';
+import { DomainSync, defaultNodePair, largestDramNodeMb, type DomainFacts } from '../../src/model/domain-sync.js';
 import { Registry } from '../../src/model/registry.js';
 import type { NumaTopology } from '../../src/platform/numa-topology.js';
 
@@ -36,36 +36,90 @@ function makeSync(reg: Registry, listing: () => DomainFacts[]): DomainSync {
   return new DomainSync({ registry: reg, log: nullLogger(), hostFacts: () => host, defaultNodePair: '0,2;1,3', listRunning: async () => listing() });
 }
 
-describe('automatic per-domain projects', () => {
-  test('a domain with an enabled policy gets a started project; a domain without one, or disabled, does not', async () => {
+const U3 = 'bbbbbbbb-cccc-dddd-eeee-ffffffffffff';
+const names = (reg: Registry): Array<[string, boolean, string[]]> => reg.show().map((p) => [p.name, p.started, p.tasks.map((t) => t.name)]);
+
+describe('automatic host-wide projects', () => {
+  test('a domain with an enabled policy gets a task in the started host-wide project; a domain without one, or disabled, does not', async () => {
     const reg = new Registry(nullLogger(), { engines });
     const sync = makeSync(reg, () => []);
-    await sync.sync([domain('web1', U1, 'enabled="yes" engine="cslide" hot_threshold="2"'), domain('db1', U2, 'enabled="no"'), domain('plain', '00000000-0000-0000-0000-000000000001', null)]);
+    await sync.sync([domain('web1', U1, 'enabled="yes" engine="cslide"'), domain('db1', U2, 'enabled="no"'), domain('plain', '00000000-0000-0000-0000-000000000001', null)]);
     const shown = reg.show();
-    assert.deepEqual(shown.map((p) => [p.name, p.started, p.tasks[0]?.type, p.tasks[0]?.value]), [[`domain-${U1}`, true, 'domain', U1]]);
+    assert.deepEqual(shown.map((p) => [p.name, p.started, p.tasks[0]?.name, p.tasks[0]?.type, p.tasks[0]?.value]), [['auto-cslide', true, `domain-${U1}`, 'domain', U1]]);
     assert.deepEqual(sync.managedDomains(), [U1]);
+    assert.deepEqual(sync.placements(), { [U1]: { project: 'auto-cslide', engine: 'cslide', task: `domain-${U1}` } });
   });
 
-  test('stopped domains lose their project; a policy edit replaces it; a bad policy names the domain and adds nothing', async () => {
+  test('guests of one settings group share one project and engine; the project goes with its last guest', async () => {
     const reg = new Registry(nullLogger(), { engines });
-    let listing = [domain('web1', U1, 'engine="cslide" hot_threshold="2"'), domain('web2', U2, 'engine="slide" T="1"')];
+    let listing = [domain('a', U1, 'engine="cslide"'), domain('b', U2, 'engine="cslide" weight="200"'), domain('c', U3, 'engine="cslide" node_mig_quota="64"')];
     const sync = makeSync(reg, () => listing);
     await sync.resync();
-    assert.equal(reg.show().length, 2);
+    const shown = names(reg);
+    assert.equal(shown.length, 2);
+    assert.deepEqual(shown[0], ['auto-cslide', true, [`domain-${U1}`, `domain-${U2}`]]);
+    assert.match(shown[1]![0], /^auto-cslide-[0-9a-f]{8}$/);
+    assert.deepEqual(shown[1]![2], [`domain-${U3}`]);
+    assert.equal(reg.show()[0]!.engines?.length ?? 1, 1);
 
-    const startsBefore = started.filter((v) => v === U1).length;
-    listing = [domain('web1', U1, 'engine="cslide" hot_threshold="5"')];
+    // one guest of the shared group stops: the others keep running, untouched
+    const startsOfU2 = started.filter((v) => v === U2).length;
+    listing = [domain('b', U2, 'engine="cslide" weight="200"'), domain('c', U3, 'engine="cslide" node_mig_quota="64"')];
     await sync.resync();
-    assert.equal(started.filter((v) => v === U1).length, startsBefore + 1, 'the edited policy re-created and restarted the project');
-    assert.deepEqual(reg.show().map((p) => p.name), [`domain-${U1}`]);
-    const json = JSON.stringify(reg.show());
-    assert.equal(sync.managedDomains().length, 1);
-    assert.ok(json.includes(U1));
+    assert.deepEqual(names(reg)[0], ['auto-cslide', true, [`domain-${U2}`]]);
+    assert.equal(started.filter((v) => v === U2).length, startsOfU2, 'the remaining guest was not restarted');
 
-    listing = [domain('web1', U1, 'engine="cslide" hot_threshold="-1"')];
+    // the last guest of a group: its project is deleted
+    listing = [domain('b', U2, 'engine="cslide" weight="200"')];
     await sync.resync();
-    assert.deepEqual(reg.show(), []);
+    assert.deepEqual(names(reg), [['auto-cslide', true, [`domain-${U2}`]]]);
+  });
+
+  test('a policy edit moves the task (restarting only it); a bad policy names the domain and adds nothing', async () => {
+    const reg = new Registry(nullLogger(), { engines });
+    let listing = [domain('web1', U1, 'engine="cslide"'), domain('web2', U2, 'engine="cslide"'), domain('web3', U3, 'engine="slide" T="1"')];
+    const sync = makeSync(reg, () => listing);
+    await sync.resync();
+    assert.deepEqual(names(reg).map((n) => n[0]), ['auto-cslide', 'auto-slide']);
+
+    const startsOfU1 = started.filter((v) => v === U1).length;
+    const startsOfU2 = started.filter((v) => v === U2).length;
+    listing = [domain('web1', U1, 'engine="cslide" weight="50"'), domain('web2', U2, 'engine="cslide"'), domain('web3', U3, 'engine="slide" T="1"')];
+    await sync.resync();
+    assert.equal(started.filter((v) => v === U1).length, startsOfU1 + 1, 'the edited guest restarted');
+    assert.equal(started.filter((v) => v === U2).length, startsOfU2, 'its neighbour did not');
+    assert.deepEqual(names(reg)[0], ['auto-cslide', true, [`domain-${U2}`, `domain-${U1}`]]);
+
+    // an engine-level key: the guest leaves for its own group
+    listing = [domain('web1', U1, 'engine="cslide" hot_threshold="5"'), domain('web2', U2, 'engine="cslide"'), domain('web3', U3, 'engine="slide" T="1"')];
+    await sync.resync();
+    assert.equal(names(reg).length, 3);
+    assert.equal(sync.placements()[U1]!.project === 'auto-cslide', false);
+
+    listing = [domain('web1', U1, 'engine="cslide" hot_threshold="-1"'), domain('web2', U2, 'engine="cslide"')];
+    await sync.resync();
+    assert.deepEqual(names(reg), [['auto-cslide', true, [`domain-${U2}`]]]);
     assert.match(sync.errors.get('web1') ?? '', /web1.*hot_threshold.*allowed: 0\.\.2147483647/);
+  });
+
+  test('a host-wide project deleted by hand is added again by the next sync; a config project of that name is not taken over', async () => {
+    const reg = new Registry(nullLogger(), { engines });
+    const listing = [domain('web1', U1, 'engine="cslide"'), domain('web2', U2, 'engine="cslide"')];
+    const sync = makeSync(reg, () => listing);
+    await sync.resync();
+    await reg.del({ projects: [{ name: 'auto-cslide' }], engines: [], tasks: [] });
+    assert.deepEqual(reg.show(), []);
+    // the next sync heals it: both guests come back, in one project
+    await sync.resync();
+    assert.deepEqual(names(reg), [['auto-cslide', true, [`domain-${U1}`, `domain-${U2}`]]]);
+
+    const other = new Registry(nullLogger(), { engines });
+    const { projectConfig } = await import('../../src/config/units.js');
+    await other.add({ projects: [projectConfig({ name: 'auto-slide', loop: 1, interval: 1, sleep: 1 })], engines: [], tasks: [] });
+    const sync2 = makeSync(other, () => [domain('s', U1, 'engine="slide"')]);
+    await sync2.resync();
+    assert.deepEqual(names(other), [['auto-slide', false, []]]);
+    assert.match(sync2.errors.get('s') ?? '', /auto-slide.*not added by --auto-domains/);
   });
 });
 
@@ -76,6 +130,11 @@ describe('default node pairs', () => {
       nodes: [node(0, [0], [10, 20, 30, 40]), node(1, [1], [20, 10, 40, 30]), node(2, [], [30, 40, 10, 40]), node(3, [], [40, 30, 40, 10])],
     };
     assert.equal(defaultNodePair(topo), '0,2;1,3');
+  });
+  test("the default reserve is the largest DRAM node's memory in MB; memory-only nodes do not count", () => {
+    const n = (id: number, cpus: number[], memTotalBytes: number) => ({ ...node(id, cpus, [10]), memTotalBytes });
+    assert.equal(largestDramNodeMb({ nodes: [n(0, [0], 1000 << 20), n(1, [1], (1500 << 20) + 1), n(2, [], 8000 << 20)] }), 1501);
+    assert.equal(largestDramNodeMb({ nodes: [n(2, [], 8000 << 20)] }), undefined);
   });
   test('no memory-only node: no pair', () => {
     assert.equal(defaultNodePair({ nodes: [node(0, [0, 1], [10])] }), undefined);

@@ -132,6 +132,17 @@ describe('cslide engine', () => {
     task = fakeTask(cslideTask(), () => [4242]);
     engine.startTask(task);
     await waitFor(() => task.signal.aborted, 'seven rounds');
+    // The rounds are over; the task is still the engine's (not stopped), so the host pages show.
+    const host = (await engine.command('showhostpages', {})) as string;
+    assert.equal(host, [
+      `[${formatReportTime(Date.UTC(2026, 10, 24, 12, 0, 5))}] host pages info (KB):`,
+      ' node      total       used        hot       cold',
+      '    0      24576       4096       4096          0',
+      '    2     131072      16384          0      16384',
+      '',
+    ].join('\n'));
+    const hostJson = (await engine.command('showhostpages', { json: true })) as { nodes: Array<{ node: number; totalBytes: number; usedBytes: number }> };
+    assert.deepEqual(hostJson.nodes.map((n) => [n.node, n.totalBytes, n.usedBytes]), [[0, 12 * P, 2 * P], [2, 64 * P, 8 * P]]);
     await engine.stopTask('t1');
 
     assert.equal(tracker.cycles, 7);
@@ -168,16 +179,8 @@ describe('cslide engine', () => {
     const json = (await engine.command('showtaskpages', { task: 't1', json: true })) as { pids: Array<{ pid: number; nodes: Array<{ node: number; usedBytes: number }> }> };
     assert.deepEqual(json.pids[0]!.nodes.map((n) => [n.node, n.usedBytes]), [[0, 2 * P], [2, 8 * P]]);
 
-    const host = (await engine.command('showhostpages', {})) as string;
-    assert.equal(host, [
-      `[${formatReportTime(Date.UTC(2026, 10, 24, 12, 0, 5))}] host pages info (KB):`,
-      ' node      total       used        hot       cold',
-      '    0      24576       4096       4096          0',
-      '    2     131072      16384          0      16384',
-      '',
-    ].join('\n'));
-    const hostJson = (await engine.command('showhostpages', { json: true })) as { nodes: Array<{ node: number; totalBytes: number; usedBytes: number }> };
-    assert.deepEqual(hostJson.nodes.map((n) => [n.node, n.totalBytes, n.usedBytes]), [[0, 12 * P, 2 * P], [2, 64 * P, 8 * P]]);
+    // etmem's cslide answers its commands with an error once it has no working pid (cslide_engine_do_cmd).
+    await assert.rejects(engine.command('showhostpages', {}), (e: unknown) => e instanceof VirtTierError && e.code === 'OPT_INVAL');
     await engine.close();
   });
 
@@ -350,6 +353,53 @@ describe('slide engine', () => {
     const text = (await engine.command('showtaskpages', { task: 's1' })) as string;
     // The 2 count-3 pages stay resident (8 KB, hot); the swapped pages are no longer on any node.
     assert.equal(text, `[${formatReportTime(Date.UTC(2026, 10, 24, 12, 0, 0))}] task 5151 pages info (KB):\n node       used        hot       cold\n    0          8          8          0\n`);
+    await engine.close();
+  });
+
+  test('a held pid (its guest migrating) is neither scanned nor moved, and the stats say why; it is tiered once released', async () => {
+    const world = new World(anonMap(), {});
+    const mover = new RecordingMover(world);
+    const tracker = new SyntheticTracker(world);
+    let task!: FakeTask;
+    const asked: number[] = [];
+    let migrating = true;
+    const heldPids = { heldReason: async (pid: number) => (asked.push(pid), migrating ? 'migrating-out' : undefined) };
+    const engine = new SlideEngine(slideConfig, { pidClaims, heldPids, trackerFactory: () => tracker, mover, hostInfo: hostInfoOf(world), sleep: async (_ms, signal) => {
+      await tick();
+      migrating = false;
+      if (task.stats.length >= 2) task.controller.abort();
+      if (signal?.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+    } }, ctx);
+    task = fakeTask(slideTask(), () => [5151]);
+    engine.startTask(task);
+    await waitFor(() => task.signal.aborted, 'two rounds');
+    await engine.stopTask('s1');
+    assert.deepEqual(task.stats[0]!.held, { 5151: 'migrating-out' });
+    assert.deepEqual(task.stats[0]!.pids, []);
+    assert.equal(tracker.cycles, 1, 'scanned only in the round after the hold');
+    assert.equal(mover.calls.length, 1, 'moved only in the round after the hold');
+    assert.equal(task.stats[1]!.held, undefined);
+    assert.equal(task.stats[1]!.swappedOutBytes, 6 * 4096);
+    assert.ok(asked.length >= 3, 'asked at the claim step and again before the moves');
+    assert.deepEqual(pidClaims.list(), []);
+    await engine.close();
+  });
+
+  test('a migration that starts while the group scans: the scan is dropped, nothing moves', async () => {
+    const world = new World(anonMap(), {});
+    const mover = new RecordingMover(world);
+    let migrating = false;
+    const tracker = new SyntheticTracker(world, async () => void (migrating = true));
+    let task!: FakeTask;
+    const heldPids = { heldReason: async () => (migrating ? 'migrating-out' : undefined) };
+    const engine = new SlideEngine(slideConfig, { pidClaims, heldPids, trackerFactory: () => tracker, mover, hostInfo: hostInfoOf(world), sleep: roundsSleep(() => task, 1) }, ctx);
+    task = fakeTask(slideTask(), () => [5151]);
+    engine.startTask(task);
+    await waitFor(() => task.signal.aborted, 'one round');
+    await engine.stopTask('s1');
+    assert.equal(tracker.cycles, 1);
+    assert.equal(mover.calls.length, 0);
+    assert.deepEqual(task.stats[0]!.held, { 5151: 'migrating-out' });
     await engine.close();
   });
 

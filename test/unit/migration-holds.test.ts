@@ -1,0 +1,67 @@
+/**
+ * The migration holds over procfs fixtures (MemoryIO; the live checks run
+ * against real QEMU migrations in test/integration/migration-tiering.test.ts):
+ * QEMU's `live_migration` thread means migrating out; `-incoming tcp:...:PORT`
+ * with a socket on PORT still open means migrating in; a paused libvirt
+ * domain is held; a failed libvirt listing keeps the last answer.
+ */
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryIO } from '../../src/platform/io.js';
+import { incomingTcpPort, MigrationHolds, socketInodesOnPort } from '../../src/virt/migration-holds.js';
+
+const NET_TCP_HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+// port 0x1F90 = 8080: one listener (0A) and one established stream (01)
+const NET_TCP = NET_TCP_HEADER +
+  '   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0\n' +
+  '   1: 0100007F:1F90 0100007F:A000 01 00000000:00000000 00:00000000 00000000     0        0 4343 1 0000000000000000 20 4 30 10 -1\n' +
+  '   2: 0100007F:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 999 1 0000000000000000 100 0 0 10 0\n';
+
+function qemuFiles(pid: number, opts: { threads: string[]; argv: string[]; fds?: Record<string, string> }): Record<string, string> {
+  const files: Record<string, string> = { [`/proc/${pid}/cmdline`]: opts.argv.join('\0') + '\0' };
+  opts.threads.forEach((name, i) => (files[`/proc/${pid}/task/${pid + i}/comm`] = `${name}\n`));
+  for (const fd of Object.keys(opts.fds ?? {})) files[`/proc/${pid}/fd/${fd}`] = '';
+  return files;
+}
+
+describe('migration holds', () => {
+  test('the -incoming port; sockets on a port from /proc/net/tcp', () => {
+    assert.equal(incomingTcpPort(['qemu', '-m', '256', '-incoming', 'tcp:127.0.0.1:8080']), 8080);
+    assert.equal(incomingTcpPort(['qemu', '-incoming', 'defer']), undefined);
+    assert.equal(incomingTcpPort(['qemu', '-m', '256']), undefined);
+    assert.deepEqual([...socketInodesOnPort(NET_TCP, 8080)].sort(), ['4242', '4343']);
+    assert.deepEqual([...socketInodesOnPort(NET_TCP, 22)], ['999']);
+  });
+
+  test('migrating out, migrating in, paused, and nothing', async () => {
+    const links: Record<string, string> = { '/proc/100/fd/3': 'socket:[4343]', '/proc/200/fd/3': 'socket:[1]', '/proc/300/fd/3': '/dev/null' };
+    const io = new MemoryIO({
+      '/proc/net/tcp': NET_TCP,
+      '/proc/net/tcp6': NET_TCP_HEADER,
+      ...qemuFiles(100, { threads: ['qemu-system-x86', 'CPU 0/TCG'], argv: ['qemu', '-incoming', 'tcp:127.0.0.1:8080'], fds: { 3: '' } }),
+      ...qemuFiles(200, { threads: ['qemu-system-x86', 'CPU 0/TCG'], argv: ['qemu', '-incoming', 'tcp:127.0.0.1:8080'], fds: { 3: '' } }),
+      ...qemuFiles(300, { threads: ['qemu-system-x86', 'live_migration', 'CPU 0/TCG'], argv: ['qemu', '-name', 'guest=a,debug-threads=on'], fds: { 3: '' } }),
+      ...qemuFiles(400, { threads: ['qemu-system-x86'], argv: ['qemu'] }),
+    });
+    let listing: Array<{ pid: number | null; state: string }> | Error = [{ pid: 400, state: 'paused' }, { pid: 300, state: 'running' }, { pid: null, state: 'paused' }];
+    const holds = new MigrationHolds({
+      io,
+      readLink: async (p) => links[p] ?? Promise.reject(Object.assign(new Error('ENOENT'), { code: 'ENOENT' })),
+      listDomains: async () => (listing instanceof Error ? Promise.reject(listing) : listing),
+    });
+    assert.equal(await holds.heldReason(300), 'migrating-out');
+    assert.equal(await holds.heldReason(100), 'migrating-in', 'the stream socket on the -incoming port is still open');
+    assert.equal(await holds.heldReason(200), undefined, 'its migration socket is closed: the guest runs');
+    assert.equal(await holds.heldReason(400), undefined, 'libvirt not asked yet');
+    await holds.refresh();
+    assert.equal(await holds.heldReason(400), 'paused');
+    assert.deepEqual(holds.paused(), [400]);
+    listing = new Error('libvirtd restarting');
+    await holds.refresh();
+    assert.equal(await holds.heldReason(400), 'paused', 'a failed listing keeps the last answer');
+    listing = [{ pid: 400, state: 'running' }];
+    await holds.refresh();
+    assert.equal(await holds.heldReason(400), undefined, 'resumed: tiered again');
+    assert.equal(await holds.heldReason(999), undefined, 'a pid that is gone is not held');
+  });
+});
