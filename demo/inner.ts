@@ -1,155 +1,194 @@
 /**
- * The demo, inside the testbed: a synthetic VM (hugetlb memory, a hot set
- * it keeps writing and a cold set written once) on the DRAM node 0, with a
- * quarter of its hot set misplaced on the AEP node 2; virt-tierd with a
- * cslide project started through the real CLI; then, round by round, where
- * the hot and cold pages are and what moved, until a round moves nothing.
- * Output is plain text, written as it happens (the host streams it).
+ * The demo, inside the testbed with libvirtd (harness option `libvirt:
+ * true`): the whole chain with real libvirt guests, shown as it happens.
+ * `virt-tier install-hook`, a libvirtd restart, `virt-tierd --auto-domains
+ * --http` with no config file, then two TCG guests (64 MiB of 2 MiB
+ * hugepages each, one with two guest NUMA cells) running the freestanding
+ * hot-loop program (test/testbed/guest-code/), each with a cslide policy in
+ * its domain XML. Printed: guests booting, the hook's events as the daemon
+ * logs them, each guest's placement per node round by round (the kernel's
+ * view through the RAMBlock mapping), `virt-tier list`, a summary. At the
+ * fixed point the live view (web/live.html, served by the daemon's --http)
+ * is rendered by headless Chromium (playwright-core, /usr/bin/chromium)
+ * into `liveview.png` in the run directory, where the host picks it up.
  *
- *   node dist/demo/inner.js [--hot-mib 64] [--cold-mib 192] [--quota-mib 64]
+ *   node dist/demo/inner.js [--quota-mib 16]
  */
-import { native } from '../src/native/index.js';
-import { numaMapsAt } from '../test/testbed/inner/numa-maps.js';
-import { startSyntheticGuest } from '../test/testbed/inner/synthetic-guest.js';
-import { cslideConfigText, hugepagePools, numberOption, startE2eDaemon, watchRounds, writeConfigFile } from '../test/testbed/inner/e2e-daemon.js';
-import { modelRounds } from '../test/testbed/inner/e2e-model.js';
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ProjectView } from '../src/model/registry.js';
+import type { TaskView } from '../src/model/task-runtime.js';
+import { CLI_BIN, hugepagePools, numberOption, startE2eDaemon, type E2eDaemon } from '../test/testbed/inner/e2e-daemon.js';
+import { defineAndStart, pageNodes, runningGuest, virshAsync, type GuestSpec, type RunningGuest } from '../test/testbed/inner/libvirt-guests.js';
 
-const MPOL_MF_MOVE = 2;
 const DRAM = 0;
 const AEP = 2;
-const PAGE_MIB = 2;
-const MiB = 1 << 20;
-
-
-const hotMiB = numberOption('hot-mib', 64);
-const coldMiB = numberOption('cold-mib', 192);
-const quotaMiB = numberOption('quota-mib', 64);
-const loop = numberOption('loop', 2);
-const hotThreshold = loop;
-const PROJECT = 'demo';
-const TASK = 'vm1';
+const quotaMiB = numberOption('quota-mib', 16);
+const loop = 2;
+const SOCKET = 'virt-tier';
+const HTTP_PORT = 8077;
+const CHROMIUM = '/usr/bin/chromium';
 const say = (line = ''): void => void process.stdout.write(line + '\n');
 const t0 = performance.now();
 const clock = (): string => `${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s`;
 
-const pools0 = hugepagePools([DRAM, AEP]);
-const poolMiB = pools0[DRAM]!.total * PAGE_MIB;
-// DRAM keeps free what is not needed for the hot set: the cold set must all go.
-const reserveMiB = poolMiB - hotMiB;
+const pools0 = hugepagePools([0, 1, 2, 3]);
+const hotPagesTotal = 8 + 8;
+const reserveMiB = (pools0[DRAM]!.total - hotPagesTotal) * 2;
+const policy = {
+  enabled: 'yes', engine: 'cslide', loop: String(loop), interval: '1', sleep: '1',
+  hot_threshold: String(loop), node_pair: '0,2;1,3', node_mig_quota: String(quotaMiB), node_hot_reserve: String(reserveMiB),
+};
+const specs: GuestSpec[] = [
+  { name: 'web1', uuid: '7e570000-0000-4000-8000-0000000000a1', ramMiB: 64, hotStartMiB: 16, hotEndMiB: 32, numaCells: 0, ram: 'hugetlbfs', policy },
+  { name: 'db1', uuid: '7e570000-0000-4000-8000-0000000000b2', ramMiB: 64, hotStartMiB: 24, hotEndMiB: 40, numaCells: 2, ram: 'hugetlbfs', policy },
+];
+const taskName = (g: RunningGuest): string => `domain-${g.spec.uuid}`;
 
-say(`${clock()}  testbed up: node 0 = DRAM (CPU 0), node 2 = AEP/CXL (no CPU); 2 MiB hugepage pools ${poolMiB} MiB each`);
-say(`${clock()}  starting virt-tierd and a synthetic VM: ${hotMiB} MiB hot (written every 20 ms) + ${coldMiB} MiB cold (written once), all on node 0`);
-const daemonStarting = startE2eDaemon(`virt-tier-demo-${process.pid}`);
-const guest = await startSyntheticGuest({ hotMiB, coldMiB, node: DRAM });
-const hot = guest.hotAddrs();
-const hotSet = new Set(hot);
-const misplaced = hot.slice(hot.length - hot.length / 4);
-await native.movePages(guest.pid, Float64Array.from(misplaced), Int32Array.from(misplaced.map(() => AEP)), MPOL_MF_MOVE);
-say(`${clock()}  moved ${misplaced.length * PAGE_MIB} MiB of the hot set to node 2 first: tiering has to bring it back`);
-const daemon = await daemonStarting;
+function findTask(projects: ProjectView[], name: string): { project: string; task: TaskView } | undefined {
+  for (const p of projects) {
+    const t = p.tasks.find((x) => x.name === name);
+    if (t) return { project: p.name, task: t };
+  }
+  return undefined;
+}
 
-async function placement(): Promise<{ hot: Record<number, number>; cold: Record<number, number>; nodes: number[] }> {
-  const addrs = guest.pageAddrs();
-  const nodes = [...(await native.movePages(guest.pid, Float64Array.from(addrs), null, 0))];
-  const count = { hot: { [DRAM]: 0, [AEP]: 0 } as Record<number, number>, cold: { [DRAM]: 0, [AEP]: 0 } as Record<number, number> };
-  nodes.forEach((n, i) => {
-    const bucket = hotSet.has(addrs[i]!) ? count.hot : count.cold;
-    bucket[n] = (bucket[n] ?? 0) + 1;
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
   });
-  return { ...count, nodes };
 }
 
-/** One node's pool as a bar: H hot, c cold, . free; one character per 8 MiB. */
-function bar(node: number, p: Awaited<ReturnType<typeof placement>>, pool: { total: number; free: number }): string {
-  const per = 4; // pages per character
-  const h = Math.round((p.hot[node] ?? 0) / per);
-  const c = Math.round((p.cold[node] ?? 0) / per);
-  const width = Math.round(pool.total / per);
-  return '[' + 'H'.repeat(h) + 'c'.repeat(c) + '.'.repeat(Math.max(0, width - h - c)) + ']';
+/** One character per 2 MiB guest page in guest-physical order: H hot on DRAM, h hot on AEP, c cold on DRAM, . cold on AEP. */
+function strip(g: RunningGuest, nodes: number[]): string {
+  const hot = new Set(g.hotPages);
+  return nodes.map((n, i) => (hot.has(i) ? (n === DRAM ? 'H' : 'h') : n === DRAM ? 'c' : '.')).join('');
 }
 
-function showPlacement(p: Awaited<ReturnType<typeof placement>>): void {
-  const pools = hugepagePools([DRAM, AEP]);
-  for (const [node, label] of [[DRAM, 'node 0 DRAM'], [AEP, 'node 2 AEP ']] as const) {
-    const hotM = (p.hot[node] ?? 0) * PAGE_MIB;
-    const coldM = (p.cold[node] ?? 0) * PAGE_MIB;
-    say(`         ${label} ${bar(node, p, pools[node]!)} hot ${String(hotM).padStart(3)} MiB  cold ${String(coldM).padStart(3)} MiB  free ${String(pools[node]!.free * PAGE_MIB).padStart(3)} MiB`);
+function placementLine(g: RunningGuest, nodes: number[]): string {
+  const hot = new Set(g.hotPages);
+  const count = (pred: (n: number, i: number) => boolean): number => nodes.filter(pred).length * 2;
+  return `${g.spec.name.padEnd(5)} [${strip(g, nodes)}]  DRAM hot ${String(count((n, i) => n === DRAM && hot.has(i))).padStart(2)} cold ${String(count((n, i) => n === DRAM && !hot.has(i))).padStart(2)} MiB | AEP hot ${String(count((n, i) => n === AEP && hot.has(i))).padStart(2)} cold ${String(count((n, i) => n === AEP && !hot.has(i))).padStart(2)} MiB`;
+}
+
+let hookLinesShown = 0;
+function showHookEvents(daemon: E2eDaemon): void {
+  const lines = daemon.log().split('\n').filter((l) => /qemu hook event|domain tiered by its policy/.test(l));
+  for (const l of lines.slice(hookLinesShown)) {
+    const detail = JSON.parse(l.slice(l.indexOf('{'))) as Record<string, string>;
+    if (/qemu hook event/.test(l)) say(`${clock()}  hook: qemu ${detail.domain} ${detail.op} ${detail.subop} -> daemon: ${detail.action}`);
+    else say(`${clock()}  virt-tierd: ${detail.domain} tiered by its policy (project ${detail.project})`);
+  }
+  hookLinesShown = lines.length;
+}
+
+async function screenshot(url: string, file: string): Promise<string> {
+  if (!existsSync(CHROMIUM)) return `skipped: ${CHROMIUM} missing (scripts/setup-liveview.sh installs it)`;
+  let chromium: typeof import('playwright-core').chromium;
+  try {
+    ({ chromium } = await import('playwright-core'));
+  } catch {
+    return 'skipped: playwright-core missing (scripts/setup-liveview.sh installs it)';
+  }
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'], timeout: 120_000 });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 640 } });
+    await page.goto(url, { timeout: 60_000 });
+    await page.waitForFunction((n) => document.body.dataset.state === 'open' && Number(document.body.dataset.tasks) >= n && Number(document.body.dataset.updates) >= 2, specs.length, { timeout: 60_000 });
+    await page.screenshot({ path: file, fullPage: true });
+    return `${await page.evaluate(() => `${document.body.dataset.tasks} tasks, ${document.body.dataset.tiles} tiles`)}`;
+  } finally {
+    await browser.close();
   }
 }
 
-const initial = await placement();
-const model = modelRounds({
-  pages: guest.pageAddrs().map((addr, i) => ({ addr, hot: hotSet.has(addr), node: initial.nodes[i]! })),
-  pools: hugepagePools([DRAM, AEP]),
-  nodePairs: [{ dram: DRAM, aep: AEP }],
-  loop,
-  hotThreshold,
-  quotaMiB,
-  reserveMiB,
-});
-say(`${clock()}  before tiering (H = 8 MiB hot, c = 8 MiB cold, . = 8 MiB free hugepages):`);
-showPlacement(initial);
-
-const file = writeConfigFile('demo.ini', cslideConfigText({ project: PROJECT, task: TASK, pid: guest.pid, loop, dramNode: DRAM, aepNode: AEP, hotThreshold, quotaMiB, reserveMiB }));
-say();
-say(`${clock()}  virt-tier obj add -f demo.ini; virt-tier project start -n ${PROJECT}`);
-say(`         cslide node_pair=0,2  hot_threshold=${hotThreshold} (accessed in ${hotThreshold} of ${loop} scans, 1 s apart)  node_mig_quota=${quotaMiB} MB/round  node_hot_reserve=${reserveMiB} MB`);
-for (const args of [['obj', 'add', '-f', file], ['project', 'start', '-n', PROJECT]]) {
-  const r = daemon.cli(args);
-  if (r.code !== 0) {
-    say(`virt-tier ${args.join(' ')} failed: ${r.stderr}`);
-    process.exit(1);
-  }
-}
-const startedMs = Date.now();
-say(`${clock()}  project started; the policy alone predicts ${model.length - 1} moving round(s), then a quiet one`);
-
-let totalDemoted = 0;
-let totalPromoted = 0;
-let moveMs = 0;
-let convergedRound = -1;
-let convergedMs = 0;
-await watchRounds(daemon, PROJECT, TASK, {
-  timeoutMs: 90_000,
-  onRound: async (stats) => {
-    const s = stats as { round: number; nodes: Record<number, { hotBytes: number; coldBytes: number }>; promotedBytes: number; demotedBytes: number; timeMs: number };
-    const pages = (await daemon.call('engine.cmd', { project: PROJECT, engine: 'cslide', cmd: 'showtaskpages', task: TASK, json: true })) as { pids: Array<{ timeMs: number }> };
-    const scanEndMs = pages.pids[0]?.timeMs ?? s.timeMs;
-    const seen = (node: number): string => `${(s.nodes[node]?.hotBytes ?? 0) / MiB}/${(s.nodes[node]?.coldBytes ?? 0) / MiB}`;
+async function main(): Promise<void> {
+  say(`${clock()}  testbed up: nodes 0,1 DRAM (CPUs), 2,3 AEP/CXL (memory only); 2 MiB hugepages: ${pools0[DRAM]!.total} on node 0, ${pools0[AEP]!.total} on node 2; libvirtd running (qemu:///system)`);
+  writeFileSync('/proc/sys/kernel/numa_balancing', '0');
+  const hook = await cli(['install-hook']);
+  say(`${clock()}  virt-tier install-hook: ${hook.stdout.trim().split('.')[0]}; restarting libvirtd so it sees the hook`);
+  const pid = Number(readFileSync('/run/libvirtd.pid', 'utf8').trim());
+  process.kill(pid, 'SIGTERM');
+  while (existsSync(`/proc/${pid}`)) await sleep(100);
+  execFileSync('libvirtd', ['-d']);
+  while ((await virshAsync('uri')).code !== 0) await sleep(200);
+  const daemon = await startE2eDaemon(SOCKET, ['--auto-domains', '--sync-interval', '3', '--http', `127.0.0.1:${HTTP_PORT}`]);
+  say(`${clock()}  virt-tierd --auto-domains --http 127.0.0.1:${HTTP_PORT}   (no config file: policies come from each domain's XML)`);
+  say(`         policy: <tier:policy engine="cslide" loop="2" hot_threshold="2" node_pair="0,2;1,3" node_mig_quota="${quotaMiB}" node_hot_reserve="${reserveMiB}"/>`);
+  say();
+  const guests: RunningGuest[] = [];
+  try {
+    for (const spec of specs) {
+      say(`${clock()}  virsh start ${spec.name}: 64 MiB hugepages${spec.numaCells ? ', 2 guest NUMA cells (ram-node0/1)' : ' (pc.ram)'}, guest program writes ${spec.hotStartMiB}-${spec.hotEndMiB} MiB every 10 ms, leaves the rest`);
+      await defineAndStart(spec);
+      const g = runningGuest(spec);
+      guests.push(g);
+      say(`${clock()}  ${spec.name} running: QEMU pid ${g.pid}, ${g.blocks.map((b) => `${b.id} at 0x${b.hostStart.toString(16)}`).join(', ')}`);
+      await sleep(500);
+      showHookEvents(daemon);
+    }
     say();
-    say(`${clock()}  round ${s.round}: scan saw hot/cold MiB  node 0 ${seen(DRAM)}  node 2 ${seen(AEP)}`);
-    const moved = s.promotedBytes + s.demotedBytes;
-    const ms = Math.max(1, s.timeMs - scanEndMs);
-    if (moved > 0) {
-      moveMs += ms;
-      say(`         moved: ${s.demotedBytes / MiB} MiB cold 0 -> 2 (demoted), ${s.promotedBytes / MiB} MiB hot 2 -> 0 (promoted); plan + move_pages ${ms} ms`);
-    } else {
-      say('         moved: nothing: every hot page is on DRAM, DRAM free is at the reserve');
-    }
-    totalDemoted += s.demotedBytes;
-    totalPromoted += s.promotedBytes;
-    showPlacement(await placement());
-    if (moved === 0) {
-      convergedRound = s.round;
-      convergedMs = Date.now() - startedMs;
-      return true;
-    }
-    return s.round >= 15;
-  },
-});
+    say(`${clock()}  placement per guest page (2 MiB each, guest-physical order): H hot on DRAM, h hot on AEP, c cold on DRAM, . cold on AEP`);
+    for (const g of guests) say(`         ${placementLine(g, await pageNodes(g))}`);
 
-const r = daemon.cli(['engine', 'showtaskpages', '-t', TASK, '-n', PROJECT, '-e', 'cslide']);
-say();
-say(`${clock()}  virt-tier engine showtaskpages -t ${TASK} -n ${PROJECT} -e cslide   (etmem's format)`);
-for (const line of r.stdout.trimEnd().split('\n')) say(`         ${line}`);
-const final = await placement();
-const numaMaps = numaMapsAt(guest.pid, guest.start).pagesByNode;
-say();
-say('summary');
-say(`  demoted ${totalDemoted / MiB} MiB cold 0 -> 2, promoted ${totalPromoted / MiB} MiB hot 2 -> 0`);
-say(`  converged: round ${convergedRound} moved nothing (${convergedRound} moving round(s), ${(convergedMs / 1000).toFixed(1)} s from start; policy model: ${model.length - 1})`);
-say(`  hot on DRAM: ${(final.hot[DRAM] ?? 0) * PAGE_MIB} of ${hotMiB} MiB; cold on AEP: ${(final.cold[AEP] ?? 0) * PAGE_MIB} of ${coldMiB} MiB; numa_maps N0=${numaMaps[DRAM] ?? 0} N2=${numaMaps[AEP] ?? 0} pages`);
-const total = totalDemoted + totalPromoted;
-if (moveMs > 0) say(`  move rate: ${(total / MiB / (moveMs / 1000)).toFixed(0)} MiB/s while moving (move_pages under TCG); ${(total / MiB / (convergedMs / 1000)).toFixed(1)} MiB/s over the whole run (scans included)`);
-await guest.stop();
-await daemon.stop();
+    const last = new Map<string, number>();
+    const moved = new Map<string, { demoted: number; promoted: number }>();
+    const quietAt = new Map<string, number>();
+    const deadline = Date.now() + 150_000;
+    while (Date.now() < deadline && quietAt.size < guests.length) {
+      const projects = (await daemon.call('project.show')) as ProjectView[];
+      showHookEvents(daemon);
+      for (const g of guests) {
+        const t = findTask(projects, taskName(g));
+        const s = t?.task.stats as { round: number; promotedBytes: number; demotedBytes: number; plannedBytes: { promote: number; prefetch: number; demote: number } } | undefined;
+        if (!s || s.round === last.get(g.spec.name)) continue;
+        last.set(g.spec.name, s.round);
+        const m = moved.get(g.spec.name) ?? { demoted: 0, promoted: 0 };
+        m.demoted += s.demotedBytes;
+        m.promoted += s.promotedBytes;
+        moved.set(g.spec.name, m);
+        const planned = s.plannedBytes.promote + s.plannedBytes.prefetch + s.plannedBytes.demote;
+        say(`${clock()}  round ${String(s.round).padStart(2)}  ${placementLine(g, await pageNodes(g))}   moved ${s.demotedBytes >> 20} MiB down, ${s.promotedBytes >> 20} MiB up`);
+        if (planned === 0 && !quietAt.has(g.spec.name)) quietAt.set(g.spec.name, s.round);
+      }
+      await sleep(200);
+    }
+
+    say();
+    const list = await cli(['list']);
+    say(`${clock()}  virt-tier list`);
+    for (const line of list.stdout.trimEnd().split('\n')) say(`         ${line}`);
+
+    const png = path.join(process.env.VIRT_TIER_TESTBED_RUN_DIR ?? '/tmp', 'liveview.png');
+    say();
+    say(`${clock()}  rendering the live view (http://127.0.0.1:${HTTP_PORT}/) with headless Chromium...`);
+    const shot = await screenshot(`http://127.0.0.1:${HTTP_PORT}/`, png).catch((err: Error) => `failed: ${err.message.split('\n')[0]}`);
+    say(`${clock()}  live view: ${shot}`);
+
+    say();
+    say('summary');
+    for (const g of guests) {
+      const nodes = await pageNodes(g);
+      const hot = new Set(g.hotPages);
+      const hotOnDram = nodes.filter((n, i) => hot.has(i) && n === DRAM).length * 2;
+      const coldOnAep = nodes.filter((n, i) => !hot.has(i) && n === AEP).length * 2;
+      const m = moved.get(g.spec.name) ?? { demoted: 0, promoted: 0 };
+      const q = quietAt.get(g.spec.name);
+      say(`  ${g.spec.name}: hot on DRAM ${hotOnDram} of ${g.hotPages.length * 2} MiB, cold on AEP ${coldOnAep} of ${(32 - g.hotPages.length) * 2} MiB; moved ${m.demoted >> 20} MiB down, ${m.promoted >> 20} MiB up; ${q === undefined ? 'not settled yet' : `settled at round ${q}`}`);
+    }
+  } finally {
+    for (const g of guests) await virshAsync('destroy', g.spec.name);
+    await sleep(1000);
+    showHookEvents(daemon);
+    await daemon.stop();
+  }
+}
+
+await main();
