@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The demo: memory tiering you can watch. Sets up and builds (scripts/setup.sh),
-# then boots the QEMU multi-NUMA testbed and runs virt-tierd with a cslide
-# project on a synthetic VM inside it, streaming round-by-round placement
-# to this terminal (about 1-2 minutes). See docs/demo.md.
-#   bash scripts/demo.sh [--hot-mib 64] [--cold-mib 192] [--quota-mib 64]
+# then boots the QEMU multi-NUMA testbed with libvirtd inside, installs the
+# qemu hook, runs virt-tierd --auto-domains and starts two real libvirt
+# guests with cslide policies in their domain XML, streaming each guest's
+# placement round by round to this terminal and rendering the live view to
+# demo-output/liveview.png (a few minutes). See docs/demo.md.
+#   bash scripts/demo.sh [--quota-mib 16]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"

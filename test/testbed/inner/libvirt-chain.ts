@@ -317,7 +317,15 @@ try {
   out.countersBefore = kernelCounters();
   if (part === 'chain') await chainPart();
   else await lifecyclePart();
-  out.countersAfter = kernelCounters();
+  // The counters when nothing moves: unchanged over 1.5 s, with every round that ended before recorded.
+  for (let i = 0; i < 10; i++) {
+    const c1 = kernelCounters();
+    await sleep(1500);
+    await pollRounds();
+    const c2 = kernelCounters();
+    out.countersAfter = c2;
+    if (c1.global.pgmigrate_success === c2.global.pgmigrate_success) break;
+  }
 } catch (err) {
   out.error = (err as Error).stack ?? String(err);
 } finally {
