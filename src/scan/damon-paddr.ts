@@ -481,36 +481,36 @@ export class DamonPaddrTracker implements Tracker {
    * pages move.
    */
   private confirmIdle(ranges: AccessRange[]): AccessRange[] {
+    // Idle pages are remembered as [start, end) address pairs, one per idle
+    // range, not one entry per page: memory follows the ranges, not the bytes.
     const before = this.idleBefore;
     const idleNow: number[] = [];
     const out: AccessRange[] = [];
     let j = 0;
+    const push = (r: AccessRange, start: number, end: number, confirmed: boolean): void => {
+      if (end > start) out.push({ ...r, start, pageCount: (end - start) / PAGE, accessCount: confirmed ? 0 : 1 });
+    };
     for (const r of ranges) {
       if (!r.present || r.accessCount > 0) {
         out.push(r);
         continue;
       }
-      // Split the range where confirmation changes.
-      let runStart = r.start;
-      let runConfirmed: boolean | undefined;
-      let runPages = 0;
-      const flush = (): void => {
-        if (runPages > 0) out.push({ ...r, start: runStart, pageCount: runPages, accessCount: runConfirmed ? 0 : 1 });
-      };
-      for (let k = 0; k < r.pageCount; k++) {
-        const addr = r.start + k * PAGE;
-        idleNow.push(addr);
-        while (j < before.length && before[j]! < addr) j++;
-        const confirmed = j < before.length && before[j] === addr;
-        if (confirmed !== runConfirmed) {
-          flush();
-          runStart = addr;
-          runPages = 0;
-          runConfirmed = confirmed;
-        }
-        runPages++;
+      const end = r.start + r.pageCount * PAGE;
+      const lastIdle = idleNow.length;
+      if (lastIdle >= 2 && idleNow[lastIdle - 1] === r.start) idleNow[lastIdle - 1] = end;
+      else idleNow.push(r.start, end);
+      // Split the range where it meets the previous cycle's idle ranges.
+      while (j < before.length && before[j + 1]! <= r.start) j += 2;
+      let at = r.start;
+      for (let k = j; k < before.length && before[k]! < end; k += 2) {
+        const s = Math.max(at, before[k]!);
+        const e = Math.min(end, before[k + 1]!);
+        if (e <= s) continue;
+        push(r, at, s, false);
+        push(r, s, e, true);
+        at = e;
       }
-      flush();
+      push(r, at, end, false);
     }
     this.idleBefore = Float64Array.from(idleNow);
     return out;
