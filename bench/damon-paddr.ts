@@ -10,6 +10,10 @@
  *    files (reads only: this host's DAMON sysfs must not be written).
  * 2. Node per page: pagemap PFNs + the memory-block map vs
  *    move_pages(NULL), over the same anonymous mapping of this process.
+ * 2b. Counts to pages, one window over 1 Gi of 4 KiB pages (262144) with
+ *    scattered frames and 1000 regions (the shared kdamond's size): the
+ *    sort of every present page by PFN and a sweep (the tracker before)
+ *    vs binary search per page in address order (accumulateWindow now).
  * 3. Tracker accuracy and CPU per GiB (--accuracy): damon-paddr shared
  *    over a hot/cold process (test/integration/helpers/hotcold.c, built
  *    here) with THP and with 4 KiB pages: hot-set recall and precision per
@@ -26,7 +30,7 @@ import { aggregatedLayout, parseEventFormat, parseRawPage, type AggregatedEvent 
 import { readMemoryBlockMap, nodeOfPfn } from '../src/platform/memory-blocks.js';
 import { liveIO } from '../src/platform/io.js';
 import { liveKernel } from '../src/native/kernel.js';
-import { DamonPaddrTracker } from '../src/scan/damon-paddr.js';
+import { DamonPaddrTracker, accumulateWindow, presentByPfn, type TargetPages } from '../src/scan/damon-paddr.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
@@ -78,6 +82,46 @@ for (let i = 0; i < sysfsRegions; i++) await Promise.all([liveIO.readText(`${att
 const sysfsPerRegionUs = ((process.cpuUsage(u0).user + process.cpuUsage(u0).system) / sysfsRegions);
 const rawPerEventUs = rawParse.us / rawParse.result;
 
+// 2b. Counts to pages: PFN sort + sweep vs binary search per page.
+const sweepPages = 262144;
+let seed = 1;
+const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) % n);
+const synth: TargetPages = { addr: new Float64Array(sweepPages), pfn: new Float64Array(sweepPages), flags: new Uint8Array(sweepPages).fill(1) };
+// runs of 1-64 contiguous frames at random places in 24 GiB of frames
+for (let i = 0; i < sweepPages; ) {
+  const run = 1 + rnd(64);
+  const base = 1 + rnd(6_000_000);
+  for (let k = 0; k < run && i < sweepPages; k++, i++) {
+    synth.addr[i] = 0x7f0000000000 + i * 4096;
+    synth.pfn[i] = base + k;
+  }
+}
+const synthRegions: AggregatedEvent[] = [];
+for (let r = 0; r < 1000; r++) synthRegions.push({ timeNs: 0, targetId: 0, nrRegions: 1000, start: r * 6000 * 4096, end: (r + 1) * 6000 * 4096, nrAccesses: rnd(20), age: 0 });
+const synthWindow = { timeNs: 0, targetId: 0, regions: synthRegions };
+const sortSweep = cpuUs(() => {
+  const order = presentByPfn(synth);
+  const sum = new Float32Array(sweepPages);
+  const seen = new Uint16Array(sweepPages);
+  let r = 0;
+  for (const i of order) {
+    const phys = synth.pfn[i]! * 4096;
+    while (r < synthRegions.length && synthRegions[r]!.end <= phys) r++;
+    if (r >= synthRegions.length) break;
+    if (synthRegions[r]!.start > phys) continue;
+    sum[i]! += Math.min(1, synthRegions[r]!.nrAccesses / 20);
+    seen[i]!++;
+  }
+  return seen;
+}, 3);
+const search = cpuUs(() => {
+  const sum = new Float32Array(sweepPages);
+  const seen = new Uint16Array(sweepPages);
+  accumulateWindow(synthWindow, synth, 20, sum, seen);
+  return seen;
+}, 3);
+for (let i = 0; i < sweepPages; i++) if (sortSweep.result[i] !== search.result[i]) throw new Error(`page ${i}: sweep and search disagree`);
+
 // 2. Node per page: memory blocks vs move_pages.
 const buf = Buffer.alloc(mib << 20, 1);
 const maps = readFileSync('/proc/self/maps', 'utf8').split('\n');
@@ -118,6 +162,7 @@ console.log('| what | baseline | ours | ratio (baseline / ours) |');
 console.log('|---|---|---|---|');
 if (textParse) console.log(`| parse damon_aggregated, ${rawParse.result} events | trace_pipe text: ${(textParse.us / textParse.result).toFixed(3)} us/event | raw pages: ${rawPerEventUs.toFixed(3)} us/event | ${(textParse.us / textParse.result / rawPerEventUs).toFixed(1)}x |`);
 console.log(`| one region's count | sysfs, 2 reads: ${sysfsPerRegionUs.toFixed(1)} us CPU | raw event: ${rawPerEventUs.toFixed(3)} us CPU | ${(sysfsPerRegionUs / rawPerEventUs).toFixed(0)}x |`);
+console.log(`| counts to ${sweepPages} pages (1 GiB, scattered frames), 1000 regions | PFN sort + sweep: ${(sortSweep.us / 1000).toFixed(1)} ms CPU | search per page: ${(search.us / 1000).toFixed(1)} ms CPU | ${(sortSweep.us / search.us).toFixed(1)}x |`);
 console.log(`| node of ${pages} pages (${mib} MiB) | move_pages(NULL): ${(movePagesUs / 1000).toFixed(1)} ms CPU | pagemap + memory blocks: ${(blockUs / 1000).toFixed(1)} ms CPU | ${(movePagesUs / blockUs).toFixed(1)}x |`);
 
 // 3. Accuracy and CPU per GiB of damon-paddr shared.

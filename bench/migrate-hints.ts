@@ -7,6 +7,10 @@
  *   C   bench/migrate-hints-ref.c: the same steps in plain C (cc -O2)
  * for two patterns (every page touched; every 4th page never touched).
  * Reports the median wall time per pass and the ratio C/TS (goal >= 0.8x).
+ * Then, in the same run, the node lookups alone: the addon's pageStates
+ * over the same range with nodes from pagemap PFNs through the sysfs
+ * memory-block map (what migrate-hints uses) against move_pages(NULL) per
+ * present page (its fallback), alternating.
  * Run as root after `npx tsc -p .` and the addon build:
  *   node dist/bench/migrate-hints.js [--iterations N] [--gib G]
  */
@@ -16,6 +20,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { runMigrateHints } from '../src/cli/migrate-hints.js';
 import { decodeBitmaps } from '../src/migration/bitmap.js';
+import { liveKernel } from '../src/native/kernel.js';
+import { liveIO } from '../src/platform/io.js';
+import { readMemoryBlockMap } from '../src/platform/memory-blocks.js';
 import { repoRoot, startPatternChild } from '../test/integration/native-child.js';
 
 function arg(name: string, fallback: number): number {
@@ -40,6 +47,8 @@ async function main(): Promise<void> {
   const ref = referenceBinary();
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'migrate-hints-bench-'));
   const rows: string[] = [];
+  const nodeRows: string[] = [];
+  const nodeMap = await readMemoryBlockMap(liveIO);
   try {
     for (const p of [{ name: 'every page touched', stride: 1, run: 1 }, { name: 'every 4th page untouched', stride: 4, run: 3 }]) {
       const child = await startPatternChild('anon', pages, p.stride, p.run);
@@ -69,6 +78,22 @@ async function main(): Promise<void> {
         const ts = median(tsRuns);
         const cMs = median(cRuns);
         rows.push(`| ${p.name} | ${cOut.present} | ${cMs.toFixed(1)} | ${ts.toFixed(1)} | ${(cMs / ts).toFixed(2)}x |`);
+        const pfnRuns: number[] = [];
+        const mpRuns: number[] = [];
+        for (let i = 0; i < iterations; i++) {
+          let t0 = performance.now();
+          const byPfn = await liveKernel.pageStates(child.pid, child.start, end, 4096, { nodeMap });
+          pfnRuns.push(performance.now() - t0);
+          t0 = performance.now();
+          const byMovePages = await liveKernel.pageStates(child.pid, child.start, end, 4096);
+          mpRuns.push(performance.now() - t0);
+          for (let k = 0; k < byPfn.nodes.length; k++) {
+            if (byPfn.nodes[k] !== byMovePages.nodes[k]) throw new Error(`node of page ${k}: PFN map ${byPfn.nodes[k]} vs move_pages ${byMovePages.nodes[k]}`);
+          }
+        }
+        const pfn = median(pfnRuns);
+        const mp = median(mpRuns);
+        nodeRows.push(`| ${p.name} | ${cOut.present} | ${mp.toFixed(1)} | ${pfn.toFixed(1)} | ${(mp / pfn).toFixed(2)}x |`);
       } finally {
         await child.stop();
       }
@@ -78,7 +103,9 @@ async function main(): Promise<void> {
   }
   process.stdout.write(
     `${gib} GiB anonymous RAMBlock, ${iterations} passes each, median wall time per pass (${os.cpus().length} CPUs, kernel ${os.release()})\n\n` +
-    '| pattern | present pages | C ref (ms) | migrate-hints TS (ms) | C/TS speed |\n|---|---:|---:|---:|---:|\n' + rows.join('\n') + '\n',
+    '| pattern | present pages | C ref (ms) | migrate-hints TS (ms) | C/TS speed |\n|---|---:|---:|---:|---:|\n' + rows.join('\n') + '\n\n' +
+    'Node per page, pageStates over the same range (states + nodes, identical nodes checked):\n\n' +
+    '| pattern | present pages | move_pages(NULL) (ms) | pagemap PFN + block map (ms) | speed-up |\n|---|---:|---:|---:|---:|\n' + nodeRows.join('\n') + '\n',
   );
 }
 

@@ -148,18 +148,47 @@ export function pfnRegions(pages: TargetPages, order: Uint32Array, maxRegions = 
 /**
  * Adds one window's counts to each page: the fraction of the window's
  * samples in which the region holding the page's frame was accessed.
- * `order` sorts pages by PFN and the regions are in address order, so one
- * sweep does it. Pages no region holds are left uncovered.
+ * Pages are visited in address order and their region found by binary
+ * search over the window's regions (address order, no overlap), after a
+ * check of the region the previous page hit: neighbouring pages usually
+ * have neighbouring frames (THP, fresh anonymous memory), so most pages
+ * cost one comparison. O(pages x log regions) without sorting the pages
+ * by PFN, which cost more than the rest of a cycle (docs/benchmarks.md).
+ * Pages no region holds are left uncovered.
  */
-export function accumulateWindow(window: AggregationWindow, pages: TargetPages, order: Uint32Array, samplesPerWindow: number, fractionSum: Float32Array, windowsSeen: Uint16Array): void {
+export function accumulateWindow(window: AggregationWindow, pages: TargetPages, samplesPerWindow: number, fractionSum: Float32Array, windowsSeen: Uint16Array): void {
   const regions = window.regions;
-  let r = 0;
-  for (const i of order) {
-    const phys = pages.pfn[i]! * PAGE;
-    while (r < regions.length && regions[r]!.end <= phys) r++;
-    if (r >= regions.length) break;
-    if (regions[r]!.start > phys) continue;
-    fractionSum[i]! += Math.min(1, regions[r]!.nrAccesses / samplesPerWindow);
+  const nr = regions.length;
+  if (nr === 0) return;
+  const starts = new Float64Array(nr);
+  const ends = new Float64Array(nr);
+  const fraction = new Float32Array(nr);
+  for (let r = 0; r < nr; r++) {
+    starts[r] = regions[r]!.start;
+    ends[r] = regions[r]!.end;
+    fraction[r] = Math.min(1, regions[r]!.nrAccesses / samplesPerWindow);
+  }
+  const pfn = pages.pfn;
+  const flags = pages.flags;
+  let last = 0;
+  for (let i = 0; i < pfn.length; i++) {
+    if ((flags[i]! & 1) === 0 || pfn[i] === 0) continue;
+    const phys = pfn[i]! * PAGE;
+    let r = last;
+    if (!(phys >= starts[r]! && phys < ends[r]!)) {
+      // first region whose end is past phys
+      let lo = 0;
+      let hi = nr;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (ends[mid]! <= phys) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo >= nr || starts[lo]! > phys) continue;
+      r = lo;
+      last = lo;
+    }
+    fractionSum[i]! += fraction[r]!;
     windowsSeen[i]!++;
   }
 }
@@ -437,10 +466,9 @@ export class DamonPaddrTracker implements Tracker {
 
     // PFNs at the end of the cycle: pages that moved or came in meanwhile are where they are now.
     const pages = await this.readPages(pid, vmas, target.maxParallelRanges ?? 1);
-    const order = presentByPfn(pages);
     const fractionSum = new Float32Array(pages.addr.length);
     const windowsSeen = new Uint16Array(pages.addr.length);
-    for (const w of windows) accumulateWindow(w, pages, order, samplesPerWindow, fractionSum, windowsSeen);
+    for (const w of windows) accumulateWindow(w, pages, samplesPerWindow, fractionSum, windowsSeen);
     const blocks = this.blocks ?? (this.blocks = await readMemoryBlockMap(this.io).catch(() => ({ blockBytes: 128 << 20, nodeByBlock: new Int16Array(0) })));
     const { ranges, untrackedPages } = buildPaddrRanges(pages, fractionSum, windowsSeen, loop, (pfn) => nodeOfPfn(blocks, pfn));
     map.ranges = mode === 'shared' ? this.confirmIdle(ranges) : ranges;
@@ -459,36 +487,36 @@ export class DamonPaddrTracker implements Tracker {
    * pages move.
    */
   private confirmIdle(ranges: AccessRange[]): AccessRange[] {
+    // Idle pages are remembered as [start, end) address pairs, one per idle
+    // range, not one entry per page: memory follows the ranges, not the bytes.
     const before = this.idleBefore;
     const idleNow: number[] = [];
     const out: AccessRange[] = [];
     let j = 0;
+    const push = (r: AccessRange, start: number, end: number, confirmed: boolean): void => {
+      if (end > start) out.push({ ...r, start, pageCount: (end - start) / PAGE, accessCount: confirmed ? 0 : 1 });
+    };
     for (const r of ranges) {
       if (!r.present || r.accessCount > 0) {
         out.push(r);
         continue;
       }
-      // Split the range where confirmation changes.
-      let runStart = r.start;
-      let runConfirmed: boolean | undefined;
-      let runPages = 0;
-      const flush = (): void => {
-        if (runPages > 0) out.push({ ...r, start: runStart, pageCount: runPages, accessCount: runConfirmed ? 0 : 1 });
-      };
-      for (let k = 0; k < r.pageCount; k++) {
-        const addr = r.start + k * PAGE;
-        idleNow.push(addr);
-        while (j < before.length && before[j]! < addr) j++;
-        const confirmed = j < before.length && before[j] === addr;
-        if (confirmed !== runConfirmed) {
-          flush();
-          runStart = addr;
-          runPages = 0;
-          runConfirmed = confirmed;
-        }
-        runPages++;
+      const end = r.start + r.pageCount * PAGE;
+      const lastIdle = idleNow.length;
+      if (lastIdle >= 2 && idleNow[lastIdle - 1] === r.start) idleNow[lastIdle - 1] = end;
+      else idleNow.push(r.start, end);
+      // Split the range where it meets the previous cycle's idle ranges.
+      while (j < before.length && before[j + 1]! <= r.start) j += 2;
+      let at = r.start;
+      for (let k = j; k < before.length && before[k]! < end; k += 2) {
+        const s = Math.max(at, before[k]!);
+        const e = Math.min(end, before[k + 1]!);
+        if (e <= s) continue;
+        push(r, at, s, false);
+        push(r, s, e, true);
+        at = e;
       }
-      flush();
+      push(r, at, end, false);
     }
     this.idleBefore = Float64Array.from(idleNow);
     return out;

@@ -159,8 +159,8 @@ describe('pages by frame', () => {
     const sum = new Float32Array(5);
     const seen = new Uint16Array(5);
     const region = (start: number, end: number, nr: number): AggregatedEvent => ({ timeNs: 0, targetId: 0, nrRegions: 2, start: start * PAGE, end: end * PAGE, nrAccesses: nr, age: 0 });
-    accumulateWindow({ timeNs: 0, targetId: 0, regions: [region(90, 101, 10), region(101, 200, 1)] }, pages, order, 10, sum, seen);
-    accumulateWindow({ timeNs: 1, targetId: 0, regions: [region(90, 101, 6), region(101, 200, 0)] }, pages, order, 10, sum, seen);
+    accumulateWindow({ timeNs: 0, targetId: 0, regions: [region(90, 101, 10), region(101, 200, 1)] }, pages, 10, sum, seen);
+    accumulateWindow({ timeNs: 1, targetId: 0, regions: [region(90, 101, 6), region(101, 200, 0)] }, pages, 10, sum, seen);
     const { ranges, untrackedPages } = buildPaddrRanges(pages, sum, seen, 3, (pfn) => (pfn < 200 ? 0 : 1));
     assert.equal(untrackedPages, 1);
     assert.deepEqual(ranges.map((r) => [r.start, r.pageCount, r.accessCount, r.node, r.present, r.swapped]), [
@@ -169,6 +169,26 @@ describe('pages by frame', () => {
       [0x12000, 1, 3, 1, true, false], // outside every region: kept hot
       [0x13000, 1, 0, -1, false, true],
     ]);
+  });
+
+  test('counts for pages in any PFN order match a per-page scan of the regions', () => {
+    // frames scattered and repeated, as 4 KiB anonymous memory gets them; regions with gaps between them
+    let seed = 7;
+    const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) % n);
+    const entries: Array<[number, number, number]> = [];
+    for (let i = 0; i < 2000; i++) entries.push([0x100000 + i * PAGE, rnd(5) === 0 ? 0 : 1 + rnd(5000), rnd(7) === 0 ? 2 : 1]);
+    const pages = pagesOf(entries);
+    const regions: AggregatedEvent[] = [];
+    for (let start = 10; start < 5200; start += 40 + rnd(60)) regions.push({ timeNs: 0, targetId: 0, nrRegions: 0, start: start * PAGE, end: (start + 20 + rnd(30)) * PAGE, nrAccesses: rnd(11), age: 0 });
+    const sum = new Float32Array(entries.length);
+    const seen = new Uint16Array(entries.length);
+    accumulateWindow({ timeNs: 0, targetId: 0, regions }, pages, 10, sum, seen);
+    for (let i = 0; i < entries.length; i++) {
+      const phys = pages.pfn[i]! * PAGE;
+      const hit = (pages.flags[i]! & 1) !== 0 && pages.pfn[i]! > 0 ? regions.find((r) => phys >= r.start && phys < r.end) : undefined;
+      assert.equal(seen[i], hit ? 1 : 0, `page ${i}`);
+      assert.equal(sum[i], hit ? Math.fround(Math.min(1, hit.nrAccesses / 10)) : 0, `page ${i}`);
+    }
   });
 
   test('node of a frame from the memory-block map', async () => {

@@ -1,0 +1,163 @@
+/**
+ * Scale curve: the daemon's user-space CPU and RSS per cycle as tracked
+ * guest RAM grows x1, x4, x16, x64 (16 GiB .. 1 TiB) over 50 guests, half
+ * on 2 MiB hugetlb, half on 4 KiB pages. No real memory: each guest's
+ * tracker input is a recorded-shape AccessMap (synthetic access counts and
+ * nodes), and one cycle drives the real per-cycle code after the tracker:
+ *   - src/feed/scan-observer.ts: the stats wrapper around each guest's
+ *     tracker (totals, heat strip, the access ranges migrate-hints reads);
+ *   - src/engines/cslide-policy.ts planHostCslide: one engine-wide plan
+ *     over all 50 guests (2 DRAM + 2 AEP nodes, both pool kinds);
+ *   - src/feed/snapshot.ts taskUpdate + JSON (what the feed sends) and
+ *     src/feed/metrics.ts renderMetrics (/metrics).
+ * Not driven: the tracker itself (kernel reads; see bench/damon-paddr.ts
+ * and bench/migrate-hints.ts), the mover (it acts on the plan's few moves),
+ * the registry's timers.
+ *
+ * Two region models, because CPU should follow regions, not bytes:
+ *   damon  - each guest's map has DAMON's default max_nr_regions (1000)
+ *            ranges whatever its size (vaddr and an owned paddr context
+ *            adapt regions; their number is the knob);
+ *   2mib   - one range per 2 MiB of guest RAM (the worst case: every
+ *            2 MiB region with its own count, as hugetlb tracked per page).
+ * Each point runs in a fresh child process (its RSS is that point's only).
+ *
+ *   npx tsc -p . && node dist/bench/scale.js [--cycles 5]
+ */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import os from 'node:os';
+import type { AccessMap, AccessRange } from '../src/scan/access-map.js';
+import type { ScanTarget, Tracker } from '../src/scan/tracker.js';
+import { ScanObserver, taskKey } from '../src/feed/scan-observer.js';
+import { planHostCslide, hugetlbPool, type CslideGuest, type NodePools } from '../src/engines/cslide-policy.js';
+import { taskUpdate } from '../src/feed/snapshot.js';
+import { MoveErrorCounters, renderMetrics, sampleProcess } from '../src/feed/metrics.js';
+import type { EngineTask } from '../src/runner/engine.js';
+
+const GiB = 2 ** 30;
+const M2 = 2 * 1024 * 1024;
+const GUESTS = 50;
+const BASE_TOTAL_BYTES = 16 * GiB;
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
+const cycles = Number(opt('--cycles', '5'));
+
+/** One guest's map: `ranges` runs over `bytes`, counts 0..loop, nodes 0/2 (DRAM/AEP) and 1/3. */
+function guestMap(g: number, bytes: number, hugetlb: boolean, ranges: number, cycle: number): AccessMap {
+  const pageSizeBytes = hugetlb ? M2 : 4096;
+  const pages = bytes / pageSizeBytes;
+  const n = Math.min(ranges, pages);
+  const base = 0x7f0000000000 + g * 2 ** 40;
+  const out: AccessRange[] = new Array(n);
+  let at = 0;
+  for (let r = 0; r < n; r++) {
+    const count = Math.floor(pages / n) + (r < pages % n ? 1 : 0);
+    // 20% hot, deterministic per range and cycle so every cycle plans something
+    const h = (r * 2654435761 + cycle * 40503 + g) >>> 0;
+    out[r] = { start: base + at * pageSizeBytes, pageCount: count, pageSizeBytes, accessCount: h % 5 === 0 ? 1 : 0, node: (g % 2) + (h % 3 === 0 ? 2 : 0), present: true, swapped: false };
+    at += count;
+  }
+  return {
+    pid: 10000 + g,
+    loop: 1,
+    tracker: 'recorded',
+    timeMs: Date.now(),
+    vmas: [{ start: base, end: base + bytes, vmFlags: hugetlb ? ['rd', 'wr', 'ht'] : ['rd', 'wr'], pathname: '' }],
+    ranges: out,
+  };
+}
+
+async function inner(scale: number, model: 'damon' | '2mib'): Promise<void> {
+  // whole 2 MiB pages per guest: 16 GiB / 50 is not one
+  const guestBytes = Math.floor((BASE_TOTAL_BYTES * scale) / GUESTS / M2) * M2;
+  const totalBytes = guestBytes * GUESTS;
+  const rangesPerGuest = model === 'damon' ? 1000 : guestBytes / M2;
+  const observer = new ScanObserver();
+  const tasks: EngineTask[] = [];
+  const trackers: Tracker[] = [];
+  let cycle = 0;
+  let inputs: AccessMap[] = [];
+  for (let g = 0; g < GUESTS; g++) {
+    const task = { config: { project: 'p', engine: 'cslide', name: `vm${g}`, type: 'pid', value: String(10000 + g), params: {} } } as unknown as EngineTask;
+    tasks.push(task);
+    // the recorded input, built before the timed part of each cycle
+    const recorded: Tracker = { name: 'recorded', scanCycle: async () => inputs[g]!, close: async () => undefined };
+    trackers.push(await observer.wrapTracker(task, recorded));
+  }
+  const nodeBytes = totalBytes / 2;
+  const pool = (free: number): NodePools => ({ 0: { totalBytes: nodeBytes, freeBytes: free }, 1: { totalBytes: nodeBytes, freeBytes: free }, 2: { totalBytes: nodeBytes, freeBytes: free }, 3: { totalBytes: nodeBytes, freeBytes: free } });
+  const pools = { regular: pool(nodeBytes / 4), [hugetlbPool(M2)]: pool(nodeBytes / 4) };
+  const moveErrors = new MoveErrorCounters();
+  const feed = { clients: 1, droppedUpdates: 0, slowClientsDropped: 0, deadClientsDropped: 0, rejectedUpgrades: 0, maxClientBufferedBytes: 0 };
+  const cpuMs: number[] = [];
+  let moves = 0;
+  let regions = 0;
+  let rssPeak = 0;
+  let planError: string | undefined;
+  const stageMs = { observe: [] as number[], plan: [] as number[], feed: [] as number[] };
+  for (cycle = 0; cycle < cycles + 1; cycle++) {
+    inputs = [];
+    for (let g = 0; g < GUESTS; g++) inputs.push(guestMap(g, guestBytes, g % 2 === 0, rangesPerGuest, cycle));
+    const u0 = process.cpuUsage();
+    const guests: CslideGuest[] = [];
+    for (let g = 0; g < GUESTS; g++) {
+      const map = await trackers[g]!.scanCycle({ pid: 10000 + g } as ScanTarget, { loop: 1, intervalMs: 1000 });
+      guests.push({ key: `vm${g}`, accessMap: map });
+    }
+    const u1 = process.cpuUsage();
+    regions = guests.reduce((n, g) => n + g.accessMap.ranges.length, 0);
+    try {
+      const plan = planHostCslide({ guests, pools, nodePairs: [{ dram: 0, aep: 2 }, { dram: 1, aep: 3 }], hotThreshold: 1, quotaBytes: 1 * GiB, hotReserveBytes: 0, loop: 1 });
+      moves = plan.moves.length;
+    } catch (err) {
+      // reported, not hidden: the point then measures everything but the plan
+      planError = `${(err as Error).name}: ${(err as Error).message}`;
+      moves = -1;
+    }
+    const u2 = process.cpuUsage();
+    const updates = tasks.map((t, g) => taskUpdate({ number: g, project: 'p', engine: 'cslide', name: `vm${g}`, type: 'pid', value: String(10000 + g), started: true, stats: { round: cycle, pids: [10000 + g] }, statsTimeMs: Date.now() }, observer.get(taskKey(t.config))));
+    const feedBytes = JSON.stringify(updates).length;
+    const metricsBytes = renderMetrics(updates, moveErrors, feed, sampleProcess()).length;
+    void feedBytes;
+    void metricsBytes;
+    const u = process.cpuUsage(u0);
+    const u3 = process.cpuUsage();
+    if (cycle > 0) {
+      // the first cycle JIT-compiles
+      cpuMs.push(u.user / 1000);
+      stageMs.observe.push((u1.user - u0.user) / 1000);
+      stageMs.plan.push((u2.user - u1.user) / 1000);
+      stageMs.feed.push((u3.user - u2.user) / 1000);
+    }
+    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+  }
+  // what stays once garbage is collected: the daemon's state plus this cycle's inputs
+  (globalThis as { gc?: () => void }).gc?.();
+  const liveHeapMiB = process.memoryUsage().heapUsed / 2 ** 20;
+  const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const sorted = [...cpuMs].sort((a, b) => a - b);
+  process.stdout.write(JSON.stringify({ scale, model, totalGiB: totalBytes / GiB, regions, moves, cpuMsMedian: sorted[Math.floor(sorted.length / 2)], rssMiB: rssPeak / 2 ** 20, liveHeapMiB, observeMs: med(stageMs.observe), planMs: med(stageMs.plan), feedMs: med(stageMs.feed), planError }) + '\n');
+}
+
+if (args.includes('--inner')) {
+  await inner(Number(opt('--scale', '1')), opt('--model', 'damon') as 'damon' | '2mib');
+} else {
+  const self = fileURLToPath(import.meta.url);
+  const rows: string[] = [];
+  const errors: string[] = [];
+  for (const model of ['damon', '2mib'] as const) {
+    for (const scale of [1, 4, 16, 64]) {
+      const out = execFileSync(process.execPath, ['--max-old-space-size=4096', '--expose-gc', self, '--inner', '--scale', String(scale), '--model', model, '--cycles', String(cycles)], { encoding: 'utf8' });
+      const r = JSON.parse(out.trim()) as { totalGiB: number; regions: number; moves: number; cpuMsMedian: number; rssMiB: number; liveHeapMiB: number; observeMs: number; planMs: number; feedMs: number; planError?: string };
+      if (r.planError) errors.push(`${model} x${scale}: planHostCslide failed: ${r.planError}`);
+      const budgetMiB = (64 + r.totalGiB).toFixed(0);
+      rows.push(`| ${model} | x${scale} | ${r.totalGiB.toFixed(0)} | ${r.regions} | ${r.moves < 0 ? 'plan failed' : r.moves} | ${r.cpuMsMedian.toFixed(1)} | ${r.observeMs.toFixed(1)} / ${r.planMs.toFixed(1)} / ${r.feedMs.toFixed(1)} | ${((r.cpuMsMedian / 1000) * 100).toFixed(2)}% | ${(r.cpuMsMedian / r.regions * 1000).toFixed(2)} | ${r.rssMiB.toFixed(0)} | ${r.liveHeapMiB.toFixed(0)} | ${budgetMiB} |`);
+    }
+  }
+  process.stdout.write(
+    `${GUESTS} guests (half 2 MiB hugetlb, half 4 KiB), ${cycles} cycles per point after one warm-up, median user CPU per cycle (${os.cpus().length} CPUs, Node ${process.version})\n\n` +
+    '| regions model | scale | tracked GiB | regions / cycle | planned moves | user CPU ms / cycle | of which stats / plan / feed+metrics | of one core at loop=1 interval=1 s | us / region | RSS peak MiB | live heap after GC MiB | RSS goal MiB (64 + 1/GiB) |\n' +
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n' + rows.join('\n') + '\n' + (errors.length ? '\n' + errors.map((e) => `- ${e}`).join('\n') + '\n' : ''),
+  );
+}
