@@ -52,6 +52,8 @@ export interface TaskUpdate {
     lastTrackerError?: string;
     skippedPids?: number[];
   };
+  /** pids left alone this round, and why ('migrating-out', 'migrating-in', 'paused'): nothing was scanned or moved for them */
+  held?: Record<string, string>;
   scan?: { scans: number; lastScanMs?: number; scanSecondsTotal: number };
   heat?: HeatStrip;
   /** a thirdparty engine's own stats, when their JSON is at most 8 KiB */
@@ -129,6 +131,8 @@ export function taskUpdate(view: TaskView, scan: ScanRecord | undefined): TaskUp
   const cycle = stringRecord(s.errors);
   if (cycle) u.errors.cycle = cycle;
   if (Array.isArray(s.skippedPids) && s.skippedPids.length > 0) u.errors.skippedPids = s.skippedPids.filter(isNum);
+  const held = stringRecord(s.held);
+  if (held) u.held = held;
   if (scan) {
     if (scan.lastError !== undefined) u.errors.lastTrackerError = scan.lastError;
     u.scan = { scans: scan.scans, scanSecondsTotal: scan.scanSecondsTotal };

@@ -97,6 +97,9 @@ describe('feed snapshot', () => {
     assert.equal(u.domain, 'vm1');
     assert.deepEqual(u.engineStats, { rssKiB: 5 });
     assert.equal(taskUpdate(view({ engine: 'watch', stats: { big: 'x'.repeat(10000) } }), undefined).engineStats, undefined);
+    // a round that left a migrating guest alone says so (src/virt/migration-holds.ts)
+    assert.deepEqual(taskUpdate(view({ stats: { pids: [], held: { 4242: 'migrating-out', 7: 3 } } }), undefined).held, { 4242: 'migrating-out' });
+    assert.equal(taskUpdate(view({ stats: { pids: [9] } }), undefined).held, undefined);
   });
 });
 
