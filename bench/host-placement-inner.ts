@@ -177,9 +177,9 @@ try {
       start: g.start,
       blocks: initialNodes[i]!.map((node, k) => ({ node, hot: g.hotPages.includes(k) })),
     })),
-    hugetlbPools: Object.fromEntries(Object.entries(hugepagePools([DRAM, AEP])).map(([n, p]) => [n, { totalBytes: p.total * BLOCK_BYTES, freeBytes: p.free * BLOCK_BYTES }])),
+    hugetlbPools: Object.fromEntries(Object.entries(hugepagePools([0, 1, 2, 3])).map(([n, p]) => [n, { totalBytes: p.total * BLOCK_BYTES, freeBytes: p.free * BLOCK_BYTES }])),
     regularPools: nodeMemFree([0, 1, 2, 3]),
-    nodePairs: [{ dram: DRAM, aep: AEP }],
+    nodePairs: [{ dram: DRAM, aep: AEP }, { dram: 1, aep: 3 }], // node_pair names every node (hostCslideConfigText)
     loop,
     hotThreshold,
     quotaBytes: quotaMiB << 20,

@@ -29,6 +29,7 @@
  */
 import type { PlatformIO } from '../platform/io.js';
 import { isErrno } from '../native/errors.js';
+import { abortError } from '../errors.js';
 import { KDAMONDS, kdamondDir, turnOff } from './damon-sysfs.js';
 
 /** Kdamond directories made at once when the pool must grow (growing needs every kdamond off). */
@@ -54,6 +55,8 @@ export class DamonKdamonds {
   /** which context key each held slot holds since the last resize */
   private readonly written = new Map<number, string>();
   private chain: Promise<unknown> = Promise.resolve();
+  /** kdamond commands (update_schemes_tried_regions), one at a time: see command() */
+  private commandChain: Promise<unknown> = Promise.resolve();
   private generationCount = 0;
   private readonly poolSize: number;
   private readonly resizeWaitMs: number;
@@ -101,6 +104,28 @@ export class DamonKdamonds {
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.chain.then(fn, fn);
     this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Runs a kdamond command after every earlier one, alone, on its own queue
+   * (claims and starts do not wait behind it). The kernel takes one such
+   * command at a time for all kdamonds: a second one, while the first waits
+   * for its kdamond to handle it, is refused with EBUSY (mm/damon/sysfs.c
+   * before damon_call(): damon_sysfs_handle_cmd and its one
+   * damon_sysfs_cmd_request). Retried against the EBUSY deadline, the Nth
+   * tracker of a round would succeed only if the N-1 before it finished in
+   * time (three at 3 s windows did in the testbed; an engine of many guests
+   * need not); in this queue a command waits its turn instead. `signal`
+   * drops a command still waiting when its task stops.
+   */
+  command<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const run = (): Promise<T> => {
+      if (signal?.aborted) return Promise.reject(abortError('DAMON command aborted'));
+      return fn();
+    };
+    const next = this.commandChain.then(run, run);
+    this.commandChain = next.catch(() => undefined);
     return next;
   }
 

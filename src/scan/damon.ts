@@ -238,7 +238,8 @@ export class DamonVaddrTracker implements Tracker {
         await this.assertAlive(pid, startTime);
       }
       if (signal?.aborted) throw cycleAborted();
-      await updateTriedRegions(this.kdamonds.sysfs, slot);
+      // One command at a time for all of the daemon's kdamonds (the kernel refuses a second): the owner's queue.
+      await this.kdamonds.command(() => updateTriedRegions(this.kdamonds.sysfs, slot), signal);
       tried = await readTriedRegions(this.kdamonds.sysfs, slot);
     } catch (err) {
       if (isProcessGone(err)) throw err; // assertAlive already cleaned up

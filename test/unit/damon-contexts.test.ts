@@ -146,4 +146,35 @@ describe('DamonKdamonds: many trackers, one owner', () => {
     assert.equal(await owner.acquire(), slot);
     assert.equal(io.resizes.length, 1);
   });
+
+  test('tried-regions commands of several kdamonds wait their turn: the kernel takes one at a time and refuses a second with EBUSY', async () => {
+    // As mm/damon/sysfs.c's damon_sysfs_handle_cmd (before damon_call()): one pending command for all
+    // kdamonds; the write returns when the kdamond handled it (here: some ms later), a second write
+    // meanwhile is EBUSY. With no EBUSY retry at all, the queue alone keeps every command from it.
+    let pending = false;
+    const log: string[] = [];
+    const io = new (class extends DamonSysfs {
+      override async writeText(p: string, text: string): Promise<void> {
+        if (text !== 'update_schemes_tried_regions') return super.writeText(p, text);
+        if (pending) throw new SysError('EBUSY', 16, 'write', p);
+        pending = true;
+        log.push(`start ${p}`);
+        await new Promise((r) => setTimeout(r, 20));
+        log.push(`end ${p}`);
+        pending = false;
+      }
+    })(0);
+    const owner = new DamonKdamonds(io, { busyRetryMs: 0 });
+    const slots = await Promise.all([0, 1, 2].map(() => owner.acquire()));
+    await Promise.all(slots.map((slot) => owner.command(() => owner.sysfs.writeText(`${KDAMONDS}/${slot}/state`, 'update_schemes_tried_regions'))));
+    assert.deepEqual(log, slots.flatMap((slot) => [`start ${KDAMONDS}/${slot}/state`, `end ${KDAMONDS}/${slot}/state`]), 'one after another, none refused');
+    // A command whose task stopped while it waited is dropped, and the queue goes on.
+    const stopped = new AbortController();
+    const first = owner.command(() => new Promise((r) => setTimeout(r, 10)));
+    const dropped = owner.command(async () => assert.fail('must not run'), stopped.signal);
+    stopped.abort();
+    await first;
+    await assert.rejects(dropped, { name: 'AbortError' });
+    assert.equal(await owner.command(async () => 'next'), 'next');
+  });
 });

@@ -29,6 +29,8 @@ const loop = numberOption('loop', 3);
 const PROJECT = 'host';
 /** scenario 3: the share guests' weights, their pages (all hot) each, and the DRAM pages free for them */
 const SHARE_WEIGHTS = [300, 100];
+/** and their DRAM minima (MiB): the lighter guest is guaranteed 4 of its pages */
+const SHARE_MINIMA_MIB = [0, 8];
 const SHARE_HOT_PAGES = 6;
 const SHARE_ROOM_PAGES = 8;
 const SHARE_QUOTA_MIB = 32;
@@ -101,7 +103,7 @@ try {
   const initial = {
     ...(await snapshot(guests, thp)),
     regularPools: nodeMemFree([0, 1, 2, 3]),
-    hugetlbPoolBytes: Object.fromEntries(Object.entries(hugepagePools([DRAM, AEP])).map(([n, p]) => [n, { totalBytes: p.total * BLOCK_BYTES, freeBytes: p.free * BLOCK_BYTES }])),
+    hugetlbPoolBytes: Object.fromEntries(Object.entries(hugepagePools([0, 1, 2, 3])).map(([n, p]) => [n, { totalBytes: p.total * BLOCK_BYTES, freeBytes: p.free * BLOCK_BYTES }])),
   };
   out.guests = guests.map((g) => ({ pid: g.pid, start: g.start, backing: g.backing, pageCount: g.pageCount, kernelPageSizeBytes: g.kernelPageSizeBytes, hotPages: g.hotPages }));
   out.setupStatus = setupStatus.map((s) => [...new Set(s)]);
@@ -115,6 +117,8 @@ try {
     out.add = daemon.cli(['obj', 'add', '-f', file]);
     out.start = daemon.cli(['project', 'start', '-n', PROJECT]);
     progress('added and started', { add: out.add, start: out.start });
+    // Without the project there are no rounds to wait for: end the run now, the test reports why.
+    if ((out.add as CliResult).code !== 0 || (out.start as CliResult).code !== 0) throw new Error('obj add or project start failed');
 
     const names = GUESTS.map((g) => g.name);
     type Phase = 'steady' | 'settled' | 'switched';
@@ -144,18 +148,45 @@ try {
         return false;
       }
       return phase === 'switched' && (round - switchedAtRound >= 4 || (idle && round - switchedAtRound >= 2));
-    }, 900_000);
+    }, 360_000); // upper bounds only (about 100 s at load 5): the host test's own limit is 560 s
     out.rounds = rounds;
     out.switchedAtRound = switchedAtRound;
     out.switchedHotPages = guests[0]!.hotPages;
+    // Right after the last recorded round, before any later round can move a page.
     out.numaMaps = guests.map((g) => numaMapsAt(g.pid, g.start));
-    out.projectShowJson = daemon.cli(['project', 'show', '-n', PROJECT, '--json']) satisfies CliResult;
+
+    // Bad input against the running engine (issue 15): a DRAM minimum that
+    // cannot fit (none of the three guests has one, so the hugepage pools of
+    // the DRAM nodes 0 and 1 are what is left for a hugetlb task) and a
+    // weight out of range are refused at obj add; the three guests keep
+    // their rounds.
+    const dramPools = hugepagePools([0, 1]);
+    const leftMiB = (dramPools[0]!.total + dramPools[1]!.total) * (BLOCK_BYTES >> 20);
+    const badTask = (name: string, key: string): string => writeConfigFile(`${name}.ini`, `[task]\nproject=${PROJECT}\nengine=cslide\nname=${name}\ntype=pid\nvalue=${guests[0]!.pid}\nvm_flags=ht\n${key}\n`);
+    const lastRound = rounds.at(-1)!.round;
+    // The three CLI calls side by side (each a node start under TCG): the refusals change nothing `show` reads.
+    const [dramMinResult, weightResult, showResult] = await Promise.all([
+      daemon.cliAsync(['obj', 'add', '-f', badTask('toobig', `dram_min=${leftMiB + 2}`)]),
+      daemon.cliAsync(['obj', 'add', '-f', badTask('noweight', 'weight=0')]),
+      daemon.cliAsync(['project', 'show', '-n', PROJECT, '--json']),
+    ]);
+    out.badInput = { leftMiB, dramMin: { asked: leftMiB + 2, ...dramMinResult }, weight: weightResult };
+    out.projectShowJson = showResult satisfies CliResult;
+    const roundsAfterBad: Array<{ round: number; errors: Array<Record<string, number>> }> = [];
+    await watchEngineRounds(daemon, PROJECT, names, (round, stats) => {
+      if (round <= lastRound) return false;
+      roundsAfterBad.push({ round, errors: names.map((n) => (stats[n]!.errorsByErrno ?? {}) as Record<string, number>) });
+      return roundsAfterBad.length >= 2;
+    }, 120_000);
+    const shownAfterBad = (await daemon.call('project.show', { name: PROJECT })) as Array<{ tasks: Array<{ name: string; started: boolean; ended?: string }> }>;
+    Object.assign(out.badInput as object, { lastRound, roundsAfterBad, tasksAfter: shownAfterBad[0]!.tasks.map((t) => ({ name: t.name, started: t.started, ended: t.ended })) });
+    progress('bad input', out.badInput);
     await daemon.call('project.stop', { name: PROJECT });
 
     // Scenario 3, shares: two hugetlb guests, all hot, all on AEP, weights
-    // 300 and 100, and DRAM room for only SHARE_ROOM_PAGES of their pages
-    // (a filler holds the rest of node 0's pool): under contention DRAM is
-    // split 3:1.
+    // 300 and 100, the lighter with a DRAM minimum, and DRAM room for only
+    // SHARE_ROOM_PAGES of their pages (a filler holds the rest of node 0's
+    // pool): under contention the minimum first, the rest split 3:1.
     const free0 = hugepagePools([DRAM])[DRAM]!.free;
     const fillerPages = free0 - SHARE_ROOM_PAGES;
     const filler = fillerPages > 0 ? await startSyntheticGuest({ hotMiB: 0, coldMiB: fillerPages * 2, node: DRAM, companion: false }) : undefined;
@@ -165,12 +196,13 @@ try {
       shareGuests.push(await startSyntheticGuest({ hotMiB: SHARE_HOT_PAGES * 2, coldMiB: 0, node: AEP, cpu: i % 2, companion: false }));
     }
     guests.push(...shareGuests);
-    const sharesInitial = { blockNodes: await Promise.all(shareGuests.map(blockNodes)), hugetlbPoolBytes: Object.fromEntries(Object.entries(hugepagePools([DRAM, AEP])).map(([n, p]) => [n, { totalBytes: p.total * BLOCK_BYTES, freeBytes: p.free * BLOCK_BYTES }])), regularPools: nodeMemFree([0, 1, 2, 3]) };
-    const shareTasks: HostTask[] = shareGuests.map((g, i) => ({ name: `w${SHARE_WEIGHTS[i]}`, pid: g.pid, select: { vmFlags: 'ht' }, keys: { weight: SHARE_WEIGHTS[i]! } }));
+    const sharesInitial = { blockNodes: await Promise.all(shareGuests.map(blockNodes)), hugetlbPoolBytes: Object.fromEntries(Object.entries(hugepagePools([0, 1, 2, 3])).map(([n, p]) => [n, { totalBytes: p.total * BLOCK_BYTES, freeBytes: p.free * BLOCK_BYTES }])), regularPools: nodeMemFree([0, 1, 2, 3]) };
+    const shareTasks: HostTask[] = shareGuests.map((g, i) => ({ name: `w${SHARE_WEIGHTS[i]}`, pid: g.pid, select: { vmFlags: 'ht' }, keys: { weight: SHARE_WEIGHTS[i]!, ...(SHARE_MINIMA_MIB[i] ? { dram_min: SHARE_MINIMA_MIB[i]! } : {}) } }));
     const sharesFile = writeConfigFile('shares.ini', hostCslideConfigText({ project: 'shares', loop, dramNode: DRAM, aepNode: AEP, hotThreshold, quotaMiB: SHARE_QUOTA_MIB, reserveMiB: 0, tasks: shareTasks }));
     const sharesAdd = daemon.cli(['obj', 'add', '-f', sharesFile]);
     const sharesStart = daemon.cli(['project', 'start', '-n', 'shares']);
     progress('shares started', { sharesAdd, sharesStart, sharesInitial: sharesInitial.blockNodes, free0 });
+    if (sharesAdd.code !== 0 || sharesStart.code !== 0) throw new Error('shares: obj add or project start failed');
     const shareRounds: Array<{ round: number; stats: Record<string, Record<string, unknown>>; blockNodes: number[][] }> = [];
     await watchEngineRounds(daemon, 'shares', shareTasks.map((t) => t.name), async (round, stats) => {
       const blockNodesNow = await Promise.all(shareGuests.map(blockNodes));
@@ -178,9 +210,9 @@ try {
       const idle = Object.values(stats).every((s) => planned(s) === 0);
       progress('shares round', { round, idle, blockNodes: blockNodesNow });
       return idle || shareRounds.length >= 6;
-    }, 600_000);
+    }, 120_000);
     out.shares = {
-      weights: SHARE_WEIGHTS, roomPages: SHARE_ROOM_PAGES, hotPages: SHARE_HOT_PAGES, quotaMiB: SHARE_QUOTA_MIB, free0, fillerPages,
+      weights: SHARE_WEIGHTS, minimaMiB: SHARE_MINIMA_MIB, roomPages: SHARE_ROOM_PAGES, hotPages: SHARE_HOT_PAGES, quotaMiB: SHARE_QUOTA_MIB, free0, fillerPages,
       guests: shareGuests.map((g) => ({ pid: g.pid, start: g.start, pageCount: g.pageCount })),
       initial: sharesInitial, add: sharesAdd, start: sharesStart, rounds: shareRounds,
     };

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { native } from '../../../src/native/index.js';
 import type { ProjectView } from '../../../src/model/registry.js';
-import type { E2eDaemon } from './e2e-daemon.js';
+import { testbedNodePair, type E2eDaemon } from './e2e-daemon.js';
 import type { SyntheticGuest } from './synthetic-guest.js';
 
 export const BLOCK_BYTES = 2 * 1024 * 1024;
@@ -129,7 +129,11 @@ export interface HostCslideConfig {
   tasks: readonly HostTask[];
 }
 
-/** One project, ONE cslide engine, one task per guest, in etmem's INI form. */
+/**
+ * One project, ONE cslide engine, one task per guest, in etmem's INI form.
+ * node_pair names every node of the testbed (etmem's rule, etmemd_cslide.c):
+ * the pair of interest and the other two nodes as a second pair.
+ */
 export function hostCslideConfigText(c: HostCslideConfig): string {
   const tasks = c.tasks.map((t) => `[task]
 project=${c.project}
@@ -148,7 +152,7 @@ sleep=1
 [engine]
 project=${c.project}
 name=cslide
-node_pair=${c.dramNode},${c.aepNode}
+node_pair=${testbedNodePair(c.dramNode, c.aepNode)}
 hot_threshold=${c.hotThreshold}
 node_mig_quota=${c.quotaMiB}
 node_hot_reserve=${c.reserveMiB}
@@ -172,7 +176,10 @@ export async function watchEngineRounds(
   const deadline = Date.now() + timeoutMs;
   let last = -1;
   while (Date.now() < deadline) {
-    const views = ((await daemon.call('project.show', { name: project })) as ProjectView[])[0]?.tasks ?? [];
+    const shown = (await daemon.call('project.show', { name: project })) as ProjectView[];
+    // A project that is not there (its obj add failed) never reports a round: say so now, not at the timeout.
+    if (shown.length === 0) throw new Error(`engine of ${project}: no such project in the daemon`);
+    const views = shown[0]!.tasks;
     const ended = views.find((v) => v.ended);
     if (ended) throw new Error(`task ${ended.name} ended: ${ended.ended}`);
     const byTask: Record<string, Record<string, unknown>> = {};
