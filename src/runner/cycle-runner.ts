@@ -185,6 +185,11 @@ export class RoundGroup<S, T> {
     }
   }
 
+  /** A hold check that fails counts as no hold: a broken check must not stop tiering for good. */
+  private async heldReason(pid: number): Promise<string | undefined> {
+    return this.deps.heldPids?.heldReason(pid).catch(() => undefined);
+  }
+
   private async runRound(active: Member<T>[]): Promise<void> {
     const now = this.deps.now ?? Date.now;
     interface Scanned { member: Member<T>; claimed: number[]; skipped: number[]; held: Record<number, string>; errors: Record<number, string>; gone: number; aborted: boolean; entries: RoundEntry<T>[] }
@@ -213,7 +218,7 @@ export class RoundGroup<S, T> {
         scanned.push(state);
         for (const pid of pids) {
           if (task.signal.aborted) break;
-          const held = await this.deps.heldPids?.heldReason(pid);
+          const held = await this.heldReason(pid);
           if (held) {
             state.held[pid] = held;
             continue;
@@ -250,7 +255,7 @@ export class RoundGroup<S, T> {
         if (s.aborted || s.member.task.signal.aborted) continue;
         for (const e of s.entries) {
           // a migration that started while the group scanned: nothing moves for it
-          const held = await this.deps.heldPids?.heldReason(e.pid);
+          const held = await this.heldReason(e.pid);
           if (held) s.held[e.pid] = held;
           else entries.push(e);
         }
