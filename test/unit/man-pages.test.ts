@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { commands } from '../../src/cli/commands.js';
 import { DAEMON_USAGE } from '../../src/daemon/args.js';
-import { PROJECT_KEYS, CSLIDE_ENGINE_EXTRA_KEYS, CSLIDE_ENGINE_OWN_KEYS, TASK_COMMON_KEYS } from '../../src/config/sections.js';
+import { PROJECT_KEYS, REGION_PROJECT_KEYS, CSLIDE_ENGINE_EXTRA_KEYS, CSLIDE_ENGINE_OWN_KEYS, DAMON_ENGINE_OWN_KEYS, TASK_COMMON_KEYS } from '../../src/config/sections.js';
 import { SLIDE_TASK_KEYS, CSLIDE_TASK_KEYS } from '../../src/config/task-params.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -118,12 +118,12 @@ describe('man pages', () => {
     const cells = (h: string): string[] => firstCells(md, h).flatMap((c) => c.replace(/`/g, '').split(/,\s*/));
     const sections = manSections(read('man/virt-tier.conf.5'));
     const page = (...titles: string[]): string[] => titles.flatMap((t) => tpKeys(sections.get(t) ?? assert.fail(`section ${t} in virt-tier.conf.5`)));
-    sameSet('project key', { parser: PROJECT_KEYS, 'docs/configuration.md': cells('## [project]'), 'man/virt-tier.conf.5': page('PROJECT KEYS') });
+    sameSet('project key', { parser: [...PROJECT_KEYS, ...REGION_PROJECT_KEYS], 'docs/configuration.md': cells('## [project]'), 'man/virt-tier.conf.5': page('PROJECT KEYS') });
     // engine: the common keys, cslide's and thirdparty's (not exported by the parser as one list; the thirdparty ones are its required keys)
     sameSet('engine key', {
-      parser: ['project', 'name', ...CSLIDE_ENGINE_OWN_KEYS, ...CSLIDE_ENGINE_EXTRA_KEYS, 'eng_name', 'libname', 'ops_name'],
-      'docs/configuration.md': [...cells('## [engine]'), ...cells('### cslide'), ...cells('### thirdparty').filter((k) => k !== 'any other key')],
-      'man/virt-tier.conf.5': page('ENGINE KEYS', 'cslide', 'thirdparty'),
+      parser: ['project', 'name', ...CSLIDE_ENGINE_OWN_KEYS, ...CSLIDE_ENGINE_EXTRA_KEYS, ...DAMON_ENGINE_OWN_KEYS, 'eng_name', 'libname', 'ops_name'],
+      'docs/configuration.md': [...cells('## [engine]'), ...cells('### cslide'), ...cells('### damon'), ...cells('### thirdparty').filter((k) => k !== 'any other key')],
+      'man/virt-tier.conf.5': page('ENGINE KEYS', 'cslide', 'damon', 'thirdparty'),
     });
     sameSet('task key', {
       parser: [...TASK_COMMON_KEYS, ...SLIDE_TASK_KEYS, ...CSLIDE_TASK_KEYS],
