@@ -22,7 +22,7 @@
  * prints the results as one JSON line.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -264,7 +264,11 @@ export async function runLltCases(opts: RunOptions = {}): Promise<CaseResult[]> 
   const daemon = new LltDaemon();
   // A named process that is ours, for the tasks etmem's tests point at sshd.
   const sleeperName = `vtllt${process.pid % 100000}`;
-  const sleeper = spawn('/bin/sh', ['-c', `exec -a ${sleeperName} sleep 600`], { stdio: 'ignore' });
+  // The process name (comm) is the name of the file executed: a symlink to sleep named so (`exec -a` is not in
+  // dash, Debian's /bin/sh, and would leave nothing running).
+  const sleeperDir = mkdtempSync(path.join(os.tmpdir(), 'vt-llt-sleeper-'));
+  symlinkSync(['/bin/sleep', '/usr/bin/sleep'].find((p) => existsSync(p)) ?? '/bin/sleep', path.join(sleeperDir, sleeperName));
+  const sleeper = spawn(path.join(sleeperDir, sleeperName), ['600'], { stdio: 'ignore' });
   const cliKinds = new Set<string>();
   try {
     await daemon.start();
@@ -284,6 +288,7 @@ export async function runLltCases(opts: RunOptions = {}): Promise<CaseResult[]> 
     await daemon.reset();
   } finally {
     sleeper.kill('SIGKILL');
+    rmSync(sleeperDir, { recursive: true, force: true });
     await daemon.stop();
   }
   return results;

@@ -27,7 +27,7 @@ test('cslide refuses a dead target at add and answers showhostpages without task
   assert.equal(o.hostPagesWithTask.code, 0, o.hostPagesWithTask.stderr);
   assert.match(o.hostPagesWithTask.stdout, /host pages info \(KB\):\n node      total       used        hot       cold\n/);
   assert.equal(o.delLive.code, 0, o.delLive.stderr);
-  assert.equal(o.hostPagesNoTask.code, 1);
+  assert.notEqual(o.hostPagesNoTask.code, 0);
   assert.match(o.hostPagesNoTask.stderr, /OPT_INVAL: .*no working pid under this cslide engine/);
   const shown = JSON.parse(o.show.stdout) as Array<{ tasks: unknown[] }>;
   assert.deepEqual(shown[0]!.tasks, [], 'neither refused task was added');
