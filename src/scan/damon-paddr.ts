@@ -96,6 +96,12 @@ export function decodePagemapInto(entries: BigUint64Array, firstAddr: number, ou
   }
 }
 
+function padded<T extends Float64Array | Uint8Array>(a: T, length: number): T {
+  const out = new (a.constructor as new (n: number) => T)(length);
+  out.set(a);
+  return out;
+}
+
 /** Indexes of present pages, sorted by PFN (the order regions are swept in). */
 export function presentByPfn(pages: TargetPages): Uint32Array {
   const n = pages.pfn.length;
@@ -339,20 +345,34 @@ export class DamonPaddrTracker implements Tracker {
 
   private async readPages(pid: number, vmas: readonly SizedVma[]): Promise<TargetPages> {
     const total = vmas.reduce((n, v) => n + Math.floor((v.end - v.start) / PAGE), 0);
-    const pages: TargetPages = { addr: new Float64Array(total), pfn: new Float64Array(total), flags: new Uint8Array(total) };
-    let at = 0;
+    // PFNs and flags decoded natively (kernel.readPagemapPfns); one VMA (a guest's RAM) uses them as they come
+    const parts: Array<{ pfn: Float64Array; flags: Uint8Array }> = [];
     for (const v of vmas) {
       const count = Math.floor((v.end - v.start) / PAGE);
-      let entries: BigUint64Array;
+      let part: { pfn: Float64Array; flags: Uint8Array };
       try {
-        entries = await this.kernel.readPagemap(pid, v.start, count);
+        part = await this.kernel.readPagemapPfns(pid, v.start, count);
       } catch (err) {
         if (isErrno(err, 'ENOENT', 'ESRCH')) throw processGone(pid, { syscall: 'pread', path: `/proc/${pid}/pagemap` });
         throw err;
       }
-      decodePagemapInto(entries, v.start, pages, at);
-      at += count;
+      // short at the end of the address space: the rest reads as not present
+      if (part.pfn.length < count) part = { pfn: padded(part.pfn, count), flags: padded(part.flags, count) };
+      parts.push(part);
     }
+    const pages: TargetPages = parts.length === 1
+      ? { addr: new Float64Array(total), pfn: parts[0]!.pfn, flags: parts[0]!.flags }
+      : { addr: new Float64Array(total), pfn: new Float64Array(total), flags: new Uint8Array(total) };
+    let at = 0;
+    vmas.forEach((v, k) => {
+      const count = Math.floor((v.end - v.start) / PAGE);
+      if (parts.length > 1) {
+        pages.pfn.set(parts[k]!.pfn, at);
+        pages.flags.set(parts[k]!.flags, at);
+      }
+      for (let i = 0; i < count; i++) pages.addr[at + i] = v.start + i * PAGE;
+      at += count;
+    });
     let present = 0;
     let withPfn = 0;
     for (let i = 0; i < total; i++) {

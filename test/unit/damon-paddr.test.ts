@@ -236,6 +236,16 @@ function fakeKernel(pfns: number[]): KernelOps {
       }
       return out;
     },
+    async readPagemapPfns(pid: number, start: number, count: number) {
+      assert.equal(pid, PID);
+      const pfn = new Float64Array(count);
+      const flags = new Uint8Array(count);
+      for (let i = 0; i < count; i++) {
+        pfn[i] = pfns[(start - VA) / PAGE + i] ?? 0;
+        flags[i] = pfn[i]! > 0 ? 1 : 0;
+      }
+      return { pfn, flags };
+    },
   } as unknown as KernelOps;
 }
 
