@@ -45,7 +45,6 @@ import { isErrno, SysError } from '../native/errors.js';
 import { VirtTierError, abortError, invalidField, processGone } from '../errors.js';
 
 const PAGE = 4096;
-const TWO_32 = 2 ** 32;
 /** Owned regions are cut at 2 MiB: one THP is one region (an exact sample), as in the vaddr tracker. */
 export const OWNED_REGION_BYTES = 2 * 1024 * 1024;
 /** More runs than this are coalesced over their smallest gaps (each region is two sysfs writes). */
@@ -81,19 +80,6 @@ export interface TargetPages {
   pfn: Float64Array;
   /** bit 0 present, bit 1 swapped */
   flags: Uint8Array;
-}
-
-/** Decodes raw pagemap entries (fs/proc/task_mmu.c: bit 63 present, 62 swapped, 0..54 PFN) through a u32 view: no BigInt per page. */
-export function decodePagemapInto(entries: BigUint64Array, firstAddr: number, out: TargetPages, at: number): void {
-  const words = new Uint32Array(entries.buffer, entries.byteOffset, entries.length * 2);
-  for (let i = 0; i < entries.length; i++) {
-    const low = words[2 * i]!;
-    const high = words[2 * i + 1]!;
-    const present = (high & 0x80000000) !== 0;
-    out.addr[at + i] = firstAddr + i * PAGE;
-    out.pfn[at + i] = present ? (high & 0x7fffff) * TWO_32 + low : 0;
-    out.flags[at + i] = (present ? 1 : 0) | ((high & 0x40000000) !== 0 ? 2 : 0);
-  }
 }
 
 function padded<T extends Float64Array | Uint8Array>(a: T, length: number): T {
