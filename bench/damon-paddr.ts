@@ -86,13 +86,12 @@ const rawPerEventUs = rawParse.us / rawParse.result;
 const sweepPages = 262144;
 let seed = 1;
 const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) % n);
-const synth: TargetPages = { addr: new Float64Array(sweepPages), pfn: new Float64Array(sweepPages), flags: new Uint8Array(sweepPages).fill(1) };
+const synth: TargetPages = { segments: Float64Array.of(0, 0x7f0000000000), pfn: new Float64Array(sweepPages), flags: new Uint8Array(sweepPages).fill(1) };
 // runs of 1-64 contiguous frames at random places in 24 GiB of frames
 for (let i = 0; i < sweepPages; ) {
   const run = 1 + rnd(64);
   const base = 1 + rnd(6_000_000);
   for (let k = 0; k < run && i < sweepPages; k++, i++) {
-    synth.addr[i] = 0x7f0000000000 + i * 4096;
     synth.pfn[i] = base + k;
   }
 }

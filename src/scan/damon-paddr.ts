@@ -75,7 +75,12 @@ export interface DamonPaddrOptions {
 
 /** Pages of the target, one entry per 4 KiB page of the selected VMAs, in address order. */
 export interface TargetPages {
-  addr: Float64Array;
+  /**
+   * Where each VMA's pages begin: [firstIndex0, startAddr0, firstIndex1,
+   * startAddr1, ...], index order. Page i's address is its segment's start
+   * + (i - firstIndex) * 4096: no 8-byte address per page.
+   */
+  segments: Float64Array;
   /** 0 when not present */
   pfn: Float64Array;
   /** bit 0 present, bit 1 swapped */
@@ -188,7 +193,10 @@ export function accumulateWindow(window: AggregationWindow, pages: TargetPages, 
 export function buildPaddrRanges(pages: TargetPages, fractionSum: Float32Array, windowsSeen: Uint16Array, loop: number, nodeOf: (pfn: number) => number): { ranges: AccessRange[]; untrackedPages: number } {
   const ranges: AccessRange[] = [];
   let untrackedPages = 0;
-  for (let i = 0; i < pages.addr.length; i++) {
+  const segs = pages.segments;
+  let seg = 0;
+  for (let i = 0; i < pages.pfn.length; i++) {
+    while (seg + 2 < segs.length && segs[seg + 2]! <= i) seg += 2;
     const present = (pages.flags[i]! & 1) !== 0;
     const swapped = (pages.flags[i]! & 2) !== 0;
     if (!present && !swapped) continue;
@@ -199,7 +207,7 @@ export function buildPaddrRanges(pages: TargetPages, fractionSum: Float32Array, 
       accessCount = seen === 0 ? loop : Math.min(loop, Math.round((fractionSum[i]! / seen) * loop));
     }
     const node = present ? nodeOf(pages.pfn[i]!) : -1;
-    const addr = pages.addr[i]!;
+    const addr = segs[seg + 1]! + (i - segs[seg]!) * PAGE;
     const prev = ranges[ranges.length - 1];
     if (prev && prev.start + prev.pageCount * PAGE === addr && prev.accessCount === accessCount && prev.node === node && prev.present === present && prev.swapped === swapped) {
       prev.pageCount++;
@@ -346,9 +354,10 @@ export class DamonPaddrTracker implements Tracker {
       if (part.pfn.length < count) part = { pfn: padded(part.pfn, count), flags: padded(part.flags, count) };
       parts.push(part);
     }
+    const segments = new Float64Array(vmas.length * 2);
     const pages: TargetPages = parts.length === 1
-      ? { addr: new Float64Array(total), pfn: parts[0]!.pfn, flags: parts[0]!.flags }
-      : { addr: new Float64Array(total), pfn: new Float64Array(total), flags: new Uint8Array(total) };
+      ? { segments, pfn: parts[0]!.pfn, flags: parts[0]!.flags }
+      : { segments, pfn: new Float64Array(total), flags: new Uint8Array(total) };
     let at = 0;
     vmas.forEach((v, k) => {
       const count = Math.floor((v.end - v.start) / PAGE);
@@ -356,7 +365,8 @@ export class DamonPaddrTracker implements Tracker {
         pages.pfn.set(parts[k]!.pfn, at);
         pages.flags.set(parts[k]!.flags, at);
       }
-      for (let i = 0; i < count; i++) pages.addr[at + i] = v.start + i * PAGE;
+      segments[2 * k] = at;
+      segments[2 * k + 1] = v.start;
       at += count;
     });
     let present = 0;
@@ -436,7 +446,7 @@ export class DamonPaddrTracker implements Tracker {
       const order = presentByPfn(before);
       const regions = pfnRegions(before, order);
       if (regions.length === 0) {
-        map.ranges = buildPaddrRanges(before, new Float32Array(before.addr.length), new Uint16Array(before.addr.length), loop, () => -1).ranges;
+        map.ranges = buildPaddrRanges(before, new Float32Array(before.pfn.length), new Uint16Array(before.pfn.length), loop, () => -1).ranges;
         return map;
       }
       if (this.slot === undefined) this.slot = await this.kdamonds.acquire();
@@ -466,8 +476,8 @@ export class DamonPaddrTracker implements Tracker {
 
     // PFNs at the end of the cycle: pages that moved or came in meanwhile are where they are now.
     const pages = await this.readPages(pid, vmas);
-    const fractionSum = new Float32Array(pages.addr.length);
-    const windowsSeen = new Uint16Array(pages.addr.length);
+    const fractionSum = new Float32Array(pages.pfn.length);
+    const windowsSeen = new Uint16Array(pages.pfn.length);
     for (const w of windows) accumulateWindow(w, pages, samplesPerWindow, fractionSum, windowsSeen);
     const blocks = this.blocks ?? (this.blocks = await readMemoryBlockMap(this.io).catch(() => ({ blockBytes: 128 << 20, nodeByBlock: new Int16Array(0) })));
     const { ranges, untrackedPages } = buildPaddrRanges(pages, fractionSum, windowsSeen, loop, (pfn) => nodeOfPfn(blocks, pfn));
