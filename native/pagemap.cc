@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -116,6 +117,98 @@ Napi::Value ReadPagemap(const Napi::CallbackInfo& info) {
   uint64_t count = static_cast<uint64_t>(ArgInteger(info, 2, 0, 68719476736.0, kReadUsage));
   if (start % kPageSize != 0) ThrowUsage(info.Env(), kReadUsage);
   auto* worker = new ReadPagemapWorker(info.Env(), pid, start, count);
+  return worker->QueueAndPromise();
+}
+
+constexpr const char* kPfnUsage =
+    "readPagemapPfns(pid: integer > 0, startAddr: page-aligned integer >= 0, pageCount: integer >= 0)";
+
+// The same pread, decoded here into what the DAMON paddr tracker needs per
+// page: the PFN (0 when not present, or without CAP_SYS_ADMIN) as a double
+// and flags (bit 0 present, bit 1 swapped). Saves JS a BigUint64Array and a
+// decode loop per page; the entries are read in 1 MiB chunks into a
+// per-thread buffer, so only the two results are fresh memory (9 bytes per
+// page instead of 8 + 9).
+class ReadPagemapPfnsWorker : public PromiseWorker {
+ public:
+  ReadPagemapPfnsWorker(Napi::Env env, int pid, uint64_t start, uint64_t count)
+      : PromiseWorker(env), pid_(pid), start_(start), count_(count) {}
+  ~ReadPagemapPfnsWorker() override {
+    free(pfn_);
+    free(flags_);
+  }
+
+ protected:
+  void Execute() override {
+    constexpr size_t kChunk = 131072;
+    thread_local std::vector<uint64_t> buf(kChunk);
+    int fd = open(PagemapPath(pid_).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      Fail(errno, "open(pagemap)");
+      return;
+    }
+    pfn_ = static_cast<double*>(malloc(count_ == 0 ? 1 : count_ * sizeof(double)));
+    flags_ = static_cast<uint8_t*>(malloc(count_ == 0 ? 1 : count_));
+    if (pfn_ == nullptr || flags_ == nullptr) {
+      close(fd);
+      Fail(ENOMEM, "malloc");
+      return;
+    }
+    uint64_t done = 0;
+    while (done < count_) {
+      size_t want = std::min<uint64_t>(kChunk, count_ - done) * sizeof(uint64_t);
+      off_t offset = static_cast<off_t>((start_ / kPageSize + done) * sizeof(uint64_t));
+      ssize_t n = pread(fd, buf.data(), want, offset);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        Fail(errno, "pread(pagemap)");
+        break;
+      }
+      if (n == 0) break;  // end of the address space
+      size_t entries = static_cast<size_t>(n) / sizeof(uint64_t);
+      for (size_t i = 0; i < entries; i++) {
+        uint64_t e = buf[i];
+        bool present = (e >> 63) != 0;
+        pfn_[done + i] = present ? static_cast<double>(e & ((1ULL << 55) - 1)) : 0;
+        flags_[done + i] = (present ? 1 : 0) | (((e >> 62) & 1) ? 2 : 0);
+      }
+      done += entries;
+      if (entries == 0) break;
+    }
+    entries_ = done;
+    close(fd);
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    auto release = [](Napi::Env, void* p) { free(p); };
+    Napi::Object result = Napi::Object::New(env);
+    double* pfn = pfn_;
+    uint8_t* flags = flags_;
+    pfn_ = nullptr;
+    flags_ = nullptr;
+    Napi::ArrayBuffer pb = Napi::ArrayBuffer::New(env, pfn, entries_ * sizeof(double), release);
+    Napi::ArrayBuffer fb = Napi::ArrayBuffer::New(env, flags, entries_, release);
+    result.Set("pfn", Napi::Float64Array::New(env, entries_, pb, 0));
+    result.Set("flags", Napi::Uint8Array::New(env, entries_, fb, 0));
+    return result;
+  }
+
+ private:
+  int pid_;
+  uint64_t start_;
+  uint64_t count_;
+  double* pfn_ = nullptr;
+  uint8_t* flags_ = nullptr;
+  size_t entries_ = 0;
+};
+
+Napi::Value ReadPagemapPfns(const Napi::CallbackInfo& info) {
+  ArgCountAtMost(info, 3, kPfnUsage);
+  int pid = ArgPid(info, 0, kPfnUsage);
+  uint64_t start = static_cast<uint64_t>(ArgInteger(info, 1, 0, kMaxSafeInteger, kPfnUsage));
+  uint64_t count = static_cast<uint64_t>(ArgInteger(info, 2, 0, 68719476736.0, kPfnUsage));
+  if (start % kPageSize != 0) ThrowUsage(info.Env(), kPfnUsage);
+  auto* worker = new ReadPagemapPfnsWorker(info.Env(), pid, start, count);
   return worker->QueueAndPromise();
 }
 
@@ -306,6 +399,7 @@ Napi::Value PagemapScanCounts(const Napi::CallbackInfo& info) {
 
 void InitPagemap(Napi::Env env, Napi::Object exports) {
   exports.Set("readPagemap", Napi::Function::New(env, ReadPagemap, "readPagemap"));
+  exports.Set("readPagemapPfns", Napi::Function::New(env, ReadPagemapPfns, "readPagemapPfns"));
   exports.Set("pagemapScan", Napi::Function::New(env, PagemapScan, "pagemapScan"));
   exports.Set("pagemapScanCounts", Napi::Function::New(env, PagemapScanCounts, "pagemapScanCounts"));
 }

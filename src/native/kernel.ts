@@ -11,7 +11,7 @@
  * SysError with the errno name in `code` (src/native/errors.ts). The addon
  * itself is loaded on the first call, so importing this module is free.
  */
-import type { IdlePagesRead, NativeBinding, PageStatesResult, PagemapScanCounts, PagemapScanResult, PeerCred } from './native.js';
+import type { IdlePagesRead, NativeBinding, PageStatesResult, PagemapPfns, PagemapScanCounts, PagemapScanResult, PeerCred } from './native.js';
 
 /** Which pages a PAGEMAP_SCAN walk (or its pagemap fallback in pagemap.ts) reports, by PAGE_IS_* category bits. */
 export interface ScanFilter {
@@ -26,7 +26,7 @@ export interface ScanFilter {
 }
 import { loadNative } from './loader.js';
 
-export type { IdlePagesRead, PageStatesResult, PagemapScanCounts, PagemapScanResult, PeerCred } from './native.js';
+export type { IdlePagesRead, PageStatesResult, PagemapPfns, PagemapScanCounts, PagemapScanResult, PeerCred } from './native.js';
 
 /** How pageStates reads: `readMode` 'pagemap' skips PAGEMAP_SCAN; `nodeMap` gives nodes by PFN. */
 export interface PageStatesOptions {
@@ -56,6 +56,8 @@ export interface KernelOps {
   pagemapScanCounts(pid: number, startAddr: number, endAddr: number, filter: ScanFilter): Promise<PagemapScanCounts>;
   /** pread of /proc/PID/pagemap: `pageCount` raw entries from the page-aligned `startAddr` (short at the end of the address space). */
   readPagemap(pid: number, startAddr: number, pageCount: number): Promise<BigUint64Array>;
+  /** The same read decoded natively: PFN per page (0 when not present) and flags (bit 0 present, bit 1 swapped). */
+  readPagemapPfns(pid: number, startAddr: number, pageCount: number): Promise<PagemapPfns>;
   /** pread of whole words of a page_idle bitmap (short past the last PFN). */
   readIdleBitmap(path: string, firstWord: number, wordCount: number): Promise<BigUint64Array>;
   /** pwrite of whole words to a page_idle bitmap: bytes written. */
@@ -155,6 +157,13 @@ export function kernelOver(binding: () => NativeBinding): KernelOps {
       if (startAddr % PAGE_BYTES !== 0) throw usage('readPagemap', `startAddr must be page-aligned (got ${startAddr})`);
       checkInt('readPagemap', 'pageCount', pageCount, 0);
       return binding().readPagemap(pid, startAddr, pageCount);
+    },
+    readPagemapPfns(pid, startAddr, pageCount) {
+      checkPid('readPagemapPfns', pid);
+      checkInt('readPagemapPfns', 'startAddr', startAddr, 0);
+      if (startAddr % PAGE_BYTES !== 0) throw usage('readPagemapPfns', `startAddr must be page-aligned (got ${startAddr})`);
+      checkInt('readPagemapPfns', 'pageCount', pageCount, 0);
+      return binding().readPagemapPfns(pid, startAddr, pageCount);
     },
     readIdleBitmap(path, firstWord, wordCount) {
       checkPath('readIdleBitmap', path);

@@ -45,6 +45,12 @@ export interface NativeBinding {
   readPagemap(pid: number, startAddr: number, pageCount: number): Promise<BigUint64Array>;
 
   /**
+   * The same read, decoded natively: per page the PFN (0 when not present
+   * or without CAP_SYS_ADMIN) and flags (bit 0 present, bit 1 swapped).
+   */
+  readPagemapPfns(pid: number, startAddr: number, pageCount: number): Promise<PagemapPfns>;
+
+  /**
    * ioctl(PAGEMAP_SCAN) on /proc/PID/pagemap over [start, end), repeated until
    * the walk reaches `end` (or `maxPages` matching pages, 0 = no limit).
    * Category bits are PAGE_IS_* (src/native/pagemap.ts). Resolves to regions
@@ -102,6 +108,12 @@ export interface NativeBinding {
    * move_pages is asked only for present pages the table cannot place.
    */
   pageStates(pid: number, start: number, end: number, mappingPageBytes: number, readMode: number, nodeByBlock: Int16Array | null, blockBytes: number): Promise<PageStatesResult>;
+}
+
+export interface PagemapPfns {
+  pfn: Float64Array;
+  /** bit 0 present, bit 1 swapped */
+  flags: Uint8Array;
 }
 
 export interface PageStatesResult {

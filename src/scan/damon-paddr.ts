@@ -46,7 +46,6 @@ import { VirtTierError, abortError, invalidField, processGone } from '../errors.
 import { boundedMap } from './bounded-map.js';
 
 const PAGE = 4096;
-const TWO_32 = 2 ** 32;
 /** Owned regions are cut at 2 MiB: one THP is one region (an exact sample), as in the vaddr tracker. */
 export const OWNED_REGION_BYTES = 2 * 1024 * 1024;
 /** More runs than this are coalesced over their smallest gaps (each region is two sysfs writes). */
@@ -77,24 +76,22 @@ export interface DamonPaddrOptions {
 
 /** Pages of the target, one entry per 4 KiB page of the selected VMAs, in address order. */
 export interface TargetPages {
-  addr: Float64Array;
+  /**
+   * Where each VMA's pages begin: [firstIndex0, startAddr0, firstIndex1,
+   * startAddr1, ...], index order. Page i's address is its segment's start
+   * + (i - firstIndex) * 4096: no 8-byte address per page.
+   */
+  segments: Float64Array;
   /** 0 when not present */
   pfn: Float64Array;
   /** bit 0 present, bit 1 swapped */
   flags: Uint8Array;
 }
 
-/** Decodes raw pagemap entries (fs/proc/task_mmu.c: bit 63 present, 62 swapped, 0..54 PFN) through a u32 view: no BigInt per page. */
-export function decodePagemapInto(entries: BigUint64Array, firstAddr: number, out: TargetPages, at: number): void {
-  const words = new Uint32Array(entries.buffer, entries.byteOffset, entries.length * 2);
-  for (let i = 0; i < entries.length; i++) {
-    const low = words[2 * i]!;
-    const high = words[2 * i + 1]!;
-    const present = (high & 0x80000000) !== 0;
-    out.addr[at + i] = firstAddr + i * PAGE;
-    out.pfn[at + i] = present ? (high & 0x7fffff) * TWO_32 + low : 0;
-    out.flags[at + i] = (present ? 1 : 0) | ((high & 0x40000000) !== 0 ? 2 : 0);
-  }
+function padded<T extends Float64Array | Uint8Array>(a: T, length: number): T {
+  const out = new (a.constructor as new (n: number) => T)(length);
+  out.set(a);
+  return out;
 }
 
 /** Indexes of present pages, sorted by PFN (the order regions are swept in). */
@@ -197,7 +194,10 @@ export function accumulateWindow(window: AggregationWindow, pages: TargetPages, 
 export function buildPaddrRanges(pages: TargetPages, fractionSum: Float32Array, windowsSeen: Uint16Array, loop: number, nodeOf: (pfn: number) => number): { ranges: AccessRange[]; untrackedPages: number } {
   const ranges: AccessRange[] = [];
   let untrackedPages = 0;
-  for (let i = 0; i < pages.addr.length; i++) {
+  const segs = pages.segments;
+  let seg = 0;
+  for (let i = 0; i < pages.pfn.length; i++) {
+    while (seg + 2 < segs.length && segs[seg + 2]! <= i) seg += 2;
     const present = (pages.flags[i]! & 1) !== 0;
     const swapped = (pages.flags[i]! & 2) !== 0;
     if (!present && !swapped) continue;
@@ -208,7 +208,7 @@ export function buildPaddrRanges(pages: TargetPages, fractionSum: Float32Array, 
       accessCount = seen === 0 ? loop : Math.min(loop, Math.round((fractionSum[i]! / seen) * loop));
     }
     const node = present ? nodeOf(pages.pfn[i]!) : -1;
-    const addr = pages.addr[i]!;
+    const addr = segs[seg + 1]! + (i - segs[seg]!) * PAGE;
     const prev = ranges[ranges.length - 1];
     if (prev && prev.start + prev.pageCount * PAGE === addr && prev.accessCount === accessCount && prev.node === node && prev.present === present && prev.swapped === swapped) {
       prev.pageCount++;
@@ -340,24 +340,36 @@ export class DamonPaddrTracker implements Tracker {
 
   private async readPages(pid: number, vmas: readonly SizedVma[], maxParallel: number): Promise<TargetPages> {
     const total = vmas.reduce((n, v) => n + Math.floor((v.end - v.start) / PAGE), 0);
-    const pages: TargetPages = { addr: new Float64Array(total), pfn: new Float64Array(total), flags: new Uint8Array(total) };
-    // Each VMA's entries land at their own offset, so the ranges can be read max_threads at a time.
-    const offsets: number[] = [];
-    let at = 0;
-    for (const v of vmas) {
-      offsets.push(at);
-      at += Math.floor((v.end - v.start) / PAGE);
-    }
+    // PFNs and flags decoded natively (kernel.readPagemapPfns); one VMA (a guest's RAM) uses them as they come.
+    // Each VMA's part has its own slot, so the ranges can be read max_threads at a time.
+    const parts = new Array<{ pfn: Float64Array; flags: Uint8Array }>(vmas.length);
     await boundedMap(vmas, maxParallel, async (v, k) => {
       const count = Math.floor((v.end - v.start) / PAGE);
-      let entries: BigUint64Array;
+      let part: { pfn: Float64Array; flags: Uint8Array };
       try {
-        entries = await this.kernel.readPagemap(pid, v.start, count);
+        part = await this.kernel.readPagemapPfns(pid, v.start, count);
       } catch (err) {
         if (isErrno(err, 'ENOENT', 'ESRCH')) throw processGone(pid, { syscall: 'pread', path: `/proc/${pid}/pagemap` });
         throw err;
       }
-      decodePagemapInto(entries, v.start, pages, offsets[k]!);
+      // short at the end of the address space: the rest reads as not present
+      if (part.pfn.length < count) part = { pfn: padded(part.pfn, count), flags: padded(part.flags, count) };
+      parts[k] = part;
+    });
+    const segments = new Float64Array(vmas.length * 2);
+    const pages: TargetPages = parts.length === 1
+      ? { segments, pfn: parts[0]!.pfn, flags: parts[0]!.flags }
+      : { segments, pfn: new Float64Array(total), flags: new Uint8Array(total) };
+    let at = 0;
+    vmas.forEach((v, k) => {
+      const count = Math.floor((v.end - v.start) / PAGE);
+      if (parts.length > 1) {
+        pages.pfn.set(parts[k]!.pfn, at);
+        pages.flags.set(parts[k]!.flags, at);
+      }
+      segments[2 * k] = at;
+      segments[2 * k + 1] = v.start;
+      at += count;
     });
     let present = 0;
     let withPfn = 0;
@@ -436,7 +448,7 @@ export class DamonPaddrTracker implements Tracker {
       const order = presentByPfn(before);
       const regions = pfnRegions(before, order);
       if (regions.length === 0) {
-        map.ranges = buildPaddrRanges(before, new Float32Array(before.addr.length), new Uint16Array(before.addr.length), loop, () => -1).ranges;
+        map.ranges = buildPaddrRanges(before, new Float32Array(before.pfn.length), new Uint16Array(before.pfn.length), loop, () => -1).ranges;
         return map;
       }
       if (this.slot === undefined) this.slot = await this.kdamonds.acquire();
@@ -466,8 +478,8 @@ export class DamonPaddrTracker implements Tracker {
 
     // PFNs at the end of the cycle: pages that moved or came in meanwhile are where they are now.
     const pages = await this.readPages(pid, vmas, target.maxParallelRanges ?? 1);
-    const fractionSum = new Float32Array(pages.addr.length);
-    const windowsSeen = new Uint16Array(pages.addr.length);
+    const fractionSum = new Float32Array(pages.pfn.length);
+    const windowsSeen = new Uint16Array(pages.pfn.length);
     for (const w of windows) accumulateWindow(w, pages, samplesPerWindow, fractionSum, windowsSeen);
     const blocks = this.blocks ?? (this.blocks = await readMemoryBlockMap(this.io).catch(() => ({ blockBytes: 128 << 20, nodeByBlock: new Int16Array(0) })));
     const { ranges, untrackedPages } = buildPaddrRanges(pages, fractionSum, windowsSeen, loop, (pfn) => nodeOfPfn(blocks, pfn));

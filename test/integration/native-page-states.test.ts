@@ -4,6 +4,7 @@ import { native, SysError } from '../../src/native/index.js';
 import { liveKernel } from '../../src/native/kernel.js';
 import { liveIO } from '../../src/platform/io.js';
 import { readMemoryBlockMap } from '../../src/platform/memory-blocks.js';
+import { decodePagemapEntry } from '../../src/native/pagemap.js';
 import { startPatternChild } from './native-child.js';
 
 const PAGE = 4096;
@@ -70,6 +71,26 @@ describe('pageStates (real child process)', () => {
         assert.equal(r.states[i], i % 512 === 0 ? 1 : 0);
         assert.equal(r.nodes[i] >= 0, i % 512 === 0, `page ${i}`);
       }
+    } finally {
+      await child.stop();
+    }
+  });
+
+  test('readPagemapPfns: the PFN and flags readPagemap\'s raw entries hold, decoded natively', async () => {
+    const pages = 700;
+    const child = await startPatternChild('anon', pages, 5);
+    try {
+      const raw = await native.readPagemap(child.pid, child.start, pages);
+      const got = await liveKernel.readPagemapPfns(child.pid, child.start, pages);
+      assert.equal(got.pfn.length, pages);
+      for (let i = 0; i < pages; i++) {
+        const e = decodePagemapEntry(raw, i);
+        assert.equal(got.flags[i], (e.present ? 1 : 0) | (e.swapped ? 2 : 0), `flags of page ${i}`);
+        assert.equal(got.pfn[i], e.present ? e.pfn : 0, `pfn of page ${i}`);
+        assert.equal(e.present, i % 5 === 0);
+      }
+      assert.ok(got.pfn[0]! > 0, 'root sees PFNs');
+      assert.throws(() => native.readPagemapPfns(child.pid, 1, 1), (e: unknown) => e instanceof TypeError && (e as { code?: string }).code === 'ERR_INVALID_ARG');
     } finally {
       await child.stop();
     }

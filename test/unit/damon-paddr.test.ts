@@ -133,8 +133,13 @@ describe('damon_aggregated raw pages', () => {
 });
 
 function pagesOf(entries: Array<[addr: number, pfn: number, flags: number]>): TargetPages {
+  // one segment per run of consecutive addresses
+  const segments: number[] = [];
+  entries.forEach(([addr], i) => {
+    if (i === 0 || entries[i - 1]![0] + PAGE !== addr) segments.push(i, addr);
+  });
   return {
-    addr: Float64Array.from(entries.map((e) => e[0])),
+    segments: Float64Array.from(segments),
     pfn: Float64Array.from(entries.map((e) => e[1])),
     flags: Uint8Array.from(entries.map((e) => e[2])),
   };
@@ -168,6 +173,17 @@ describe('pages by frame', () => {
       [0x11000, 1, 0, 0, true, false], // (0.1 + 0) / 2 * 3 = 0.15
       [0x12000, 1, 3, 1, true, false], // outside every region: kept hot
       [0x13000, 1, 0, -1, false, true],
+    ]);
+  });
+
+  test('ranges over two VMAs: each page at its own VMA\'s address, no range across the gap', () => {
+    const pages = pagesOf([[0x10000, 100, 1], [0x11000, 101, 1], [0x90000, 102, 1], [0x91000, 0, 2]]);
+    assert.deepEqual([...pages.segments], [0, 0x10000, 2, 0x90000]);
+    const { ranges } = buildPaddrRanges(pages, new Float32Array(4), new Uint16Array(4), 2, () => 0);
+    assert.deepEqual(ranges.map((r) => [r.start, r.pageCount, r.accessCount, r.present]), [
+      [0x10000, 2, 2, true],
+      [0x90000, 1, 2, true],
+      [0x91000, 1, 0, false],
     ]);
   });
 
@@ -235,6 +251,16 @@ function fakeKernel(pfns: number[]): KernelOps {
         if (pfn > 0) out[i] = (1n << 63n) | BigInt(pfn);
       }
       return out;
+    },
+    async readPagemapPfns(pid: number, start: number, count: number) {
+      assert.equal(pid, PID);
+      const pfn = new Float64Array(count);
+      const flags = new Uint8Array(count);
+      for (let i = 0; i < count; i++) {
+        pfn[i] = pfns[(start - VA) / PAGE + i] ?? 0;
+        flags[i] = pfn[i]! > 0 ? 1 : 0;
+      }
+      return { pfn, flags };
     },
   } as unknown as KernelOps;
 }
