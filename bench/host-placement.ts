@@ -6,8 +6,9 @@
  * 1. virt-tier, one cslide engine over 3 and over 8 guests of mixed kinds
  *    (hugetlb 2 MiB, THP, memfd): per round, hot bytes on DRAM / hot bytes
  *    and cold bytes on AEP / cold bytes the quota allows (what the
- *    engine-wide policy model has on AEP after as many rounds), per guest
- *    (the worst) and overall;
+ *    engine-wide policy model has on AEP after as many rounds), the worst
+ *    guest and overall per round, every guest after 3 rounds, and whether
+ *    the goal (>= 99% both, every guest, within 3 rounds) was met;
  * 2. side by side on the same 3 THP guests: virt-tier, the kernel's own
  *    tiering (NUMA balancing mode 2 + demotion_enabled, on the HMAT boot
  *    where nodes 2-3 are a lower tier) and DAMON's migrate_hot/migrate_cold
@@ -70,9 +71,10 @@ const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
  * blocks first when the tracker saw some touched once), overall and the
  * worst guest.
  */
-function ratios(o: Output, nodes: number[][], allowedOnAep: number[][] | undefined): { hot: number; hotWorst: number; cold: number; coldWorst: number; coldOfAll: number } {
+function ratios(o: Output, nodes: number[][], allowedOnAep: number[][] | undefined): { hot: number; hotWorst: number; cold: number; coldWorst: number; coldOfAll: number; perGuest: Array<{ hot: number; cold: number }> } {
   let hot = 0, hotDram = 0, allowed = 0, coldAep = 0, cold = 0;
   let hotWorst = 1, coldWorst = 1;
+  const perGuest: Array<{ hot: number; cold: number }> = [];
   o.guests.forEach((g, i) => {
     const hotSet = new Set(g.hotPages);
     let h = 0, hd = 0, a = 0, ca = 0;
@@ -92,8 +94,9 @@ function ratios(o: Output, nodes: number[][], allowedOnAep: number[][] | undefin
     allowed += a;
     hotWorst = Math.min(hotWorst, h ? hd / h : 1);
     if (allowedOnAep) coldWorst = Math.min(coldWorst, a ? Math.min(1, ca / a) : 1);
+    perGuest.push({ hot: h ? hd / h : 1, cold: allowedOnAep ? (a ? Math.min(1, ca / a) : 1) : (g.pageCount - h ? ca / (g.pageCount - h) : 1) });
   });
-  return { hot: hot ? hotDram / hot : 1, hotWorst, cold: allowed ? Math.min(1, coldAep / allowed) : 1, coldWorst, coldOfAll: cold ? coldAep / cold : 1 };
+  return { hot: hot ? hotDram / hot : 1, hotWorst, cold: allowed ? Math.min(1, coldAep / allowed) : 1, coldWorst, coldOfAll: cold ? coldAep / cold : 1, perGuest };
 }
 
 const report: string[] = [];
@@ -117,6 +120,8 @@ for (const name of only) {
   const start = ratios(o, o.initialNodes, o.mode === 'virt-tier' ? o.initialNodes : undefined);
   report.push(`| start | 0 | ${pct(start.hot)} (${pct(start.hotWorst)}) | | ${pct(start.coldOfAll)} | | | |`);
   let reached: string | undefined;
+  let reachedIndex = -1;
+  let perGuestAt3: string | undefined;
   o.samples.forEach((s, k) => {
     // virt-tier: what the quota allows after k+1 rounds is the model's round k; the peers are judged against all cold memory.
     const allowed = o.mode === 'virt-tier' ? o.model[Math.min(k, o.model.length - 1)] : undefined;
@@ -127,10 +132,17 @@ for (const name of only) {
     const own = (s.daemonCpuMs !== undefined ? s.daemonCpuMs - (o.daemonCpuAtStartMs ?? 0) : 0) + Object.values(s.kthreadMs).reduce((a, b) => a + b, 0);
     const ownText = `${own.toFixed(0)}${Object.entries(s.kthreadMs).filter(([, v]) => v > 0).map(([k, v]) => ` (${k} ${v.toFixed(0)})`).join('')}`;
     report.push(`| ${label} | ${s.tS.toFixed(0)} | ${pct(x.hot)} (${pct(x.hotWorst)}) | ${o.mode === 'virt-tier' ? `${pct(x.cold)} (${pct(x.coldWorst)})` : ''} | ${pct(x.coldOfAll)} | ${(s.migratedBytes / 2 ** 20).toFixed(1)} MiB | ${ownText} | ${cpu.toFixed(0)} |`);
-    if (!reached && x.hot >= 0.99 && (o.mode !== 'virt-tier' || x.cold >= 0.99)) reached = `${label} (${s.tS.toFixed(0)} s, ${(s.migratedBytes / 2 ** 20).toFixed(1)} MiB migrated)`;
+    // The goal holds for every guest, not only overall: the worst guest's ratios too.
+    const met = Math.min(x.hot, x.hotWorst) >= 0.99 && (o.mode !== 'virt-tier' || Math.min(x.cold, x.coldWorst) >= 0.99);
+    if (!reached && met) {
+      reached = `${label} (${s.tS.toFixed(0)} s, ${(s.migratedBytes / 2 ** 20).toFixed(1)} MiB migrated)`;
+      reachedIndex = k;
+    }
+    if (k === Math.min(2, o.samples.length - 1)) perGuestAt3 = x.perGuest.map((g, i) => `g${i} (${o.guests[i]!.backing}) ${pct(g.hot)} / ${pct(g.cold)}`).join(', ');
   });
   report.push('');
-  report.push(`Goal (>= 99% hot on DRAM${o.mode === 'virt-tier' ? ' and >= 99% of the cold the quota allows on AEP' : ''}): ${reached ? `reached at ${reached}` : 'NOT reached in the run'}.` +
+  if (perGuestAt3) report.push(`Per guest after ${o.mode === 'virt-tier' ? '3 rounds' : '3 samples'} (hot on DRAM / ${o.mode === 'virt-tier' ? 'cold on AEP of what the quota allows' : 'cold on AEP'}): ${perGuestAt3}.`, '');
+  report.push(`Goal (>= 99% hot on DRAM${o.mode === 'virt-tier' ? ' and >= 99% of the cold the quota allows on AEP' : ''}, every guest and overall${o.mode === 'virt-tier' ? ', within 3 rounds' : ''}): ${reached ? `reached at ${reached}${o.mode === 'virt-tier' ? (reachedIndex <= 2 ? ': met' : ': later than 3 rounds, missed') : ''}` : 'NOT reached in the run'}.` +
     (o.mode === 'virt-tier' ? ` Policy model fixed point after ${o.model.length - 1} moving rounds; daemon errors logged: ${o.daemonErrors ?? 0}.` : '') +
     ` Kernel promotions ${o.samples.at(-1)?.promotedKernelPages ?? 0} pages, demotions ${o.samples.at(-1)?.demotedKernelPages ?? 0} pages (pgpromote_success, pgdemote_*). Testbed run ${(r.durationMs / 1000).toFixed(0)} s.`);
   report.push('');

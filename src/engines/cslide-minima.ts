@@ -72,7 +72,8 @@ export function minimumRoomBytes(held: readonly MinimumTask[], kinds: MemoryKind
   return room;
 }
 
-export type MinimaVerdict = { ok: true } | { ok: false; task: MinimumTask; roomBytes: number };
+/** `heldBytes`: the minima of the tasks before the refused one, all kinds together. */
+export type MinimaVerdict = { ok: true } | { ok: false; task: MinimumTask; roomBytes: number; heldBytes: number };
 
 /**
  * Adds `added` to `existing` one by one, in order; the first added task
@@ -85,7 +86,7 @@ export function checkMinimaFit(existing: readonly MinimumTask[], added: readonly
   for (const task of added) {
     if (task.dramMinBytes > 0) {
       const room = minimumRoomBytes(held, task.kinds, budget);
-      if (task.dramMinBytes > room) return { ok: false, task, roomBytes: Math.max(0, room) };
+      if (task.dramMinBytes > room) return { ok: false, task, roomBytes: Math.max(0, room), heldBytes: held.reduce((n, t) => n + t.dramMinBytes, 0) };
     }
     held.push(task);
   }

@@ -85,7 +85,7 @@ async function checkMinima(config: CslideEngineConfig, deps: BuiltinEngineDeps, 
   if (!nodeMemory) budget.regularBytes = Number.MAX_SAFE_INTEGER;
   const verdict = checkMinimaFit(existing.map(minimum), adding, budget);
   if (verdict.ok) return;
-  const { task, roomBytes } = verdict;
+  const { task, roomBytes, heldBytes } = verdict;
   const dramNodes = [...new Set(config.node_pair.map((p) => p.dram))].join(',');
   const kind = task.kinds.hugetlb && task.kinds.regular ? 'hugetlb and regular memory' : task.kinds.hugetlb ? 'hugetlb' : 'regular memory';
   const field = `task "${task.label}".dram_min`;
@@ -94,7 +94,7 @@ async function checkMinima(config: CslideEngineConfig, deps: BuiltinEngineDeps, 
     'OPT_INVAL',
     `${field}: ${task.dramMinBytes / MB} MB does not fit: the engine's DRAM nodes ${dramNodes} have ${Math.floor(budget.hugetlbBytes / MB)} MB in hugepage pools` +
       (nodeMemory ? ` and ${Math.floor(budget.regularBytes / MB)} MB of regular memory` : '') +
-      `, and the engine's other guests' minima hold the rest; allowed: ${allowed}`,
+      `, of which the minima of the engine's other guests hold ${Math.ceil(heldBytes / MB)} MB; allowed: ${allowed}`,
     { field, value: String(task.dramMinBytes / MB), allowed },
   );
 }

@@ -42,7 +42,7 @@ describe('checkMinimaFit', () => {
   test('hugetlb minima against the pools: the task that tips it over is named, with the room left', () => {
     assert.deepEqual(checkMinimaFit([task('a', 30)], [task('b', 50)], budget), { ok: true });
     const v = checkMinimaFit([task('a', 30)], [task('b', 40), task('c', 20)], budget);
-    assert.deepEqual(v, { ok: false, task: task('c', 20), roomBytes: 10 * MB });
+    assert.deepEqual(v, { ok: false, task: task('c', 20), roomBytes: 10 * MB, heldBytes: 70 * MB });
   });
 
   test('regular minima against regular memory, mixed tasks against both together (Hall\'s condition)', () => {
@@ -60,7 +60,7 @@ describe('checkMinimaFit', () => {
   test('tasks without a minimum always fit, even when the held ones no longer do (a pool shrank)', () => {
     assert.deepEqual(checkMinimaFit([task('a', 500)], [task('b', 0)], budget), { ok: true });
     const v = checkMinimaFit([task('a', 500)], [task('b', 1)], budget);
-    assert.deepEqual(v, { ok: false, task: task('b', 1), roomBytes: 0 });
+    assert.deepEqual(v, { ok: false, task: task('b', 1), roomBytes: 0, heldBytes: 500 * MB });
   });
 
   test('the exact fit is accepted, one byte more is not', () => {
@@ -116,7 +116,7 @@ describe('obj add of cslide tasks whose DRAM minima do not fit (real Registry an
     const before = JSON.stringify(reg.show());
     const err = await refused(reg, [cslideTask({ name: 'g2', value: String(process.ppid), dram_min: '20' }), cslideTask({ name: 'g3', value: String(process.ppid), dram_min: '20' })],
       'task "g3".dram_min', '0..10 (MB left of the engine\'s DRAM for hugetlb)');
-    assert.match(err.message, /20 MB does not fit: the engine's DRAM nodes 0,1 have 80 MB in hugepage pools and 1456 MB of regular memory/);
+    assert.match(err.message, /20 MB does not fit: the engine's DRAM nodes 0,1 have 80 MB in hugepage pools and 1456 MB of regular memory, of which the minima of the engine's other guests hold 70 MB; allowed/);
     assert.equal(JSON.stringify(reg.show()), before, 'all or nothing: g2 was not added either');
     // What is left still fits.
     await reg.add(doc([cslideTask({ name: 'g2', value: String(process.ppid), dram_min: '30' })]));
