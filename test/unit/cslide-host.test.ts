@@ -154,3 +154,16 @@ test('pressure (free-DRAM watermarks): nothing is promoted to a pressured node; 
   const pressured = planHostCslide(input([thp], pools, { pressure: new Map([[DRAM, 6 * P]]) }));
   assert.deepEqual(pressured.moves.map((m) => m.reason), ['demote', 'demote', 'demote', 'demote'], 'four cold pages go: free 2 -> 6 pages, the high mark');
 });
+
+describe('cslide host-wide planning at host scale', () => {
+  test('half a million 2 MiB chunks (1 TiB) plan without exhausting the stack', () => {
+    // Alternating counts keep every page its own chunk; a Math.max(...spread) over them threw RangeError (bench/scale.ts).
+    const perGuest = 262_144;
+    const pages = (node: number): SyntheticPage[] => Array.from({ length: perGuest }, (_, i) => ({ accessCount: i % 2 === 0 ? 3 : 0, node }));
+    const guests = [guest(1, pages(DRAM)), guest(2, pages(AEP))];
+    const plan = planHostCslide(input(guests, { [H2M]: { [DRAM]: pool(perGuest * P, 0), [AEP]: pool(2 * perGuest * P, perGuest * P) } }, { quotaBytes: 64 * P }));
+    // DRAM is full: every promotion displaces a cold DRAM page, within the quota each way.
+    assert.equal(bytes(plan, up), 64 * P);
+    assert.equal(bytes(plan, (m) => !up(m)), 64 * P);
+  });
+});
