@@ -170,6 +170,39 @@ const byPlace = (a: Chunk, b: Chunk): number => a.guest - b.guest || a.start - b
 const hottestFirst = (a: Chunk, b: Chunk): number => b.accessCount - a.accessCount || byPlace(a, b);
 const coldestFirst = (a: Chunk, b: Chunk): number => a.accessCount - b.accessCount || byPlace(a, b);
 
+/**
+ * `chunks` hottest (or coldest) first, ties by guest then address: the
+ * order of hottestFirst/coldestFirst, built as one pass that checks the
+ * list is already in place order (the builder emits chunks by guest and
+ * address, so the stable place sort is only a fallback) and a counting
+ * sort over the integer counts 0..loop. A comparator sort per list per
+ * round was most of a cycle at host scale (bench/scale.ts).
+ */
+function byCount(chunks: readonly Chunk[], order: 'hottest' | 'coldest'): Chunk[] {
+  const n = chunks.length;
+  let max = 0;
+  let placed = true;
+  for (let i = 0; i < n; i++) {
+    const c = chunks[i]!;
+    if (!Number.isInteger(c.accessCount) || c.accessCount < 0 || c.accessCount > 1_000_000) {
+      return [...chunks].sort(order === 'hottest' ? hottestFirst : coldestFirst);
+    }
+    if (c.accessCount > max) max = c.accessCount;
+    if (placed && i > 0 && byPlace(chunks[i - 1]!, c) > 0) placed = false;
+  }
+  const inPlace = placed ? chunks : [...chunks].sort(byPlace);
+  const key = order === 'hottest' ? (c: Chunk): number => max - c.accessCount : (c: Chunk): number => c.accessCount;
+  const next = new Int32Array(max + 2);
+  for (let i = 0; i < n; i++) next[key(inPlace[i]!) + 1]!++;
+  for (let k = 1; k < next.length; k++) next[k]! += next[k - 1]!;
+  const out = new Array<Chunk>(n);
+  for (let i = 0; i < n; i++) {
+    const c = inPlace[i]!;
+    out[next[key(c)]!++] = c;
+  }
+  return out;
+}
+
 const sumBytes = (chunks: readonly Chunk[]): number => chunks.reduce((n, c) => n + c.pageCount * c.pageSizeBytes, 0);
 
 /** Takes whole pages from the front of a sorted chunk list, up to a number of bytes. */
@@ -331,9 +364,9 @@ function planPool(pair: NodePair, pool: PoolKind, dramChunks: Chunk[], aepChunks
   const reserve = Math.max(0, input.hotReserveBytes, highWatermark !== undefined && pool === 'regular' ? highWatermark : 0);
   const thr = input.hotThreshold;
 
-  let hotOnAep = aepChunks.filter((c) => c.accessCount >= thr).sort(hottestFirst);
-  const restOnAep = aepChunks.filter((c) => c.accessCount < thr).sort(hottestFirst);
-  let coldOnDram = dramChunks.filter((c) => c.accessCount < thr).sort(coldestFirst);
+  let hotOnAep = byCount(aepChunks.filter((c) => c.accessCount >= thr), 'hottest');
+  const restOnAep = byCount(aepChunks.filter((c) => c.accessCount < thr), 'hottest');
+  let coldOnDram = byCount(dramChunks.filter((c) => c.accessCount < thr), 'coldest');
   // A loop, not Math.max(...spread): 1 TiB in 2 MiB chunks is 524K arguments, past the call stack (bench/scale.ts).
   let largestPage = 0;
   for (const c of dramChunks) if (c.pageSizeBytes > largestPage) largestPage = c.pageSizeBytes;
@@ -351,7 +384,7 @@ function planPool(pair: NodePair, pool: PoolKind, dramChunks: Chunk[], aepChunks
     const alloc = allocateShares(dramChunks, aepChunks, free, thr, shares);
     const onDram = bytesByGuest(dramChunks);
     // Over-allocated guests: their pages on D, coldest first, down to the allocation.
-    const over = [...dramChunks].sort(coldestFirst);
+    const over = byCount(dramChunks, 'coldest');
     const giving = new Map<number, number>();
     for (const [g, held] of onDram) if (held > (alloc.get(g) ?? Infinity)) giving.set(g, held - alloc.get(g)!);
     const list: Chunk[] = [];
@@ -456,8 +489,20 @@ function thrashHeld(guard: ThrashGuard, pid: number, start: number, node: number
 }
 
 /** The pool a range draws from: hugetlb when its VMA has `ht`, regular memory otherwise. */
-function poolOfRange(vmas: readonly AccessMapVma[], start: number, pageSizeBytes: number): PoolKind {
-  const vma = vmas.find((v) => start >= v.start && start < v.end);
+/**
+ * The VMA holding an address. Ranges come in address order, so the last
+ * hit is tried first: one search per VMA, not per range.
+ */
+function vmaFinder(vmas: readonly AccessMapVma[] | undefined): (start: number) => AccessMapVma | undefined {
+  let last: AccessMapVma | undefined;
+  return (start) => {
+    if (last && start >= last.start && start < last.end) return last;
+    last = vmas?.find((v) => start >= v.start && start < v.end);
+    return last;
+  };
+}
+
+function poolOfRange(vma: AccessMapVma | undefined, pageSizeBytes: number): PoolKind {
   // Maps without VMA info (older recordings) carried hugetlb pages only.
   if (!vma) return pageSizeBytes > BASE_PAGE_BYTES ? hugetlbPool(pageSizeBytes) : 'regular';
   return vma.vmFlags.includes('ht') ? hugetlbPool(pageSizeBytes) : 'regular';
@@ -505,10 +550,11 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
   // chunks by pool kind, then by node
   const byPool = new Map<PoolKind, Map<number, Chunk[]>>();
   input.guests.forEach((g, guest) => {
+    const vmaOf = vmaFinder(g.accessMap.vmas);
     for (const r of g.accessMap.ranges) {
       // Pages not present or on an unknown node (-1) cannot be moved: skip.
       if (!r.present || r.node < 0 || r.pageCount <= 0) continue;
-      const pool = poolOfRange(g.accessMap.vmas, r.start, r.pageSizeBytes);
+      const pool = poolOfRange(vmaOf(r.start), r.pageSizeBytes);
       const unit = unitOf(pool);
       if (!input.pools[pool] || r.pageSizeBytes % unit !== 0) continue;
       const accessCount = Math.min(Math.max(0, r.accessCount), loop);
@@ -516,11 +562,11 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
       if (!nodes) byPool.set(pool, (nodes = new Map()));
       let list = nodes.get(r.node);
       if (!list) nodes.set(r.node, (list = []));
-      const base = { guest, pid: g.accessMap.pid, pageSizeBytes: r.pageSizeBytes, accessCount, node: r.node };
       if (!input.thrash) {
-        list.push({ ...base, start: r.start, pageCount: r.pageCount });
+        list.push({ guest, pid: g.accessMap.pid, start: r.start, pageCount: r.pageCount, pageSizeBytes: r.pageSizeBytes, accessCount, node: r.node });
         continue;
       }
+      const base = { guest, pid: g.accessMap.pid, pageSizeBytes: r.pageSizeBytes, accessCount, node: r.node };
       // Pages the thrash guard holds stay out of this round's candidates; the rest keep their runs.
       let runStart = -1;
       for (let k = 0; k <= r.pageCount; k++) {
