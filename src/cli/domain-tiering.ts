@@ -66,12 +66,9 @@ function nodesFromReply(reply: unknown): Record<number, NodeUsage> | undefined {
  * Hot/cold per node from virt-tierd for a domain it tiers through its
  * policy (task `domain-<uuid>` in its group's host-wide project, which the
  * daemon's domain.sync.status names), or undefined when tiering is not on,
- * or the daemon is not reachable or does not tier it. The 5 s budget per
- * call: in the nested-TCG testbed a busy daemon (mid-round, parsing a QEMU
- * smaps of hundreds of VMAs) answered later than 1 s, and `list` fell back
- * to numa_maps for every guest it tiers.
+ * or the daemon is not reachable or does not tier it.
  */
-export async function daemonDomainUsage(socket: string, uuid: string, tiering: DomainTiering, timeoutMs = 5000): Promise<Record<number, NodeUsage> | undefined> {
+export async function daemonDomainUsage(socket: string, uuid: string, tiering: DomainTiering, timeoutMs = 1000): Promise<Record<number, NodeUsage> | undefined> {
   if (tiering.engine === null) return undefined;
   try {
     const status = (await daemonCall(socket, 'domain.sync.status', {}, timeoutMs)) as { placements?: Record<string, { project: string; engine: string; task: string }> };
