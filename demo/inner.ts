@@ -112,8 +112,15 @@ async function screenshot(url: string, file: string): Promise<string> {
 async function main(): Promise<void> {
   say(`${clock()}  testbed up: nodes 0,1 DRAM (CPUs), 2,3 AEP/CXL (memory only); 2 MiB hugepages: ${pools0[DRAM]!.total} on node 0, ${pools0[AEP]!.total} on node 2; libvirtd running (qemu:///system)`);
   writeFileSync('/proc/sys/kernel/numa_balancing', '0');
+  // The testbed has no network device and its loopback starts down: Chromium's request to the
+  // daemon's --http on 127.0.0.1 failed as ERR_INTERNET_DISCONNECTED until lo is up.
+  try {
+    execFileSync('ip', ['link', 'set', 'lo', 'up']);
+  } catch {
+    execFileSync('busybox', ['ip', 'link', 'set', 'lo', 'up']);
+  }
   const hook = await cli(['install-hook']);
-  say(`${clock()}  virt-tier install-hook: ${hook.stdout.trim().split('.')[0]}; restarting libvirtd so it sees the hook`);
+  say(`${clock()}  virt-tier install-hook: ${hook.stdout.trim().split('. ')[0]}; restarting libvirtd so it sees the hook`);
   const pid = Number(readFileSync('/run/libvirtd.pid', 'utf8').trim());
   process.kill(pid, 'SIGTERM');
   while (existsSync(`/proc/${pid}`)) await sleep(100);
@@ -124,28 +131,18 @@ async function main(): Promise<void> {
   say(`         policy: <tier:policy engine="cslide" loop="2" hot_threshold="2" node_pair="0,2;1,3" node_mig_quota="${quotaMiB}" node_hot_reserve="${reserveMiB}"/>`);
   say();
   const guests: RunningGuest[] = [];
-  try {
-    for (const spec of specs) {
-      say(`${clock()}  virsh start ${spec.name}: 64 MiB hugepages${spec.numaCells ? ', 2 guest NUMA cells (ram-node0/1)' : ' (pc.ram)'}, guest program writes ${spec.hotStartMiB}-${spec.hotEndMiB} MiB every 10 ms, leaves the rest`);
-      await defineAndStart(spec);
-      const g = runningGuest(spec);
-      guests.push(g);
-      say(`${clock()}  ${spec.name} running: QEMU pid ${g.pid}, ${g.blocks.map((b) => `${b.id} at 0x${b.hostStart.toString(16)}`).join(', ')}`);
-      await sleep(500);
-      showHookEvents(daemon);
-    }
-    say();
-    say(`${clock()}  placement per guest page (2 MiB each, guest-physical order): H hot on DRAM, h hot on AEP, c cold on DRAM, . cold on AEP`);
-    for (const g of guests) say(`         ${placementLine(g, await pageNodes(g))}`);
-
-    const last = new Map<string, number>();
-    const moved = new Map<string, { demoted: number; promoted: number }>();
-    const quietAt = new Map<string, number>();
-    const deadline = Date.now() + 150_000;
-    while (Date.now() < deadline && quietAt.size < guests.length) {
+  const last = new Map<string, number>();
+  const moved = new Map<string, { demoted: number; promoted: number }>();
+  /** rounds in a row that planned nothing, per guest */
+  const quietRounds = new Map<string, number>();
+  const settledAt = new Map<string, number>();
+  let watching = true;
+  // Rounds are shown from the first guest's start on, while the second one boots.
+  const watcher = (async () => {
+    while (watching) {
       const projects = (await daemon.call('project.show')) as ProjectView[];
       showHookEvents(daemon);
-      for (const g of guests) {
+      for (const g of [...guests]) {
         const t = findTask(projects, taskName(g));
         const s = t?.task.stats as { round: number; promotedBytes: number; demotedBytes: number; plannedBytes: { promote: number; prefetch: number; demote: number } } | undefined;
         if (!s || s.round === last.get(g.spec.name)) continue;
@@ -156,11 +153,27 @@ async function main(): Promise<void> {
         moved.set(g.spec.name, m);
         const planned = s.plannedBytes.promote + s.plannedBytes.prefetch + s.plannedBytes.demote;
         say(`${clock()}  round ${String(s.round).padStart(2)}  ${placementLine(g, await pageNodes(g))}   moved ${s.demotedBytes >> 20} MiB down, ${s.promotedBytes >> 20} MiB up`);
-        if (planned === 0 && !quietAt.has(g.spec.name)) quietAt.set(g.spec.name, s.round);
+        const q = planned === 0 ? (quietRounds.get(g.spec.name) ?? 0) + 1 : 0;
+        quietRounds.set(g.spec.name, q);
+        // settled: three rounds in a row planned nothing (a first round may plan nothing before the scans see the guest)
+        if (q >= 3 && !settledAt.has(g.spec.name)) settledAt.set(g.spec.name, s.round - 2);
       }
       await sleep(200);
     }
-
+  })();
+  try {
+    for (const spec of specs) {
+      say(`${clock()}  virsh start ${spec.name}: 64 MiB hugepages${spec.numaCells ? ', 2 guest NUMA cells (ram-node0/1)' : ' (pc.ram)'}, guest program writes ${spec.hotStartMiB}-${spec.hotEndMiB} MiB every 10 ms, leaves the rest`);
+      await defineAndStart(spec);
+      const g = runningGuest(spec);
+      say(`${clock()}  ${spec.name} running: QEMU pid ${g.pid}, ${g.blocks.map((b) => `${b.id} at 0x${b.hostStart.toString(16)}`).join(', ')}`);
+      say(`         ${placementLine(g, await pageNodes(g))}   (H hot on DRAM, h hot on AEP, c cold on DRAM, . cold on AEP; 2 MiB per character, guest-physical order)`);
+      guests.push(g);
+    }
+    const deadline = Date.now() + 150_000;
+    while (Date.now() < deadline && settledAt.size < guests.length) await sleep(200);
+    watching = false;
+    await watcher;
     say();
     const list = await cli(['list']);
     say(`${clock()}  virt-tier list`);
@@ -180,10 +193,12 @@ async function main(): Promise<void> {
       const hotOnDram = nodes.filter((n, i) => hot.has(i) && n === DRAM).length * 2;
       const coldOnAep = nodes.filter((n, i) => !hot.has(i) && n === AEP).length * 2;
       const m = moved.get(g.spec.name) ?? { demoted: 0, promoted: 0 };
-      const q = quietAt.get(g.spec.name);
+      const q = settledAt.get(g.spec.name);
       say(`  ${g.spec.name}: hot on DRAM ${hotOnDram} of ${g.hotPages.length * 2} MiB, cold on AEP ${coldOnAep} of ${(32 - g.hotPages.length) * 2} MiB; moved ${m.demoted >> 20} MiB down, ${m.promoted >> 20} MiB up; ${q === undefined ? 'not settled yet' : `settled at round ${q}`}`);
     }
   } finally {
+    watching = false;
+    await watcher.catch(() => undefined);
     for (const g of guests) await virshAsync('destroy', g.spec.name);
     await sleep(1000);
     showHookEvents(daemon);

@@ -29,7 +29,7 @@ export function domainTiering(xml: string, host: HostFacts, domainName: string):
   }
 }
 
-/** Finds `{nodes: {N: {usedBytes, hotBytes, coldBytes}}}` reports anywhere in a daemon reply and sums them. */
+/** Finds `{nodes: {N: {usedBytes, hotBytes, coldBytes}}}` reports (or showtaskpages' `nodes: [{node, ...}]`) anywhere in a daemon reply and sums them. */
 function nodesFromReply(reply: unknown): Record<number, NodeUsage> | undefined {
   let found: Record<number, NodeUsage> | undefined;
   const visit = (v: unknown, depth: number): void => {
@@ -39,6 +39,11 @@ function nodesFromReply(reply: unknown): Record<number, NodeUsage> | undefined {
       return;
     }
     const o = v as Record<string, unknown>;
+    // showtaskpages --json (src/runner/builtin-engine.ts) lists nodes as [{node, usedBytes, hotBytes, coldBytes}]
+    if (Array.isArray(o.nodes) && o.nodes.every((n) => typeof n === 'object' && n !== null && typeof (n as Record<string, unknown>).node === 'number')) {
+      visit({ nodes: Object.fromEntries((o.nodes as Array<Record<string, unknown>>).map(({ node, ...rest }) => [String(node), rest])) }, depth);
+      return;
+    }
     if (typeof o.nodes === 'object' && o.nodes !== null && !Array.isArray(o.nodes)) {
       for (const [node, s] of Object.entries(o.nodes as Record<string, unknown>)) {
         const st = s as Record<string, unknown>;
@@ -61,12 +66,9 @@ function nodesFromReply(reply: unknown): Record<number, NodeUsage> | undefined {
  * Hot/cold per node from virt-tierd for a domain it tiers through its
  * policy (task `domain-<uuid>` in its group's host-wide project, which the
  * daemon's domain.sync.status names), or undefined when tiering is not on,
- * or the daemon is not reachable or does not tier it. The 5 s budget per
- * call: in the nested-TCG testbed a busy daemon (mid-round, parsing a QEMU
- * smaps of hundreds of VMAs) answered later than 1 s, and `list` fell back
- * to numa_maps for every guest it tiers.
+ * or the daemon is not reachable or does not tier it.
  */
-export async function daemonDomainUsage(socket: string, uuid: string, tiering: DomainTiering, timeoutMs = 5000): Promise<Record<number, NodeUsage> | undefined> {
+export async function daemonDomainUsage(socket: string, uuid: string, tiering: DomainTiering, timeoutMs = 1000): Promise<Record<number, NodeUsage> | undefined> {
   if (tiering.engine === null) return undefined;
   try {
     const status = (await daemonCall(socket, 'domain.sync.status', {}, timeoutMs)) as { placements?: Record<string, { project: string; engine: string; task: string }> };

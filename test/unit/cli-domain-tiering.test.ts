@@ -10,8 +10,10 @@ import { daemonDomainUsage, domainTiering } from '../../src/cli/domain-tiering.j
 import { encodeFrame, FrameDecoder, MAX_REQUEST_BYTES, parseRequest, socketAddress, type Request } from '../../src/api/protocol.js';
 import { POLICY_NAMESPACE } from '../../src/virt/policy.js';
 import { HOST } from './config-helpers.js';
+import { showTaskPages } from '../../src/runner/builtin-engine.js';
 
 const UUID = '3cead87f-c9e1-43c3-8d77-f848bbcff52f';
+const UUID_REAL = '3cead87f-c9e1-43c3-8d77-f848bbcff530';
 const domainXml = (metadata: string): string =>
   `<domain type='qemu'><name>vm1</name><uuid>${UUID}</uuid><metadata>${metadata}</metadata><memory>1</memory></domain>`;
 
@@ -45,8 +47,14 @@ describe('daemonDomainUsage', () => {
           requests.push(req);
           if (req.cmd === 'domain.sync.status') {
             // the daemon names where the domain's task lives: its group's host-wide project
-            const placements = { [UUID]: { project: 'auto-cslide', engine: 'cslide', task: `domain-${UUID}` } };
+            const placements = { [UUID]: { project: 'auto-cslide', engine: 'cslide', task: `domain-${UUID}` }, [UUID_REAL]: { project: 'auto-cslide', engine: 'cslide', task: `domain-${UUID_REAL}` } };
             sock.write(encodeFrame({ v: 1, id: req.id, ok: true, result: { autoDomains: true, managed: [UUID], placements, errors: {} } }));
+            continue;
+          }
+          if ((req.args as { task?: string }).task === `domain-${UUID_REAL}`) {
+            // the engine's own showtaskpages --json reply (nodes as a list)
+            const stats = new Map([[`domain-${UUID_REAL}`, new Map([[77, { report: { pid: 77, timeMs: 1, nodes: { 0: { usedBytes: 16, hotBytes: 16, coldBytes: 0 }, 2: { usedBytes: 48, hotBytes: 0, coldBytes: 48 } } }, nodeIds: [0, 1, 2, 3] }]])]]);
+            sock.write(encodeFrame({ v: 1, id: req.id, ok: true, result: showTaskPages(stats as never, { task: `domain-${UUID_REAL}`, json: true }) }));
             continue;
           }
           // two tasks' reports for one project: the CLI sums them per node
@@ -69,6 +77,11 @@ describe('daemonDomainUsage', () => {
     assert.equal(requests.at(-2)!.cmd, 'domain.sync.status');
     assert.equal(req.cmd, 'engine.cmd');
     assert.deepEqual(req.args, { project: 'auto-cslide', engine: 'cslide', cmd: 'showtaskpages', task: `domain-${UUID}`, json: true });
+  });
+
+  test("the engine's real showtaskpages --json reply (nodes as a list) gives hot/cold per node", async () => {
+    const nodes = await daemonDomainUsage(SOCKET, UUID_REAL, { tiering: 'on', engine: 'cslide' });
+    assert.deepEqual(nodes, { 0: { usedBytes: 16, hotBytes: 16, coldBytes: 0 }, 1: { usedBytes: 0, hotBytes: 0, coldBytes: 0 }, 2: { usedBytes: 48, hotBytes: 0, coldBytes: 48 }, 3: { usedBytes: 0, hotBytes: 0, coldBytes: 0 } });
   });
 
   test('a domain the daemon does not tier: undefined, no page report asked', async () => {
