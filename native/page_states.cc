@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "args.h"
+#include "pagemap_scan.h"
 #include "exports.h"
 #include "worker.h"
 
@@ -43,29 +44,6 @@ namespace vt {
 
 namespace {
 
-// include/uapi/linux/fs.h (Linux 6.7); the same structs as pagemap.cc.
-struct PageRegion {
-  uint64_t start;
-  uint64_t end;
-  uint64_t categories;
-};
-
-struct PmScanArg {
-  uint64_t size;
-  uint64_t flags;
-  uint64_t start;
-  uint64_t end;
-  uint64_t walk_end;
-  uint64_t vec;
-  uint64_t vec_len;
-  uint64_t max_pages;
-  uint64_t category_inverted;
-  uint64_t category_mask;
-  uint64_t category_anyof_mask;
-  uint64_t return_mask;
-};
-
-constexpr unsigned long kPagemapScan = _IOWR('f', 16, struct PmScanArg);
 constexpr uint64_t kPageSize = 4096;
 constexpr uint64_t kPageIsPresent = 1 << 3;
 constexpr uint64_t kPageIsSwapped = 1 << 4;

@@ -1,10 +1,7 @@
 // /proc/PID/pagemap: bulk pread of raw 64-bit entries, and the PAGEMAP_SCAN
 // ioctl (Linux 6.7+, fs/proc/task_mmu.c) that returns ranges of pages with
 // the same category bits instead of one entry per page.
-//
-// Debian 12's <linux/fs.h> predates PAGEMAP_SCAN, so the ABI structs are
-// carried here (include/uapi/linux/fs.h, Linux 6.7). The kernel checks
-// `size` and accepts this struct on every later version.
+// The ioctl's ABI structs: pagemap_scan.h.
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -17,6 +14,7 @@
 #include <vector>
 
 #include "args.h"
+#include "pagemap_scan.h"
 #include "exports.h"
 #include "worker.h"
 
@@ -24,28 +22,6 @@ namespace vt {
 
 namespace {
 
-struct PageRegion {
-  uint64_t start;
-  uint64_t end;
-  uint64_t categories;
-};
-
-struct PmScanArg {
-  uint64_t size;
-  uint64_t flags;
-  uint64_t start;
-  uint64_t end;
-  uint64_t walk_end;
-  uint64_t vec;
-  uint64_t vec_len;
-  uint64_t max_pages;
-  uint64_t category_inverted;
-  uint64_t category_mask;
-  uint64_t category_anyof_mask;
-  uint64_t return_mask;
-};
-
-constexpr unsigned long kPagemapScan = _IOWR('f', 16, struct PmScanArg);
 constexpr uint64_t kPageSize = 4096;
 // Regions per ioctl call: 64k * 24 bytes = 1.5 MiB of output buffer.
 constexpr size_t kScanVecLen = 65536;
