@@ -176,7 +176,12 @@ test('testbed + libvirtd: hook, --auto-domains, three real guests tiered host-wi
   }
   const daemonMovedBytes = [...instances.values()].reduce((a, s) => a + s.totalPromotedBytes + s.totalDemotedBytes, 0);
   const migrated = o.countersAfter.global.pgmigrate_success - o.countersBefore.global.pgmigrate_success;
-  assert.equal(migrated * BASE_PAGE, daemonMovedBytes, 'pgmigrate_success (base pages) vs the daemon\'s moved bytes');
+  // pgmigrate_success counts every migration the kernel makes, compaction's included: a run under two
+  // CPU hogs saw 9 base pages beyond the daemon's. The exact per-round check is the page-node one
+  // above; here the kernel's count holds all of the daemon's moves and at most 1 MiB more.
+  const kernelBytes = migrated * BASE_PAGE;
+  assert.ok(kernelBytes >= daemonMovedBytes && kernelBytes - daemonMovedBytes <= 256 * BASE_PAGE,
+    `pgmigrate_success ${kernelBytes} B (base pages) vs the daemon's moved ${daemonMovedBytes} B`);
   assert.equal(o.countersAfter.global.pgmigrate_fail - o.countersBefore.global.pgmigrate_fail, 0);
 
   // The operator's views at the fixed point.
