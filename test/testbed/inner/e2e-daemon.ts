@@ -76,7 +76,7 @@ export async function startE2eDaemon(socket: string, extraArgs: string[] = [], s
         let stderr = '';
         child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
         child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-        child.once('exit', (code) => resolve({ code, stdout, stderr }));
+        child.once('close', (code) => resolve({ code, stdout, stderr })); // 'close': all output read
       }),
     call: (cmd, args = {}) => call(socket, cmd, args, { timeoutMs: 20_000 }),
     alive: () => proc.exitCode === null && proc.signalCode === null,

@@ -70,7 +70,8 @@ export function virshAsync(...args: string[]): Promise<{ code: number | null; st
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    // 'close', not 'exit': the output may still be in the pipe when 'exit' fires (an empty `info ramblock` under load)
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
