@@ -24,7 +24,10 @@ export interface ScanFilter {
   /** bits reported per range; neighbours equal in these bits merge */
   returnMask: number;
 }
+import { readFile } from 'node:fs/promises';
 import { loadNative } from './loader.js';
+import { isErrno } from './errors.js';
+import { processGone } from '../errors.js';
 
 export type { IdlePagesRead, PageStatesResult, PagemapPfns, PagemapScanCounts, PagemapScanResult, PeerCred } from './native.js';
 
@@ -116,19 +119,43 @@ function checkWindow(fn: string, start: unknown, end: unknown): void {
   }
 }
 
+/**
+ * move_pages(2) answers EINVAL, not ESRCH, for a task that still exists but
+ * has no mm: one that is exiting (exit_mm has run) or a zombie not yet reaped
+ * (find_mm_struct in mm/migrate.c: get_task_mm returns NULL). A guest's QEMU
+ * being destroyed passes through that state, so a cycle in flight must see
+ * "process gone", not a failure. /proc/PID/stat then shows state Z or X, or a
+ * vsize of 0 (field 23: no address space), or is gone itself.
+ */
+async function asGoneIfNoMm(pid: number, err: unknown): Promise<never> {
+  if (isErrno(err, 'EINVAL')) {
+    let stat: string | undefined;
+    try {
+      stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      // gone between the call and this read
+    }
+    const fields = stat?.slice(stat.lastIndexOf(') ') + 2).split(' ');
+    if (fields === undefined || fields[0] === 'Z' || fields[0] === 'X' || fields[20] === '0') {
+      throw processGone(pid, { syscall: 'move_pages' });
+    }
+  }
+  throw err;
+}
+
 /** KernelOps over an addon binding (the real one, or a stand-in with the same shape). */
 export function kernelOver(binding: () => NativeBinding): KernelOps {
   return {
     queryPageNodes(pid, addrs) {
       checkPid('queryPageNodes', pid);
       checkAddrs('queryPageNodes', addrs);
-      return binding().movePages(pid, addrs, null, 0);
+      return binding().movePages(pid, addrs, null, 0).catch((err: unknown) => asGoneIfNoMm(pid, err));
     },
     movePages(pid, addrs, nodes) {
       checkPid('movePages', pid);
       checkAddrs('movePages', addrs);
       if (!(nodes instanceof Int32Array) || nodes.length !== addrs.length) throw usage('movePages', 'nodes must be an Int32Array as long as addrs');
-      return binding().movePages(pid, addrs, nodes, MPOL_MF_MOVE);
+      return binding().movePages(pid, addrs, nodes, MPOL_MF_MOVE).catch((err: unknown) => asGoneIfNoMm(pid, err));
     },
     pageout(pid, ranges) {
       checkPid('pageout', pid);

@@ -88,3 +88,41 @@ describe('movePages', () => {
     }
   });
 });
+
+describe('move_pages on a task without an mm (a zombie: what a destroyed guest QEMU passes through)', () => {
+  /** A zombie: `sleep 0.05` exits, and its parent (sh exec'd into `sleep 30`) never reaps it. */
+  async function startZombie(): Promise<{ pid: number; stop: () => void }> {
+    const { spawn } = await import('node:child_process');
+    const { readFileSync } = await import('node:fs');
+    const parent = spawn('sh', ['-c', 'sleep 0.05 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const pid = await new Promise<number>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+    for (let i = 0; i < 200; i++) {
+      const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0];
+      if (state === 'Z') return { pid, stop: () => parent.kill('SIGKILL') };
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    parent.kill('SIGKILL');
+    throw new Error(`process ${pid} never became a zombie`);
+  }
+
+  test('the raw syscall answers EINVAL; the kernel door turns it into ESRCH (process gone) for queries and moves', async () => {
+    const { liveKernel } = await import('../../src/native/kernel.js');
+    const { isProcessGone } = await import('../../src/errors.js');
+    const zombie = await startZombie();
+    try {
+      const addrs = new Float64Array([0x400000]);
+      await assert.rejects(native.movePages(zombie.pid, addrs, null, 0), (err: unknown) => err instanceof SysError && err.code === 'EINVAL');
+      await assert.rejects(liveKernel.queryPageNodes(zombie.pid, addrs), (err: unknown) => isProcessGone(err));
+      await assert.rejects(liveKernel.movePages(zombie.pid, addrs, new Int32Array(1)), (err: unknown) => isProcessGone(err));
+    } finally {
+      zombie.stop();
+    }
+  });
+
+  test('an EINVAL for a live process stays EINVAL (only a task without an mm is "gone")', async () => {
+    const { kernelOver } = await import('../../src/native/kernel.js');
+    const einval = Object.assign(new Error('move_pages: Invalid argument'), { code: 'EINVAL', errno: 22, syscall: 'move_pages' });
+    const kernel = kernelOver(() => ({ movePages: () => Promise.reject(einval) }) as never);
+    await assert.rejects(kernel.queryPageNodes(process.pid, new Float64Array([0x400000])), (err: unknown) => (err as { code?: string }).code === 'EINVAL');
+  });
+});
