@@ -15,7 +15,7 @@
  * "The TLB caveat").
  *
  * Asserts: most of the cold set that lies in the shared kdamond's range is
- * swapped out; the hot set is not (no page of it swapped at the end, and
+ * swapped out; the hot set is not (at most 1% of it swapped at the end, and
  * its major faults, i.e. swap-ins, stay a small fraction of it); the
  * daemon's own task did not end. Skips where the host is not this kind of
  * host (no running paddr kdamond, not root, no gcc or zram).
@@ -140,15 +140,19 @@ describe('the default config tiers a real process through DAMON paddr (shared) i
     const hotPages = hot.len / PAGE;
     const swapIns = majorFaults(pid) - faultsBefore;
     await stopJob();
+    // Printed before the assertions, so a failed run shows its figures.
+    console.log(`# damon-paddr shared: cold swapped ${coldSwapped}/${coldSeen} pages, hot swapped at end ${hotState.swapped}, swap-ins ${swapIns}/${hotPages}`);
 
     assert.match(log, /project started/, 'start.sh started the default project');
     assert.doesNotMatch(log, /cycle failed|no access tracker|OPT_UNSUPPORTED/, `every cycle ran: ${log}`);
     assert.ok(coldSwapped >= 0.9 * coldSeen, `cold pages swapped: ${coldSwapped} of the ${coldSeen} the shared kdamond sees`);
-    assert.equal(hotState.swapped, 0, 'no hot page is swapped out at the end');
+    // A hot page the last cycle took for idle is swapped until the hot loop next writes it (one pass of
+    // 8192 pages, slower on a loaded CPU 1): at one instant a few may be out, the set as a whole is not.
+    assert.ok(hotState.swapped <= 0.01 * hotPages, `hot pages swapped out at the end: ${hotState.swapped} of ${hotPages} (at most 1%)`);
+    assert.ok(hotState.present + hotState.swapped === hotPages, `every hot page is present or swapped: ${hotState.present} + ${hotState.swapped} of ${hotPages}`);
     // Major faults count every swap-in of the process, its stack and heap too; the hot set is most of it.
     // Shared mode reports a page idle only after two idle windows in a row: 57..177 here in runs, 274..2133 without that rule.
     assert.ok(swapIns <= 0.05 * hotPages, `swap-ins (major faults) ${swapIns}, hot set ${hotPages} pages`);
-    console.log(`# damon-paddr shared: cold swapped ${coldSwapped}/${coldSeen} pages, hot swapped at end ${hotState.swapped}, swap-ins ${swapIns}/${hotPages}`);
     assert.ok(existsSync('/sys/class/zram-control'));
   });
 });
