@@ -176,6 +176,13 @@ async function wireLibvirt(ctx: WiringContext, connection: VirtConnection, holds
       if (sync && decision.action !== 'ignore') setImmediate(() => void sync!.resync());
       return decision;
     },
+    // `virt-tier policy --set --live` asks for this after writing a running domain's metadata, so an
+    // edit takes effect now rather than at the next poll (which still heals a call that never came).
+    'domain.sync': async () => {
+      if (!sync) return { autoDomains: false, synced: false };
+      await sync.resync();
+      return { autoDomains: true, synced: true, managed: sync.managedDomains(), errors: Object.fromEntries(sync.errors) };
+    },
     'domain.sync.status': () => ({ autoDomains: ctx.libvirt.autoDomains, managed: sync?.managedDomains() ?? [], placements: sync?.placements() ?? {}, errors: Object.fromEntries(sync?.errors ?? []), pausedPids: holds.paused() }),
   };
 }

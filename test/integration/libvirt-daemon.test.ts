@@ -104,6 +104,31 @@ describe('libvirt guests tiered by their domain XML policy (real libvirtd)', () 
     }
   });
 
+  test('policy --set --live: the CLI has the daemon resync, so the edit is in effect when it returns (the poll is an hour away)', async () => {
+    const guest = createGuest({ tag: 'edit', metadata: `<tier:policy xmlns:tier="${NS}" enabled="no" engine="slide"/>` });
+    try {
+      assert.equal(runHook(d.socket, guest.name, 'started', 'begin', virsh('dumpxml', guest.name)).code, 0);
+      await new Promise((r) => setTimeout(r, 1000));
+      const tiered = (): boolean => projects().some((x) => x.tasks.some((t) => t.value === guest.uuid));
+      assert.equal(tiered(), false, 'enabled="no": not tiered');
+      const on = d.cli(['policy', guest.name, '--set', 'enabled=yes', '--live']);
+      assert.equal(on.code, 0, on.stderr);
+      assert.match(on.stdout, /virt-tierd resynced: the policy is in effect/);
+      assert.equal(tiered(), true, `tiered as soon as the CLI returned: ${on.stdout}`);
+      const off = d.cli(['policy', guest.name, '--set', 'enabled=no', '--live', '--json']);
+      assert.equal(off.code, 0, off.stderr);
+      assert.deepEqual(JSON.parse(off.stdout).daemon, { synced: true });
+      assert.equal(tiered(), false, 'untiered as soon as the CLI returned');
+      // No daemon on the socket: the edit is still written, and the CLI says the next poll takes it.
+      const lone = spawnSync(process.execPath, [path.join(repoRoot, 'bin/virt-tier.js'), 'policy', guest.name, '--set', 'enabled=yes', '--live', '-s', `${d.socket}-none`], { encoding: 'utf8' });
+      assert.equal(lone.status, 0, lone.stderr);
+      assert.match(lone.stdout, /virt-tierd not resynced: virt-tierd not reached on socket .*-none .*next sync picks the change up/);
+      assert.match(virsh('metadata', guest.name, '--uri', NS, '--live'), /enabled="yes"/);
+    } finally {
+      destroyGuest(guest.name);
+    }
+  });
+
   test('hostile metadata is refused naming the domain and key; the daemon lives on', async () => {
     const bad = createGuest({ tag: 'bad', metadata: `<tier:policy xmlns:tier="${NS}" enabled="yes" engine="slide" T="99999999999"/>` });
     try {
