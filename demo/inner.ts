@@ -89,7 +89,13 @@ function showHookEvents(daemon: E2eDaemon): void {
   hookLinesShown = lines.length;
 }
 
-async function screenshot(url: string, file: string): Promise<string> {
+/**
+ * Renders the live view with headless Chromium. Chromium takes about 100 s
+ * to start under the testbed's TCG, so it is launched and the page opened at
+ * once, while the guests boot and get tiered; the picture is taken when
+ * `ready` settles (every guest settled), so the start costs no extra time.
+ */
+async function screenshot(url: string, file: string, ready: Promise<unknown>): Promise<string> {
   if (!existsSync(CHROMIUM)) return `skipped: ${CHROMIUM} missing (scripts/setup-liveview.sh installs it)`;
   let chromium: typeof import('playwright-core').chromium;
   try {
@@ -97,10 +103,11 @@ async function screenshot(url: string, file: string): Promise<string> {
   } catch {
     return 'skipped: playwright-core missing (scripts/setup-liveview.sh installs it)';
   }
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'], timeout: 120_000 });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'], timeout: 180_000 });
   try {
     const page = await browser.newPage({ viewport: { width: 1200, height: 640 } });
     await page.goto(url, { timeout: 60_000 });
+    await ready;
     await page.waitForFunction((n) => document.body.dataset.state === 'open' && Number(document.body.dataset.tasks) >= n && Number(document.body.dataset.updates) >= 2, specs.length, { timeout: 60_000 });
     await page.screenshot({ path: file, fullPage: true });
     return `${await page.evaluate(() => `${document.body.dataset.tasks} tasks, ${document.body.dataset.tiles} tiles`)}`;
@@ -129,6 +136,11 @@ async function main(): Promise<void> {
   const daemon = await startE2eDaemon(SOCKET, ['--auto-domains', '--sync-interval', '3', '--http', `127.0.0.1:${HTTP_PORT}`]);
   say(`${clock()}  virt-tierd --auto-domains --http 127.0.0.1:${HTTP_PORT}   (no config file: policies come from each domain's XML)`);
   say(`         policy: <tier:policy engine="cslide" loop="2" hot_threshold="2" node_pair="0,2;1,3" node_mig_quota="${quotaMiB}" node_hot_reserve="${reserveMiB}"/>`);
+  const png = path.join(process.env.VIRT_TIER_TESTBED_RUN_DIR ?? '/tmp', 'liveview.png');
+  let settled!: () => void;
+  const allSettled = new Promise<void>((resolve) => (settled = resolve));
+  say(`${clock()}  headless Chromium starting on http://127.0.0.1:${HTTP_PORT}/ (the live view; it takes a while under TCG, so it starts now)`);
+  const shot = screenshot(`http://127.0.0.1:${HTTP_PORT}/`, png, allSettled).catch((err: Error) => `failed: ${err.message.split('\n')[0]}`);
   say();
   const guests: RunningGuest[] = [];
   const last = new Map<string, number>();
@@ -179,11 +191,10 @@ async function main(): Promise<void> {
     say(`${clock()}  virt-tier list`);
     for (const line of list.stdout.trimEnd().split('\n')) say(`         ${line}`);
 
-    const png = path.join(process.env.VIRT_TIER_TESTBED_RUN_DIR ?? '/tmp', 'liveview.png');
     say();
     say(`${clock()}  rendering the live view (http://127.0.0.1:${HTTP_PORT}/) with headless Chromium...`);
-    const shot = await screenshot(`http://127.0.0.1:${HTTP_PORT}/`, png).catch((err: Error) => `failed: ${err.message.split('\n')[0]}`);
-    say(`${clock()}  live view: ${shot}`);
+    settled();
+    say(`${clock()}  live view: ${await shot}`);
 
     say();
     say('summary');
@@ -197,6 +208,8 @@ async function main(): Promise<void> {
       say(`  ${g.spec.name}: hot on DRAM ${hotOnDram} of ${g.hotPages.length * 2} MiB, cold on AEP ${coldOnAep} of ${(32 - g.hotPages.length) * 2} MiB; moved ${m.demoted >> 20} MiB down, ${m.promoted >> 20} MiB up; ${q === undefined ? 'not settled yet' : `settled at round ${q}`}`);
     }
   } finally {
+    settled();
+    await shot;
     watching = false;
     await watcher.catch(() => undefined);
     for (const g of guests) await virshAsync('destroy', g.spec.name);
