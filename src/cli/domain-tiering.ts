@@ -63,12 +63,19 @@ function nodesFromReply(reply: unknown): Record<number, NodeUsage> | undefined {
 }
 
 /**
+ * How long `list`/`stats` wait for the daemon's hot/cold before showing numa_maps alone. A daemon
+ * that is not running fails at connect at once (the abstract socket has no listener), so this only
+ * bounds a live daemon that is slow: 1 s was too short for seven CLIs at once in the nested testbed.
+ */
+export const DAEMON_USAGE_TIMEOUT_MS = 10_000;
+
+/**
  * Hot/cold per node from virt-tierd for a domain it tiers through its
  * policy (task `domain-<uuid>` in its group's host-wide project, which the
  * daemon's domain.sync.status names), or undefined when tiering is not on,
  * or the daemon is not reachable or does not tier it.
  */
-export async function daemonDomainUsage(socket: string, uuid: string, tiering: DomainTiering, timeoutMs = 1000): Promise<Record<number, NodeUsage> | undefined> {
+export async function daemonDomainUsage(socket: string, uuid: string, tiering: DomainTiering, timeoutMs = DAEMON_USAGE_TIMEOUT_MS): Promise<Record<number, NodeUsage> | undefined> {
   if (tiering.engine === null) return undefined;
   try {
     const status = (await daemonCall(socket, 'domain.sync.status', {}, timeoutMs)) as { placements?: Record<string, { project: string; engine: string; task: string }> };
