@@ -29,6 +29,7 @@ import { liveKernel, type KernelOps } from '../native/kernel.js';
 import { liveIO, type KernelFileIO, type PlatformIO } from '../platform/io.js';
 import type { TrackerEntry } from './tracker.js';
 import { boundedMap } from './bounded-map.js';
+import { pageNodeLookup, type PageNodesFn } from './page-nodes.js';
 
 export const PAGE_4K = 4096;
 export const PAGE_2M = 2 * 1024 * 1024;
@@ -90,14 +91,26 @@ function streamError(offset: number, why: string): VirtTierError {
   return new VirtTierError('OPT_INTER_ERR', `idle_pages stream: ${why} at byte ${offset}`, { field: 'idle_pages', value: String(offset) });
 }
 
+/** Receives one run of present pages: `pageCount` pages of `pageSizeBytes` from `start`. */
+export type RunSink = (start: number, pageSizeBytes: number, pageCount: number, accessed: boolean, dirty: boolean) => void;
+
 /**
- * Decodes one read of idle_pages into runs of present pages (holes are
- * dropped). `startAddress` is the VA the read started at (the file offset).
- * Throws on an unknown type or command, or a truncated SET_HVA.
+ * Walks one read of idle_pages and hands each run of present pages to
+ * `sink` (holes are dropped), adjacent items of the same kind merged
+ * first. `startAddress` is the VA the read started at (the file offset).
+ * No object per run: a fragmented 4 KiB guest has about one run per page.
+ * Throws on an unknown type or command, a truncated SET_HVA, or a SET_HVA
+ * to an address that is not 4 KiB aligned (the module only jumps to page
+ * addresses; the counters keep pages in per-4 KiB slots).
  */
-export function decodeIdlePages(bytes: Uint8Array, startAddress: number): IdlePagesRun[] {
-  const runs: IdlePagesRun[] = [];
+export function walkIdlePages(bytes: Uint8Array, startAddress: number, sink: RunSink): void {
   let cursor = startAddress;
+  // The pending run, not yet handed on: it may still grow.
+  let runStart = 0;
+  let runSize = 0;
+  let runCount = 0;
+  let runAccessed = false;
+  let runDirty = false;
   let i = 0;
   while (i < bytes.length) {
     const b = bytes[i]!;
@@ -109,6 +122,7 @@ export function decodeIdlePages(bytes: Uint8Array, startAddress: number): IdlePa
       let addr = 0n;
       for (let k = 1; k <= 8; k++) addr = (addr << 8n) | BigInt(bytes[i + k]!);
       cursor = Number(addr);
+      if (cursor % PAGE_4K !== 0) throw streamError(i, `SET_HVA to 0x${addr.toString(16)}, not 4 KiB aligned`);
       i += 9;
       continue;
     }
@@ -116,33 +130,48 @@ export function decodeIdlePages(bytes: Uint8Array, startAddress: number): IdlePa
     if (!info) throw streamError(i, `unknown page type ${type} (byte 0x${b.toString(16)})`);
     if (nr > 0 && !info.hole) {
       const pageCount = (nr * info.spanBytes) / info.pageSizeBytes;
-      const last = runs[runs.length - 1];
       // Adjacent items of the same kind form one run (the kernel caps nr at 15).
-      if (last && last.start + last.pageCount * last.pageSizeBytes === cursor && last.pageSizeBytes === info.pageSizeBytes && last.accessed === info.accessed && last.dirty === info.dirty) {
-        last.pageCount += pageCount;
+      if (runCount > 0 && runStart + runCount * runSize === cursor && runSize === info.pageSizeBytes && runAccessed === info.accessed && runDirty === info.dirty) {
+        runCount += pageCount;
       } else {
-        runs.push({ start: cursor, pageSizeBytes: info.pageSizeBytes, pageCount, accessed: info.accessed, dirty: info.dirty });
+        if (runCount > 0) sink(runStart, runSize, runCount, runAccessed, runDirty);
+        runStart = cursor;
+        runSize = info.pageSizeBytes;
+        runCount = pageCount;
+        runAccessed = info.accessed;
+        runDirty = info.dirty;
       }
     }
     cursor += nr * info.spanBytes;
     i += 1;
   }
+  if (runCount > 0) sink(runStart, runSize, runCount, runAccessed, runDirty);
+}
+
+/** Decodes one read of idle_pages into runs of present pages (walkIdlePages, collected). */
+export function decodeIdlePages(bytes: Uint8Array, startAddress: number): IdlePagesRun[] {
+  const runs: IdlePagesRun[] = [];
+  walkIdlePages(bytes, startAddress, (start, pageSizeBytes, pageCount, accessed, dirty) => runs.push({ start, pageSizeBytes, pageCount, accessed, dirty }));
   return runs;
+}
+
+/**
+ * Cuts one run to [lo, hi) and hands what is left to `sink`. Whole pages
+ * only: a page straddling a bound belongs to no VMA here.
+ */
+export function clipRun(start: number, pageSizeBytes: number, pageCount: number, accessed: boolean, dirty: boolean, lo: number, hi: number, sink: RunSink): void {
+  const s = Math.max(start, lo);
+  const e = Math.min(start + pageCount * pageSizeBytes, hi);
+  if (e <= s) return;
+  const first = Math.ceil((s - start) / pageSizeBytes);
+  const lastExclusive = Math.floor((e - start) / pageSizeBytes);
+  if (lastExclusive > first) sink(start + first * pageSizeBytes, pageSizeBytes, lastExclusive - first, accessed, dirty);
 }
 
 /** Cuts runs to [start, end). */
 export function clipRuns(runs: readonly IdlePagesRun[], start: number, end: number): IdlePagesRun[] {
   const out: IdlePagesRun[] = [];
-  for (const r of runs) {
-    const rEnd = r.start + r.pageCount * r.pageSizeBytes;
-    const s = Math.max(r.start, start);
-    const e = Math.min(rEnd, end);
-    if (e <= s) continue;
-    // Keep whole pages only (a page straddling the bound belongs to no VMA here).
-    const first = Math.ceil((s - r.start) / r.pageSizeBytes);
-    const lastExclusive = Math.floor((e - r.start) / r.pageSizeBytes);
-    if (lastExclusive > first) out.push({ ...r, start: r.start + first * r.pageSizeBytes, pageCount: lastExclusive - first });
-  }
+  for (const r of runs) clipRun(r.start, r.pageSizeBytes, r.pageCount, r.accessed, r.dirty, start, end, (s, size, n) => out.push({ ...r, start: s, pageSizeBytes: size, pageCount: n }));
   return out;
 }
 
@@ -150,11 +179,41 @@ export function clipRuns(runs: readonly IdlePagesRun[], start: number, end: numb
 export const READ_WEIGHT = 1;
 export const WRITE_WEIGHT = 3;
 
-interface PageState {
-  pageSizeBytes: number;
-  accessCount: number;
-  /** last scan (0-based) that saw the page present */
-  lastSeenScan: number;
+/** A page size as the slot table keeps it (0: no page starts at the slot). */
+const SIZE_CLASS = new Map<number, number>([[PAGE_4K, 1], [PAGE_2M, 2], [PAGE_1G, 3]]);
+const CLASS_BYTES = [0, PAGE_4K, PAGE_2M, PAGE_1G];
+/** `lastSeen` holds scan + 1 in a byte; the config bounds loop to 120 (src/config/sections.ts). */
+export const MAX_SCANS = 255;
+
+/** A VA range whose pages the counter keeps, one slot per `slotBytes`. */
+export interface CounterRange {
+  start: number;
+  end: number;
+  /** 4 KiB (the default), or 2 MiB for a hugetlb VMA read with SCAN_AS_HUGE */
+  slotBytes?: number;
+}
+
+/**
+ * One VMA's pages, by slot: slot s is the address start + s * slotBytes.
+ * A page lives in the slot of its first address (a 2 MiB page in a 4 KiB
+ * segment uses one slot of its 512), so the state is 4 bytes per slot
+ * whatever the page sizes, and no address is stored.
+ */
+interface Segment {
+  readonly start: number;
+  readonly end: number;
+  slotBytes: number;
+  /** page size class of the page starting at the slot; 0 none */
+  sizeClass: Uint8Array;
+  /** scan + 1 of the last scan that saw the page present; 0 never */
+  lastSeen: Uint8Array;
+  /** accesses on etmem's scale (write 3, read 1), saturating at 65535 */
+  count: Uint16Array;
+}
+
+function segment(start: number, end: number, slotBytes: number): Segment {
+  const slots = Math.max(0, Math.ceil((end - start) / slotBytes));
+  return { start, end, slotBytes, sizeClass: new Uint8Array(slots), lastSeen: new Uint8Array(slots), count: new Uint16Array(slots) };
 }
 
 /**
@@ -162,38 +221,109 @@ interface PageState {
  * scan that saw a page dirty (PTE_DIRTY, PMD_DIRTY) adds 3, accessed
  * adds 1. A page absent from the last scan
  * (unmapped, swapped, or now inside a hole) is reported not present.
+ *
+ * Pages are kept in typed arrays per range (one range per VMA), 4 bytes
+ * per slot: 1 MiB per tracked GiB of 4 KiB slots, 2 KiB per GiB of a
+ * hugetlb VMA's 2 MiB slots. Pages outside the ranges are not kept (the
+ * tracker clips every run to its VMA first). A 2 MiB-slot range that
+ * meets a smaller or unaligned page is re-cut to 4 KiB slots.
  */
 export class AccessCounter {
-  private readonly pages = new Map<number, PageState>();
+  /** sorted by start, disjoint */
+  private readonly segments: Segment[];
   private scans = 0;
+  private lastSegment = 0;
+
+  constructor(ranges: readonly CounterRange[]) {
+    this.segments = [...ranges].sort((a, b) => a.start - b.start).map((r) => segment(r.start, r.end, r.slotBytes ?? PAGE_4K));
+  }
 
   /** Records one scan's runs (all VMAs of it); call once per scan, in order. */
   addScan(runs: Iterable<IdlePagesRun>): void {
-    const scan = this.scans++;
-    for (const r of runs) {
-      for (let k = 0; k < r.pageCount; k++) {
-        const addr = r.start + k * r.pageSizeBytes;
-        let p = this.pages.get(addr);
-        if (!p || p.pageSizeBytes !== r.pageSizeBytes) {
-          p = { pageSizeBytes: r.pageSizeBytes, accessCount: 0, lastSeenScan: -1 };
-          this.pages.set(addr, p);
+    this.beginScan();
+    for (const r of runs) this.addRun(r.start, r.pageSizeBytes, r.pageCount, r.accessed, r.dirty);
+  }
+
+  /** Starts the next scan; its runs follow through addRun. */
+  beginScan(): void {
+    if (this.scans >= MAX_SCANS) throw new RangeError(`idle_pages counter: more than ${MAX_SCANS} scans in one cycle`);
+    this.scans++;
+  }
+
+  /** One run of the current scan (a RunSink). */
+  addRun(start: number, pageSizeBytes: number, pageCount: number, accessed: boolean, dirty: boolean): void {
+    const cls = SIZE_CLASS.get(pageSizeBytes);
+    if (cls === undefined) throw new RangeError(`idle_pages counter: page size ${pageSizeBytes}`);
+    const weight = accessed ? (dirty ? WRITE_WEIGHT : READ_WEIGHT) : 0;
+    const tag = this.scans;
+    let k = 0;
+    while (k < pageCount) {
+      const addr = start + k * pageSizeBytes;
+      const seg = this.segmentOf(addr, pageSizeBytes);
+      if (!seg) {
+        k++;
+        continue;
+      }
+      // The pages of the run inside this segment, in one pass.
+      const n = Math.min(pageCount - k, Math.floor((seg.end - addr) / pageSizeBytes));
+      if (pageSizeBytes < seg.slotBytes || (addr - seg.start) % seg.slotBytes !== 0) regrain(seg);
+      if ((addr - seg.start) % seg.slotBytes !== 0) throw new RangeError(`idle_pages counter: page 0x${addr.toString(16)} not 4 KiB aligned`);
+      const step = pageSizeBytes / seg.slotBytes;
+      const { sizeClass, lastSeen, count } = seg;
+      for (let j = 0, s = (addr - seg.start) / seg.slotBytes; j < n; j++, s += step) {
+        // A page that changed size (THP collapse or split) starts over.
+        if (sizeClass[s] !== cls) {
+          sizeClass[s] = cls;
+          count[s] = 0;
+          lastSeen[s] = 0;
         }
         // One observation per page per scan, even if a stream repeats it.
-        if (p.lastSeenScan === scan) continue;
-        p.lastSeenScan = scan;
-        if (r.accessed) p.accessCount += r.dirty ? WRITE_WEIGHT : READ_WEIGHT;
+        if (lastSeen[s] === tag) continue;
+        lastSeen[s] = tag;
+        if (weight !== 0) count[s] = Math.min(0xffff, count[s]! + weight);
+      }
+      k += n;
+    }
+  }
+
+  /** The segment holding [addr, addr + size), if any. */
+  private segmentOf(addr: number, size: number): Segment | undefined {
+    const segs = this.segments;
+    const fits = (g: Segment | undefined): boolean => g !== undefined && addr >= g.start && addr + size <= g.end;
+    if (fits(segs[this.lastSegment])) return segs[this.lastSegment];
+    let lo = 0;
+    let hi = segs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (segs[mid]!.end <= addr) lo = mid + 1;
+      else if (segs[mid]!.start > addr) hi = mid - 1;
+      else {
+        if (!fits(segs[mid])) return undefined;
+        this.lastSegment = mid;
+        return segs[mid];
       }
     }
+    return undefined;
   }
 
   get scanCount(): number {
     return this.scans;
   }
 
-  /** Addresses of the pages present in the last scan, ascending (for move_pages). */
-  presentAddresses(): number[] {
-    const last = this.scans - 1;
-    return [...this.pages.entries()].filter(([, p]) => p.lastSeenScan === last).map(([a]) => a).sort((a, b) => a - b);
+  /** Bytes of per-page state held (the typed arrays): 4 per slot. */
+  stateBytes(): number {
+    return this.segments.reduce((n, g) => n + g.sizeClass.byteLength + g.lastSeen.byteLength + g.count.byteLength, 0);
+  }
+
+  /** Addresses of the pages present in the last scan, ascending: the move_pages query itself. */
+  presentAddresses(): Float64Array {
+    const tag = this.scans;
+    let n = 0;
+    for (const g of this.segments) for (let s = 0; s < g.sizeClass.length; s++) if (g.sizeClass[s] !== 0 && g.lastSeen[s] === tag) n++;
+    const out = new Float64Array(n);
+    let k = 0;
+    for (const g of this.segments) for (let s = 0; s < g.sizeClass.length; s++) if (g.sizeClass[s] !== 0 && g.lastSeen[s] === tag) out[k++] = g.start + s * g.slotBytes;
+    return out;
   }
 
   /**
@@ -201,40 +331,58 @@ export class AccessCounter {
    * presence merged. `nodeOf` gives a present page's node (-1 unknown).
    */
   toRanges(nodeOf: (address: number) => number): AccessRange[] {
-    const last = this.scans - 1;
-    const sorted = [...this.pages.entries()].sort((a, b) => a[0] - b[0]);
+    const tag = this.scans;
     // A page that changed size between scans (THP collapse or split) leaves
-    // entries of both sizes: the pages seen in the last scan win, and the
+    // pages of both sizes: the pages seen in the last scan win, and the
     // result never overlaps (the AccessMap contract).
-    const fresh = sorted.filter(([, p]) => p.lastSeenScan === last);
-    const overlapsFresh = (start: number, end: number): boolean => {
-      let lo = 0;
-      let hi = fresh.length - 1;
-      while (lo <= hi) {
-        const mid = (lo + hi) >> 1;
-        const [fStart, f] = fresh[mid]!;
-        if (fStart + f.pageSizeBytes <= start) lo = mid + 1;
-        else if (fStart >= end) hi = mid - 1;
-        else return true;
-      }
-      return false;
-    };
     const ranges: AccessRange[] = [];
     let coveredUntil = -Infinity;
-    for (const [addr, p] of sorted) {
-      const present = p.lastSeenScan === last;
-      if (addr < coveredUntil || (!present && overlapsFresh(addr, addr + p.pageSizeBytes))) continue;
-      coveredUntil = addr + p.pageSizeBytes;
-      const node = present ? nodeOf(addr) : -1;
-      const prev = ranges[ranges.length - 1];
-      if (prev && prev.start + prev.pageCount * prev.pageSizeBytes === addr && prev.pageSizeBytes === p.pageSizeBytes && prev.accessCount === p.accessCount && prev.node === node && prev.present === present) {
-        prev.pageCount++;
-      } else {
-        ranges.push({ start: addr, pageCount: 1, pageSizeBytes: p.pageSizeBytes, accessCount: p.accessCount, node, present, swapped: false });
+    // The furthest end of the last scan's pages met so far: a page not seen
+    // last starting before it overlaps one that was.
+    let freshEnd = -Infinity;
+    for (const g of this.segments) {
+      const { sizeClass, lastSeen, count, slotBytes } = g;
+      for (let s = 0; s < sizeClass.length; s++) {
+        const cls = sizeClass[s]!;
+        if (cls === 0) continue;
+        const addr = g.start + s * slotBytes;
+        const size = CLASS_BYTES[cls]!;
+        const present = lastSeen[s] === tag;
+        if (present) freshEnd = Math.max(freshEnd, addr + size);
+        else if (freshEnd > addr || freshStartsIn(g, s + 1, Math.min(sizeClass.length, s + size / slotBytes), tag)) continue;
+        if (addr < coveredUntil) continue;
+        coveredUntil = addr + size;
+        const node = present ? nodeOf(addr) : -1;
+        const accessCount = count[s]!;
+        const prev = ranges[ranges.length - 1];
+        if (prev && prev.start + prev.pageCount * prev.pageSizeBytes === addr && prev.pageSizeBytes === size && prev.accessCount === accessCount && prev.node === node && prev.present === present) {
+          prev.pageCount++;
+        } else {
+          ranges.push({ start: addr, pageCount: 1, pageSizeBytes: size, accessCount, node, present, swapped: false });
+        }
       }
     }
     return ranges;
   }
+}
+
+/** Does a page seen in scan `tag` start in slots [from, to) of `g`? */
+function freshStartsIn(g: Segment, from: number, to: number, tag: number): boolean {
+  for (let s = from; s < to; s++) if (g.sizeClass[s] !== 0 && g.lastSeen[s] === tag) return true;
+  return false;
+}
+
+/** Re-cuts a segment to 4 KiB slots (a hugetlb VMA showing a smaller or unaligned page). */
+function regrain(g: Segment): void {
+  if (g.slotBytes === PAGE_4K) return;
+  const fine = segment(g.start, g.end, PAGE_4K);
+  const factor = g.slotBytes / PAGE_4K;
+  for (let s = 0; s < g.sizeClass.length; s++) {
+    fine.sizeClass[s * factor] = g.sizeClass[s]!;
+    fine.lastSeen[s * factor] = g.lastSeen[s]!;
+    fine.count[s * factor] = g.count[s]!;
+  }
+  Object.assign(g, { slotBytes: PAGE_4K, sizeClass: fine.sizeClass, lastSeen: fine.lastSeen, count: fine.count });
 }
 
 /** The kernel side of the idle_pages tracker. */
@@ -243,7 +391,7 @@ export interface IdlePagesIo {
   /** One read pass of /proc/PID/idle_pages over [startVa, endVa) with the fd's ioctl `flags`. */
   readIdlePages(pid: number, startVa: number, endVa: number, flags: number): Promise<Uint8Array>;
   /** move_pages(pid, addrs, NULL): each page's node, or a negative errno. */
-  pageNodes(pid: number, addrs: Float64Array): Promise<Int32Array>;
+  pageNodes: PageNodesFn;
 }
 
 export { abortableSleep, type SleepFn } from '../sleep.js';
@@ -253,17 +401,10 @@ export function throwIfAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw abortError('scan cycle aborted');
 }
 
-/** Looks up nodes for `addresses` in one move_pages call; pages it cannot place get -1. */
-export async function nodesByAddress(pageNodes: IdlePagesIo['pageNodes'], pid: number, addresses: number[]): Promise<Map<number, number>> {
-  const map = new Map<number, number>();
-  if (addresses.length === 0) return map;
-  const status = await pageNodes(pid, Float64Array.from(addresses));
-  addresses.forEach((a, i) => map.set(a, (status[i] ?? -1) >= 0 ? status[i]! : -1));
-  return map;
-}
-
 export class IdlePagesTracker implements Tracker {
   readonly name = 'idle-pages';
+  /** per-page state bytes of the last cycle (for tests and the memory bench) */
+  lastStateBytes = 0;
 
   constructor(private readonly io: IdlePagesIo, private readonly sleep: SleepFn = abortableSleep) {}
 
@@ -271,21 +412,23 @@ export class IdlePagesTracker implements Tracker {
     const { pid } = target;
     const vmas = filterVmas(await this.io.readVmas(pid), target.filter);
     // Hugetlb VMAs are reported at 2M granularity with SCAN_AS_HUGE (etmemd does the same for cslide).
-    const counter = new AccessCounter();
+    const counter = new AccessCounter(vmas.map((v) => ({ start: v.start, end: v.end, slotBytes: v.vmFlags.includes('ht') ? PAGE_2M : PAGE_4K })));
+    const countRun: RunSink = (start, size, n, accessed, dirty) => counter.addRun(start, size, n, accessed, dirty);
     for (let scan = 0; scan < opts.loop; scan++) {
       throwIfAborted(opts.signal);
       if (scan > 0) await this.sleep(opts.intervalMs, opts.signal);
-      const runs: IdlePagesRun[] = [];
-      // etmem's max_threads: this many VMAs read at once (each read has its own fd); decoded in VMA order.
-      const reads = await boundedMap(vmas, target.maxParallelRanges ?? 1, (vma) => {
+      counter.beginScan();
+      // etmem's max_threads: this many VMAs read at once (each read has its own fd).
+      // Each read is counted as it lands: VMAs are disjoint, so the order they land in changes nothing.
+      await boundedMap(vmas, target.maxParallelRanges ?? 1, async (vma) => {
         const flags = (vma.vmFlags.includes('ht') ? SCAN_AS_HUGE : 0) | (target.ignHost ? SCAN_IGN_HOST : 0);
-        return this.io.readIdlePages(pid, vma.start, vma.end, flags);
+        const bytes = await this.io.readIdlePages(pid, vma.start, vma.end, flags);
+        walkIdlePages(bytes, vma.start, (start, size, n, accessed, dirty) => clipRun(start, size, n, accessed, dirty, vma.start, vma.end, countRun));
       });
-      for (const [k, vma] of vmas.entries()) runs.push(...clipRuns(decodeIdlePages(reads[k]!, vma.start), vma.start, vma.end));
-      counter.addScan(runs);
     }
-    const nodes = await nodesByAddress(this.io.pageNodes, pid, counter.presentAddresses());
-    return { pid, loop: opts.loop, tracker: this.name, timeMs: Date.now(), vmas, ranges: counter.toRanges((a) => nodes.get(a) ?? -1) };
+    this.lastStateBytes = counter.stateBytes();
+    const nodeOf = await pageNodeLookup(this.io.pageNodes, pid, counter.presentAddresses());
+    return { pid, loop: opts.loop, tracker: this.name, timeMs: Date.now(), vmas, ranges: counter.toRanges(nodeOf) };
   }
 
   async close(): Promise<void> {

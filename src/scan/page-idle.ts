@@ -14,6 +14,10 @@
  *   whole, 8-byte aligned words (mm/page_idle.c);
  * - a page whose PFN changed since it was marked (migrated, or faulted in
  *   anew) counts as accessed in that scan: its fresh frame was never marked.
+ *   So a scan reads the bits of the frames it marked first, then the
+ *   pagemap, and checks each page as its entry is decoded: one PFN per
+ *   page is all it keeps (PageIdleState, typed arrays, 6 bytes per 4 KiB
+ *   page; issue 11 "memory bounded").
  * Hugetlb pages are not on the LRU, so page_idle never reports them idle:
  * `ht` VMAs are skipped (use the DAMON or idle_pages tracker for them).
  *
@@ -30,7 +34,8 @@
 import type { AccessMap, AccessMapVma, AccessRange } from './access-map.js';
 import type { ScanCycleOptions, ScanTarget, Tracker } from './tracker.js';
 import { filterVmas, readVmas } from './proc-vmas.js';
-import { abortableSleep, nodesByAddress, throwIfAborted, type SleepFn } from './idle-pages.js';
+import { abortableSleep, throwIfAborted, type SleepFn } from './idle-pages.js';
+import { pageNodeLookup, type PageNodesFn } from './page-nodes.js';
 import { SysError } from '../native/errors.js';
 import { processGone } from '../errors.js';
 import { liveKernel, type KernelOps } from '../native/kernel.js';
@@ -52,7 +57,7 @@ export interface PagemapEntry {
   pfn: number;
 }
 
-/** Decodes entry `index` of a pagemap buffer (little-endian u64) without BigInt. */
+/** Decodes entry `index` of a pagemap buffer (little-endian u64) without BigInt (the tracker decodes in place: PageIdleState.decode). */
 export function decodePagemapEntry(buf: Buffer, index: number): PagemapEntry {
   const low = buf.readUInt32LE(index * 8);
   const high = buf.readUInt32LE(index * 8 + 4);
@@ -71,33 +76,48 @@ export interface PageIdleIo {
   readBitmap(firstWord: number, wordCount: number): Promise<Buffer>;
   /** Writes u64 words from `firstWord`: set bits mark PFNs idle, clear bits change nothing. */
   writeBitmap(firstWord: number, words: Buffer): Promise<void>;
-  pageNodes(pid: number, addrs: Float64Array): Promise<Int32Array>;
+  pageNodes: PageNodesFn;
 }
 
-/** Runs of word indexes to read or write: sorted, merged when at most WORD_GAP_MERGE apart. */
-export function wordRuns(words: Iterable<number>): Array<{ first: number; count: number }> {
-  const sorted = [...new Set(words)].sort((a, b) => a - b);
-  const runs: Array<{ first: number; count: number }> = [];
-  for (const w of sorted) {
+/** One run of bitmap words: `count` u64 words from word `first`. */
+interface WordRun { first: number; count: number }
+
+/** Runs over the words of ascending PFNs: merged when at most WORD_GAP_MERGE apart. */
+function wordRunsOfSorted(sortedPfns: ArrayLike<number>): WordRun[] {
+  const runs: WordRun[] = [];
+  for (let k = 0; k < sortedPfns.length; k++) {
+    const w = Math.floor(sortedPfns[k]! / 64);
     const last = runs[runs.length - 1];
+    if (last && w < last.first + last.count) continue;
     if (last && w - (last.first + last.count) < WORD_GAP_MERGE) last.count = w - last.first + 1;
     else runs.push({ first: w, count: 1 });
   }
   return runs;
 }
 
-/** Builds the words that mark `pfns` idle (only their bits set), grouped in runs. */
-export function idleMarkWords(pfns: Iterable<number>): Array<{ first: number; words: Buffer }> {
-  const sorted = [...pfns].sort((a, b) => a - b);
-  const out = wordRuns(sorted.map((p) => Math.floor(p / 64))).map((r) => ({ first: r.first, words: Buffer.alloc(r.count * 8) }));
+/** Runs of word indexes to read or write: sorted, merged when at most WORD_GAP_MERGE apart. */
+export function wordRuns(words: Iterable<number>): WordRun[] {
+  // Word w holds PFNs 64w..64w+63: the runs of words are those of PFN 64w.
+  return wordRunsOfSorted(Float64Array.from(words, (w) => w * 64).sort());
+}
+
+/** Builds the words that mark ascending `sortedPfns` idle (only their bits set), grouped in runs. */
+function idleMarkWordsOfSorted(sortedPfns: ArrayLike<number>): Array<{ first: number; words: Buffer }> {
+  const out = wordRunsOfSorted(sortedPfns).map((r) => ({ first: r.first, words: Buffer.alloc(r.count * 8) }));
   let run = 0;
-  for (const pfn of sorted) {
+  for (let k = 0; k < sortedPfns.length; k++) {
+    const pfn = sortedPfns[k]!;
     const word = Math.floor(pfn / 64);
     while (word >= out[run]!.first + out[run]!.words.length / 8) run++;
     // Little-endian u64: bit b of word w is bit (b % 8) of byte 8w + b/8.
     out[run]!.words[(word - out[run]!.first) * 8 + ((pfn % 64) >> 3)]! |= 1 << (pfn % 8);
   }
   return out;
+}
+
+/** Builds the words that mark `pfns` idle (only their bits set), grouped in runs. */
+export function idleMarkWords(pfns: Iterable<number>): Array<{ first: number; words: Buffer }> {
+  return idleMarkWordsOfSorted(Float64Array.from(pfns).sort());
 }
 
 /** A bitmap snapshot over some word runs (sorted, disjoint): is `pfn` still marked idle? */
@@ -119,121 +139,224 @@ export class IdleBits {
   }
 }
 
-interface PageCount {
-  accessCount: number;
-}
+const PRESENT = 1;
+const SWAPPED = 2;
 
-/** Counts, per page address, the scans in which the page was seen accessed. */
-export class PageIdleCounter {
-  private readonly counts = new Map<number, PageCount>();
-  private marked = new Map<number, number>();
-  private lastSnapshot = new Map<number, PagemapEntry>();
+/**
+ * The per-page state of one page_idle cycle, in typed arrays: page i of
+ * the cycle's VMAs (ascending) lives at index i, its address is its
+ * segment's start + (i - firstIndex) * 4096 (no address stored), and:
+ * - `pfnLow` (+ `pfnHigh` once a PFN needs more than 32 bits, i.e. above
+ *   16 TiB of physical space): the frame of the latest snapshot, 0 when
+ *   not present. It is also the frame marked idle after that snapshot,
+ *   so the next snapshot is checked against it as it is decoded;
+ * - `flags`: bit 0 present, bit 1 swapped;
+ * - `counts`: scans in which the page was seen accessed.
+ * 6 bytes per 4 KiB page (10 above 16 TiB), 1.5 MiB per tracked GiB.
+ */
+export class PageIdleState {
+  /** [firstIndex0, start0, firstIndex1, start1, ...], ascending */
+  readonly segments: Float64Array;
+  readonly pageCount: number;
+  private readonly pfnLow: Uint32Array;
+  private pfnHigh?: Uint32Array;
+  private readonly flags: Uint8Array;
+  private readonly counts: Uint8Array | Uint16Array;
+  private readonly countMax: number;
 
-  /** The PFNs to mark idle after a pagemap snapshot (and remembers them). */
-  mark(snapshot: Map<number, PagemapEntry>): number[] {
-    this.marked = new Map();
-    for (const [addr, e] of snapshot) if (e.present && e.pfn > 0) this.marked.set(addr, e.pfn);
-    this.lastSnapshot = snapshot;
-    return [...this.marked.values()];
+  /** `vmas` ascending and disjoint (as smaps lists them); `loop` bounds the counts. */
+  constructor(vmas: ReadonlyArray<{ start: number; end: number }>, loop: number) {
+    this.segments = new Float64Array(vmas.length * 2);
+    let at = 0;
+    vmas.forEach((v, k) => {
+      this.segments[2 * k] = at;
+      this.segments[2 * k + 1] = v.start;
+      at += Math.floor((v.end - v.start) / PAGE);
+    });
+    this.pageCount = at;
+    this.pfnLow = new Uint32Array(at);
+    this.flags = new Uint8Array(at);
+    this.counts = loop <= 0xff ? new Uint8Array(at) : new Uint16Array(at);
+    this.countMax = loop <= 0xff ? 0xff : 0xffff;
   }
 
-  /** Records one observation: pages present now, read against the bits marked last time. */
-  observe(snapshot: Map<number, PagemapEntry>, bits: IdleBits): void {
-    for (const [addr, e] of snapshot) {
-      let c = this.counts.get(addr);
-      if (!c) this.counts.set(addr, (c = { accessCount: 0 }));
-      if (!e.present) continue;
-      const markedPfn = this.marked.get(addr);
-      const accessed = markedPfn !== e.pfn || !bits.isIdle(e.pfn);
-      if (accessed) c.accessCount++;
+  /** Bytes of per-page state held (the typed arrays and the segment table). */
+  stateBytes(): number {
+    return this.segments.byteLength + this.pfnLow.byteLength + (this.pfnHigh?.byteLength ?? 0) + this.flags.byteLength + this.counts.byteLength;
+  }
+
+  pfn(i: number): number {
+    return this.pfnLow[i]! + (this.pfnHigh ? this.pfnHigh[i]! * TWO_32 : 0);
+  }
+
+  /**
+   * Takes the pagemap entries of pages [firstIndex, firstIndex + n) (a
+   * little-endian u64 each: bit 63 present, bit 62 swapped, bits 0..54
+   * PFN). With `bits`, each present page is counted accessed unless it
+   * kept the frame marked idle and that frame's bit is still set (a new
+   * frame was never marked: accessed).
+   */
+  decode(buf: Buffer, firstIndex: number, n: number, bits?: IdleBits): void {
+    for (let k = 0; k < n; k++) {
+      const i = firstIndex + k;
+      const low = buf.readUInt32LE(k * 8);
+      const high = buf.readUInt32LE(k * 8 + 4);
+      const present = (high & 0x80000000) !== 0;
+      const flags = (present ? PRESENT : 0) | ((high & 0x40000000) !== 0 ? SWAPPED : 0);
+      const pfnLow = present ? low : 0;
+      const pfnHigh = present ? high & 0x7fffff : 0;
+      if (bits && present) {
+        const pfn = pfnHigh * TWO_32 + pfnLow;
+        const accessed = pfn === 0 || pfn !== this.pfn(i) || !bits.isIdle(pfn);
+        if (accessed && this.counts[i]! < this.countMax) this.counts[i]!++;
+      }
+      this.pfnLow[i] = pfnLow;
+      if (pfnHigh !== 0 && !this.pfnHigh) this.pfnHigh = new Uint32Array(this.pageCount);
+      if (this.pfnHigh) this.pfnHigh[i] = pfnHigh;
+      this.flags[i] = flags;
     }
   }
 
-  /** PFNs whose bits an observation of `snapshot` needs. */
-  static pfnsOf(snapshot: Map<number, PagemapEntry>): number[] {
-    const out: number[] = [];
-    for (const e of snapshot.values()) if (e.present && e.pfn > 0) out.push(e.pfn);
+  /** Pages [firstIndex, firstIndex + n) as absent (past a short pagemap read). */
+  clear(firstIndex: number, n: number): void {
+    this.pfnLow.fill(0, firstIndex, firstIndex + n);
+    this.pfnHigh?.fill(0, firstIndex, firstIndex + n);
+    this.flags.fill(0, firstIndex, firstIndex + n);
+  }
+
+  /** Present pages in the latest snapshot, and how many of them show a PFN. */
+  presence(): { present: number; withPfn: number } {
+    let present = 0;
+    let withPfn = 0;
+    for (let i = 0; i < this.pageCount; i++) {
+      if ((this.flags[i]! & PRESENT) === 0) continue;
+      present++;
+      if (this.pfnLow[i] !== 0 || (this.pfnHigh?.[i] ?? 0) !== 0) withPfn++;
+    }
+    return { present, withPfn };
+  }
+
+  /** The frames of the latest snapshot, ascending (sorted natively): those to mark idle, then to read back. */
+  sortedFrames(): Uint32Array | Float64Array {
+    let n = 0;
+    for (let i = 0; i < this.pageCount; i++) if (this.pfn(i) > 0) n++;
+    const out = this.pfnHigh ? new Float64Array(n) : new Uint32Array(n);
+    for (let i = 0, k = 0; i < this.pageCount; i++) {
+      const pfn = this.pfn(i);
+      if (pfn > 0) out[k++] = pfn;
+    }
+    return out.sort();
+  }
+
+  /** Addresses of the pages present in the latest snapshot, ascending: the move_pages query itself. */
+  presentAddresses(): Float64Array {
+    let n = 0;
+    for (let i = 0; i < this.pageCount; i++) if ((this.flags[i]! & PRESENT) !== 0) n++;
+    const out = new Float64Array(n);
+    let k = 0;
+    this.forEachPage((i, addr) => {
+      if ((this.flags[i]! & PRESENT) !== 0) out[k++] = addr;
+    });
     return out;
   }
 
-  /** Addresses of the pages present in the last snapshot, ascending. */
-  presentAddresses(): number[] {
-    return [...this.lastSnapshot.entries()].filter(([, e]) => e.present).map(([a]) => a).sort((a, b) => a - b);
+  private forEachPage(fn: (i: number, addr: number) => void): void {
+    const segs = this.segments;
+    for (let k = 0; k < segs.length; k += 2) {
+      const first = segs[k]!;
+      const end = k + 2 < segs.length ? segs[k + 2]! : this.pageCount;
+      for (let i = first; i < end; i++) fn(i, segs[k + 1]! + (i - first) * PAGE);
+    }
   }
 
-  /** Present or swapped pages of the last snapshot as ranges (never-touched pages are left out). */
+  /** Present or swapped pages of the latest snapshot as ranges (never-touched pages are left out). */
   toRanges(nodeOf: (address: number) => number): AccessRange[] {
     const ranges: AccessRange[] = [];
-    const addrs = [...this.lastSnapshot.keys()].sort((a, b) => a - b);
-    for (const addr of addrs) {
-      const e = this.lastSnapshot.get(addr)!;
-      if (!e.present && !e.swapped) continue;
-      const accessCount = this.counts.get(addr)?.accessCount ?? 0;
-      const node = e.present ? nodeOf(addr) : -1;
+    this.forEachPage((i, addr) => {
+      const f = this.flags[i]!;
+      if (f === 0) return;
+      const present = (f & PRESENT) !== 0;
+      const swapped = (f & SWAPPED) !== 0;
+      const accessCount = this.counts[i]!;
+      const node = present ? nodeOf(addr) : -1;
       const prev = ranges[ranges.length - 1];
-      if (prev && prev.start + prev.pageCount * PAGE === addr && prev.accessCount === accessCount && prev.node === node && prev.present === e.present && prev.swapped === e.swapped) {
+      if (prev && prev.start + prev.pageCount * PAGE === addr && prev.accessCount === accessCount && prev.node === node && prev.present === present && prev.swapped === swapped) {
         prev.pageCount++;
       } else {
-        ranges.push({ start: addr, pageCount: 1, pageSizeBytes: PAGE, accessCount, node, present: e.present, swapped: e.swapped });
+        ranges.push({ start: addr, pageCount: 1, pageSizeBytes: PAGE, accessCount, node, present, swapped });
       }
-    }
+    });
     return ranges;
   }
 }
 
+/** Pagemap entries read at a time: 1 MiB buffers, so a 64 GiB VMA never needs one of 128 MiB. */
+export const PAGEMAP_READ_PAGES = 128 * 1024;
+
 export class PageIdleTracker implements Tracker {
   readonly name = 'page-idle';
+  /** per-page state bytes of the last cycle (for tests and the memory bench) */
+  lastStateBytes = 0;
 
   constructor(private readonly io: PageIdleIo, private readonly sleep: SleepFn = abortableSleep) {}
 
-  private async snapshot(pid: number, vmas: readonly AccessMapVma[], maxParallel: number): Promise<Map<number, PagemapEntry>> {
-    const snap = new Map<number, PagemapEntry>();
-    // Ranges read max_threads at a time, decoded in address order: the snapshot is the same either way.
-    const bufs = await boundedMap(vmas, maxParallel, (v) => this.io.readPagemap(pid, v.start, Math.floor((v.end - v.start) / PAGE)));
-    for (const [k, v] of vmas.entries()) {
+  /** Reads a snapshot into `state` (with `bits`: counting accesses against the frames marked). */
+  private async snapshot(pid: number, vmas: readonly AccessMapVma[], state: PageIdleState, maxParallel: number, bits?: IdleBits): Promise<void> {
+    // Ranges read max_threads at a time, each into its own indexes: the snapshot is the same in any order.
+    await boundedMap(vmas, maxParallel, async (v, k) => {
+      const first = state.segments[2 * k]!;
       const pages = Math.floor((v.end - v.start) / PAGE);
-      const buf = bufs[k]!;
-      const n = Math.min(pages, Math.floor(buf.length / 8));
-      for (let i = 0; i < n; i++) {
-        const e = decodePagemapEntry(buf, i);
-        if (e.present || e.swapped) snap.set(v.start + i * PAGE, e);
+      for (let done = 0; done < pages;) {
+        const want = Math.min(PAGEMAP_READ_PAGES, pages - done);
+        const buf = await this.io.readPagemap(pid, v.start + done * PAGE, want);
+        const n = Math.min(want, Math.floor(buf.length / 8));
+        state.decode(buf, first + done, n, bits);
+        done += n;
+        if (n < want) {
+          // A short read (the end of the address space): the rest of the range is not present.
+          state.clear(first + done, pages - done);
+          break;
+        }
       }
-    }
-    return snap;
+    });
   }
 
-  private async markIdle(pfns: number[]): Promise<void> {
-    for (const run of idleMarkWords(pfns)) await this.io.writeBitmap(run.first, run.words);
+  private async markIdle(sortedPfns: ArrayLike<number>): Promise<void> {
+    for (const run of idleMarkWordsOfSorted(sortedPfns)) await this.io.writeBitmap(run.first, run.words);
   }
 
-  private async readBits(pfns: number[]): Promise<IdleBits> {
-    const runs = wordRuns(pfns.map((p) => Math.floor(p / 64)));
+  private async readBits(sortedPfns: ArrayLike<number>): Promise<IdleBits> {
     const out: Array<{ first: number; words: Buffer }> = [];
-    for (const r of runs) out.push({ first: r.first, words: await this.io.readBitmap(r.first, r.count) });
+    for (const r of wordRunsOfSorted(sortedPfns)) out.push({ first: r.first, words: await this.io.readBitmap(r.first, r.count) });
     return new IdleBits(out);
   }
 
   async scanCycle(target: ScanTarget, opts: ScanCycleOptions): Promise<AccessMap> {
     const { pid } = target;
     const vmas = filterVmas(await this.io.readVmas(pid), target.filter).filter((v) => !v.vmFlags.includes('ht'));
-    const counter = new PageIdleCounter();
+    // Pages by index in address order (smaps lists VMAs ascending; sorted here all the same).
+    const ordered = [...vmas].sort((a, b) => a.start - b.start);
+    const state = new PageIdleState(ordered, opts.loop);
     throwIfAborted(opts.signal);
     const maxParallel = target.maxParallelRanges ?? 1;
-    const first = await this.snapshot(pid, vmas, maxParallel);
-    const firstPfns = counter.mark(first);
-    if (first.size > 0 && firstPfns.length === 0 && [...first.values()].some((e) => e.present)) {
+    await this.snapshot(pid, ordered, state, maxParallel);
+    const { present, withPfn } = state.presence();
+    if (present > 0 && withPfn === 0) {
       throw new SysError('EPERM', 1, 'read', `/proc/${pid}/pagemap shows no PFNs: page_idle needs CAP_SYS_ADMIN`);
     }
-    await this.markIdle(firstPfns);
+    await this.markIdle(state.sortedFrames());
     for (let scan = 0; scan < opts.loop; scan++) {
       await this.sleep(opts.intervalMs, opts.signal);
       throwIfAborted(opts.signal);
-      const snap = await this.snapshot(pid, vmas, maxParallel);
-      counter.observe(snap, await this.readBits(PageIdleCounter.pfnsOf(snap)));
-      await this.markIdle(counter.mark(snap));
+      // The bits of the frames marked last, read before the pages are: a
+      // page whose frame changed is accessed whatever its new frame's bit says.
+      const bits = await this.readBits(state.sortedFrames());
+      await this.snapshot(pid, ordered, state, maxParallel, bits);
+      await this.markIdle(state.sortedFrames());
     }
-    const nodes = await nodesByAddress(this.io.pageNodes, pid, counter.presentAddresses());
-    return { pid, loop: opts.loop, tracker: this.name, timeMs: Date.now(), vmas, ranges: counter.toRanges((a) => nodes.get(a) ?? -1) };
+    this.lastStateBytes = state.stateBytes();
+    const nodeOf = await pageNodeLookup(this.io.pageNodes, pid, state.presentAddresses());
+    return { pid, loop: opts.loop, tracker: this.name, timeMs: Date.now(), vmas, ranges: state.toRanges(nodeOf) };
   }
 
   async close(): Promise<void> {

@@ -64,6 +64,7 @@ describe('idle_pages decoder (fixture)', () => {
     assert.throws(() => decodeIdlePages(stream([0xb1]), 0), /unknown page type 11 .*at byte 0/);
     assert.throws(() => decodeIdlePages(stream(item(0, 1), [0xa3]), 0), /unknown command 0xa3 at byte 1/);
     assert.throws(() => decodeIdlePages(stream(setHva(0x1000).slice(0, 5)), 0), /truncated SET_HVA/);
+    assert.throws(() => decodeIdlePages(stream(item(0, 1), setHva(0x1234)), 0), /SET_HVA to 0x1234, not 4 KiB aligned at byte 1/);
   });
 
   test('clipRuns keeps whole pages inside the VMA only', () => {
@@ -76,7 +77,7 @@ describe('idle_pages decoder (fixture)', () => {
 describe('idle_pages accumulation over loop scans (fixture)', () => {
   test('counts scans in which each page was accessed; absent in the last scan = not present', () => {
     const base = 0x20000000;
-    const c = new AccessCounter();
+    const c = new AccessCounter([{ start: base, end: base + 4 * M2, slotBytes: M2 }]);
     // scan 0: pages 0,1 accessed, 2 idle, 3 accessed
     c.addScan(decodeIdlePages(stream(item(IdlePageType.PMD_ACCESSED, 2), item(IdlePageType.PMD_IDLE, 1), item(IdlePageType.PMD_DIRTY, 1)), base));
     // scan 1: page 0 accessed, 1..2 idle, 3 a hole (unmapped since)
@@ -84,7 +85,7 @@ describe('idle_pages accumulation over loop scans (fixture)', () => {
     // scan 2: page 0 accessed, 1 accessed, 2 idle; page 0 repeated after a jump back counts once
     c.addScan(decodeIdlePages(stream(item(IdlePageType.PMD_ACCESSED, 2), item(IdlePageType.PMD_IDLE, 1), setHva(base), item(IdlePageType.PMD_ACCESSED, 1)), base));
     assert.equal(c.scanCount, 3);
-    assert.deepEqual(c.presentAddresses(), [base, base + M2, base + 2 * M2]);
+    assert.deepEqual([...c.presentAddresses()], [base, base + M2, base + 2 * M2]);
     const ranges = c.toRanges((a) => (a === base ? 0 : 2));
     assert.deepEqual(ranges.map((r) => [(r.start - base) / M2, r.pageCount, r.accessCount, r.node, r.present]), [
       [0, 1, 3, 0, true],
@@ -96,7 +97,7 @@ describe('idle_pages accumulation over loop scans (fixture)', () => {
   });
 
   test('writes weigh 3, reads 1: a page written in every scan reaches loop * 3', () => {
-    const c = new AccessCounter();
+    const c = new AccessCounter([{ start: 0, end: 2 * K4 }]);
     for (let i = 0; i < 4; i++) {
       c.addScan([
         { start: 0, pageSizeBytes: K4, pageCount: 1, accessed: true, dirty: true },
@@ -107,7 +108,7 @@ describe('idle_pages accumulation over loop scans (fixture)', () => {
   });
 
   test('adjacent pages with equal count and node merge into one range', () => {
-    const c = new AccessCounter();
+    const c = new AccessCounter([{ start: 0, end: 512 * K4 }]);
     c.addScan([{ start: 0, pageSizeBytes: K4, pageCount: 512, accessed: false, dirty: false }]);
     const ranges = c.toRanges(() => 1);
     assert.deepEqual(ranges, [{ start: 0, pageCount: 512, pageSizeBytes: K4, accessCount: 0, node: 1, present: true, swapped: false }]);
@@ -227,18 +228,21 @@ test('probes on this host: idle_pages and page_idle are reported missing with th
 
 test('a page that changed size between scans leaves no overlapping ranges; the last scan wins (fixture)', () => {
   const base = 0x40000000;
-  const c = new AccessCounter();
-  // scan 0: the 2M area is 512 idle PTEs; scan 1: it is one accessed 2M page (THP collapse)
-  c.addScan(decodeIdlePages(stream(item(IdlePageType.PMD_IDLE_PTES, 1)), base));
-  c.addScan(decodeIdlePages(stream(item(IdlePageType.PMD_ACCESSED, 1)), base));
-  assert.deepEqual(c.toRanges(() => 0), [{ start: base, pageCount: 1, pageSizeBytes: M2, accessCount: 1, node: 0, present: true, swapped: false }]);
-  // and back: split into 4K pages, only the first two reported accessed
-  c.addScan(decodeIdlePages(stream(item(IdlePageType.PTE_ACCESSED, 2), item(IdlePageType.PTE_IDLE, 15)), base));
-  const ranges = c.toRanges(() => 0);
-  for (let i = 1; i < ranges.length; i++) assert.ok(ranges[i - 1]!.start + ranges[i - 1]!.pageCount * ranges[i - 1]!.pageSizeBytes <= ranges[i]!.start, 'sorted, non-overlapping');
-  assert.deepEqual(ranges.map((r) => [(r.start - base) / K4, r.pageCount, r.pageSizeBytes, r.accessCount, r.present]), [
-    [0, 2, K4, 1, true],
-    [2, 15, K4, 0, true],
-    [17, 512 - 17, K4, 0, false], // 4K pages of scan 0 the last scan did not report
-  ]);
+  // 4 KiB slots (an anonymous VMA with THP) and 2 MiB slots (cut to 4 KiB when the 4K pages come) give the same.
+  for (const slotBytes of [K4, M2]) {
+    const c = new AccessCounter([{ start: base, end: base + M2, slotBytes }]);
+    // scan 0: the 2M area is 512 idle PTEs; scan 1: it is one accessed 2M page (THP collapse)
+    c.addScan(decodeIdlePages(stream(item(IdlePageType.PMD_IDLE_PTES, 1)), base));
+    c.addScan(decodeIdlePages(stream(item(IdlePageType.PMD_ACCESSED, 1)), base));
+    assert.deepEqual(c.toRanges(() => 0), [{ start: base, pageCount: 1, pageSizeBytes: M2, accessCount: 1, node: 0, present: true, swapped: false }]);
+    // and back: split into 4K pages, only the first two reported accessed
+    c.addScan(decodeIdlePages(stream(item(IdlePageType.PTE_ACCESSED, 2), item(IdlePageType.PTE_IDLE, 15)), base));
+    const ranges = c.toRanges(() => 0);
+    for (let i = 1; i < ranges.length; i++) assert.ok(ranges[i - 1]!.start + ranges[i - 1]!.pageCount * ranges[i - 1]!.pageSizeBytes <= ranges[i]!.start, 'sorted, non-overlapping');
+    assert.deepEqual(ranges.map((r) => [(r.start - base) / K4, r.pageCount, r.pageSizeBytes, r.accessCount, r.present]), [
+      [0, 2, K4, 1, true],
+      [2, 15, K4, 0, true],
+      [17, 512 - 17, K4, 0, false], // 4K pages of scan 0 the last scan did not report
+    ], `slots of ${slotBytes} bytes`);
+  }
 });
