@@ -64,6 +64,13 @@ export interface TestbedOptions {
    */
   hmat?: boolean;
   /**
+   * A virtio-net NIC on QEMU's user network whose only way in is this
+   * forward: 127.0.0.1:hostPort on the host to guestPort of the guest's
+   * 10.0.2.15 (`restrict=on`: the guest reaches nothing outside). The guest
+   * brings the NIC up itself (test/testbed/inner/guest-net.ts). Default: no NIC.
+   */
+  hostForward?: { hostPort: number; guestPort: number };
+  /**
    * Start virtlogd and libvirtd (QEMU driver, qemu:///system) before the
    * command: writable state over tmpfs, hugetlbfs and the pools set up
    * first (test/testbed/libvirt-setup.ts, docs/testbed.md). Costs boot time
@@ -197,7 +204,7 @@ function hmatClass(initiator: number, target: number): keyof typeof TESTBED_HMAT
   return TESTBED_DISTANCES.some(([a, b, d]) => ((a === initiator && b === target) || (a === target && b === initiator)) && d === 30) ? 'nearAep' : 'farAep';
 }
 
-function qemuArgs(kernel: TestbedKernel, initramfs: string, runDir: string, hmat = false): string[] {
+function qemuArgs(kernel: TestbedKernel, initramfs: string, runDir: string, hmat = false, hostForward?: TestbedOptions['hostForward']): string[] {
   const args = [
     ...(hmat ? ['-machine', 'hmat=on'] : []),
     '-accel', 'tcg',
@@ -230,6 +237,9 @@ function qemuArgs(kernel: TestbedKernel, initramfs: string, runDir: string, hmat
     '-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
     '-virtfs', `local,path=${runDir},mount_tag=run,security_model=none`,
   );
+  if (hostForward) {
+    args.push('-nic', `user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:${hostForward.hostPort}-10.0.2.15:${hostForward.guestPort}`);
+  }
   return args;
 }
 
@@ -348,7 +358,7 @@ async function runOnce(opts: TestbedOptions): Promise<TestbedResult> {
   // this process is SIGKILLed. Our own timer fires first.
   const hardLimitS = Math.ceil(timeoutMs / 1000) + 5;
   installExitHook();
-  const child = spawn('timeout', ['--signal=KILL', `${hardLimitS}s`, QEMU, ...qemuArgs(kernel, initramfs, runDir, opts.hmat)], {
+  const child = spawn('timeout', ['--signal=KILL', `${hardLimitS}s`, QEMU, ...qemuArgs(kernel, initramfs, runDir, opts.hmat, opts.hostForward)], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -2,16 +2,12 @@
  * Inside the testbed: a zram swap device. The testbed's 6.12 kernel has
  * zram as a module (CONFIG_ZRAM=m, depending on lz4_compress and
  * lz4hc_compress, also modules), shipped xz-compressed in
- * .cache/kernel/lib/modules/<release>/; the chroot's /lib/modules is the
- * host's, so modprobe cannot find them: each is decompressed to /tmp and
- * loaded with busybox insmod in dependency order. Then Documentation/admin-guide/blockdev/
- * zram.rst: disksize, mkswap, swapon.
+ * .cache/kernel/lib/modules/<release>/, loaded by kernel-modules.ts. Then
+ * Documentation/admin-guide/blockdev/zram.rst: disksize, mkswap, swapon.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { release } from 'node:os';
-import path from 'node:path';
-import { REPO_ROOT } from './e2e-daemon.js';
+import { loadModules } from './kernel-modules.js';
 
 /** Module paths under kernel/, in load order. */
 const ZRAM_MODULES = ['lib/lz4/lz4_compress', 'lib/lz4/lz4hc_compress', 'drivers/block/zram/zram'];
@@ -23,23 +19,9 @@ export interface ZramSwapInfo {
   swaps: string;
 }
 
-function moduleLoaded(name: string): boolean {
-  return existsSync(`/sys/module/${name}`);
-}
-
 /** Loads zram (one device) and swaps on /dev/zram0 at high priority. */
 export function setupZramSwap(sizeMiB: number): ZramSwapInfo {
-  const modDir = path.join(REPO_ROOT, '.cache', 'kernel', 'lib', 'modules', release(), 'kernel');
-  for (const mod of ZRAM_MODULES) {
-    const name = path.basename(mod);
-    if (moduleLoaded(name)) continue;
-    const xz = path.join(modDir, `${mod}.ko.xz`);
-    if (!existsSync(xz)) throw new Error(`zram: ${xz} missing (run scripts/fetch-kernel.sh)`);
-    const ko = `/tmp/${name}.ko`;
-    writeFileSync(ko, execFileSync('xz', ['-dc', xz], { maxBuffer: 64 << 20 }));
-    // busybox's insmod: the host root (the chroot) may have no kmod.
-    execFileSync('/bin/busybox', ['insmod', ko, ...(name === 'zram' ? ['num_devices=1'] : [])]);
-  }
+  loadModules(ZRAM_MODULES, { zram: ['num_devices=1'] });
   const device = '/dev/zram0';
   writeFileSync('/sys/block/zram0/disksize', `${sizeMiB}M`);
   execFileSync('mkswap', [device], { stdio: 'ignore' });
