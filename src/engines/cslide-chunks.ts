@@ -22,6 +22,25 @@ export class ChunkRows {
 
   reset(): void {
     this.length = 0;
+    this.scratchUsed = 0;
+  }
+
+  private scratchIds = new Int32Array(4096);
+  private scratchUsed = 0;
+
+  /**
+   * Room for `n` row ids, valid until the next reset: the sorted lists of a
+   * plan, carved from one buffer reused from plan to plan (a new buffer when
+   * it is full; lists already handed out keep the old one).
+   */
+  scratch(n: number): Int32Array {
+    if (this.scratchUsed + n > this.scratchIds.length) {
+      this.scratchIds = new Int32Array(Math.max(n, this.scratchIds.length * 2));
+      this.scratchUsed = 0;
+    }
+    const out = this.scratchIds.subarray(this.scratchUsed, this.scratchUsed + n);
+    this.scratchUsed += n;
+    return out;
   }
 
   /** Appends a row; its id. */
@@ -83,8 +102,6 @@ export class RowList {
   }
 }
 
-export const NO_ROWS = new Int32Array(0);
-
 export type RowOrder = (a: number, b: number) => number;
 
 export const byPlace = (t: ChunkRows): RowOrder => (a, b) => t.guest[a]! - t.guest[b]! || t.start[a]! - t.start[b]!;
@@ -110,26 +127,54 @@ export function sortRows(rows: Int32Array, order: RowOrder): Int32Array {
  * integers take the comparator sort.
  */
 export function byCount(t: ChunkRows, rows: Int32Array, order: 'hottest' | 'coldest'): Int32Array {
-  const n = rows.length;
+  const max = countableMax(t, rows);
+  if (max < 0) return sortRows(rows, order === 'hottest' ? hottestFirst(t) : coldestFirst(t));
+  return countingSort(t, isPlaced(t, rows) ? rows : sortRows(rows, byPlace(t)), max, order === 'hottest');
+}
+
+/** The largest count of `rows` when every count is an integer in 0..1e6 (the counting sort's range), else -1. */
+function countableMax(t: ChunkRows, rows: Int32Array): number {
   const count = t.accessCount;
-  const place = byPlace(t);
   let max = 0;
-  let placed = true;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < rows.length; i++) {
     const c = count[rows[i]!]!;
-    if (!Number.isInteger(c) || c < 0 || c > 1_000_000) return sortRows(rows, order === 'hottest' ? hottestFirst(t) : coldestFirst(t));
+    if (!Number.isInteger(c) || c < 0 || c > 1_000_000) return -1;
     if (c > max) max = c;
-    if (placed && i > 0 && place(rows[i - 1]!, rows[i]!) > 0) placed = false;
   }
-  const inPlace = placed ? rows : sortRows(rows, place);
-  const hottest = order === 'hottest';
+  return max;
+}
+
+/** Whether `rows` are in place order (byPlace, inlined: this runs over every row of a plan). */
+function isPlaced(t: ChunkRows, rows: Int32Array): boolean {
+  const guest = t.guest;
+  const start = t.start;
+  for (let i = 1; i < rows.length; i++) {
+    const a = rows[i - 1]!;
+    const b = rows[i]!;
+    if ((guest[a]! - guest[b]! || start[a]! - start[b]!) > 0) return false;
+  }
+  return true;
+}
+
+/** A stable counting sort of `rows` by count, largest first when `hottest`, into the plan's scratch. */
+function countingSort(t: ChunkRows, rows: Int32Array, max: number, hottest: boolean): Int32Array {
+  const count = t.accessCount;
+  const n = rows.length;
   const next = new Int32Array(max + 2);
-  for (let i = 0; i < n; i++) next[(hottest ? max - count[inPlace[i]!]! : count[inPlace[i]!]!) + 1]!++;
+  if (hottest) for (let i = 0; i < n; i++) next[max - count[rows[i]!]! + 1]!++;
+  else for (let i = 0; i < n; i++) next[count[rows[i]!]! + 1]!++;
   for (let k = 1; k < next.length; k++) next[k]! += next[k - 1]!;
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const id = inPlace[i]!;
-    out[next[hottest ? max - count[id]! : count[id]!]!++] = id;
+  const out = t.scratch(n);
+  if (hottest) {
+    for (let i = 0; i < n; i++) {
+      const id = rows[i]!;
+      out[next[max - count[id]!]!++] = id;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const id = rows[i]!;
+      out[next[count[id]!]!++] = id;
+    }
   }
   return out;
 }
@@ -162,4 +207,94 @@ export function addBytesByGuest(t: ChunkRows, rows: Int32Array, out: Map<number,
     out.set(g, (out.get(g) ?? 0) + t.bytes(id));
   }
   return out;
+}
+
+/**
+ * One node's rows of one pool and their count orders, each made once per
+ * plan: a pair's pools are planned twice when they share its quota, and the
+ * hot and cold lists of a node are the two ends of one counting sort.
+ */
+export class NodeRows {
+  readonly list = new RowList();
+  private readonly sorted = new Map<string, Int32Array>();
+  private countable?: boolean;
+  private largestPage?: number;
+
+  constructor(private readonly t: ChunkRows) {}
+
+  rows(): Int32Array {
+    return this.list.view();
+  }
+
+  /** All rows in `order` (byCount). */
+  byCount(order: 'hottest' | 'coldest'): Int32Array {
+    let out = this.sorted.get(order);
+    if (!out) this.sorted.set(order, (out = byCount(this.t, this.rows(), order)));
+    return out;
+  }
+
+  /**
+   * The hot (count >= threshold) or cold (< threshold) rows in `order`:
+   * byCount of whereCount. When the counting sort takes every row (small
+   * integer counts, rows in place order) that is a prefix or suffix of
+   * `byCount(order)`, as its order within each part is the same.
+   */
+  where(threshold: number, hot: boolean, order: 'hottest' | 'coldest'): Int32Array {
+    const key = `${hot}/${order}/${threshold}`;
+    let out = this.sorted.get(key);
+    if (out) return out;
+    if (this.isCountable()) {
+      const all = this.byCount(order);
+      const count = this.t.accessCount;
+      let cut = 0;
+      // hottest first the hot rows lead; coldest first the cold ones do
+      const leading = (order === 'hottest') === hot;
+      while (cut < all.length && (count[all[cut]!]! >= threshold) === (order === 'hottest')) cut++;
+      out = leading ? all.subarray(0, cut) : all.subarray(cut);
+    } else {
+      out = byCount(this.t, whereCount(this.t, this.rows(), threshold, hot), order);
+    }
+    this.sorted.set(key, out);
+    return out;
+  }
+
+  /** The largest page size of the rows (0 when none), found once. */
+  largestPageBytes(): number {
+    if (this.largestPage === undefined) {
+      const rows = this.rows();
+      const size = this.t.pageSizeBytes;
+      let largest = 0;
+      for (let i = 0; i < rows.length; i++) if (size[rows[i]!]! > largest) largest = size[rows[i]!]!;
+      this.largestPage = largest;
+    }
+    return this.largestPage;
+  }
+
+  /** Whether byCount takes its counting path for these rows (and so for any part of them). */
+  private isCountable(): boolean {
+    if (this.countable === undefined) this.countable = countableMax(this.t, this.rows()) >= 0 && isPlaced(this.t, this.rows());
+    return this.countable;
+  }
+}
+
+/** One pool's NodeRows by node id: small ids index an array (a lookup per range), any other id a Map. */
+export class PoolRows {
+  private readonly small: (NodeRows | undefined)[] = [];
+  private readonly other = new Map<number, NodeRows>();
+
+  constructor(private readonly t: ChunkRows) {}
+
+  get(node: number): NodeRows | undefined {
+    return (node | 0) === node && node >= 0 && node < 1024 ? this.small[node] : this.other.get(node);
+  }
+
+  getOrAdd(node: number): NodeRows {
+    let rows = this.get(node);
+    if (!rows) {
+      rows = new NodeRows(this.t);
+      if ((node | 0) === node && node >= 0 && node < 1024) this.small[node] = rows;
+      else this.other.set(node, rows);
+    }
+    return rows;
+  }
 }

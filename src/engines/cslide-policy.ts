@@ -52,7 +52,7 @@
 import type { NodePair } from '../config/types.js';
 import type { AccessMap, AccessMapVma } from '../scan/access-map.js';
 import type { PageMove, Plan, MoveReason } from './plan.js';
-import { ChunkRows, RowList, NO_ROWS, addBytesByGuest, byCount, hottestFirst, sortRows, sumBytes, whereCount } from './cslide-chunks.js';
+import { ChunkRows, NodeRows, PoolRows, RowList, addBytesByGuest, hottestFirst, sortRows, sumBytes } from './cslide-chunks.js';
 
 /** Free and total bytes of one node's pool of one kind. */
 export interface NodePool {
@@ -310,7 +310,7 @@ function allocateShares(t: ChunkRows, dramRows: Int32Array, aepRows: Int32Array,
  * the cold pages of D and the quota: the schedule below alternates
  * promotions and demotions, so one free page on either node suffices.
  */
-function planPool(pair: NodePair, pool: PoolKind, t: ChunkRows, dramRows: Int32Array, aepRows: Int32Array, pools: NodePools, quotaBytes: number, input: CslideCommon, shares?: readonly (GuestShare | undefined)[]): PairMoves {
+function planPool(pair: NodePair, pool: PoolKind, t: ChunkRows, dram: NodeRows, aep: NodeRows, pools: NodePools, quotaBytes: number, input: CslideCommon, shares?: readonly (GuestShare | undefined)[]): PairMoves {
   const out: PairMoves = { promotions: [], prefetches: [], demotions: [], schedule: [] };
   const dramPool = pools[pair.dram];
   const aepPool = pools[pair.aep];
@@ -320,13 +320,13 @@ function planPool(pair: NodePair, pool: PoolKind, t: ChunkRows, dramRows: Int32A
   const reserve = Math.max(0, input.hotReserveBytes, highWatermark !== undefined && pool === 'regular' ? highWatermark : 0);
   const thr = input.hotThreshold;
 
-  let hotOnAep = byCount(t, whereCount(t, aepRows, thr, true), 'hottest');
-  const restOnAep = byCount(t, whereCount(t, aepRows, thr, false), 'hottest');
-  let coldOnDram = byCount(t, whereCount(t, dramRows, thr, false), 'coldest');
-  // A loop, not Math.max(...spread): 1 TiB in 2 MiB chunks is 524K arguments, past the call stack (bench/scale.ts).
-  let largestPage = 0;
-  for (let i = 0; i < dramRows.length; i++) if (t.pageSizeBytes[dramRows[i]!]! > largestPage) largestPage = t.pageSizeBytes[dramRows[i]!]!;
-  for (let i = 0; i < aepRows.length; i++) if (t.pageSizeBytes[aepRows[i]!]! > largestPage) largestPage = t.pageSizeBytes[aepRows[i]!]!;
+  const dramRows = dram.rows();
+  const aepRows = aep.rows();
+  let hotOnAep = aep.where(thr, true, 'hottest');
+  const restOnAep = aep.where(thr, false, 'hottest');
+  let coldOnDram = dram.where(thr, false, 'coldest');
+  // Per node, in a loop (NodeRows), not Math.max(...spread): 1 TiB in 2 MiB chunks is 524K arguments, past the call stack (bench/scale.ts).
+  const largestPage = Math.max(dram.largestPageBytes(), aep.largestPageBytes());
 
   let quotaUp = highWatermark !== undefined ? 0 : quotaBytes;
   let quotaDown = quotaBytes;
@@ -340,7 +340,7 @@ function planPool(pair: NodePair, pool: PoolKind, t: ChunkRows, dramRows: Int32A
     const alloc = allocateShares(t, dramRows, aepRows, free, thr, shares);
     const onDram = addBytesByGuest(t, dramRows, new Map());
     // Over-allocated guests: their pages on D, coldest first, down to the allocation.
-    const over = byCount(t, dramRows, 'coldest');
+    const over = dram.byCount('coldest');
     const giving = new Map<number, number>();
     for (const [g, held] of onDram) if (held > (alloc.get(g) ?? Infinity)) giving.set(g, held - alloc.get(g)!);
     const list = new RowList();
@@ -508,14 +508,14 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
   const t = chunkRows;
   t.reset();
   // chunk rows by pool kind, then by node
-  const byPool = new Map<PoolKind, Map<number, RowList>>();
+  const byPool = new Map<PoolKind, PoolRows>();
   input.guests.forEach((g, guest) => {
     const vmaOf = vmaFinder(g.accessMap.vmas);
     const pid = g.accessMap.pid;
     // The pool of the last range's VMA and page size: ranges of one VMA share it, so it is found once per VMA.
     let lastVma: AccessMapVma | undefined | null = null;
     let lastPageSizeBytes = 0;
-    let nodes: Map<number, RowList> | undefined;
+    let nodes: PoolRows | undefined;
     for (const r of g.accessMap.ranges) {
       // Pages not present or on an unknown node (-1) cannot be moved: skip.
       if (!r.present || r.node < 0 || r.pageCount <= 0) continue;
@@ -528,15 +528,14 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
         nodes = undefined;
         if (input.pools[pool] && r.pageSizeBytes % unit === 0) {
           nodes = byPool.get(pool);
-          if (!nodes) byPool.set(pool, (nodes = new Map()));
+          if (!nodes) byPool.set(pool, (nodes = new PoolRows(t)));
         }
       }
       if (!nodes) continue;
       const accessCount = Math.min(Math.max(0, r.accessCount), loop);
-      let list = nodes.get(r.node);
-      if (!list) nodes.set(r.node, (list = new RowList()));
+      const list = nodes.getOrAdd(r.node);
       if (!input.thrash) {
-        list.push(t.add(guest, pid, r.start, r.pageCount, r.pageSizeBytes, accessCount));
+        list.list.push(t.add(guest, pid, r.start, r.pageCount, r.pageSizeBytes, accessCount));
         continue;
       }
       // Pages the thrash guard holds stay out of this round's candidates; the rest keep their runs.
@@ -546,7 +545,7 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
         const keep = k < r.pageCount && !held;
         if (keep && runStart < 0) runStart = k;
         if (!keep && runStart >= 0) {
-          list.push(t.add(guest, pid, r.start + runStart * r.pageSizeBytes, k - runStart, r.pageSizeBytes, accessCount));
+          list.list.push(t.add(guest, pid, r.start + runStart * r.pageSizeBytes, k - runStart, r.pageSizeBytes, accessCount));
           runStart = -1;
         }
       }
@@ -554,10 +553,11 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
   });
   const quotaBytes = Math.max(0, input.quotaBytes);
   const pools = [...byPool.keys()].sort();
+  const noRows = new NodeRows(t);
   const planPair = (pair: NodePair): PairMoves => {
     const plan = (pool: PoolKind, quota: number): PairMoves => {
       const nodes = byPool.get(pool)!;
-      return planPool(pair, pool, t, nodes.get(pair.dram)?.view() ?? NO_ROWS, nodes.get(pair.aep)?.view() ?? NO_ROWS, input.pools[pool]!, quota, input, input.guests.map((g) => g.share));
+      return planPool(pair, pool, t, nodes.get(pair.dram) ?? noRows, nodes.get(pair.aep) ?? noRows, input.pools[pool]!, quota, input, input.guests.map((g) => g.share));
     };
     let perPool = new Map(pools.map((pool) => [pool, plan(pool, quotaBytes)]));
     const used = [...perPool.values()].reduce((n, m) => n + bytesOf(m.schedule), 0);
