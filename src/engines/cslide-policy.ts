@@ -52,6 +52,7 @@
 import type { NodePair } from '../config/types.js';
 import type { AccessMap, AccessMapVma } from '../scan/access-map.js';
 import type { PageMove, Plan, MoveReason } from './plan.js';
+import { ChunkRows, NodeRows, PoolRows, RowList, addBytesByGuest, hottestFirst, sortRows, sumBytes } from './cslide-chunks.js';
 
 /** Free and total bytes of one node's pool of one kind. */
 export interface NodePool {
@@ -155,72 +156,31 @@ export interface HostPlan {
   moves: HostMove[];
 }
 
-/** A run of pages of equal count and size on one node, of one guest. */
-interface Chunk {
-  guest: number;
-  pid: number;
-  start: number;
-  pageCount: number;
-  pageSizeBytes: number;
-  accessCount: number;
-  node: number;
-}
-
-const byPlace = (a: Chunk, b: Chunk): number => a.guest - b.guest || a.start - b.start;
-const hottestFirst = (a: Chunk, b: Chunk): number => b.accessCount - a.accessCount || byPlace(a, b);
-const coldestFirst = (a: Chunk, b: Chunk): number => a.accessCount - b.accessCount || byPlace(a, b);
-
 /**
- * `chunks` hottest (or coldest) first, ties by guest then address: the
- * order of hottestFirst/coldestFirst, built as one pass that checks the
- * list is already in place order (the builder emits chunks by guest and
- * address, so the stable place sort is only a fallback) and a counting
- * sort over the integer counts 0..loop. A comparator sort per list per
- * round was most of a cycle at host scale (bench/scale.ts).
+ * The chunks of one plan (runs of pages of equal count and size on one
+ * node, of one guest), as rows in columns reused from plan to plan: plans
+ * are synchronous and nothing of a row outlives one (moves copy its
+ * numbers), so one table serves every call.
  */
-function byCount(chunks: readonly Chunk[], order: 'hottest' | 'coldest'): Chunk[] {
-  const n = chunks.length;
-  let max = 0;
-  let placed = true;
-  for (let i = 0; i < n; i++) {
-    const c = chunks[i]!;
-    if (!Number.isInteger(c.accessCount) || c.accessCount < 0 || c.accessCount > 1_000_000) {
-      return [...chunks].sort(order === 'hottest' ? hottestFirst : coldestFirst);
-    }
-    if (c.accessCount > max) max = c.accessCount;
-    if (placed && i > 0 && byPlace(chunks[i - 1]!, c) > 0) placed = false;
-  }
-  const inPlace = placed ? chunks : [...chunks].sort(byPlace);
-  const key = order === 'hottest' ? (c: Chunk): number => max - c.accessCount : (c: Chunk): number => c.accessCount;
-  const next = new Int32Array(max + 2);
-  for (let i = 0; i < n; i++) next[key(inPlace[i]!) + 1]!++;
-  for (let k = 1; k < next.length; k++) next[k]! += next[k - 1]!;
-  const out = new Array<Chunk>(n);
-  for (let i = 0; i < n; i++) {
-    const c = inPlace[i]!;
-    out[next[key(c)]!++] = c;
-  }
-  return out;
-}
-
-const sumBytes = (chunks: readonly Chunk[]): number => chunks.reduce((n, c) => n + c.pageCount * c.pageSizeBytes, 0);
+const chunkRows = new ChunkRows();
 
 /** Takes whole pages from the front of a sorted chunk list, up to a number of bytes. */
 class ChunkCursor {
   private index = 0;
   private offset = 0;
 
-  constructor(private readonly chunks: readonly Chunk[]) {}
+  constructor(private readonly t: ChunkRows, private readonly rows: Int32Array) {}
 
   take(maxBytes: number, fromNode: number, toNode: number, reason: MoveReason, pool: PoolKind, out: HostMove[]): number {
+    const t = this.t;
     let taken = 0;
-    while (this.index < this.chunks.length) {
-      const c = this.chunks[this.index]!;
-      const n = Math.min(Math.floor((maxBytes - taken) / c.pageSizeBytes), c.pageCount - this.offset);
+    while (this.index < this.rows.length) {
+      const c = this.rows[this.index]!;
+      const size = t.pageSizeBytes[c]!;
+      const n = Math.min(Math.floor((maxBytes - taken) / size), t.pageCount[c]! - this.offset);
       if (n <= 0) {
         // A page bigger than what is left is never split; smaller pages after it may still fit.
-        const next = this.chunks[this.index + 1];
-        if (maxBytes - taken > 0 && next && next.pageSizeBytes < c.pageSizeBytes) {
+        if (maxBytes - taken > 0 && this.index + 1 < this.rows.length && t.pageSizeBytes[this.rows[this.index + 1]!]! < size) {
           this.index++;
           this.offset = 0;
           continue;
@@ -228,12 +188,12 @@ class ChunkCursor {
         break;
       }
       out.push({
-        pid: c.pid, guest: c.guest, pool, start: c.start + this.offset * c.pageSizeBytes, pageCount: n, pageSizeBytes: c.pageSizeBytes,
-        fromNode, toNode, reason, accessCount: c.accessCount,
+        pid: t.pid[c]!, guest: t.guest[c]!, pool, start: t.start[c]! + this.offset * size, pageCount: n, pageSizeBytes: size,
+        fromNode, toNode, reason, accessCount: t.accessCount[c]!,
       });
-      taken += n * c.pageSizeBytes;
+      taken += n * size;
       this.offset += n;
-      if (this.offset === c.pageCount) {
+      if (this.offset === t.pageCount[c]!) {
         this.index++;
         this.offset = 0;
       }
@@ -250,42 +210,38 @@ interface PairMoves {
   schedule: HostMove[];
 }
 
-function bytesByGuest(chunks: readonly Chunk[]): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const c of chunks) out.set(c.guest, (out.get(c.guest) ?? 0) + c.pageCount * c.pageSizeBytes);
-  return out;
-}
-
 /** The chunks without the pages named in `gone` ("pid:address"), split where needed. */
-function splitOut(chunks: readonly Chunk[], gone: ReadonlySet<string>): Chunk[] {
-  if (gone.size === 0) return [...chunks];
-  const out: Chunk[] = [];
-  for (const c of chunks) {
+function splitOut(t: ChunkRows, rows: Int32Array, gone: ReadonlySet<string>): Int32Array {
+  if (gone.size === 0) return rows.slice();
+  const out = new RowList();
+  for (const c of rows) {
+    const size = t.pageSizeBytes[c]!;
+    const pages = t.pageCount[c]!;
     let runStart = -1;
-    for (let k = 0; k <= c.pageCount; k++) {
-      const keep = k < c.pageCount && !gone.has(`${c.pid}:${c.start + k * c.pageSizeBytes}`);
+    for (let k = 0; k <= pages; k++) {
+      const keep = k < pages && !gone.has(`${t.pid[c]!}:${t.start[c]! + k * size}`);
       if (keep && runStart < 0) runStart = k;
       if (!keep && runStart >= 0) {
-        out.push({ ...c, start: c.start + runStart * c.pageSizeBytes, pageCount: k - runStart });
+        out.push(t.derive(c, t.start[c]! + runStart * size, k - runStart));
         runStart = -1;
       }
     }
   }
-  return out;
+  return out.view();
 }
 
 /** A hottest-first list cut so that no guest takes more than its room (bytes), whole pages only. */
-function capByGuest(chunks: readonly Chunk[], room: Map<number, number>): Chunk[] {
+function capByGuest(t: ChunkRows, rows: Int32Array, room: Map<number, number>): Int32Array {
   const left = new Map(room);
-  const out: Chunk[] = [];
-  for (const c of chunks) {
-    const r = left.get(c.guest) ?? Infinity;
-    const pages = Math.min(c.pageCount, Math.max(0, Math.floor(r / c.pageSizeBytes)));
+  const out = new RowList();
+  for (const c of rows) {
+    const r = left.get(t.guest[c]!) ?? Infinity;
+    const pages = Math.min(t.pageCount[c]!, Math.max(0, Math.floor(r / t.pageSizeBytes[c]!)));
     if (pages <= 0) continue;
-    out.push(pages === c.pageCount ? c : { ...c, pageCount: pages });
-    left.set(c.guest, r - pages * c.pageSizeBytes);
+    out.push(pages === t.pageCount[c]! ? c : t.derive(c, t.start[c]!, pages));
+    left.set(t.guest[c]!, r - pages * t.pageSizeBytes[c]!);
   }
-  return out;
+  return out.view();
 }
 
 /**
@@ -296,10 +252,10 @@ function capByGuest(chunks: readonly Chunk[], room: Map<number, number>): Chunk[
  * has), the rest in proportion to weight, no guest above its hot bytes (or
  * minimum) or its maximum; what a capped guest leaves goes to the others.
  */
-export function allocateShares(dramChunks: readonly Chunk[], aepChunks: readonly Chunk[], freeBytes: number, hotThreshold: number, shares: readonly (GuestShare | undefined)[]): Map<number, number> {
-  const onDram = bytesByGuest(dramChunks);
-  const total = bytesByGuest([...dramChunks, ...aepChunks]);
-  const hot = bytesByGuest([...dramChunks, ...aepChunks].filter((c) => c.accessCount >= hotThreshold));
+function allocateShares(t: ChunkRows, dramRows: Int32Array, aepRows: Int32Array, freeBytes: number, hotThreshold: number, shares: readonly (GuestShare | undefined)[]): Map<number, number> {
+  const onDram = addBytesByGuest(t, dramRows, new Map());
+  const total = addBytesByGuest(t, aepRows, addBytesByGuest(t, dramRows, new Map()));
+  const hot = addBytesByGuest(t, aepRows, addBytesByGuest(t, dramRows, new Map(), hotThreshold), hotThreshold);
   const capacity = [...onDram.values()].reduce((a, b) => a + b, 0) + Math.max(0, freeBytes);
   const guests = [...total.keys()];
   const max = (g: number): number => shares[g]?.dramMaxBytes ?? Infinity;
@@ -354,7 +310,7 @@ export function allocateShares(dramChunks: readonly Chunk[], aepChunks: readonly
  * the cold pages of D and the quota: the schedule below alternates
  * promotions and demotions, so one free page on either node suffices.
  */
-function planPool(pair: NodePair, pool: PoolKind, dramChunks: Chunk[], aepChunks: Chunk[], pools: NodePools, quotaBytes: number, input: CslideCommon, shares?: readonly (GuestShare | undefined)[]): PairMoves {
+function planPool(pair: NodePair, pool: PoolKind, t: ChunkRows, dram: NodeRows, aep: NodeRows, pools: NodePools, quotaBytes: number, input: CslideCommon, shares?: readonly (GuestShare | undefined)[]): PairMoves {
   const out: PairMoves = { promotions: [], prefetches: [], demotions: [], schedule: [] };
   const dramPool = pools[pair.dram];
   const aepPool = pools[pair.aep];
@@ -364,13 +320,13 @@ function planPool(pair: NodePair, pool: PoolKind, dramChunks: Chunk[], aepChunks
   const reserve = Math.max(0, input.hotReserveBytes, highWatermark !== undefined && pool === 'regular' ? highWatermark : 0);
   const thr = input.hotThreshold;
 
-  let hotOnAep = byCount(aepChunks.filter((c) => c.accessCount >= thr), 'hottest');
-  const restOnAep = byCount(aepChunks.filter((c) => c.accessCount < thr), 'hottest');
-  let coldOnDram = byCount(dramChunks.filter((c) => c.accessCount < thr), 'coldest');
-  // A loop, not Math.max(...spread): 1 TiB in 2 MiB chunks is 524K arguments, past the call stack (bench/scale.ts).
-  let largestPage = 0;
-  for (const c of dramChunks) if (c.pageSizeBytes > largestPage) largestPage = c.pageSizeBytes;
-  for (const c of aepChunks) if (c.pageSizeBytes > largestPage) largestPage = c.pageSizeBytes;
+  const dramRows = dram.rows();
+  const aepRows = aep.rows();
+  let hotOnAep = aep.where(thr, true, 'hottest');
+  const restOnAep = aep.where(thr, false, 'hottest');
+  let coldOnDram = dram.where(thr, false, 'coldest');
+  // Per node, in a loop (NodeRows), not Math.max(...spread): 1 TiB in 2 MiB chunks is 524K arguments, past the call stack (bench/scale.ts).
+  const largestPage = Math.max(dram.largestPageBytes(), aep.largestPageBytes());
 
   let quotaUp = highWatermark !== undefined ? 0 : quotaBytes;
   let quotaDown = quotaBytes;
@@ -381,39 +337,41 @@ function planPool(pair: NodePair, pool: PoolKind, dramChunks: Chunk[], aepChunks
   const shareDemoted: HostMove[] = [];
   let shareFreed = 0;
   if (shares && shares.some((x) => x !== undefined)) {
-    const alloc = allocateShares(dramChunks, aepChunks, free, thr, shares);
-    const onDram = bytesByGuest(dramChunks);
+    const alloc = allocateShares(t, dramRows, aepRows, free, thr, shares);
+    const onDram = addBytesByGuest(t, dramRows, new Map());
     // Over-allocated guests: their pages on D, coldest first, down to the allocation.
-    const over = byCount(dramChunks, 'coldest');
+    const over = dram.byCount('coldest');
     const giving = new Map<number, number>();
     for (const [g, held] of onDram) if (held > (alloc.get(g) ?? Infinity)) giving.set(g, held - alloc.get(g)!);
-    const list: Chunk[] = [];
+    const list = new RowList();
     for (const c of over) {
-      const left = giving.get(c.guest) ?? 0;
+      const g = t.guest[c]!;
+      const left = giving.get(g) ?? 0;
       if (left <= 0) continue;
-      const pages = Math.min(c.pageCount, Math.ceil(left / c.pageSizeBytes));
-      list.push(pages === c.pageCount ? c : { ...c, pageCount: pages });
-      giving.set(c.guest, left - pages * c.pageSizeBytes);
+      const pages = Math.min(t.pageCount[c]!, Math.ceil(left / t.pageSizeBytes[c]!));
+      list.push(pages === t.pageCount[c]! ? c : t.derive(c, t.start[c]!, pages));
+      giving.set(g, left - pages * t.pageSizeBytes[c]!);
     }
-    shareFreed = new ChunkCursor(list).take(Math.min(quotaDown, freeAep + free + sumBytes(hotOnAep)), pair.dram, pair.aep, 'demote', pool, shareDemoted);
+    shareFreed = new ChunkCursor(t, list.view()).take(Math.min(quotaDown, freeAep + free + sumBytes(t, hotOnAep)), pair.dram, pair.aep, 'demote', pool, shareDemoted);
     quotaDown -= shareFreed;
     const gone = new Set(shareDemoted.flatMap((m) => Array.from({ length: m.pageCount }, (_, k) => `${m.pid}:${m.start + k * m.pageSizeBytes}`)));
-    coldOnDram = splitOut(coldOnDram, gone);
+    coldOnDram = splitOut(t, coldOnDram, gone);
     // Promotions only up to each guest's allocation; guests below their minimum first.
     const room = new Map<number, number>();
     for (const [g, a] of alloc) room.set(g, a - (onDram.get(g) ?? 0) + 0);
     for (const m of shareDemoted) room.set(m.guest, (room.get(m.guest) ?? 0) + m.pageCount * m.pageSizeBytes);
     const belowMin = (g: number): boolean => (onDram.get(g) ?? 0) < (shares[g]?.dramMinBytes ?? 0);
-    hotOnAep = capByGuest([...hotOnAep].sort((a, b) => Number(belowMin(b.guest)) - Number(belowMin(a.guest)) || hottestFirst(a, b)), room);
+    const hottest = hottestFirst(t);
+    hotOnAep = capByGuest(t, sortRows(hotOnAep, (a, b) => Number(belowMin(t.guest[b]!)) - Number(belowMin(t.guest[a]!)) || hottest(a, b)), room);
     // Cold pages of a guest at or below its minimum are not demoted for the reserve.
-    coldOnDram = coldOnDram.filter((c) => !((onDram.get(c.guest) ?? 0) <= (shares[c.guest]?.dramMinBytes ?? 0)));
+    coldOnDram = coldOnDram.filter((c) => !((onDram.get(t.guest[c]!) ?? 0) <= (shares[t.guest[c]!]?.dramMinBytes ?? 0)));
   }
 
   // 1. hot pages: into free room, then in place of cold pages (a free page on either node lets the two alternate)
   const canDisplace = free + shareFreed + freeAep >= largestPage;
-  const hotCap = Math.min(quotaUp, free + shareFreed + (canDisplace ? Math.min(quotaDown, sumBytes(coldOnDram)) : 0));
+  const hotCap = Math.min(quotaUp, free + shareFreed + (canDisplace ? Math.min(quotaDown, sumBytes(t, coldOnDram)) : 0));
   const promoted: HostMove[] = [];
-  const hot = new ChunkCursor(hotOnAep).take(hotCap, pair.aep, pair.dram, 'promote', pool, promoted);
+  const hot = new ChunkCursor(t, hotOnAep).take(hotCap, pair.aep, pair.dram, 'promote', pool, promoted);
   free += shareFreed;
   freeAep -= shareFreed;
   const displaced = Math.max(0, hot - free);
@@ -424,13 +382,13 @@ function planPool(pair: NodePair, pool: PoolKind, dramChunks: Chunk[], aepChunks
   // 2. prefetch, only above the reserve
   const prefetchCap = free > reserve ? Math.min(free - reserve, quotaUp) : 0;
   const prefetched: HostMove[] = [];
-  const pre = new ChunkCursor(restOnAep).take(prefetchCap, pair.aep, pair.dram, 'prefetch', pool, prefetched);
+  const pre = new ChunkCursor(t, restOnAep).take(prefetchCap, pair.aep, pair.dram, 'prefetch', pool, prefetched);
   free -= pre;
   freeAep += pre;
   // 3. cold pages: the displaced ones, and what restores the reserve
   const coldCap = displaced + Math.max(0, Math.min(quotaDown, reserve - free, freeAep));
   const demoted: HostMove[] = [...shareDemoted];
-  new ChunkCursor(coldOnDram).take(coldCap, pair.dram, pair.aep, 'demote', pool, demoted);
+  new ChunkCursor(t, coldOnDram).take(coldCap, pair.dram, pair.aep, 'demote', pool, demoted);
 
   // Execution order: each move needs free room where it lands, so promote
   // what fits on D, then demote into what that freed on A, and repeat.
@@ -547,34 +505,47 @@ function shareQuota(wanted: ReadonlyMap<PoolKind, PairMoves>, quotaBytes: number
  */
 export function planHostCslide(input: HostCslideInput): HostPlan {
   const loop = Math.max(0, input.loop);
-  // chunks by pool kind, then by node
-  const byPool = new Map<PoolKind, Map<number, Chunk[]>>();
+  const t = chunkRows;
+  t.reset();
+  // chunk rows by pool kind, then by node
+  const byPool = new Map<PoolKind, PoolRows>();
   input.guests.forEach((g, guest) => {
     const vmaOf = vmaFinder(g.accessMap.vmas);
+    const pid = g.accessMap.pid;
+    // The pool of the last range's VMA and page size: ranges of one VMA share it, so it is found once per VMA.
+    let lastVma: AccessMapVma | undefined | null = null;
+    let lastPageSizeBytes = 0;
+    let nodes: PoolRows | undefined;
     for (const r of g.accessMap.ranges) {
       // Pages not present or on an unknown node (-1) cannot be moved: skip.
       if (!r.present || r.node < 0 || r.pageCount <= 0) continue;
-      const pool = poolOfRange(vmaOf(r.start), r.pageSizeBytes);
-      const unit = unitOf(pool);
-      if (!input.pools[pool] || r.pageSizeBytes % unit !== 0) continue;
+      const vma = vmaOf(r.start);
+      if (vma !== lastVma || r.pageSizeBytes !== lastPageSizeBytes) {
+        lastVma = vma;
+        lastPageSizeBytes = r.pageSizeBytes;
+        const pool = poolOfRange(vma, r.pageSizeBytes);
+        const unit = unitOf(pool);
+        nodes = undefined;
+        if (input.pools[pool] && r.pageSizeBytes % unit === 0) {
+          nodes = byPool.get(pool);
+          if (!nodes) byPool.set(pool, (nodes = new PoolRows(t)));
+        }
+      }
+      if (!nodes) continue;
       const accessCount = Math.min(Math.max(0, r.accessCount), loop);
-      let nodes = byPool.get(pool);
-      if (!nodes) byPool.set(pool, (nodes = new Map()));
-      let list = nodes.get(r.node);
-      if (!list) nodes.set(r.node, (list = []));
+      const list = nodes.getOrAdd(r.node);
       if (!input.thrash) {
-        list.push({ guest, pid: g.accessMap.pid, start: r.start, pageCount: r.pageCount, pageSizeBytes: r.pageSizeBytes, accessCount, node: r.node });
+        list.list.push(t.add(guest, pid, r.start, r.pageCount, r.pageSizeBytes, accessCount));
         continue;
       }
-      const base = { guest, pid: g.accessMap.pid, pageSizeBytes: r.pageSizeBytes, accessCount, node: r.node };
       // Pages the thrash guard holds stay out of this round's candidates; the rest keep their runs.
       let runStart = -1;
       for (let k = 0; k <= r.pageCount; k++) {
-        const held = k < r.pageCount && thrashHeld(input.thrash, g.accessMap.pid, r.start + k * r.pageSizeBytes, r.node, accessCount, input.hotThreshold);
+        const held = k < r.pageCount && thrashHeld(input.thrash, pid, r.start + k * r.pageSizeBytes, r.node, accessCount, input.hotThreshold);
         const keep = k < r.pageCount && !held;
         if (keep && runStart < 0) runStart = k;
         if (!keep && runStart >= 0) {
-          list.push({ ...base, start: r.start + runStart * r.pageSizeBytes, pageCount: k - runStart });
+          list.list.push(t.add(guest, pid, r.start + runStart * r.pageSizeBytes, k - runStart, r.pageSizeBytes, accessCount));
           runStart = -1;
         }
       }
@@ -582,10 +553,11 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
   });
   const quotaBytes = Math.max(0, input.quotaBytes);
   const pools = [...byPool.keys()].sort();
+  const noRows = new NodeRows(t);
   const planPair = (pair: NodePair): PairMoves => {
     const plan = (pool: PoolKind, quota: number): PairMoves => {
       const nodes = byPool.get(pool)!;
-      return planPool(pair, pool, nodes.get(pair.dram) ?? [], nodes.get(pair.aep) ?? [], input.pools[pool]!, quota, input, input.guests.map((g) => g.share));
+      return planPool(pair, pool, t, nodes.get(pair.dram) ?? noRows, nodes.get(pair.aep) ?? noRows, input.pools[pool]!, quota, input, input.guests.map((g) => g.share));
     };
     let perPool = new Map(pools.map((pool) => [pool, plan(pool, quotaBytes)]));
     const used = [...perPool.values()].reduce((n, m) => n + bytesOf(m.schedule), 0);

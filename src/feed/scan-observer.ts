@@ -33,8 +33,48 @@ export interface ScanRecord {
   heat?: HeatStrip;
   /** the heat strips of the last HEAT_HISTORY_CYCLES cycles, oldest first (for `virt-tier report`) */
   heatHistory: HeatStrip[];
-  /** the last cycle's access counts per pid (for migrate-hints hot/cold), ranges as [start, pageCount, pageSizeBytes, accessCount] */
-  accessByPid: Map<number, { loop: number; timeMs: number; tracker: string; hotThreshold?: number; ranges: Array<[number, number, number, number]> }>;
+  /** the last cycle's access counts per pid (for migrate-hints hot/cold); read them with ScanObserver.accessForPid */
+  accessByPid: Map<number, PackedAccess>;
+}
+
+/** What migrate-hints reads for a pid: the present ranges as [start, pageCount, pageSizeBytes, accessCount]. */
+export interface PidAccess {
+  loop: number;
+  timeMs: number;
+  tracker: string;
+  hotThreshold?: number;
+  ranges: Array<[number, number, number, number]>;
+}
+
+/**
+ * A PidAccess as it is kept between cycles: the ranges packed four numbers
+ * each. Built every cycle and read only when migrate-hints asks, so the
+ * cycle makes one array, not one per range (issue 11, bench/scale.ts).
+ */
+interface PackedAccess extends Omit<PidAccess, 'ranges'> {
+  /** start, pageCount, pageSizeBytes, accessCount of each present range */
+  packed: Float64Array;
+}
+
+function packPresent(map: AccessMap): Float64Array {
+  let n = 0;
+  for (const x of map.ranges) if (x.present) n++;
+  const out = new Float64Array(n * 4);
+  let i = 0;
+  for (const x of map.ranges) {
+    if (!x.present) continue;
+    out[i++] = x.start;
+    out[i++] = x.pageCount;
+    out[i++] = x.pageSizeBytes;
+    out[i++] = x.accessCount;
+  }
+  return out;
+}
+
+function unpack(a: PackedAccess): PidAccess {
+  const ranges: Array<[number, number, number, number]> = [];
+  for (let i = 0; i < a.packed.length; i += 4) ranges.push([a.packed[i]!, a.packed[i + 1]!, a.packed[i + 2]!, a.packed[i + 3]!]);
+  return { loop: a.loop, timeMs: a.timeMs, tracker: a.tracker, hotThreshold: a.hotThreshold, ranges };
 }
 
 /** One part of a task key: `%` and `/` percent-encoded, so a `/` inside a name cannot fake a separator. */
@@ -112,7 +152,7 @@ export class ScanObserver {
             timeMs: map.timeMs,
             tracker: map.tracker,
             hotThreshold: hotThresholdOf(task),
-            ranges: map.ranges.filter((x) => x.present).map((x) => [x.start, x.pageCount, x.pageSizeBytes, x.accessCount]),
+            packed: packPresent(map),
           });
           return map;
         } catch (err) {
@@ -131,13 +171,13 @@ export class ScanObserver {
   }
 
   /** The latest access counts the daemon has for `pid` (any task), or undefined. */
-  accessForPid(pid: number): (ScanRecord['accessByPid'] extends Map<number, infer A> ? A : never) | undefined {
-    let best: ReturnType<ScanRecord['accessByPid']['get']>;
+  accessForPid(pid: number): PidAccess | undefined {
+    let best: PackedAccess | undefined;
     for (const r of this.records.values()) {
       const a = r.accessByPid.get(pid);
       if (a && (!best || a.timeMs > best.timeMs)) best = a;
     }
-    return best;
+    return best && unpack(best);
   }
 
   get(key: string): ScanRecord | undefined {

@@ -1,0 +1,300 @@
+/**
+ * The cslide planner's chunks as columns (struct of arrays): one row per run
+ * of pages of equal count and size on one node of one guest, and lists of
+ * chunks as Int32Arrays of row ids. At host scale one object per range (and
+ * per filter and sort) was most of a plan's CPU and garbage (issue 11,
+ * bench/scale.ts); rows in reused typed arrays cost neither.
+ *
+ * The orders here are exactly those of the object version they replace:
+ * hottest (or coldest) first, ties by guest then address, stable, with the
+ * same comparator fallbacks for counts a counting sort cannot take.
+ */
+
+/** Rows are appended during one plan; `reset` drops them all and keeps the memory. */
+export class ChunkRows {
+  guest = new Int32Array(1024);
+  pid = new Float64Array(1024);
+  start = new Float64Array(1024);
+  pageCount = new Float64Array(1024);
+  pageSizeBytes = new Float64Array(1024);
+  accessCount = new Float64Array(1024);
+  length = 0;
+
+  reset(): void {
+    this.length = 0;
+    this.scratchUsed = 0;
+  }
+
+  private scratchIds = new Int32Array(4096);
+  private scratchUsed = 0;
+
+  /**
+   * Room for `n` row ids, valid until the next reset: the sorted lists of a
+   * plan, carved from one buffer reused from plan to plan (a new buffer when
+   * it is full; lists already handed out keep the old one).
+   */
+  scratch(n: number): Int32Array {
+    if (this.scratchUsed + n > this.scratchIds.length) {
+      this.scratchIds = new Int32Array(Math.max(n, this.scratchIds.length * 2));
+      this.scratchUsed = 0;
+    }
+    const out = this.scratchIds.subarray(this.scratchUsed, this.scratchUsed + n);
+    this.scratchUsed += n;
+    return out;
+  }
+
+  /** Appends a row; its id. */
+  add(guest: number, pid: number, start: number, pageCount: number, pageSizeBytes: number, accessCount: number): number {
+    const id = this.length;
+    if (id === this.guest.length) this.grow();
+    this.guest[id] = guest;
+    this.pid[id] = pid;
+    this.start[id] = start;
+    this.pageCount[id] = pageCount;
+    this.pageSizeBytes[id] = pageSizeBytes;
+    this.accessCount[id] = accessCount;
+    this.length = id + 1;
+    return id;
+  }
+
+  /** A copy of row `id` with another start and page count; its id. */
+  derive(id: number, start: number, pageCount: number): number {
+    return this.add(this.guest[id]!, this.pid[id]!, start, pageCount, this.pageSizeBytes[id]!, this.accessCount[id]!);
+  }
+
+  bytes(id: number): number {
+    return this.pageCount[id]! * this.pageSizeBytes[id]!;
+  }
+
+  private grow(): void {
+    const n = this.guest.length * 2;
+    const more = <T extends Int32Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const b = make(n);
+      b.set(a);
+      return b;
+    };
+    this.guest = more(this.guest, (k) => new Int32Array(k));
+    this.pid = more(this.pid, (k) => new Float64Array(k));
+    this.start = more(this.start, (k) => new Float64Array(k));
+    this.pageCount = more(this.pageCount, (k) => new Float64Array(k));
+    this.pageSizeBytes = more(this.pageSizeBytes, (k) => new Float64Array(k));
+    this.accessCount = more(this.accessCount, (k) => new Float64Array(k));
+  }
+}
+
+/** A growable list of row ids. */
+export class RowList {
+  private ids = new Int32Array(256);
+  length = 0;
+
+  push(id: number): void {
+    if (this.length === this.ids.length) {
+      const b = new Int32Array(this.ids.length * 2);
+      b.set(this.ids);
+      this.ids = b;
+    }
+    this.ids[this.length++] = id;
+  }
+
+  /** The ids so far (a view: valid until the next push). */
+  view(): Int32Array {
+    return this.ids.subarray(0, this.length);
+  }
+}
+
+export type RowOrder = (a: number, b: number) => number;
+
+export const byPlace = (t: ChunkRows): RowOrder => (a, b) => t.guest[a]! - t.guest[b]! || t.start[a]! - t.start[b]!;
+export const hottestFirst = (t: ChunkRows): RowOrder => {
+  const place = byPlace(t);
+  return (a, b) => t.accessCount[b]! - t.accessCount[a]! || place(a, b);
+};
+export const coldestFirst = (t: ChunkRows): RowOrder => {
+  const place = byPlace(t);
+  return (a, b) => t.accessCount[a]! - t.accessCount[b]! || place(a, b);
+};
+
+/** `rows` sorted by a comparator (Array#sort: stable, the same steps as on the objects it replaced). */
+export function sortRows(rows: Int32Array, order: RowOrder): Int32Array {
+  return Int32Array.from(Array.from(rows).sort(order));
+}
+
+/**
+ * `rows` hottest (or coldest) first, ties by guest then address: one pass
+ * that checks the list is already in place order (the builder emits rows by
+ * guest and address, so the stable place sort is only a fallback) and a
+ * counting sort over the integer counts 0..loop; counts that are not small
+ * integers take the comparator sort.
+ */
+export function byCount(t: ChunkRows, rows: Int32Array, order: 'hottest' | 'coldest'): Int32Array {
+  const max = countableMax(t, rows);
+  if (max < 0) return sortRows(rows, order === 'hottest' ? hottestFirst(t) : coldestFirst(t));
+  return countingSort(t, isPlaced(t, rows) ? rows : sortRows(rows, byPlace(t)), max, order === 'hottest');
+}
+
+/** The largest count of `rows` when every count is an integer in 0..1e6 (the counting sort's range), else -1. */
+function countableMax(t: ChunkRows, rows: Int32Array): number {
+  const count = t.accessCount;
+  let max = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const c = count[rows[i]!]!;
+    if (!Number.isInteger(c) || c < 0 || c > 1_000_000) return -1;
+    if (c > max) max = c;
+  }
+  return max;
+}
+
+/** Whether `rows` are in place order (byPlace, inlined: this runs over every row of a plan). */
+function isPlaced(t: ChunkRows, rows: Int32Array): boolean {
+  const guest = t.guest;
+  const start = t.start;
+  for (let i = 1; i < rows.length; i++) {
+    const a = rows[i - 1]!;
+    const b = rows[i]!;
+    if ((guest[a]! - guest[b]! || start[a]! - start[b]!) > 0) return false;
+  }
+  return true;
+}
+
+/** A stable counting sort of `rows` by count, largest first when `hottest`, into the plan's scratch. */
+function countingSort(t: ChunkRows, rows: Int32Array, max: number, hottest: boolean): Int32Array {
+  const count = t.accessCount;
+  const n = rows.length;
+  const next = new Int32Array(max + 2);
+  if (hottest) for (let i = 0; i < n; i++) next[max - count[rows[i]!]! + 1]!++;
+  else for (let i = 0; i < n; i++) next[count[rows[i]!]! + 1]!++;
+  for (let k = 1; k < next.length; k++) next[k]! += next[k - 1]!;
+  const out = t.scratch(n);
+  if (hottest) {
+    for (let i = 0; i < n; i++) {
+      const id = rows[i]!;
+      out[next[max - count[id]!]!++] = id;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const id = rows[i]!;
+      out[next[count[id]!]!++] = id;
+    }
+  }
+  return out;
+}
+
+/** The rows whose count is hot (>= threshold) or, with `hot` false, cold (< threshold), in their order. */
+export function whereCount(t: ChunkRows, rows: Int32Array, threshold: number, hot: boolean): Int32Array {
+  const out = new Int32Array(rows.length);
+  let n = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const id = rows[i]!;
+    // NaN counts are in neither list, as with the filters this replaces.
+    if (hot ? t.accessCount[id]! >= threshold : t.accessCount[id]! < threshold) out[n++] = id;
+  }
+  return out.subarray(0, n);
+}
+
+/** Bytes of the rows, summed in list order. */
+export function sumBytes(t: ChunkRows, rows: Int32Array): number {
+  let n = 0;
+  for (let i = 0; i < rows.length; i++) n += t.bytes(rows[i]!);
+  return n;
+}
+
+/** Adds each row's bytes to its guest's entry of `out` (guests in first-seen order), rows with a count below `minCount` left out. */
+export function addBytesByGuest(t: ChunkRows, rows: Int32Array, out: Map<number, number>, minCount?: number): Map<number, number> {
+  for (let i = 0; i < rows.length; i++) {
+    const id = rows[i]!;
+    if (minCount !== undefined && !(t.accessCount[id]! >= minCount)) continue;
+    const g = t.guest[id]!;
+    out.set(g, (out.get(g) ?? 0) + t.bytes(id));
+  }
+  return out;
+}
+
+/**
+ * One node's rows of one pool and their count orders, each made once per
+ * plan: a pair's pools are planned twice when they share its quota, and the
+ * hot and cold lists of a node are the two ends of one counting sort.
+ */
+export class NodeRows {
+  readonly list = new RowList();
+  private readonly sorted = new Map<string, Int32Array>();
+  private countable?: boolean;
+  private largestPage?: number;
+
+  constructor(private readonly t: ChunkRows) {}
+
+  rows(): Int32Array {
+    return this.list.view();
+  }
+
+  /** All rows in `order` (byCount). */
+  byCount(order: 'hottest' | 'coldest'): Int32Array {
+    let out = this.sorted.get(order);
+    if (!out) this.sorted.set(order, (out = byCount(this.t, this.rows(), order)));
+    return out;
+  }
+
+  /**
+   * The hot (count >= threshold) or cold (< threshold) rows in `order`:
+   * byCount of whereCount. When the counting sort takes every row (small
+   * integer counts, rows in place order) that is a prefix or suffix of
+   * `byCount(order)`, as its order within each part is the same.
+   */
+  where(threshold: number, hot: boolean, order: 'hottest' | 'coldest'): Int32Array {
+    const key = `${hot}/${order}/${threshold}`;
+    let out = this.sorted.get(key);
+    if (out) return out;
+    if (this.isCountable()) {
+      const all = this.byCount(order);
+      const count = this.t.accessCount;
+      let cut = 0;
+      // hottest first the hot rows lead; coldest first the cold ones do
+      const leading = (order === 'hottest') === hot;
+      while (cut < all.length && (count[all[cut]!]! >= threshold) === (order === 'hottest')) cut++;
+      out = leading ? all.subarray(0, cut) : all.subarray(cut);
+    } else {
+      out = byCount(this.t, whereCount(this.t, this.rows(), threshold, hot), order);
+    }
+    this.sorted.set(key, out);
+    return out;
+  }
+
+  /** The largest page size of the rows (0 when none), found once. */
+  largestPageBytes(): number {
+    if (this.largestPage === undefined) {
+      const rows = this.rows();
+      const size = this.t.pageSizeBytes;
+      let largest = 0;
+      for (let i = 0; i < rows.length; i++) if (size[rows[i]!]! > largest) largest = size[rows[i]!]!;
+      this.largestPage = largest;
+    }
+    return this.largestPage;
+  }
+
+  /** Whether byCount takes its counting path for these rows (and so for any part of them). */
+  private isCountable(): boolean {
+    if (this.countable === undefined) this.countable = countableMax(this.t, this.rows()) >= 0 && isPlaced(this.t, this.rows());
+    return this.countable;
+  }
+}
+
+/** One pool's NodeRows by node id: small ids index an array (a lookup per range), any other id a Map. */
+export class PoolRows {
+  private readonly small: (NodeRows | undefined)[] = [];
+  private readonly other = new Map<number, NodeRows>();
+
+  constructor(private readonly t: ChunkRows) {}
+
+  get(node: number): NodeRows | undefined {
+    return (node | 0) === node && node >= 0 && node < 1024 ? this.small[node] : this.other.get(node);
+  }
+
+  getOrAdd(node: number): NodeRows {
+    let rows = this.get(node);
+    if (!rows) {
+      rows = new NodeRows(this.t);
+      if ((node | 0) === node && node >= 0 && node < 1024) this.small[node] = rows;
+      else this.other.set(node, rows);
+    }
+    return rows;
+  }
+}
