@@ -128,7 +128,8 @@ async function main(): Promise<void> {
   say(`         policy: <tier:policy engine="cslide" loop="2" hot_threshold="2" node_pair="0,2;1,3" node_mig_quota="${quotaMiB}" node_hot_reserve="${reserveMiB}"/>`);
   if (GUEST_PORT !== 0) {
     const nic = await bringUpNic();
-    await relay(GUEST_PORT, HTTP_PORT);
+    // unref: the relay must not keep this process (and so the testbed) alive once the demo is over.
+    (await relay(GUEST_PORT, HTTP_PORT)).unref();
     say(`${clock()}  live view: ${nic} up, port ${GUEST_PORT} relayed to the daemon's --http, forwarded to the host`);
   }
   say();
