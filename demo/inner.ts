@@ -136,7 +136,7 @@ async function main(): Promise<void> {
   const guests: RunningGuest[] = [];
   const last = new Map<string, number>();
   const moved = new Map<string, { demoted: number; promoted: number }>();
-  /** rounds in a row that planned nothing, per guest */
+  /** rounds in a row that planned nothing, per guest (set from the guest's first round on) */
   const quietRounds = new Map<string, number>();
   const settledAt = new Map<string, number>();
   let watching = true;
@@ -156,10 +156,12 @@ async function main(): Promise<void> {
         moved.set(g.spec.name, m);
         const planned = s.plannedBytes.promote + s.plannedBytes.prefetch + s.plannedBytes.demote;
         say(`${clock()}  round ${String(s.round).padStart(2)}  ${placementLine(g, await pageNodes(g))}   moved ${s.demotedBytes >> 20} MiB down, ${s.promotedBytes >> 20} MiB up`);
-        const q = planned === 0 ? (quietRounds.get(g.spec.name) ?? 0) + 1 : 0;
+        // settled: two rounds in a row planned nothing, not counting the guest's first round (it may plan
+        // nothing before the scans have seen the guest)
+        const first = !quietRounds.has(g.spec.name);
+        const q = planned === 0 && !first ? (quietRounds.get(g.spec.name) ?? 0) + 1 : 0;
         quietRounds.set(g.spec.name, q);
-        // settled: three rounds in a row planned nothing (a first round may plan nothing before the scans see the guest)
-        if (q >= 3 && !settledAt.has(g.spec.name)) settledAt.set(g.spec.name, s.round - 2);
+        if (q >= 2 && !settledAt.has(g.spec.name)) settledAt.set(g.spec.name, s.round - 1);
       }
       await sleep(200);
     }
@@ -199,7 +201,7 @@ async function main(): Promise<void> {
   } finally {
     watching = false;
     await watcher.catch(() => undefined);
-    for (const g of guests) await virshAsync('destroy', g.spec.name);
+    await Promise.all(guests.map((g) => virshAsync('destroy', g.spec.name)));
     await sleep(1000);
     showHookEvents(daemon);
     await daemon.stop();
