@@ -5,7 +5,11 @@
  * before the tracker turns it off) and this process's CPU time
  * (process.cpuUsage). Prints one JSON line.
  *
- * usage: node bench/tracker-inner.js --mib 256 --backing hugetlbfs|anon --loop 5 --interval-ms 200 --cycles 3
+ * usage: node bench/tracker-inner.js --mib 256 --backing hugetlbfs|anon --loop 5 --interval-ms 200 --cycles 3 [--hot-mib N]
+ *
+ * --hot-mib: the hot set kept touched (default 10% of --mib). A fixed one keeps
+ * the workload's own CPU the same across sizes; DAMON samples one address per
+ * region per scan whatever the hot share.
  */
 import { readFileSync } from 'node:fs';
 import { liveIO, type PlatformIO } from '../src/platform/io.js';
@@ -37,8 +41,12 @@ const io: PlatformIO = {
   },
 };
 
-const hotMiB = Math.max(2, Math.round(mib / 10));
+const hotMiB = args.includes('--hot-mib') ? Number(opt('--hot-mib', '0')) : Math.max(2, Math.round(mib / 10));
+const faultStartMs = performance.now();
 const guest = await startSyntheticGuest({ hotMiB, coldMiB: mib - hotMiB, node: 0, backing, touchMs: backing === 'anon' ? 50 : 10 });
+const faultMs = performance.now() - faultStartMs;
+// Progress on stderr: a run that times out leaves it in the kept run directory.
+process.stderr.write(`tracker-inner: ${mib} MiB ${backing} faulted in in ${Math.round(faultMs)} ms\n`);
 const tracker = new DamonVaddrTracker({ io });
 const filter = backing === 'anon' ? { vmFlags: [], anonOnly: true } : { vmFlags: ['ht'], anonOnly: false };
 const perCycle: Array<{ wallMs: number; kdamondCpuMs: number; selfCpuMs: number; trackedBytes: number; hotPagesSeen: number }> = [];
@@ -53,8 +61,9 @@ try {
     const trackedBytes = map.vmas.reduce((n, v) => n + (v.end - v.start), 0);
     const hotPagesSeen = map.ranges.filter((r) => r.accessCount > 0).reduce((n, r) => n + r.pageCount, 0);
     perCycle.push({ wallMs, kdamondCpuMs: kdamondNs / 1e6, selfCpuMs: (cpu.user + cpu.system) / 1000, trackedBytes, hotPagesSeen });
+    process.stderr.write(`tracker-inner: cycle ${c + 1}/${cycles} ${JSON.stringify(perCycle.at(-1))}\n`);
   }
-  process.stdout.write(`${JSON.stringify({ mib, backing, loop, intervalMs, perCycle })}\n`);
+  process.stdout.write(`${JSON.stringify({ mib, hotMiB, backing, loop, intervalMs, faultMs, perCycle })}\n`);
 } finally {
   await tracker.close();
   await guest.stop();

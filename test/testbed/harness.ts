@@ -25,8 +25,14 @@ export { GUEST_RUN_DIR };
 /** Node ids of the testbed topology. */
 export const TESTBED_DRAM_NODES = [0, 1] as const;
 export const TESTBED_AEP_NODES = [2, 3] as const;
-/** Each node's memory, MiB (4 x 512 MiB = the guest's 2 GiB). */
+/** Each node's memory, MiB (4 x 512 MiB = the guest's 2 GiB), unless `nodeMemoryMiB` says otherwise. */
 export const TESTBED_NODE_MEMORY_MIB = 512;
+/**
+ * The most the whole guest may have with `nodeMemoryMiB`, MiB: this host has
+ * 24 GiB and other engineers' runs beside ours; QEMU's memory-backend-ram
+ * commits host memory as the guest touches it.
+ */
+export const TESTBED_MAX_MEMORY_MIB = 12288;
 
 /**
  * SLIT distances (10 = local). DRAM nodes are 20 apart; each DRAM node has a
@@ -79,6 +85,14 @@ export interface TestbedOptions {
    * cannot be set up.
    */
   libvirt?: boolean;
+  /**
+   * Memory of some nodes, MiB (e.g. {0: 9216} for a benchmark that tracks
+   * 8 GiB on node 0); the others keep TESTBED_NODE_MEMORY_MIB. Whole
+   * multiples of 2 MiB (hugetlb pages), at least 256 MiB per node, at most
+   * TESTBED_MAX_MEMORY_MIB for the guest. Default: every node
+   * TESTBED_NODE_MEMORY_MIB (`-m 2G`), as the tests expect.
+   */
+  nodeMemoryMiB?: Record<number, number>;
 }
 
 /** HMAT figures per initiator -> target: [latency ns, bandwidth MB/s]; local DRAM, remote DRAM, near AEP, far AEP. */
@@ -204,15 +218,35 @@ function hmatClass(initiator: number, target: number): keyof typeof TESTBED_HMAT
   return TESTBED_DISTANCES.some(([a, b, d]) => ((a === initiator && b === target) || (a === target && b === initiator)) && d === 30) ? 'nearAep' : 'farAep';
 }
 
-function qemuArgs(kernel: TestbedKernel, initramfs: string, runDir: string, hmat = false, hostForward?: TestbedOptions['hostForward']): string[] {
+/**
+ * Each node's memory, MiB, from `nodeMemoryMiB` over the default; throws
+ * TestbedError naming the node and the allowed range.
+ */
+export function testbedNodeMemoryMiB(nodeMemoryMiB: Record<number, number> = {}): number[] {
+  const perNode = [0, 1, 2, 3].map(() => TESTBED_NODE_MEMORY_MIB);
+  for (const [node, mib] of Object.entries(nodeMemoryMiB)) {
+    if (!/^[0-3]$/.test(node) || !Number.isInteger(mib) || mib < 256 || mib % 2 !== 0) {
+      throw new TestbedError(`testbed: nodeMemoryMiB ${node}: ${mib}; allowed: nodes 0..3, even MiB >= 256`, '');
+    }
+    perNode[Number(node)] = mib;
+  }
+  const totalMiB = perNode.reduce((a, b) => a + b, 0);
+  if (totalMiB > TESTBED_MAX_MEMORY_MIB) {
+    throw new TestbedError(`testbed: nodeMemoryMiB makes ${totalMiB} MiB in all; allowed: at most ${TESTBED_MAX_MEMORY_MIB}`, '');
+  }
+  return perNode;
+}
+
+function qemuArgs(kernel: TestbedKernel, initramfs: string, runDir: string, nodeMiB: readonly number[], hmat = false, hostForward?: TestbedOptions['hostForward']): string[] {
   const args = [
     ...(hmat ? ['-machine', 'hmat=on'] : []),
     '-accel', 'tcg',
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
-    '-m', `${4 * TESTBED_NODE_MEMORY_MIB}M`, '-smp', '2',
+    // -m must equal the sum of the nodes' memdevs (QEMU refuses otherwise).
+    '-m', `${nodeMiB.reduce((a, b) => a + b, 0)}M`, '-smp', '2',
   ];
   for (let node = 0; node < 4; node++) {
-    args.push('-object', `memory-backend-ram,id=m${node},size=${TESTBED_NODE_MEMORY_MIB}M`);
+    args.push('-object', `memory-backend-ram,id=m${node},size=${nodeMiB[node]}M`);
     const cpus = node < TESTBED_DRAM_NODES.length ? `,cpus=${node}` : '';
     // With an HMAT a memory-only node needs its initiator: the near DRAM node (0 for 2, 1 for 3).
     const initiator = hmat && cpus === '' ? `,initiator=${node - TESTBED_DRAM_NODES.length}` : '';
@@ -311,6 +345,7 @@ export const TESTBED_BOOTS = 3;
 async function runOnce(opts: TestbedOptions): Promise<TestbedResult> {
   const availability = testbedAvailability();
   if (!availability.available) throw new TestbedError(availability.reason, '');
+  const nodeMiB = testbedNodeMemoryMiB(opts.nodeMemoryMiB);
   const started = Date.now();
   const root = repoRoot();
   const kernel = findKernel(root)!;
@@ -358,7 +393,7 @@ async function runOnce(opts: TestbedOptions): Promise<TestbedResult> {
   // this process is SIGKILLed. Our own timer fires first.
   const hardLimitS = Math.ceil(timeoutMs / 1000) + 5;
   installExitHook();
-  const child = spawn('timeout', ['--signal=KILL', `${hardLimitS}s`, QEMU, ...qemuArgs(kernel, initramfs, runDir, opts.hmat, opts.hostForward)], {
+  const child = spawn('timeout', ['--signal=KILL', `${hardLimitS}s`, QEMU, ...qemuArgs(kernel, initramfs, runDir, nodeMiB, opts.hmat, opts.hostForward)], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
