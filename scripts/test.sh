@@ -43,6 +43,11 @@ for f in "$out"/*.tap; do
   x=$(grep -E '^# fail ' "$f" | tail -n1 | awk '{print $3}'); fail=$((fail + ${x:-0}))
   k=$(grep -E '^# skipped ' "$f" | tail -n1 | awk '{print $3}'); skip=$((skip + ${k:-0}))
 done
+# Each failed test again, with its error, just above the totals: CI shows
+# only the tail of a run that lasts an hour.
+for f in "$out"/*.tap; do
+  [ -e "$f" ] && awk -v suite="$(basename "$f" .tap)" -f scripts/tap-failures.awk "$f"
+done
 [ "$fail" -gt 0 ] && status=1
 [ "$pass" -eq 0 ] && { echo "no test passed"; status=1; }
 echo "$pass passed, $fail failed, $skip skipped"
