@@ -1,9 +1,11 @@
 /**
- * The default config's main job on this host (6.18: DAMON paddr only, a
- * kdamond of another DAMON user running): the real daemon, loaded with
- * conf/default.ini exactly as scripts/start.sh loads it, tiers a real
- * process through the damon-paddr tracker (shared, read-only mode) into a
- * zram swap device this test creates.
+ * The default config's main job on this host (6.18: DAMON paddr only): the
+ * real daemon, loaded with conf/default.ini exactly as scripts/start.sh
+ * loads it, tiers a real process through the damon-paddr tracker into a
+ * zram swap device this test creates. Where another DAMON user's kdamond
+ * runs (platform-facts.md's host), the tracker shares it read-only; where
+ * none runs (a freshly booted host), it runs a kdamond of its own over the
+ * target's frames. The test takes the host as it finds it and names the mode.
  *
  * The process (helpers/hotcold.c, built here, named `virt-tier-demo` as the
  * default config's task expects) holds a cold set (faulted once) and a hot
@@ -14,11 +16,11 @@
  * accessed-bit clearing (no TLB flush) to see the hot set (platform-facts.md,
  * "The TLB caveat").
  *
- * Asserts: most of the cold set that lies in the shared kdamond's range is
+ * Asserts: most of the cold set that the kdamond sees (in shared mode, the part in its range) is
  * swapped out; the hot set is not (at most 1% of it swapped at the end, and
  * its major faults, i.e. swap-ins, stay a small fraction of it); the
- * daemon's own task did not end. Skips where the host is not this kind of
- * host (no running paddr kdamond, not root, no gcc or zram).
+ * daemon's own task did not end; in owned mode, a kdamond of the daemon ran.
+ * Skips where the host cannot run it (no DAMON sysfs, not root, no gcc).
  */
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,10 +37,11 @@ import { liveKernel } from '../../src/native/kernel.js';
 const HOT_MIB = 32;
 const COLD_MIB = 128;
 const PAGE = 4096;
+const KDAMONDS = '/sys/kernel/mm/damon/admin/kdamonds';
 
 async function whySkip(): Promise<string | false> {
   if (process.getuid?.() !== 0) return 'needs root';
-  if (!(await findSharedKdamond(liveIO).catch(() => undefined))) return 'no running paddr kdamond of another DAMON user here (the shared-mode host)';
+  if (!existsSync(KDAMONDS)) return 'no DAMON sysfs here';
   try {
     execFileSync('gcc', ['--version'], { stdio: 'ignore' });
   } catch {
@@ -69,7 +72,7 @@ function majorFaults(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[9]);
 }
 
-describe('the default config tiers a real process through DAMON paddr (shared) into zram', async () => {
+describe('the default config tiers a real process through DAMON paddr (shared, or owned where no kdamond runs) into zram', async () => {
   const skip = await whySkip();
   const cleanups: Array<() => void | Promise<unknown>> = [];
   after(async () => {
@@ -102,11 +105,14 @@ describe('the default config tiers a real process through DAMON paddr (shared) i
     const hot = sets.hot!;
     const cold = sets.cold!;
 
-    // Only the cold pages inside the shared kdamond's range can be seen; the rest are kept hot by design.
-    const kd = (await findSharedKdamond(liveIO))!;
-    const inRange = (pfn: number): boolean => kd.ranges.some((r) => pfn * PAGE >= r.start && pfn * PAGE < r.end);
+    // Shared mode (another DAMON user's kdamond runs): only the cold pages inside its range can be seen,
+    // the rest are kept hot by design. Owned mode (none runs, e.g. a freshly booted host): our own
+    // kdamond monitors exactly the target's frames, so every cold page is seen.
+    const kd = await findSharedKdamond(liveIO).catch(() => undefined);
+    const mode = kd ? 'shared' : 'owned';
+    const inRange = (pfn: number): boolean => !kd || kd.ranges.some((r) => pfn * PAGE >= r.start && pfn * PAGE < r.end);
     const coldSeen = (await pageStates(pid, cold.addr, cold.len)).pfns.filter(inRange).length;
-    if (coldSeen < (COLD_MIB << 20) / PAGE / 4) {
+    if (kd && coldSeen < (COLD_MIB << 20) / PAGE / 4) {
       t.skip(`only ${coldSeen} cold pages lie in kdamond ${kd.slot}'s range`);
       return;
     }
@@ -129,11 +135,13 @@ describe('the default config tiers a real process through DAMON paddr (shared) i
     cleanups.push(stopJob);
 
     let coldSwapped = 0;
+    let sawOwnKdamond = false;
     const deadline = Date.now() + 150_000;
     while (Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 3000));
       assert.ok(job.exitCode === null, `scripts/start.sh exited: ${log}`);
       coldSwapped = (await pageStates(pid, cold.addr, cold.len)).swapped;
+      if (!kd) sawOwnKdamond ||= readFileSync(`${KDAMONDS}/nr_kdamonds`, 'utf8').trim() !== '0' && readFileSync(`${KDAMONDS}/0/state`, 'utf8').trim() === 'on';
       if (coldSwapped >= 0.9 * coldSeen) break;
     }
     const hotState = await pageStates(pid, hot.addr, hot.len);
@@ -141,11 +149,12 @@ describe('the default config tiers a real process through DAMON paddr (shared) i
     const swapIns = majorFaults(pid) - faultsBefore;
     await stopJob();
     // Printed before the assertions, so a failed run shows its figures.
-    console.log(`# damon-paddr shared: cold swapped ${coldSwapped}/${coldSeen} pages, hot swapped at end ${hotState.swapped}, swap-ins ${swapIns}/${hotPages}`);
+    console.log(`# damon-paddr ${mode}: cold swapped ${coldSwapped}/${coldSeen} pages, hot swapped at end ${hotState.swapped}, swap-ins ${swapIns}/${hotPages}`);
 
     assert.match(log, /project started/, 'start.sh started the default project');
     assert.doesNotMatch(log, /cycle failed|no access tracker|OPT_UNSUPPORTED/, `every cycle ran: ${log}`);
-    assert.ok(coldSwapped >= 0.9 * coldSeen, `cold pages swapped: ${coldSwapped} of the ${coldSeen} the shared kdamond sees`);
+    if (mode === 'owned') assert.ok(sawOwnKdamond, 'owned mode: a kdamond of the daemon ran while it tiered');
+    assert.ok(coldSwapped >= 0.9 * coldSeen, `cold pages swapped: ${coldSwapped} of the ${coldSeen} the ${mode} kdamond sees`);
     // A hot page the last cycle took for idle is swapped until the hot loop next writes it (one pass of
     // 8192 pages, slower on a loaded CPU 1): at one instant a few may be out, the set as a whole is not.
     assert.ok(hotState.swapped <= 0.01 * hotPages, `hot pages swapped out at the end: ${hotState.swapped} of ${hotPages} (at most 1%)`);

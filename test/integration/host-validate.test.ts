@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { runHostValidate } from '../../src/cli/host-validate.js';
@@ -23,9 +23,12 @@ describe('virt-tier host-validate on the live host', () => {
     assert.equal(by['PAGEMAP_SCAN ioctl']!.status, 'PASS');
     assert.equal(by['move_pages']!.status, 'PASS');
     assert.equal(by['process_madvise (MADV_COLD/PAGEOUT)']!.status, 'PASS');
-    // This host (6.18): DAMON paddr only, with another user's paddr kdamond running: shared.
+    // This host (6.18): DAMON paddr only. Shared where another DAMON user's kdamond runs (platform-facts.md's
+    // host ran one), owned where none runs (a freshly booted one): read from sysfs here, not from the probe.
+    const kdamonds = '/sys/kernel/mm/damon/admin/kdamonds';
+    const running = readdirSync(kdamonds).filter((d) => /^\d+$/.test(d)).some((d) => readFileSync(`${kdamonds}/${d}/state`, 'utf8').trim() === 'on');
     assert.equal(by['tracker: damon-paddr']!.status, 'PASS');
-    assert.match(by['tracker: damon-paddr']!.reason, /shared, read-only/);
+    assert.match(by['tracker: damon-paddr']!.reason, running ? /shared, read-only/ : /owned: no kdamond runs/);
     assert.equal(by['tracker: page-idle']!.status, 'WARN');
     assert.match(by['access tracker for slide (auto)']!.reason, /^damon-paddr: /);
     assert.ok(!checks.some((c) => /DAMON paddr/.test(c.check)), 'no line for a facility nothing uses');
