@@ -295,7 +295,9 @@ test('testbed e2e: one cslide engine over hugetlb, THP and memfd guests: one quo
   assert.match(bad.dramMin.stderr, new RegExp(`OPT_INVAL: task "toobig"\\.dram_min: ${bad.dramMin.asked} MB does not fit: .*allowed: 0\\.\\.${bad.leftMiB} \\(MB left of the engine's DRAM for hugetlb\\)`));
   assert.notEqual(bad.weight.code, 0, bad.weight.stdout);
   assert.match(bad.weight.stderr, /weight.*"0".*allowed: 1\.\.10000/);
-  assert.deepEqual(bad.roundsAfterBad.map((x) => x.round), [bad.lastRound + 1, bad.lastRound + 2], 'rounds go on after the refusals');
+  // Two later rounds, one after the other (a loaded host's slow CLI calls may let a round pass before the watch starts: a CI run saw rounds 8 and 9 after 6).
+  const roundsAfter = bad.roundsAfterBad.map((x) => x.round);
+  assert.ok(roundsAfter.length === 2 && roundsAfter[0]! > bad.lastRound && roundsAfter[1]! > roundsAfter[0]!, `rounds go on after the refusals: ${roundsAfter} after round ${bad.lastRound}`);
   for (const x of bad.roundsAfterBad) assert.deepEqual(x.errors, names.map(() => ({})), `round ${x.round} after the refusals: mover errors`);
   assert.deepEqual(bad.tasksAfter.map((x) => [x.name, x.started, x.ended ?? null]), names.map((name) => [name, true, null]), 'the engine\'s tasks after the refusals');
 
