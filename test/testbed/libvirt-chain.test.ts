@@ -82,11 +82,20 @@ test('testbed + libvirtd: hook, --auto-domains, three real guests tiered host-wi
   assert.equal(o.installHook.code, 0, o.installHook.stderr);
   assert.match(o.installHook.stdout, /\/etc\/libvirt\/hooks\/qemu\.d\/virt-tier/);
   const hook = (o.hookEvents as string[]).map((l) => JSON.parse(l.slice(l.indexOf('{'))) as { action: string; domain: string; op: string });
+  const lost = ((o.hookLost ?? []) as string[]).map((l) => JSON.parse(l) as { domain: string; op: string; reason: string });
   // The hook may lose events under nested TCG: node's own start, with guests' QEMUs starting beside it,
-  // eats its budget (seen: none of three `started` events of guests started side by side arrived, while
-  // the `stopped`/`release` ones of their destroy did); the daemon's sync adds the guests then
-  // (docs/testbed.md). libvirtd must have run the installed hook, and the daemon answered it.
-  assert.ok(hook.some((e) => names.includes(e.domain) && ['started', 'stopped', 'release'].includes(e.op)), `hook: no event of the guests reached the daemon: ${JSON.stringify(hook)}`);
+  // eats its budget (seen: under two CPU hogs every event of the three guests missed its 80 ms), and the
+  // daemon's sync adds the guests then (docs/testbed.md). A lost event is never silent: the hook records
+  // it in hook-lost.log. So libvirtd ran the installed hook for every guest's start and destroy, and each
+  // event either reached the daemon or is on that record with its reason.
+  console.log(`hook: ${hook.length} events delivered, ${lost.length} recorded as lost${lost.length ? ` (${[...new Set(lost.map((e) => e.reason))].join('; ')})` : ''}`);
+  for (const name of names) {
+    for (const op of ['started', 'stopped']) {
+      assert.ok(hook.some((e) => e.domain === name && e.op === op) || lost.some((e) => e.domain === name && e.op === op),
+        `hook: ${name} ${op} neither reached the daemon nor was recorded as lost: delivered ${JSON.stringify(hook)}, lost ${JSON.stringify(lost)}`);
+    }
+  }
+  for (const e of lost) assert.match(e.reason, /reply|connection|unreachable|safety timer/, `hook-lost.log: ${JSON.stringify(e)}`);
 
   // Discovery: the RAMBlocks as QEMU reports them, each in its own VMA; the guests start on DRAM.
   assert.deepEqual(discovery['vt-file']!.blocks.map((b) => [b.id, b.guestBase, b.sizeBytes]), [['pc.ram', 0, 64 << 20]]);

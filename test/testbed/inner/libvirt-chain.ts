@@ -338,6 +338,8 @@ try {
     out.daemonExit = await daemon.stop();
     const log = daemon.log().split('\n');
     out.hookEvents = log.filter((l) => /qemu hook event/.test(l));
+    // What the hook could not deliver, in its own words (hooks/README.md): the other half of "libvirtd ran it".
+    try { out.hookLost = readFileSync('/var/log/virt-tier/hook-lost.log', 'utf8').split('\n').filter((l) => l.trim() !== ''); } catch { out.hookLost = []; }
     out.daemonLog = log.filter((l) => /error|warn|tiered/i.test(l)).slice(-40);
   }
   process.stdout.write(`${JSON.stringify(out)}\n`);
