@@ -90,10 +90,11 @@ test('testbed + libvirtd: hook, --auto-domains, three real guests tiered host-wi
   // event either reached the daemon or is on that record with its reason.
   // Not asserted for `started`: in runs of this test (quiet too) the guests' `started` events were
   // neither delivered nor recorded, while the host's own libvirt test sees them (open, issue 13's note).
-  const started = names.filter((name) => hook.some((e) => e.domain === name && e.op === 'started') || lost.some((e) => e.domain === name && e.op === 'started'));
+  const seen = (name: string, op: string): boolean => [...hook, ...lost].some((e) => e.domain === name && e.op === op);
+  const started = names.filter((name) => seen(name, 'started'));
   console.log(`hook: ${hook.length} events delivered, ${lost.length} recorded as lost${lost.length ? ` (${[...new Set(lost.map((e) => e.reason))].join('; ')})` : ''}; started seen for [${started}]`);
   for (const name of names) {
-    assert.ok(hook.some((e) => e.domain === name && e.op === 'stopped') || lost.some((e) => e.domain === name && e.op === 'stopped'),
+    assert.ok(seen(name, 'stopped'),
       `hook: ${name} stopped neither reached the daemon nor was recorded as lost: delivered ${JSON.stringify(hook)}, lost ${JSON.stringify(lost)}`);
   }
   for (const e of lost) assert.match(e.reason, /reply|connection|unreachable|safety timer/, `hook-lost.log: ${JSON.stringify(e)}`);
