@@ -23,14 +23,23 @@ describe('virt-tier host-validate on the live host', () => {
     assert.equal(by['PAGEMAP_SCAN ioctl']!.status, 'PASS');
     assert.equal(by['move_pages']!.status, 'PASS');
     assert.equal(by['process_madvise (MADV_COLD/PAGEOUT)']!.status, 'PASS');
-    // This host (6.18): DAMON paddr only. Shared where another DAMON user's kdamond runs (platform-facts.md's
-    // host ran one), owned where none runs (a freshly booted one): read from sysfs here, not from the probe.
+    // This host (6.18): DAMON paddr only. Shared where another DAMON user's paddr kdamond runs (platform-facts.md's
+    // host ran one), owned where none runs (a freshly booted one), unusable where only a kdamond of other
+    // operations runs (nr_kdamonds cannot grow under it): read from sysfs here, not from the probe.
     const kdamonds = '/sys/kernel/mm/damon/admin/kdamonds';
-    const running = readdirSync(kdamonds).filter((d) => /^\d+$/.test(d)).some((d) => readFileSync(`${kdamonds}/${d}/state`, 'utf8').trim() === 'on');
-    assert.equal(by['tracker: damon-paddr']!.status, 'PASS');
-    assert.match(by['tracker: damon-paddr']!.reason, running ? /shared, read-only/ : /owned: no kdamond runs/);
+    const readOr = (p: string): string => { try { return readFileSync(p, 'utf8').trim(); } catch { return ''; } };
+    const on = readdirSync(kdamonds).filter((d) => /^\d+$/.test(d) && readOr(`${kdamonds}/${d}/state`) === 'on');
+    const paddrOn = on.some((d) => readOr(`${kdamonds}/${d}/contexts/0/operations`) === 'paddr');
+    const paddr = by['tracker: damon-paddr']!;
+    if (paddrOn || on.length === 0) {
+      assert.equal(paddr.status, 'PASS');
+      assert.match(paddr.reason, paddrOn ? /shared, read-only/ : /owned: no kdamond runs/);
+      assert.match(by['access tracker for slide (auto)']!.reason, /^damon-paddr: /);
+    } else {
+      assert.notEqual(paddr.status, 'PASS', 'a running non-paddr kdamond leaves nothing to share and no room for ours');
+      assert.match(paddr.reason, /runs without paddr operations/);
+    }
     assert.equal(by['tracker: page-idle']!.status, 'WARN');
-    assert.match(by['access tracker for slide (auto)']!.reason, /^damon-paddr: /);
     assert.ok(!checks.some((c) => /DAMON paddr/.test(c.check)), 'no line for a facility nothing uses');
     assert.equal(by['zram']!.status, 'PASS');
     assert.ok(by['hugepages on node0'], 'one line per node');
