@@ -157,6 +157,34 @@ describe('hooks/qemu', () => {
     assert.equal(fs.statSync(LOST_LOG).mode & 0o777, 0o640);
   });
 
+  test('an event is recorded even when the safety timer ends the hook before its stdin read settles (a starved module load, as seen in the testbed)', async () => {
+    fs.rmSync(path.dirname(LOST_LOG), { recursive: true, force: true });
+    // Measured inside the nested-TCG testbed (2026-12-03): with the guest's QEMU starting beside it, the
+    // hook's first use of node:net took 450-900 ms of wall time, so its 500 ms safety timer fired before
+    // the stdin read had even begun, and every guest's `started` event vanished without a line. The
+    // preload makes that load slow here (700 ms of a busy CPU, as a starved process sees it).
+    const preload = path.join(lostDir, 'slow-net.cjs');
+    fs.writeFileSync(preload, `const get = process.getBuiltinModule.bind(process);
+process.getBuiltinModule = (name) => {
+  if (name === 'node:net') { const end = Date.now() + 700; while (Date.now() < end); }
+  return get(name);
+};
+`);
+    const r = await new Promise<{ code: number | null; ms: number }>((resolve) => {
+      const t0 = Date.now();
+      const child = spawn(hook, ['vm1', 'started', 'begin', '-'], {
+        env: { PATH: process.env.PATH, VIRT_TIER_HOOK_SOCKET: `vt-hook-slow-${process.pid}`, VIRT_TIER_HOOK_LOG: LOST_LOG, NODE_OPTIONS: `--require ${preload}` },
+      });
+      child.stdin.on('error', () => {});
+      child.stdin.end(XML);
+      child.on('close', (code) => resolve({ code, ms: Date.now() - t0 }));
+    });
+    assert.equal(r.code, 0);
+    const lines = lostLines();
+    assert.deepEqual(lines.map((l) => [l.domain, l.op, l.subop]), [['vm1', 'started', 'begin']], 'the event, known from its arguments, is recorded');
+    assert.match(lines[0]!.reason!, /safety timer|no connection|unreachable/);
+  });
+
   test('a symlink in the lost-event log\'s place is not followed', async () => {
     fs.rmSync(path.dirname(LOST_LOG), { recursive: true, force: true });
     fs.mkdirSync(path.dirname(LOST_LOG), { recursive: true });

@@ -84,18 +84,19 @@ test('testbed + libvirtd: hook, --auto-domains, three real guests tiered host-wi
   const hook = (o.hookEvents as string[]).map((l) => JSON.parse(l.slice(l.indexOf('{'))) as { action: string; domain: string; op: string });
   const lost = ((o.hookLost ?? []) as string[]).map((l) => JSON.parse(l) as { domain: string; op: string; reason: string });
   // The hook may lose events under nested TCG: node's own start, with guests' QEMUs starting beside it,
-  // eats its budget (seen: under two CPU hogs every event of the three guests missed its 80 ms), and the
-  // daemon's sync adds the guests then (docs/testbed.md). A lost event is never silent: the hook records
-  // it in hook-lost.log. So libvirtd ran the installed hook for every guest's destroy, and each `stopped`
-  // event either reached the daemon or is on that record with its reason.
-  // Not asserted for `started`: in runs of this test (quiet too) the guests' `started` events were
-  // neither delivered nor recorded, while the host's own libvirt test sees them (open, issue 13's note).
+  // eats its budget (seen: under two CPU hogs every event of the three guests missed its 80 ms; and in
+  // quiet runs the first use of node:net took 450-900 ms beside a starting guest, past the 500 ms safety
+  // timer), and the daemon's sync adds the guests then (docs/testbed.md). A lost event is never silent:
+  // the hook records it in hook-lost.log. So libvirtd ran the installed hook for every guest's start and
+  // destroy, and each `started` and `stopped` event either reached the daemon or is on that record with
+  // its reason.
   const seen = (name: string, op: string): boolean => [...hook, ...lost].some((e) => e.domain === name && e.op === op);
-  const started = names.filter((name) => seen(name, 'started'));
-  console.log(`hook: ${hook.length} events delivered, ${lost.length} recorded as lost${lost.length ? ` (${[...new Set(lost.map((e) => e.reason))].join('; ')})` : ''}; started seen for [${started}]`);
+  console.log(`hook: ${hook.length} events delivered, ${lost.length} recorded as lost${lost.length ? ` (${[...new Set(lost.map((e) => e.reason))].join('; ')})` : ''}`);
   for (const name of names) {
-    assert.ok(seen(name, 'stopped'),
-      `hook: ${name} stopped neither reached the daemon nor was recorded as lost: delivered ${JSON.stringify(hook)}, lost ${JSON.stringify(lost)}`);
+    for (const op of ['started', 'stopped']) {
+      assert.ok(seen(name, op),
+        `hook: ${name} ${op} neither reached the daemon nor was recorded as lost: delivered ${JSON.stringify(hook)}, lost ${JSON.stringify(lost)}`);
+    }
   }
   for (const e of lost) assert.match(e.reason, /reply|connection|unreachable|safety timer/, `hook-lost.log: ${JSON.stringify(e)}`);
 
