@@ -38,6 +38,15 @@ getent passwd libvirt-qemu >/dev/null ||
   useradd --system --gid libvirt-qemu --groups kvm --home-dir /var/lib/libvirt --no-create-home --shell /usr/sbin/nologin libvirt-qemu
 mkdir -p /var/log/libvirt/qemu /var/lib/libvirt /run/libvirt /etc/libvirt/hooks
 
+# /dev/kvm as Debian's udev rules leave it (root:kvm 0660). This machine has no udev and leaves it
+# root:root 0600: QEMU's capability probe (run by libvirtd) opens it, the qemu user could not, so
+# libvirtd found "KVM was enabled when probing, but it is not available now" at every lookup and
+# re-probed QEMU (about 4 s, minutes under load) on every define, start and domcapabilities.
+if [ -c /dev/kvm ] && [ "$(stat -c %G:%a /dev/kvm)" != kvm:660 ] && [ "$(stat -c %a /dev/kvm)" != 666 ]; then
+  chgrp kvm /dev/kvm
+  chmod 0660 /dev/kvm
+fi
+
 # hugetlbfs must be mounted before libvirtd starts: it looks for it once, at start.
 mkdir -p /dev/hugepages
 if ! awk '$2 == "/dev/hugepages" && $3 == "hugetlbfs" { found = 1 } END { exit !found }' /proc/mounts; then
