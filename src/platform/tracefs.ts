@@ -211,6 +211,44 @@ export function mountTracefs(root = TRACEFS): Promise<void> {
   return pending;
 }
 
+/** The instance names virt-tier gives (`virt-tier-PID-N`), and the PID in them. */
+const OUR_INSTANCE = /^virt-tier-(\d+)-\d+$/;
+
+/**
+ * Removes the `virt-tier-PID-N` instances of daemons that are gone (a crash
+ * skips their close): each holds a ring buffer per CPU and keeps its event
+ * enabled. An instance whose PID is alive (ours, another virt-tierd, or a
+ * reused PID) and every instance of another name are left alone. Returns
+ * the names removed; errors (an instance busy, already gone) are skipped.
+ */
+export function sweepStaleInstances(root = TRACEFS): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(`${root}/instances`);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = OUR_INSTANCE.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    try {
+      process.kill(pid, 0);
+      continue; // alive
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue; // EPERM: alive, someone else's
+    }
+    try {
+      fs.rmdirSync(`${root}/instances/${name}`);
+      removed.push(name);
+    } catch {
+      // busy or gone meanwhile
+    }
+  }
+  return removed;
+}
+
 /** A private tracing instance with damon_aggregated enabled for one kdamond. */
 export class DamonTraceInstance {
   private fds: number[] = [];

@@ -38,7 +38,7 @@ import { kdamondsFor, type DamonKdamonds } from './damon-contexts.js';
 import { KDAMONDS, kdamondDir, writePaddrContext, type DamonRegion } from './damon-sysfs.js';
 import { liveIO, type KernelFileIO, type PlatformIO } from '../platform/io.js';
 import { probeDamon } from '../platform/damon-probe.js';
-import { DamonTraceInstance, TRACEFS, DAMON_AGGREGATED, groupWindows, mountTracefs, type AggregatedEvent, type AggregationWindow } from '../platform/tracefs.js';
+import { DamonTraceInstance, TRACEFS, DAMON_AGGREGATED, groupWindows, mountTracefs, sweepStaleInstances, type AggregatedEvent, type AggregationWindow } from '../platform/tracefs.js';
 import { readMemoryBlockMap, nodeOfPfn, type MemoryBlockMap } from '../platform/memory-blocks.js';
 import { liveKernel, type KernelOps } from '../native/kernel.js';
 import { isErrno, SysError } from '../native/errors.js';
@@ -265,9 +265,16 @@ export async function findSharedKdamond(io: PlatformIO, owner?: DamonKdamonds): 
 }
 
 /** The live source: a tracefs instance, tracefs mounted first when it is not. */
+let swept = false;
+
 export async function openTracefsSource(name: string, kdamondPid: number): Promise<AggregatedSource> {
   try {
     await mountTracefs();
+    if (!swept) {
+      // once per daemon: what a crashed virt-tierd left behind (its buffers and enabled events)
+      swept = true;
+      sweepStaleInstances();
+    }
     return DamonTraceInstance.open(name, kdamondPid);
   } catch (err) {
     if (isErrno(err, 'EEXIST')) {
