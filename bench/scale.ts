@@ -22,7 +22,7 @@
  *            2 MiB region with its own count, as hugetlb tracked per page).
  * Each point runs in a fresh child process (its RSS is that point's only).
  *
- *   npx tsc -p . && node dist/bench/scale.js [--cycles 5]
+ *   npx tsc -p . && node dist/bench/scale.js [--cycles 5] [--only damon:64 ...]
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +68,18 @@ function guestMap(g: number, bytes: number, hugetlb: boolean, ranges: number, cy
   };
 }
 
+/** FNV-1a over every move's fields, in plan order: equal digests mean the same moves in the same order. */
+function digestMoves(h: number, moves: ReadonlyArray<{ start: number; pageCount: number; pageSizeBytes: number; fromNode: number; toNode: number; reason: string; accessCount: number }>): number {
+  const mix = (x: number): void => {
+    // addresses exceed 2^32: fold both halves
+    for (const part of [x % 2 ** 32, Math.floor(x / 2 ** 32)]) h = Math.imul(h ^ (part >>> 0), 16777619) >>> 0;
+  };
+  for (const m of moves) {
+    mix(m.start); mix(m.pageCount); mix(m.pageSizeBytes); mix(m.fromNode); mix(m.toNode); mix(m.accessCount); mix(m.reason.length + m.reason.charCodeAt(0));
+  }
+  return h;
+}
+
 async function inner(scale: number, model: 'damon' | '2mib'): Promise<void> {
   // whole 2 MiB pages per guest: 16 GiB / 50 is not one
   const guestBytes = Math.floor((BASE_TOTAL_BYTES * scale) / GUESTS / M2) * M2;
@@ -95,6 +107,8 @@ async function inner(scale: number, model: 'damon' | '2mib'): Promise<void> {
   let regions = 0;
   let rssPeak = 0;
   let planError: string | undefined;
+  // every cycle's moves folded into one number: before/after runs must print the same
+  let planDigest = 0;
   const stageMs = { observe: [] as number[], plan: [] as number[], feed: [] as number[] };
   for (cycle = 0; cycle < cycles + 1; cycle++) {
     inputs = [];
@@ -110,6 +124,7 @@ async function inner(scale: number, model: 'damon' | '2mib'): Promise<void> {
     try {
       const plan = planHostCslide({ guests, pools, nodePairs: [{ dram: 0, aep: 2 }, { dram: 1, aep: 3 }], hotThreshold: 1, quotaBytes: 1 * GiB, hotReserveBytes: 0, loop: 1 });
       moves = plan.moves.length;
+      planDigest = digestMoves(planDigest, plan.moves);
     } catch (err) {
       // reported, not hidden: the point then measures everything but the plan
       planError = `${(err as Error).name}: ${(err as Error).message}`;
@@ -137,7 +152,7 @@ async function inner(scale: number, model: 'damon' | '2mib'): Promise<void> {
   const liveHeapMiB = process.memoryUsage().heapUsed / 2 ** 20;
   const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const sorted = [...cpuMs].sort((a, b) => a - b);
-  process.stdout.write(JSON.stringify({ scale, model, totalGiB: totalBytes / GiB, regions, moves, cpuMsMedian: sorted[Math.floor(sorted.length / 2)], rssMiB: rssPeak / 2 ** 20, liveHeapMiB, observeMs: med(stageMs.observe), planMs: med(stageMs.plan), feedMs: med(stageMs.feed), planError }) + '\n');
+  process.stdout.write(JSON.stringify({ scale, model, totalGiB: totalBytes / GiB, regions, moves, cpuMsMedian: sorted[Math.floor(sorted.length / 2)], rssMiB: rssPeak / 2 ** 20, liveHeapMiB, observeMs: med(stageMs.observe), planMs: med(stageMs.plan), feedMs: med(stageMs.feed), planDigest: planDigest.toString(16).padStart(8, '0'), planError }) + '\n');
 }
 
 if (args.includes('--inner')) {
@@ -146,18 +161,21 @@ if (args.includes('--inner')) {
   const self = fileURLToPath(import.meta.url);
   const rows: string[] = [];
   const errors: string[] = [];
+  // --only damon:64 (repeatable) runs just those points
+  const only = args.flatMap((a, i) => (args[i - 1] === '--only' ? [a] : []));
   for (const model of ['damon', '2mib'] as const) {
     for (const scale of [1, 4, 16, 64]) {
+      if (only.length > 0 && !only.includes(`${model}:${scale}`)) continue;
       const out = execFileSync(process.execPath, ['--max-old-space-size=4096', '--expose-gc', self, '--inner', '--scale', String(scale), '--model', model, '--cycles', String(cycles)], { encoding: 'utf8' });
-      const r = JSON.parse(out.trim()) as { totalGiB: number; regions: number; moves: number; cpuMsMedian: number; rssMiB: number; liveHeapMiB: number; observeMs: number; planMs: number; feedMs: number; planError?: string };
+      const r = JSON.parse(out.trim()) as { totalGiB: number; regions: number; moves: number; cpuMsMedian: number; rssMiB: number; liveHeapMiB: number; observeMs: number; planMs: number; feedMs: number; planDigest: string; planError?: string };
       if (r.planError) errors.push(`${model} x${scale}: planHostCslide failed: ${r.planError}`);
       const budgetMiB = (64 + r.totalGiB).toFixed(0);
-      rows.push(`| ${model} | x${scale} | ${r.totalGiB.toFixed(0)} | ${r.regions} | ${r.moves < 0 ? 'plan failed' : r.moves} | ${r.cpuMsMedian.toFixed(1)} | ${r.observeMs.toFixed(1)} / ${r.planMs.toFixed(1)} / ${r.feedMs.toFixed(1)} | ${((r.cpuMsMedian / 1000) * 100).toFixed(2)}% | ${(r.cpuMsMedian / r.regions * 1000).toFixed(2)} | ${r.rssMiB.toFixed(0)} | ${r.liveHeapMiB.toFixed(0)} | ${budgetMiB} |`);
+      rows.push(`| ${model} | x${scale} | ${r.totalGiB.toFixed(0)} | ${r.regions} | ${r.moves < 0 ? 'plan failed' : r.moves} | ${r.cpuMsMedian.toFixed(1)} | ${r.observeMs.toFixed(1)} / ${r.planMs.toFixed(1)} / ${r.feedMs.toFixed(1)} | ${((r.cpuMsMedian / 1000) * 100).toFixed(2)}% | ${(r.cpuMsMedian / r.regions * 1000).toFixed(2)} | ${r.rssMiB.toFixed(0)} | ${r.liveHeapMiB.toFixed(0)} | ${budgetMiB} | ${r.planDigest} |`);
     }
   }
   process.stdout.write(
     `${GUESTS} guests (half 2 MiB hugetlb, half 4 KiB), ${cycles} cycles per point after one warm-up, median user CPU per cycle (${os.cpus().length} CPUs, Node ${process.version})\n\n` +
-    '| regions model | scale | tracked GiB | regions / cycle | planned moves | user CPU ms / cycle | of which stats / plan / feed+metrics | of one core at loop=1 interval=1 s | us / region | RSS peak MiB | live heap after GC MiB | RSS goal MiB (64 + 1/GiB) |\n' +
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n' + rows.join('\n') + '\n' + (errors.length ? '\n' + errors.map((e) => `- ${e}`).join('\n') + '\n' : ''),
+    '| regions model | scale | tracked GiB | regions / cycle | planned moves | user CPU ms / cycle | of which stats / plan / feed+metrics | of one core at loop=1 interval=1 s | us / region | RSS peak MiB | live heap after GC MiB | RSS goal MiB (64 + 1/GiB) | plan digest |\n' +
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n' + rows.join('\n') + '\n' + (errors.length ? '\n' + errors.map((e) => `- ${e}`).join('\n') + '\n' : ''),
   );
 }
