@@ -8,11 +8,18 @@
  *     tracker (totals, heat strip, the access ranges migrate-hints reads);
  *   - src/engines/cslide-policy.ts planHostCslide: one engine-wide plan
  *     over all 50 guests (2 DRAM + 2 AEP nodes, both pool kinds);
- *   - src/feed/snapshot.ts taskUpdate + JSON (what the feed sends) and
- *     src/feed/metrics.ts renderMetrics (/metrics).
+ *   - src/runner/page-report.ts nodePageStats: the per-node used/hot/cold
+ *     bytes the cslide engine reports for each pid every round;
+ *   - src/feed/task-entries.ts TaskEntries.refresh (taskUpdate + JSON of
+ *     every task: what the feed server's timer runs every second, clients
+ *     or none) over tasks whose stats have the cslide report's shape, and
+ *     src/feed/metrics-endpoint.ts metricsPage (a /metrics scrape: a
+ *     refresh and renderMetrics) every --scrape-every cycles (default 1:
+ *     a scrape every second, the worst case; Prometheus scrapes every
+ *     15-60 s).
  * Not driven: the tracker itself (kernel reads; see bench/damon-paddr.ts
  * and bench/migrate-hints.ts), the mover (it acts on the plan's few moves),
- * the registry's timers.
+ * the websocket sends (per client), the registry's timers.
  *
  * Two region models, because CPU should follow regions, not bytes:
  *   damon  - each guest's map has DAMON's default max_nr_regions (1000)
@@ -22,17 +29,20 @@
  *            2 MiB region with its own count, as hugetlb tracked per page).
  * Each point runs in a fresh child process (its RSS is that point's only).
  *
- *   npx tsc -p . && node dist/bench/scale.js [--cycles 5] [--only damon:64 ...]
+ *   npx tsc -p . && node dist/bench/scale.js [--cycles 5] [--scrape-every 1] [--only damon:64 ...]
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import type { AccessMap, AccessRange } from '../src/scan/access-map.js';
 import type { ScanTarget, Tracker } from '../src/scan/tracker.js';
-import { ScanObserver, taskKey } from '../src/feed/scan-observer.js';
+import { ScanObserver } from '../src/feed/scan-observer.js';
 import { planHostCslide, hugetlbPool, type CslideGuest, type NodePools } from '../src/engines/cslide-policy.js';
-import { taskUpdate } from '../src/feed/snapshot.js';
-import { MoveErrorCounters, renderMetrics, sampleProcess } from '../src/feed/metrics.js';
+import { TaskEntries } from '../src/feed/task-entries.js';
+import { metricsPage } from '../src/feed/metrics-endpoint.js';
+import type { FeedSessions } from '../src/feed/sessions.js';
+import type { TaskRuntime, TaskView } from '../src/model/task-runtime.js';
+import { nodePageStats, type NodePageStats } from '../src/runner/page-report.js';
 import type { EngineTask } from '../src/runner/engine.js';
 
 const GiB = 2 ** 30;
@@ -42,6 +52,7 @@ const BASE_TOTAL_BYTES = 16 * GiB;
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
 const cycles = Number(opt('--cycles', '5'));
+const scrapeEvery = Number(opt('--scrape-every', '1'));
 
 /** One guest's map: `ranges` runs over `bytes`, counts 0..loop, nodes 0/2 (DRAM/AEP) and 1/3. */
 function guestMap(g: number, bytes: number, hugetlb: boolean, ranges: number, cycle: number): AccessMap {
@@ -100,8 +111,14 @@ async function inner(scale: number, model: 'damon' | '2mib'): Promise<void> {
   const nodeBytes = totalBytes / 2;
   const pool = (free: number): NodePools => ({ 0: { totalBytes: nodeBytes, freeBytes: free }, 1: { totalBytes: nodeBytes, freeBytes: free }, 2: { totalBytes: nodeBytes, freeBytes: free }, 3: { totalBytes: nodeBytes, freeBytes: free } });
   const pools = { regular: pool(nodeBytes / 4), [hugetlbPool(M2)]: pool(nodeBytes / 4) };
-  const moveErrors = new MoveErrorCounters();
+  // the registry as the feed reads it: each task's view with the stats its last round reported
+  const views: TaskView[] = tasks.map((t, g) => ({ number: g, project: 'p', engine: 'cslide', name: `vm${g}`, type: 'pid', value: String(10000 + g), started: true }));
+  const runtimes = views.map((v) => ({ view: () => v }) as unknown as TaskRuntime);
+  const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+  const entries = new TaskEntries({ tasks: () => runtimes }, log, observer);
   const feed = { clients: 1, droppedUpdates: 0, slowClientsDropped: 0, deadClientsDropped: 0, rejectedUpgrades: 0, maxClientBufferedBytes: 0 };
+  const sessions = { maxBufferedBytes: () => 0 } as unknown as FeedSessions;
+  const totals = tasks.map(() => ({ promotedBytes: 0, demotedBytes: 0 }));
   const cpuMs: number[] = [];
   let moves = 0;
   let regions = 0;
@@ -109,20 +126,24 @@ async function inner(scale: number, model: 'damon' | '2mib'): Promise<void> {
   let planError: string | undefined;
   // every cycle's moves folded into one number: before/after runs must print the same
   let planDigest = 0;
+  // stats: the observer (inside each scanCycle) and nodePageStats
   const stageMs = { observe: [] as number[], plan: [] as number[], feed: [] as number[] };
   for (cycle = 0; cycle < cycles + 1; cycle++) {
     inputs = [];
     for (let g = 0; g < GUESTS; g++) inputs.push(guestMap(g, guestBytes, g % 2 === 0, rangesPerGuest, cycle));
     const u0 = process.cpuUsage();
     const guests: CslideGuest[] = [];
+    const pageStats: Array<Record<number, NodePageStats>> = [];
     for (let g = 0; g < GUESTS; g++) {
       const map = await trackers[g]!.scanCycle({ pid: 10000 + g } as ScanTarget, { loop: 1, intervalMs: 1000 });
       guests.push({ key: `vm${g}`, accessMap: map });
+      pageStats.push(nodePageStats(map, 1));
     }
     const u1 = process.cpuUsage();
     regions = guests.reduce((n, g) => n + g.accessMap.ranges.length, 0);
+    let plan: ReturnType<typeof planHostCslide> | undefined;
     try {
-      const plan = planHostCslide({ guests, pools, nodePairs: [{ dram: 0, aep: 2 }, { dram: 1, aep: 3 }], hotThreshold: 1, quotaBytes: 1 * GiB, hotReserveBytes: 0, loop: 1 });
+      plan = planHostCslide({ guests, pools, nodePairs: [{ dram: 0, aep: 2 }, { dram: 1, aep: 3 }], hotThreshold: 1, quotaBytes: 1 * GiB, hotReserveBytes: 0, loop: 1 });
       moves = plan.moves.length;
       planDigest = digestMoves(planDigest, plan.moves);
     } catch (err) {
@@ -131,11 +152,23 @@ async function inner(scale: number, model: 'damon' | '2mib'): Promise<void> {
       moves = -1;
     }
     const u2 = process.cpuUsage();
-    const updates = tasks.map((t, g) => taskUpdate({ number: g, project: 'p', engine: 'cslide', name: `vm${g}`, type: 'pid', value: String(10000 + g), started: true, stats: { round: cycle, pids: [10000 + g] }, statsTimeMs: Date.now() }, observer.get(taskKey(t.config))));
-    const feedBytes = JSON.stringify(updates).length;
-    const metricsBytes = renderMetrics(updates, moveErrors, feed, sampleProcess()).length;
-    void feedBytes;
-    void metricsBytes;
+    // each task's round report, the shape builtin-engine.ts gives cslide's (bytes as planned: no mover here)
+    const promoted = tasks.map(() => 0);
+    const demoted = tasks.map(() => 0);
+    for (const m of plan?.moves ?? []) (m.reason === 'demote' ? demoted : promoted)[m.guest]! += m.pageCount * m.pageSizeBytes;
+    views.forEach((v, g) => {
+      totals[g]!.promotedBytes += promoted[g]!;
+      totals[g]!.demotedBytes += demoted[g]!;
+      v.statsTimeMs = Date.now();
+      v.stats = {
+        engine: 'cslide', round: cycle, timeMs: v.statsTimeMs, pids: [10000 + g], tracker: 'recorded', nodes: pageStats[g],
+        plannedBytes: { promote: promoted[g], prefetch: 0, demote: demoted[g] }, promotedBytes: promoted[g], demotedBytes: demoted[g],
+        movedInBytesByNode: {}, totalPromotedBytes: totals[g]!.promotedBytes, totalDemotedBytes: totals[g]!.demotedBytes,
+        pingPongBytes: 0, totalPingPongBytes: 0, errorsByErrno: {},
+      };
+    });
+    entries.refresh();
+    if (cycle % scrapeEvery === 0) void metricsPage(entries, feed, sessions).length;
     const u = process.cpuUsage(u0);
     const u3 = process.cpuUsage();
     if (cycle > 0) {
@@ -166,7 +199,7 @@ if (args.includes('--inner')) {
   for (const model of ['damon', '2mib'] as const) {
     for (const scale of [1, 4, 16, 64]) {
       if (only.length > 0 && !only.includes(`${model}:${scale}`)) continue;
-      const out = execFileSync(process.execPath, ['--max-old-space-size=4096', '--expose-gc', self, '--inner', '--scale', String(scale), '--model', model, '--cycles', String(cycles)], { encoding: 'utf8' });
+      const out = execFileSync(process.execPath, ['--max-old-space-size=4096', '--expose-gc', self, '--inner', '--scale', String(scale), '--model', model, '--cycles', String(cycles), '--scrape-every', String(scrapeEvery)], { encoding: 'utf8' });
       const r = JSON.parse(out.trim()) as { totalGiB: number; regions: number; moves: number; cpuMsMedian: number; rssMiB: number; liveHeapMiB: number; observeMs: number; planMs: number; feedMs: number; planDigest: string; planError?: string };
       if (r.planError) errors.push(`${model} x${scale}: planHostCslide failed: ${r.planError}`);
       const budgetMiB = (64 + r.totalGiB).toFixed(0);
@@ -174,7 +207,7 @@ if (args.includes('--inner')) {
     }
   }
   process.stdout.write(
-    `${GUESTS} guests (half 2 MiB hugetlb, half 4 KiB), ${cycles} cycles per point after one warm-up, median user CPU per cycle (${os.cpus().length} CPUs, Node ${process.version})\n\n` +
+    `${GUESTS} guests (half 2 MiB hugetlb, half 4 KiB), ${cycles} cycles per point after one warm-up, a /metrics scrape every ${scrapeEvery} cycle(s), median user CPU per cycle (${os.cpus().length} CPUs, Node ${process.version})\n\n` +
     '| regions model | scale | tracked GiB | regions / cycle | planned moves | user CPU ms / cycle | of which stats / plan / feed+metrics | of one core at loop=1 interval=1 s | us / region | RSS peak MiB | live heap after GC MiB | RSS goal MiB (64 + 1/GiB) | plan digest |\n' +
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n' + rows.join('\n') + '\n' + (errors.length ? '\n' + errors.map((e) => `- ${e}`).join('\n') + '\n' : ''),
   );
