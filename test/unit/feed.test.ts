@@ -4,6 +4,8 @@ import { heatStrip, mapTotals, summarizeMap } from '../../src/feed/heat.js';
 import { parseClientMessage, subscribed, FeedProtocolError } from '../../src/feed/protocol.js';
 import { MoveErrorCounters, renderMetrics } from '../../src/feed/metrics.js';
 import { taskUpdate } from '../../src/feed/snapshot.js';
+import { TaskEntries } from '../../src/feed/task-entries.js';
+import type { TaskRuntime } from '../../src/model/task-runtime.js';
 import { ScanObserver, taskKey } from '../../src/feed/scan-observer.js';
 import type { EngineTask } from '../../src/runner/engine.js';
 import type { ScanTarget } from '../../src/scan/tracker.js';
@@ -148,6 +150,24 @@ describe('feed metrics', () => {
     assert.match(text, /^virt_tier_task_move_errors_total\{.*errno="EACCES"\} 4$/m);
     assert.match(text, /^process_cpu_seconds_total 1.5$/m);
     assert.equal(text.match(/^# TYPE virt_tier_feed_clients_dropped_total counter$/gm)?.length, 1, 'one TYPE line per metric');
+  });
+});
+
+describe('feed task entries', () => {
+  test('a scrape reads the tasks and their move errors without the feed JSON; the timer refresh makes it', () => {
+    let v = view({ statsTimeMs: 1, stats: { errorsByErrno: { EBUSY: 1 } } });
+    const entries = new TaskEntries({ tasks: () => [{ view: () => v } as unknown as TaskRuntime] }, { debug() {}, info() {}, warn() {}, error() {} });
+    assert.equal(entries.refreshUpdates().length, 1);
+    assert.equal(entries.entries.size, 0);
+    assert.deepEqual(entries.moveErrors.get('p/cslide/t'), { EBUSY: 1 });
+    entries.refresh();
+    assert.equal(entries.entries.get('p/cslide/t')?.version, 1);
+    v = view({ statsTimeMs: 2, stats: { round: 2 } });
+    entries.refreshUpdates();
+    assert.equal(entries.entries.get('p/cslide/t')?.version, 1, 'a scrape leaves the entries alone');
+    assert.equal(entries.lastUpdates[0]?.round, 2);
+    entries.refresh();
+    assert.equal(entries.entries.get('p/cslide/t')?.version, 2);
   });
 });
 
