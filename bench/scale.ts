@@ -29,7 +29,8 @@
  *            2 MiB region with its own count, as hugetlb tracked per page).
  * Each point runs in a fresh child process (its RSS is that point's only).
  *
- *   npx tsc -p . && node dist/bench/scale.js [--cycles 5] [--scrape-every 1] [--only damon:64 ...]
+ *   npx tsc -p . && node dist/bench/scale.js [--cycles 5] [--scrape-every 1]
+ *     [--cycle-interval-ms 0] [--node-flags '--max-semi-space-size=2'] [--only damon:64 ...]
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +54,10 @@ const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
 const cycles = Number(opt('--cycles', '5'));
 const scrapeEvery = Number(opt('--scrape-every', '1'));
+// a pause between cycles (outside the timed part), as a daemon at interval=1 s has: V8's idle-time GC runs in it
+const cycleIntervalMs = Number(opt('--cycle-interval-ms', '0'));
+// V8 flags for each point's process, e.g. --node-flags --max-semi-space-size=2 (the RSS lever virt-tierd uses)
+const nodeFlags = opt('--node-flags', '').split(' ').filter((f) => f !== '');
 
 /** One guest's map: `ranges` runs over `bytes`, counts 0..loop, nodes 0/2 (DRAM/AEP) and 1/3. */
 function guestMap(g: number, bytes: number, hugetlb: boolean, ranges: number, cycle: number): AccessMap {
@@ -180,6 +185,7 @@ async function inner(scale: number, model: 'damon' | '2mib'): Promise<void> {
       stageMs.feed.push((u3.user - u2.user) / 1000);
     }
     rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+    if (cycleIntervalMs > 0) await new Promise((resolve) => setTimeout(resolve, cycleIntervalMs));
   }
   // what stays once garbage is collected: the daemon's state plus this cycle's inputs
   (globalThis as { gc?: () => void }).gc?.();
@@ -200,7 +206,7 @@ if (args.includes('--inner')) {
   for (const model of ['damon', '2mib'] as const) {
     for (const scale of [1, 4, 16, 64]) {
       if (only.length > 0 && !only.includes(`${model}:${scale}`)) continue;
-      const out = execFileSync(process.execPath, ['--max-old-space-size=4096', '--expose-gc', self, '--inner', '--scale', String(scale), '--model', model, '--cycles', String(cycles), '--scrape-every', String(scrapeEvery)], { encoding: 'utf8' });
+      const out = execFileSync(process.execPath, ['--max-old-space-size=4096', '--expose-gc', ...nodeFlags, self, '--inner', '--scale', String(scale), '--model', model, '--cycles', String(cycles), '--scrape-every', String(scrapeEvery), '--cycle-interval-ms', String(cycleIntervalMs)], { encoding: 'utf8' });
       const r = JSON.parse(out.trim()) as { totalGiB: number; regions: number; moves: number; cpuMsMedian: number; rssMiB: number; liveHeapMiB: number; observeMs: number; planMs: number; feedMs: number; planDigest: string; planError?: string };
       if (r.planError) errors.push(`${model} x${scale}: planHostCslide failed: ${r.planError}`);
       const budgetMiB = (64 + r.totalGiB).toFixed(0);
@@ -208,7 +214,7 @@ if (args.includes('--inner')) {
     }
   }
   process.stdout.write(
-    `${GUESTS} guests (half 2 MiB hugetlb, half 4 KiB), ${cycles} cycles per point after one warm-up, a /metrics scrape every ${scrapeEvery} cycle(s), median user CPU per cycle (${os.cpus().length} CPUs, Node ${process.version})\n\n` +
+    `${GUESTS} guests (half 2 MiB hugetlb, half 4 KiB), ${cycles} cycles per point after one warm-up, a /metrics scrape every ${scrapeEvery} cycle(s), ${cycleIntervalMs} ms between cycles, node flags '${nodeFlags.join(' ')}', median user CPU per cycle (${os.cpus().length} CPUs, Node ${process.version})\n\n` +
     '| regions model | scale | tracked GiB | regions / cycle | planned moves | user CPU ms / cycle | of which stats / plan / feed+metrics | of one core at loop=1 interval=1 s | us / region | RSS peak MiB | live heap after GC MiB | RSS goal MiB (64 + 1/GiB) | plan digest |\n' +
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n' + rows.join('\n') + '\n' + (errors.length ? '\n' + errors.map((e) => `- ${e}`).join('\n') + '\n' : ''),
   );
