@@ -1,5 +1,14 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // Entry point: the compiled daemon (npm run build writes dist/).
+//
+// --max-semi-space-size=2 (MiB; V8's default on 64-bit is 16): a daemon's
+// garbage is short-lived, per cycle, and a young generation of 3 x 16 MiB
+// was most of its RSS above Node's own ~40 MiB. bench/scale.ts at 16 GiB
+// tracked, one cycle a second: 117 -> 84 MiB; at 1 TiB back to back,
+// 161 -> 113 MiB, for 1.5-6% more CPU per cycle (docs/benchmarks.md,
+// "Scale curve", 2026-12-03). `-m` passes the same flag to the daemon it
+// forks (DAEMON_NODE_FLAGS in src/daemon/main.ts); `node bin/virt-tierd.js`
+// runs without it.
 //
 // First, before any module is loaded: a SIGUSR1 listener. Without one, Node
 // answers SIGUSR1 by opening its inspector on 127.0.0.1:9229, where any local
