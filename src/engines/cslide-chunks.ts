@@ -253,10 +253,17 @@ export class NodeRows {
     if (f.countMax >= 0 && f.placed) {
       const all = this.byCount(order);
       const count = this.t.accessCount;
-      let cut = 0;
       // hottest first the hot rows lead; coldest first the cold ones do
       const leading = (order === 'hottest') === hot;
-      while (cut < all.length && (count[all[cut]!]! >= threshold) === (order === 'hottest')) cut++;
+      // `all` is sorted by count, so the rows that lead are a prefix: binary search for its end
+      const hottest = order === 'hottest';
+      let cut = 0;
+      let hi = all.length;
+      while (cut < hi) {
+        const mid = (cut + hi) >>> 1;
+        if ((count[all[mid]!]! >= threshold) === hottest) cut = mid + 1;
+        else hi = mid;
+      }
       out = leading ? all.subarray(0, cut) : all.subarray(cut);
     } else {
       out = byCount(this.t, whereCount(this.t, this.rows(), threshold, hot), order);
