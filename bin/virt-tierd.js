@@ -1,14 +1,16 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=4
 // Entry point: the compiled daemon (npm run build writes dist/).
 //
-// --max-semi-space-size=2 (MiB; V8's default on 64-bit is 16): a daemon's
+// --max-semi-space-size=4 (MiB; V8's default on 64-bit is 16): a daemon's
 // garbage is short-lived, per cycle, and a young generation of 3 x 16 MiB
-// was most of its RSS above Node's own ~40 MiB. bench/scale.ts at 16 GiB
-// tracked, one cycle a second: 117 -> 84 MiB; at 1 TiB back to back,
-// 161 -> 113 MiB, for 1.5-6% more CPU per cycle (docs/benchmarks.md,
-// "Scale curve", 2026-12-03). `-m` passes the same flag to the daemon it
-// forks (DAEMON_NODE_FLAGS in src/daemon/main.ts); `node bin/virt-tierd.js`
-// runs without it.
+// was a quarter of its RSS. bench/scale.ts (docs/benchmarks.md, "Scale
+// curve", 2026-12-03), 30 cycles back to back: 143-152 -> 108-117 MiB from
+// 16 to 256 GiB tracked at about the same CPU per cycle; at one cycle a
+// second, 117 -> 105 MiB at 16 GiB, 131 -> 115 at 1 TiB. 2 MiB held less
+// (98-114; 84 at a cycle a second) but cost 15-40% more CPU per cycle at
+// 16-256 GiB. `-m` passes the same flag to the daemon it forks
+// (DAEMON_NODE_FLAGS in src/daemon/main.ts); `node bin/virt-tierd.js` runs
+// without it.
 //
 // First, before any module is loaded: a SIGUSR1 listener. Without one, Node
 // answers SIGUSR1 by opening its inspector on 127.0.0.1:9229, where any local
