@@ -5,9 +5,10 @@
 // garbage is short-lived, per cycle, and a young generation of 3 x 16 MiB
 // was a quarter of its RSS. bench/scale.ts (docs/benchmarks.md, "Scale
 // curve", 2026-12-03), 30 cycles back to back: 143-152 -> 108-117 MiB from
-// 16 to 256 GiB tracked at about the same CPU per cycle; at one cycle a
-// second, 117 -> 105 MiB at 16 GiB, 131 -> 115 at 1 TiB. 2 MiB held less
-// (98-114; 84 at a cycle a second) but cost 15-40% more CPU per cycle at
+// 16 to 256 GiB tracked at about the same CPU per cycle. At one cycle a
+// second V8's idle-time GC already returns most of it (111 -> 105 MiB at
+// 16 GiB, 113 either way at 1 TiB): the flag bounds bursts of cycles. 2 MiB
+// held less (98-114 back to back) but cost 15-40% more CPU per cycle at
 // 16-256 GiB. `-m` passes the same flag to the daemon it forks
 // (DAEMON_NODE_FLAGS in src/daemon/main.ts); `node bin/virt-tierd.js` runs
 // without it.
