@@ -1,5 +1,17 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 // Entry point: the compiled daemon (npm run build writes dist/).
+//
+// --max-semi-space-size=4 (MiB; V8's default on 64-bit is 16): a daemon's
+// garbage is short-lived, per cycle, and a young generation of 3 x 16 MiB
+// was a quarter of its RSS. bench/scale.ts (docs/benchmarks.md, "Scale
+// curve", 2026-12-03), 30 cycles back to back: 143-152 -> 108-117 MiB from
+// 16 to 256 GiB tracked at about the same CPU per cycle. At one cycle a
+// second V8's idle-time GC already returns most of it (111 -> 105 MiB at
+// 16 GiB, 113 either way at 1 TiB): the flag bounds bursts of cycles. 2 MiB
+// held less (98-114 back to back) but cost 15-40% more CPU per cycle at
+// 16-256 GiB. `-m` passes the same flag to the daemon it forks
+// (DAEMON_NODE_FLAGS in src/daemon/main.ts); `node bin/virt-tierd.js` runs
+// without it.
 //
 // First, before any module is loaded: a SIGUSR1 listener. Without one, Node
 // answers SIGUSR1 by opening its inspector on 127.0.0.1:9229, where any local

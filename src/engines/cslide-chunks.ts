@@ -217,8 +217,7 @@ export function addBytesByGuest(t: ChunkRows, rows: Int32Array, out: Map<number,
 export class NodeRows {
   readonly list = new RowList();
   private readonly sorted = new Map<string, Int32Array>();
-  private countable?: boolean;
-  private largestPage?: number;
+  private facts?: RowFacts;
 
   constructor(private readonly t: ChunkRows) {}
 
@@ -226,10 +225,17 @@ export class NodeRows {
     return this.list.view();
   }
 
-  /** All rows in `order` (byCount). */
+  /** All rows in `order` (byCount, from the facts found once: not a pass per order). */
   byCount(order: 'hottest' | 'coldest'): Int32Array {
     let out = this.sorted.get(order);
-    if (!out) this.sorted.set(order, (out = byCount(this.t, this.rows(), order)));
+    if (!out) {
+      const f = this.rowFacts();
+      const rows = this.rows();
+      out = f.countMax < 0
+        ? sortRows(rows, order === 'hottest' ? hottestFirst(this.t) : coldestFirst(this.t))
+        : countingSort(this.t, f.placed ? rows : sortRows(rows, byPlace(this.t)), f.countMax, order === 'hottest');
+      this.sorted.set(order, out);
+    }
     return out;
   }
 
@@ -243,13 +249,21 @@ export class NodeRows {
     const key = `${hot}/${order}/${threshold}`;
     let out = this.sorted.get(key);
     if (out) return out;
-    if (this.isCountable()) {
+    const f = this.rowFacts();
+    if (f.countMax >= 0 && f.placed) {
       const all = this.byCount(order);
       const count = this.t.accessCount;
-      let cut = 0;
       // hottest first the hot rows lead; coldest first the cold ones do
       const leading = (order === 'hottest') === hot;
-      while (cut < all.length && (count[all[cut]!]! >= threshold) === (order === 'hottest')) cut++;
+      // `all` is sorted by count, so the rows that lead are a prefix: binary search for its end
+      const hottest = order === 'hottest';
+      let cut = 0;
+      let hi = all.length;
+      while (cut < hi) {
+        const mid = (cut + hi) >>> 1;
+        if ((count[all[mid]!]! >= threshold) === hottest) cut = mid + 1;
+        else hi = mid;
+      }
       out = leading ? all.subarray(0, cut) : all.subarray(cut);
     } else {
       out = byCount(this.t, whereCount(this.t, this.rows(), threshold, hot), order);
@@ -258,23 +272,47 @@ export class NodeRows {
     return out;
   }
 
-  /** The largest page size of the rows (0 when none), found once. */
+  /** The largest page size of the rows (0 when none). */
   largestPageBytes(): number {
-    if (this.largestPage === undefined) {
-      const rows = this.rows();
-      const size = this.t.pageSizeBytes;
-      let largest = 0;
-      for (let i = 0; i < rows.length; i++) if (size[rows[i]!]! > largest) largest = size[rows[i]!]!;
-      this.largestPage = largest;
-    }
-    return this.largestPage;
+    return this.rowFacts().largestPageBytes;
   }
 
-  /** Whether byCount takes its counting path for these rows (and so for any part of them). */
-  private isCountable(): boolean {
-    if (this.countable === undefined) this.countable = countableMax(this.t, this.rows()) >= 0 && isPlaced(this.t, this.rows());
-    return this.countable;
+  /**
+   * countableMax, isPlaced and the largest page size of all rows in one
+   * pass, once: planning starts after every row was pushed, and each of
+   * them was a pass of its own per order (issue 11, bench/scale.ts).
+   */
+  private rowFacts(): RowFacts {
+    if (this.facts === undefined) {
+      const rows = this.rows();
+      const { guest, start, accessCount: count, pageSizeBytes: size } = this.t;
+      let countMax = 0;
+      let placed = true;
+      let largestPageBytes = 0;
+      for (let i = 0; i < rows.length; i++) {
+        const id = rows[i]!;
+        const c = count[id]!;
+        if (countMax >= 0) {
+          if (!Number.isInteger(c) || c < 0 || c > 1_000_000) countMax = -1;
+          else if (c > countMax) countMax = c;
+        }
+        if (placed && i > 0) {
+          const a = rows[i - 1]!;
+          if ((guest[a]! - guest[id]! || start[a]! - start[id]!) > 0) placed = false;
+        }
+        if (size[id]! > largestPageBytes) largestPageBytes = size[id]!;
+      }
+      this.facts = { countMax, placed, largestPageBytes };
+    }
+    return this.facts;
   }
+}
+
+/** What NodeRows learns of its rows in one pass: countableMax (-1: not countable), isPlaced, the largest page size. */
+interface RowFacts {
+  countMax: number;
+  placed: boolean;
+  largestPageBytes: number;
 }
 
 /** One pool's NodeRows by node id: small ids index an array (a lookup per range), any other id a Map. */

@@ -6,7 +6,8 @@
  * what the live view draws as the guest-RAM heat map; small enough to send
  * every second (integers 0..100).
  *
- * Pure: AccessMap in, numbers out.
+ * Pure: AccessMap in, numbers out (the per-bucket sums are scratch arrays
+ * reused between calls, never returned).
  */
 import type { AccessMap } from '../scan/access-map.js';
 
@@ -29,52 +30,7 @@ export interface HeatStrip {
 
 /** Builds the strip; `buckets` is clamped to the number of 4 KiB pages covered (at least 1). */
 export function heatStrip(map: AccessMap, buckets = DEFAULT_HEAT_BUCKETS): HeatStrip {
-  // Offsets of each VMA once the VMAs are laid end to end.
-  const vmas = [...map.vmas].sort((a, b) => a.start - b.start);
-  let totalBytes = 0;
-  const vmaOffset: Array<{ start: number; end: number; offset: number }> = [];
-  for (const v of vmas) {
-    vmaOffset.push({ start: v.start, end: v.end, offset: totalBytes });
-    totalBytes += v.end - v.start;
-  }
-  const n = Math.max(1, Math.min(buckets, Math.floor(totalBytes / 4096) || 1));
-  const bucketBytes = Math.max(1, Math.ceil(totalBytes / n));
-  const presentBytes = new Float64Array(n);
-  const swappedBytes = new Float64Array(n);
-  const accessWeighted = new Float64Array(n);
-  const loop = Math.max(1, map.loop);
-  let vi = 0;
-  for (const r of map.ranges) {
-    if (!r.present && !r.swapped) continue;
-    while (vi < vmaOffset.length && vmaOffset[vi]!.end <= r.start) vi++;
-    const vma = vmaOffset[vi];
-    if (!vma || r.start < vma.start) continue; // a range outside every VMA (should not happen)
-    let pos = vma.offset + (r.start - vma.start);
-    const end = Math.min(pos + r.pageCount * r.pageSizeBytes, vma.offset + (vma.end - vma.start));
-    // idle_pages counts a written scan as 3 (etmem's weights): a strip shows "accessed in every scan" at most.
-    const ratio = Math.min(1, r.accessCount / loop);
-    while (pos < end) {
-      const b = Math.min(n - 1, Math.floor(pos / bucketBytes));
-      const chunk = Math.min(end, (b + 1) * bucketBytes) - pos;
-      if (chunk <= 0) break;
-      if (r.present) {
-        presentBytes[b]! += chunk;
-        accessWeighted[b]! += chunk * ratio;
-      } else swappedBytes[b]! += chunk;
-      pos += chunk;
-    }
-  }
-  const size = (b: number): number => Math.max(1, Math.min(bucketBytes, totalBytes - b * bucketBytes));
-  const pct = (x: number): number => Math.min(100, Math.round(x * 100));
-  return {
-    pid: map.pid,
-    timeMs: map.timeMs,
-    totalBytes,
-    bucketBytes,
-    present: Array.from(presentBytes, (v, b) => pct(v / size(b))),
-    swapped: Array.from(swappedBytes, (v, b) => pct(v / size(b))),
-    access: Array.from(accessWeighted, (v, b) => (presentBytes[b]! > 0 ? pct(v / presentBytes[b]!) : -1)),
-  };
+  return summarizeMap(map, buckets, false).heat;
 }
 
 /** Present and swapped bytes of a map (what a cycle saw). */
@@ -87,4 +43,123 @@ export function mapTotals(map: AccessMap): { presentBytes: number; swappedBytes:
     else if (r.swapped) swappedBytes += bytes;
   }
   return { presentBytes, swappedBytes };
+}
+
+/** What the scan observer keeps of one cycle, from one pass over the map's ranges. */
+export interface MapSummary {
+  presentBytes: number;
+  swappedBytes: number;
+  heat: HeatStrip;
+  /**
+   * start, pageCount, pageSizeBytes, accessCount of each present range, in
+   * map order, in the first `presentRanges * 4` slots (`packInto` when it
+   * had room, else a new array with room for every range); empty unless asked
+   */
+  packed: Float64Array;
+  presentRanges: number;
+}
+
+// Per-bucket sums, reused by every call (the strip itself is copied out into fresh arrays).
+let presentScratch = new Float64Array(DEFAULT_HEAT_BUCKETS);
+let swappedScratch = new Float64Array(DEFAULT_HEAT_BUCKETS);
+let accessScratch = new Float64Array(DEFAULT_HEAT_BUCKETS);
+const NO_PACK = new Float64Array(0);
+
+/**
+ * heatStrip, mapTotals and (when `pack`) the present ranges packed four
+ * numbers each, in one pass over the ranges: the observer runs this on
+ * every guest's map every cycle, so one pass instead of four (issue 11,
+ * bench/scale.ts). `packInto`, when given and large enough, is overwritten
+ * and returned as `packed` (the caller's previous cycle's array).
+ */
+export function summarizeMap(map: AccessMap, buckets = DEFAULT_HEAT_BUCKETS, pack = true, packInto?: Float64Array): MapSummary {
+  // Offsets of each VMA once the VMAs are laid end to end (trackers list VMAs in address order: no copy then).
+  let vmas = map.vmas;
+  for (let i = 1; i < vmas.length; i++) {
+    if (vmas[i]!.start < vmas[i - 1]!.start) {
+      vmas = [...vmas].sort((a, b) => a.start - b.start);
+      break;
+    }
+  }
+  const nv = vmas.length;
+  const vmaStart = new Float64Array(nv);
+  const vmaEnd = new Float64Array(nv);
+  const vmaOffset = new Float64Array(nv);
+  let totalBytes = 0;
+  for (let i = 0; i < nv; i++) {
+    const v = vmas[i]!;
+    vmaStart[i] = v.start;
+    vmaEnd[i] = v.end;
+    vmaOffset[i] = totalBytes;
+    totalBytes += v.end - v.start;
+  }
+  const n = Math.max(1, Math.min(buckets, Math.floor(totalBytes / 4096) || 1));
+  const bucketBytes = Math.max(1, Math.ceil(totalBytes / n));
+  if (presentScratch.length < n) {
+    presentScratch = new Float64Array(n);
+    swappedScratch = new Float64Array(n);
+    accessScratch = new Float64Array(n);
+  }
+  const presentB = presentScratch;
+  const swappedB = swappedScratch;
+  const accessW = accessScratch;
+  presentB.fill(0, 0, n);
+  swappedB.fill(0, 0, n);
+  accessW.fill(0, 0, n);
+  const loop = Math.max(1, map.loop);
+  const ranges = map.ranges;
+  const packed = !pack ? NO_PACK : packInto !== undefined && packInto.length >= ranges.length * 4 ? packInto : new Float64Array(ranges.length * 4);
+  let k = 0;
+  let presentBytes = 0;
+  let swappedBytes = 0;
+  let vi = 0;
+  for (let i = 0; i < ranges.length; i++) {
+    const r = ranges[i]!;
+    const present = r.present;
+    const bytes = r.pageCount * r.pageSizeBytes;
+    if (present) {
+      presentBytes += bytes;
+      if (pack) {
+        packed[k++] = r.start;
+        packed[k++] = r.pageCount;
+        packed[k++] = r.pageSizeBytes;
+        packed[k++] = r.accessCount;
+      }
+    } else if (r.swapped) swappedBytes += bytes;
+    else continue;
+    const start = r.start;
+    while (vi < nv && vmaEnd[vi]! <= start) vi++;
+    if (vi >= nv || start < vmaStart[vi]!) continue; // a range outside every VMA (should not happen)
+    let pos = vmaOffset[vi]! + (start - vmaStart[vi]!);
+    const end = Math.min(pos + bytes, vmaOffset[vi]! + (vmaEnd[vi]! - vmaStart[vi]!));
+    // idle_pages counts a written scan as 3 (etmem's weights): a strip shows "accessed in every scan" at most.
+    const ratio = Math.min(1, r.accessCount / loop);
+    while (pos < end) {
+      const b = Math.min(n - 1, Math.floor(pos / bucketBytes));
+      const chunk = Math.min(end, (b + 1) * bucketBytes) - pos;
+      if (chunk <= 0) break;
+      if (present) {
+        presentB[b]! += chunk;
+        accessW[b]! += chunk * ratio;
+      } else swappedB[b]! += chunk;
+      pos += chunk;
+    }
+  }
+  const pct = (x: number): number => Math.min(100, Math.round(x * 100));
+  const presentPct = new Array<number>(n);
+  const swappedPct = new Array<number>(n);
+  const accessPct = new Array<number>(n);
+  for (let b = 0; b < n; b++) {
+    const size = Math.max(1, Math.min(bucketBytes, totalBytes - b * bucketBytes));
+    presentPct[b] = pct(presentB[b]! / size);
+    swappedPct[b] = pct(swappedB[b]! / size);
+    accessPct[b] = presentB[b]! > 0 ? pct(accessW[b]! / presentB[b]!) : -1;
+  }
+  return {
+    presentBytes,
+    swappedBytes,
+    heat: { pid: map.pid, timeMs: map.timeMs, totalBytes, bucketBytes, present: presentPct, swapped: swappedPct, access: accessPct },
+    packed,
+    presentRanges: k / 4,
+  };
 }

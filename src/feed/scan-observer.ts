@@ -14,7 +14,7 @@
 import type { EngineTask } from '../runner/engine.js';
 import type { AccessMap } from '../scan/access-map.js';
 import type { ScanCycleOptions, ScanTarget, Tracker } from '../scan/tracker.js';
-import { DEFAULT_HEAT_BUCKETS, heatStrip, mapTotals, type HeatStrip } from './heat.js';
+import { DEFAULT_HEAT_BUCKETS, summarizeMap, type HeatStrip } from './heat.js';
 import { isAbortError } from '../errors.js';
 
 export interface ScanRecord {
@@ -49,31 +49,18 @@ export interface PidAccess {
 /**
  * A PidAccess as it is kept between cycles: the ranges packed four numbers
  * each. Built every cycle and read only when migrate-hints asks, so the
- * cycle makes one array, not one per range (issue 11, bench/scale.ts).
+ * cycle makes no array per range; the pid's array of the cycle before is
+ * overwritten when it has room (issue 11, bench/scale.ts).
  */
 interface PackedAccess extends Omit<PidAccess, 'ranges'> {
-  /** start, pageCount, pageSizeBytes, accessCount of each present range */
+  /** start, pageCount, pageSizeBytes, accessCount of each present range, in the first presentRanges * 4 slots */
   packed: Float64Array;
-}
-
-function packPresent(map: AccessMap): Float64Array {
-  let n = 0;
-  for (const x of map.ranges) if (x.present) n++;
-  const out = new Float64Array(n * 4);
-  let i = 0;
-  for (const x of map.ranges) {
-    if (!x.present) continue;
-    out[i++] = x.start;
-    out[i++] = x.pageCount;
-    out[i++] = x.pageSizeBytes;
-    out[i++] = x.accessCount;
-  }
-  return out;
+  presentRanges: number;
 }
 
 function unpack(a: PackedAccess): PidAccess {
   const ranges: Array<[number, number, number, number]> = [];
-  for (let i = 0; i < a.packed.length; i += 4) ranges.push([a.packed[i]!, a.packed[i + 1]!, a.packed[i + 2]!, a.packed[i + 3]!]);
+  for (let i = 0; i < a.presentRanges * 4; i += 4) ranges.push([a.packed[i]!, a.packed[i + 1]!, a.packed[i + 2]!, a.packed[i + 3]!]);
   return { loop: a.loop, timeMs: a.timeMs, tracker: a.tracker, hotThreshold: a.hotThreshold, ranges };
 }
 
@@ -141,10 +128,12 @@ export class ScanObserver {
           r.scanSecondsTotal += ms / 1000;
           r.lastScanMs = ms;
           r.lastScanTimeMs = Date.now();
-          const totals = mapTotals(map);
-          r.presentBytes = totals.presentBytes;
-          r.swappedBytes = totals.swappedBytes;
-          r.heat = heatStrip(map, buckets);
+          // one pass over the ranges: totals, heat strip and the packed ranges
+          const last = r.accessByPid.get(map.pid);
+          const summary = summarizeMap(map, buckets, true, last?.packed);
+          r.presentBytes = summary.presentBytes;
+          r.swappedBytes = summary.swappedBytes;
+          r.heat = summary.heat;
           r.heatHistory.push(r.heat);
           if (r.heatHistory.length > HEAT_HISTORY_CYCLES) r.heatHistory.splice(0, r.heatHistory.length - HEAT_HISTORY_CYCLES);
           r.accessByPid.set(map.pid, {
@@ -152,7 +141,8 @@ export class ScanObserver {
             timeMs: map.timeMs,
             tracker: map.tracker,
             hotThreshold: hotThresholdOf(task),
-            packed: packPresent(map),
+            packed: summary.packed,
+            presentRanges: summary.presentRanges,
           });
           return map;
         } catch (err) {

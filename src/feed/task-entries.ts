@@ -42,6 +42,28 @@ export class TaskEntries {
 
   /** Reads the registry once; a new version for an entry whose JSON changed; tasks gone are dropped. */
   refresh(): void {
+    const updates = this.refreshUpdates();
+    const keys = new Set(updates.map((u) => u.key));
+    for (const u of updates) {
+      const json = JSON.stringify(u);
+      const old = this.byKey.get(u.key);
+      if (!old) this.byKey.set(u.key, { key: u.key, name: u.name, domain: u.domain, json, version: 1 });
+      else if (old.json !== json) {
+        old.json = json;
+        old.version++;
+      }
+    }
+    for (const k of this.byKey.keys()) if (!keys.has(k)) this.byKey.delete(k);
+  }
+
+  /**
+   * Reads the registry once into `lastUpdates` (and the move error
+   * counters), leaving the entries' JSON to the next `refresh`: what a
+   * /metrics scrape needs. The JSON is for feed clients, who are sent
+   * entries only at the update timer's refresh, and it was most of a
+   * scrape's CPU (issue 11, bench/scale.ts).
+   */
+  refreshUpdates(): readonly TaskUpdate[] {
     const updates: TaskUpdate[] = [];
     for (const runtime of this.registry.tasks()) {
       try {
@@ -52,19 +74,10 @@ export class TaskEntries {
       }
     }
     const keys = new Set(updates.map((u) => u.key));
-    for (const u of updates) {
-      this.moveErrors.observe(u);
-      const json = JSON.stringify(u);
-      const old = this.byKey.get(u.key);
-      if (!old) this.byKey.set(u.key, { key: u.key, name: u.name, domain: u.domain, json, version: 1 });
-      else if (old.json !== json) {
-        old.json = json;
-        old.version++;
-      }
-    }
-    for (const k of this.byKey.keys()) if (!keys.has(k)) this.byKey.delete(k);
+    for (const u of updates) this.moveErrors.observe(u);
     this.moveErrors.retain(keys);
     this.scans?.retain(keys);
     this.updates = updates;
+    return updates;
   }
 }

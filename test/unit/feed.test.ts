@@ -1,10 +1,15 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { heatStrip, mapTotals } from '../../src/feed/heat.js';
+import { heatStrip, mapTotals, summarizeMap } from '../../src/feed/heat.js';
 import { parseClientMessage, subscribed, FeedProtocolError } from '../../src/feed/protocol.js';
 import { MoveErrorCounters, renderMetrics } from '../../src/feed/metrics.js';
 import { taskUpdate } from '../../src/feed/snapshot.js';
-import { taskKey } from '../../src/feed/scan-observer.js';
+import { TaskEntries } from '../../src/feed/task-entries.js';
+import type { TaskRuntime } from '../../src/model/task-runtime.js';
+import { ScanObserver, taskKey } from '../../src/feed/scan-observer.js';
+import type { EngineTask } from '../../src/runner/engine.js';
+import type { ScanTarget } from '../../src/scan/tracker.js';
+import type { AccessMap } from '../../src/scan/access-map.js';
 import { checkListen, isLoopbackHost, requestToken, tokenMatches } from '../../src/feed/listen-check.js';
 import { syntheticMap } from '../sim/synthetic.js';
 import type { TaskView } from '../../src/model/task-runtime.js';
@@ -28,6 +33,36 @@ describe('feed heat strip', () => {
     assert.deepEqual(s.swapped, [0, 0, 100, 0]);
     assert.deepEqual(s.access, [100, 0, -1, 50]);
     assert.deepEqual(mapTotals(map), { presentBytes: 5 * 4096, swappedBytes: 2 * 4096 });
+  });
+  test('summarizeMap: the strip, the totals and the present ranges packed, in one pass', () => {
+    const map = syntheticMap([
+      { accessCount: 4, node: 0 }, { accessCount: 0, node: -1, present: false, swapped: true },
+      { accessCount: 0, node: -1, present: false, swapped: false }, { accessCount: 2, node: 1 },
+    ], { loop: 4, pageSizeBytes: 4096 });
+    const s = summarizeMap(map, 2);
+    assert.deepEqual(s.heat, heatStrip(map, 2));
+    assert.deepEqual({ presentBytes: s.presentBytes, swappedBytes: s.swappedBytes }, mapTotals(map));
+    assert.equal(s.presentRanges, 2);
+    const r = map.ranges;
+    assert.deepEqual(Array.from(s.packed.subarray(0, 8)), [r[0]!.start, 1, 4096, 4, r[3]!.start, 1, 4096, 2]);
+    // a buffer with room is reused; one without is not
+    const room = new Float64Array(16);
+    assert.equal(summarizeMap(map, 2, true, room).packed, room);
+    assert.notEqual(summarizeMap(map, 2, true, new Float64Array(4)).packed.length, 4);
+  });
+  test('the observer keeps only the last cycle\'s ranges when it reuses its array', async () => {
+    const big = syntheticMap([{ accessCount: 1, node: 0 }, { accessCount: 0, node: 0 }, { accessCount: 1, node: 0 }], { pid: 7, loop: 1, pageSizeBytes: 4096 });
+    const small = syntheticMap([{ accessCount: 1, node: 1 }], { pid: 7, loop: 1, pageSizeBytes: 4096 });
+    let next: AccessMap = big;
+    const scans = new ScanObserver();
+    const task = { config: { project: 'p', engine: 'cslide', name: 't', type: 'pid', value: '7', params: {} } } as unknown as EngineTask;
+    const tracker = await scans.wrapTracker(task, { name: 'synthetic', scanCycle: async () => next, close: async () => undefined });
+    await tracker.scanCycle({ pid: 7 } as ScanTarget, { loop: 1, intervalMs: 1 });
+    assert.equal(scans.accessForPid(7)?.ranges.length, 3);
+    next = small;
+    await tracker.scanCycle({ pid: 7 } as ScanTarget, { loop: 1, intervalMs: 1 });
+    assert.deepEqual(scans.accessForPid(7)?.ranges, [[small.ranges[0]!.start, 1, 4096, 1]]);
+    assert.equal(scans.get(taskKey(task.config))?.presentBytes, 4096);
   });
   test('more buckets than pages are clamped', () => {
     const map = syntheticMap([{ accessCount: 1, node: 0 }], { loop: 1, pageSizeBytes: 4096 });
@@ -115,6 +150,24 @@ describe('feed metrics', () => {
     assert.match(text, /^virt_tier_task_move_errors_total\{.*errno="EACCES"\} 4$/m);
     assert.match(text, /^process_cpu_seconds_total 1.5$/m);
     assert.equal(text.match(/^# TYPE virt_tier_feed_clients_dropped_total counter$/gm)?.length, 1, 'one TYPE line per metric');
+  });
+});
+
+describe('feed task entries', () => {
+  test('a scrape reads the tasks and their move errors without the feed JSON; the timer refresh makes it', () => {
+    let v = view({ statsTimeMs: 1, stats: { errorsByErrno: { EBUSY: 1 } } });
+    const entries = new TaskEntries({ tasks: () => [{ view: () => v } as unknown as TaskRuntime] }, { debug() {}, info() {}, warn() {}, error() {} });
+    assert.equal(entries.refreshUpdates().length, 1);
+    assert.equal(entries.entries.size, 0);
+    assert.deepEqual(entries.moveErrors.get('p/cslide/t'), { EBUSY: 1 });
+    entries.refresh();
+    assert.equal(entries.entries.get('p/cslide/t')?.version, 1);
+    v = view({ statsTimeMs: 2, stats: { round: 2 } });
+    entries.refreshUpdates();
+    assert.equal(entries.entries.get('p/cslide/t')?.version, 1, 'a scrape leaves the entries alone');
+    assert.equal(entries.lastUpdates[0]?.round, 2);
+    entries.refresh();
+    assert.equal(entries.entries.get('p/cslide/t')?.version, 2);
   });
 });
 
