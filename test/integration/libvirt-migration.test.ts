@@ -64,6 +64,9 @@ async function estimate(g: TestGuest, bandwidthMBps: number): Promise<{ run: Pre
 const within = (pred: number, real: number, frac: number, what: string): void =>
   assert.ok(Math.abs(pred - real) <= frac * real, `${what}: predicted ${pred}, QEMU ${real} (${((100 * (pred - real)) / real).toFixed(1)}%)`);
 
+/** The bandwidth the dirtying guest is migrated at, MiB/s. */
+const RACE_MIBPS = 16;
+
 /** The checks every converging scenario shares. */
 function compare(name: string, run: PrecopyRun, real: MigrationFigures): void {
   process.stderr.write(`# ${name}: predicted ${run.totalBytes} B ${run.totalTimeMs.toFixed(0)} ms down ${run.downtimeMs.toFixed(0)} ms syncs ${run.dirtySyncCount} normal ${run.normalPages} zero ${run.zeroPages}; ` +
@@ -201,17 +204,21 @@ describe('live migration: estimates against real QEMU migrations (real libvirtd)
   }));
 
   test('dirtying faster than the bandwidth: predicted not to converge, and QEMU does not', () => withGuest({ memoryMiB: 256, hugepages: false, cmdlineExtra: 'vt_fast_mib=16' }, /virt-tier-test-workload-up/, async (racer) => {
-    const { run } = await estimate(racer, 32);
-    assert.equal(run.converged, false, 'predicted: no convergence at 32 MiB/s');
+    // 16 MiB/s: the guest's rewriting must outpace the bandwidth for pre-copy not to converge, and under
+    // two CPU hogs this TCG guest got so little CPU that it rewrote slower than 32 MiB/s (measured, then
+    // predicted to converge); a starved guest still outpaces 16 MiB/s.
+    const { run, doc } = await estimate(racer, RACE_MIBPS);
+    process.stderr.write(`# racer at ${RACE_MIBPS} MiB/s: predicted converged=${run.converged} syncs ${run.dirtySyncCount}; measured ${JSON.stringify(doc.measured).slice(0, 600)}\n`);
+    assert.equal(run.converged, false, `predicted: no convergence at ${RACE_MIBPS} MiB/s`);
     const p = capture();
-    assert.equal(await runMigratePlan([racer.name, '--bandwidth', '32', '--json'], p.io), 0, p.err);
+    assert.equal(await runMigratePlan([racer.name, '--bandwidth', String(RACE_MIBPS), '--json'], p.io), 0, p.err);
     const plan = JSON.parse(p.out).plan;
     assert.equal(plan.precopy.converged, false);
     assert.notEqual(plan.advice, 'precopy');
-    assert.ok(plan.requiredBandwidthMBps === null || plan.requiredBandwidthMBps > 32);
+    assert.ok(plan.requiredBandwidthMBps === null || plan.requiredBandwidthMBps > RACE_MIBPS);
     const dest = await startIncoming(qemuPid(racer));
     dests.push(dest);
-    await qmp(racer.name, 'migrate-set-parameters', { 'max-bandwidth': 32 * MIB, 'downtime-limit': 300 });
+    await qmp(racer.name, 'migrate-set-parameters', { 'max-bandwidth': RACE_MIBPS * MIB, 'downtime-limit': 300 });
     await qmp(racer.name, 'migrate', { uri: `tcp:127.0.0.1:${dest.port}` });
     // pass 1 plus two more passes: four syncs with the migration still active
     const seen = await waitFor(async () => {
