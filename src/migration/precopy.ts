@@ -22,6 +22,22 @@
  *   writes more. Below: the guest stops, a last sync runs, and the rest is
  *   sent without the rate limit (`migration_completion` lifts it): that is
  *   the downtime.
+ * - "The rest" includes the unsent end of the pass itself: `ram_save_pending`
+ *   counts every still-dirty page, and QEMU checks it once per rate-limiter
+ *   window (before `qemu_savevm_state_iterate`), not at the end of a pass.
+ *   So the final pass's tail -- the largest end of it that, with the pages
+ *   dirtied meanwhile, stays below the threshold -- crosses with the
+ *   guest stopped at stream speed, not at the limit (`tail` in the run;
+ *   issue 12, docs/benchmarks.md Run 3). What the tail holds is a measured
+ *   input (`walk`: the page states in QEMU's walk order with the zero-page
+ *   sample): for a guest whose data sits at the end of its RAM the tail is
+ *   most of a threshold of payload, for an idle one zero pages (9 bytes
+ *   each, no difference). Without `walk` the tail has the pass's average
+ *   mix. Not modelled: QEMU checks once per 100 ms rate-limiter window
+ *   (and less often inside hugetlb host pages), so the real tail is up to
+ *   a window shorter; only the final pass (the pass loop decides which) is
+ *   searched, and one sync is counted for its switch-over where QEMU may
+ *   sync more than once.
  * - What the guest writes in a pass of length t is not rate x t: a guest
  *   that rewrites one working set dirties at most that set however long the
  *   pass. The input is the measured curve "distinct pages written within t"
@@ -65,6 +81,20 @@ export const DEFAULT_STOP_OVERHEAD_MS = 3;
 
 const MIB = 1024 * 1024;
 
+/**
+ * Pass 1's pages in QEMU's walk order, in chunks of `chunkPages` (the last
+ * chunk may hold fewer): per chunk how many pages hold data, read as zero,
+ * or are swapped out. QEMU walks its RAMBlocks largest first
+ * (softmmu/physmem.c ram_block_add keeps the list sorted by size), each
+ * from its first page.
+ */
+export interface WalkProfile {
+  chunkPages: number;
+  dataPages: number[];
+  zeroPages: number[];
+  swappedPages: number[];
+}
+
 /** How many distinct pages the guest writes within t ms of a bitmap sync. */
 export interface DirtyModel {
   /**
@@ -104,9 +134,11 @@ export interface PrecopyInput {
   /** unthrottled stream speed during the stop, MiB/s */
   stopCopyMBps?: number;
   stopOverheadMs?: number;
+  /** where data, zero and swapped pages sit in pass 1's walk; absent: spread evenly */
+  walk?: WalkProfile;
 }
 
-export type NormalisedPrecopyInput = Required<Omit<PrecopyInput, 'dirty'>> & { dirty: DirtyModel };
+export type NormalisedPrecopyInput = Required<Omit<PrecopyInput, 'dirty' | 'walk'>> & { dirty: DirtyModel; walk?: WalkProfile };
 
 export type PrecopyStopReason = 'downtime-reached' | 'max-iterations';
 
@@ -120,11 +152,25 @@ export interface PrecopyPass {
   dirtiedPages: number;
 }
 
+/** The end of the final pass, left unsent when QEMU switches over and sent with the guest stopped. */
+export interface PrecopyTail {
+  /** which pass (0-based) it ends */
+  pass: number;
+  normalPages: number;
+  zeroPages: number;
+  swapIns: number;
+  bytes: number;
+  /** its time in the downtime: swap-ins, then the bytes at stop-copy speed */
+  timeMs: number;
+}
+
 export interface PrecopyRun {
   /** live passes before the stop (the guest keeps running during these) */
   iterations: number;
+  /** what each pass sends while the guest runs (the final one without its tail) */
   passes: PrecopyPass[];
-  /** pages and bytes sent with the guest stopped */
+  tail: PrecopyTail;
+  /** the pages dirtied during the final pass, sent again with the guest stopped (beside the tail) */
   stopCopyPages: number;
   stopCopyBytes: number;
   /** as query-migrate counts them: ram.normal, ram.duplicate, ram.transferred */
@@ -204,7 +250,23 @@ export function normalisePrecopyInput(input: PrecopyInput): NormalisedPrecopyInp
     if (!(Number.isFinite(rate) && rate >= 0)) throw invalidField('dirty.ratePagesPerSec', rate, 'a number >= 0');
     if (d.workingSetPages !== undefined) checkCount('dirty.workingSetPages', d.workingSetPages);
   }
+  if (input.walk) checkWalk(input.walk, totalPages);
   return { ...input, swappedZeroPages, maxDowntimeMs, maxIterations, swapInUs, stopCopyMBps, stopOverheadMs };
+}
+
+function checkWalk(w: WalkProfile, totalPages: number): void {
+  if (!Number.isInteger(w.chunkPages) || w.chunkPages < 1) throw invalidField('walk.chunkPages', w.chunkPages, 'an integer >= 1');
+  const n = w.dataPages.length;
+  if (w.zeroPages.length !== n || w.swappedPages.length !== n) throw invalidField('walk', `${n}/${w.zeroPages.length}/${w.swappedPages.length} chunks`, 'as many zero and swapped counts as data counts');
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const c = [w.dataPages[i]!, w.zeroPages[i]!, w.swappedPages[i]!];
+    if (!c.every((x) => Number.isSafeInteger(x) && x >= 0) || c[0]! + c[1]! + c[2]! > w.chunkPages) {
+      throw invalidField(`walk chunk ${i}`, c.join('+'), `integers >= 0 summing to <= ${w.chunkPages}`);
+    }
+    sum += c[0]! + c[1]! + c[2]!;
+  }
+  if (sum !== totalPages) throw invalidField('walk', sum, `pages summing to ${totalPages} (ramSizeBytes / pageSizeBytes)`);
 }
 
 /** Distinct pages written within `ms` of a sync, by the dirty model, capped at `totalPages`. */
@@ -237,6 +299,13 @@ export function dirtiedWithin(d: DirtyModel, ms: number, totalPages: number): nu
   return Math.min(Math.max(0, pages), totalPages);
 }
 
+/** A pass's pages in walk order, chunked: payload pages, zero pages and swap-ins per chunk (fractions allowed). */
+export interface PassChunks {
+  normal: number[];
+  zero: number[];
+  swapIns: number[];
+}
+
 export interface RunShape {
   pageSizeBytes: number;
   totalPages: number;
@@ -244,6 +313,74 @@ export interface RunShape {
   normalPages: number;
   zeroPages: number;
   swapIns: number;
+  /** pass 1 in walk order (sums as above); absent: one chunk */
+  walk?: PassChunks;
+}
+
+interface TailCut {
+  normalPages: number;
+  zeroPages: number;
+  swapIns: number;
+}
+
+/**
+ * Where QEMU switches over within the final pass (see the file comment):
+ * the largest end of the pass that, with the pages dirtied while the rest
+ * of the pass went live, numbers below the threshold.
+ */
+export function finalPassTail(
+  chunks: PassChunks,
+  o: { pageSizeBytes: number; thresholdPages: number; bandwidthBytesPerMs: number; swapInUs: number; dirty: DirtyModel; totalPages: number },
+): TailCut {
+  const normalWire = o.pageSizeBytes + PAGE_HEADER_BYTES;
+  const m = chunks.normal.length;
+  // cumulative from the end of the walk: index i = the last i chunks
+  const cb = new Float64Array(m + 1);
+  const cp = new Float64Array(m + 1);
+  const cn = new Float64Array(m + 1);
+  const cz = new Float64Array(m + 1);
+  const cs = new Float64Array(m + 1);
+  for (let i = 0; i < m; i++) {
+    const k = m - 1 - i;
+    const n = chunks.normal[k]!;
+    const z = chunks.zero[k]!;
+    cn[i + 1] = cn[i]! + n;
+    cz[i + 1] = cz[i]! + z;
+    cs[i + 1] = cs[i]! + chunks.swapIns[k]!;
+    cp[i + 1] = cp[i]! + n + z;
+    cb[i + 1] = cb[i]! + n * normalWire + z * ZERO_PAGE_WIRE_BYTES;
+  }
+  // the last `pages` pages of the pass, interpolated within a chunk
+  const tailOf = (pages: number): TailCut & { bytes: number } => {
+    let lo = 0;
+    let hi = m;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (cp[mid]! <= pages) lo = mid;
+      else hi = mid - 1;
+    }
+    const span = lo < m ? cp[lo + 1]! - cp[lo]! : 0;
+    const f = span > 0 ? Math.min(1, (pages - cp[lo]!) / span) : 0;
+    const lerp = (c: Float64Array): number => (lo < m ? c[lo]! + f * (c[lo + 1]! - c[lo]!) : c[m]!);
+    return { bytes: lerp(cb), normalPages: lerp(cn), zeroPages: lerp(cz), swapIns: lerp(cs) };
+  };
+  const fits = (pages: number): boolean => {
+    const t = tailOf(pages);
+    const liveMs = Math.max((cb[m]! - t.bytes) / o.bandwidthBytesPerMs, ((cs[m]! - t.swapIns) * o.swapInUs) / 1000);
+    return pages + dirtiedWithin(o.dirty, liveMs, o.totalPages) < o.thresholdPages;
+  };
+  // the tail shrinks as the pages dirtied meanwhile grow: bisect for the largest that fits
+  let lo = 0; // fits: the final pass's own dirtying is below the threshold
+  let hi = Math.min(Math.floor(cp[m]! + 1e-9), Math.ceil(o.thresholdPages) - 1);
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  const pages = lo;
+  const t = tailOf(pages);
+  const normalPages = Math.min(pages, Math.round(t.normalPages));
+  return { normalPages, zeroPages: pages - normalPages, swapIns: Math.min(pages, Math.round(t.swapIns)) };
 }
 
 /** One pre-copy run. */
@@ -273,11 +410,34 @@ export function simulatePrecopy(shape: RunShape, n: NormalisedPrecopyInput): Pre
     dirtied = Math.round(dirtiedWithin(n.dirty, timeMs, shape.totalPages));
     passes.push({ normalPages: sent, zeroPages: 0, bytes, timeMs, dirtiedPages: dirtied });
   }
+  const stopCopyBytesPerMs = (n.stopCopyMBps * MIB) / 1000;
+  const last = passes.length - 1;
+  const tail: PrecopyTail = { pass: last, normalPages: 0, zeroPages: 0, swapIns: 0, bytes: 0, timeMs: 0 };
+  // a forced stop (no convergence) is taken at the end of its pass: no tail
+  if (converged) {
+    const p = passes[last]!;
+    const chunks: PassChunks =
+      last === 0 ? (shape.walk ?? { normal: [shape.normalPages], zero: [shape.zeroPages], swapIns: [shape.swapIns] }) : { normal: [p.normalPages], zero: [0], swapIns: [0] };
+    const cut = finalPassTail(chunks, { pageSizeBytes: page, thresholdPages: thresholdBytes / page, bandwidthBytesPerMs, swapInUs: n.swapInUs, dirty: n.dirty, totalPages: shape.totalPages });
+    // the walk's mix may round differently from the pass's counts: never cut more than the pass holds
+    tail.normalPages = Math.min(cut.normalPages, p.normalPages);
+    tail.zeroPages = Math.min(cut.zeroPages, p.zeroPages);
+    tail.swapIns = last === 0 ? Math.min(cut.swapIns, shape.swapIns) : 0;
+    tail.bytes = tail.normalPages * normalWire + tail.zeroPages * ZERO_PAGE_WIRE_BYTES;
+    tail.timeMs = (tail.swapIns * n.swapInUs) / 1000 + tail.bytes / stopCopyBytesPerMs;
+    p.normalPages -= tail.normalPages;
+    p.zeroPages -= tail.zeroPages;
+    p.bytes -= tail.bytes;
+    p.timeMs = Math.max(p.bytes / bandwidthBytesPerMs, last === 0 ? ((shape.swapIns - tail.swapIns) * n.swapInUs) / 1000 : 0);
+    // what the final sync finds: the pages written while the pass went live
+    dirtied = Math.round(dirtiedWithin(n.dirty, p.timeMs, shape.totalPages));
+    p.dirtiedPages = dirtied;
+  }
   const stopCopyBytes = dirtied * normalWire;
-  const downtimeMs = n.stopOverheadMs + stopCopyBytes / ((n.stopCopyMBps * MIB) / 1000);
-  let normalPages = dirtied;
-  let zeroPages = 0;
-  let totalBytes = stopCopyBytes;
+  const downtimeMs = n.stopOverheadMs + tail.timeMs + stopCopyBytes / stopCopyBytesPerMs;
+  let normalPages = dirtied + tail.normalPages;
+  let zeroPages = tail.zeroPages;
+  let totalBytes = stopCopyBytes + tail.bytes;
   let totalTimeMs = downtimeMs;
   for (const p of passes) {
     normalPages += p.normalPages;
@@ -288,6 +448,7 @@ export function simulatePrecopy(shape: RunShape, n: NormalisedPrecopyInput): Pre
   return {
     iterations: passes.length,
     passes,
+    tail,
     stopCopyPages: dirtied,
     stopCopyBytes,
     normalPages,
@@ -311,11 +472,25 @@ export function estimatePrecopy(input: PrecopyInput): PrecopyEstimate {
   // pages neither counted as data, zero nor swapped (a caller passing partial counts) read as zero
   const rest = totalPages - n.dataPages - n.zeroPages - n.swappedPages;
   const zero = n.zeroPages + rest;
+  const w = n.walk;
+  // zram's same-filled share of the swapped pages, spread evenly over them
+  const swappedZeroShare = n.swappedPages > 0 ? n.swappedZeroPages / n.swappedPages : 0;
   const withoutSkip = simulatePrecopy(
-    { pageSizeBytes: n.pageSizeBytes, totalPages, normalPages: n.dataPages + n.swappedPages - n.swappedZeroPages, zeroPages: zero + n.swappedZeroPages, swapIns: n.swappedPages },
+    {
+      pageSizeBytes: n.pageSizeBytes, totalPages, normalPages: n.dataPages + n.swappedPages - n.swappedZeroPages, zeroPages: zero + n.swappedZeroPages, swapIns: n.swappedPages,
+      walk: w && {
+        normal: w.dataPages.map((d, i) => d + w.swappedPages[i]! * (1 - swappedZeroShare)),
+        zero: w.zeroPages.map((z, i) => z + w.swappedPages[i]! * swappedZeroShare),
+        swapIns: w.swappedPages,
+      },
+    },
     n,
   );
-  const withSkip = simulatePrecopy({ pageSizeBytes: n.pageSizeBytes, totalPages, normalPages: n.dataPages, zeroPages: zero, swapIns: 0 }, n);
+  // skipped pages are not in QEMU's dirty bitmap: the walk (and its tail) holds only the others
+  const withSkip = simulatePrecopy(
+    { pageSizeBytes: n.pageSizeBytes, totalPages, normalPages: n.dataPages, zeroPages: zero, swapIns: 0, walk: w && { normal: w.dataPages, zero: w.zeroPages, swapIns: w.swappedPages.map(() => 0) } },
+    n,
+  );
   return {
     input: n,
     withoutSkip,
