@@ -9,7 +9,7 @@ import type { PlatformIO } from '../platform/io.js';
 import { checkSampleSize, presentPageAddresses, procMemReader, sampleDirtyPages, sampleZeroPages, zramZeroShare, type DirtySample, type MemReader, type ZeroSample, type ZramZeroShare } from './measure.js';
 import { PageBitmap } from './bitmap.js';
 import { PAGE_STATE, type RamBlockPageStats } from './page-stats.js';
-import type { DirtyModel, PrecopyInput, WalkProfile } from './precopy.js';
+import type { DirtyModel, HugeRegion, PrecopyInput, WalkProfile } from './precopy.js';
 import type { SwapInCost } from './swap-cost.js';
 
 const PAGE = 4096;
@@ -57,6 +57,8 @@ export interface WalkChunks {
   untouched: number[];
   swapCache: number[];
   swapped: number[];
+  /** RAMBlocks on pages larger than 4 KiB (hugetlb): walk positions and host page, pages */
+  hugetlb: HugeRegion[];
 }
 
 /** At most this many walk chunks (a 1 TiB guest: 64 MiB chunks), at least 1 MiB each. */
@@ -64,12 +66,12 @@ const MAX_WALK_CHUNKS = 4096;
 const MIN_WALK_CHUNK_PAGES = 256;
 
 /** The walk chunks of `blocks` (page states, in stats order) with the zero sample's finds. */
-export function walkChunksOf(blocks: ReadonlyArray<{ start: number; states: Uint8Array }>, presentAddresses: Float64Array, zero: ZeroSample): WalkChunks {
+export function walkChunksOf(blocks: ReadonlyArray<{ start: number; states: Uint8Array; pageSizeBytes?: number }>, presentAddresses: Float64Array, zero: ZeroSample): WalkChunks {
   const totalPages = blocks.reduce((n, b) => n + b.states.length, 0);
   let chunkPages = MIN_WALK_CHUNK_PAGES;
   while (chunkPages * MAX_WALK_CHUNKS < totalPages) chunkPages *= 2;
   const chunks = Math.ceil(totalPages / chunkPages);
-  const w: WalkChunks = { chunkPages, present: [], presentZero: [], untouched: [], swapCache: [], swapped: [] };
+  const w: WalkChunks = { chunkPages, present: [], presentZero: [], untouched: [], swapCache: [], swapped: [], hugetlb: [] };
   for (const k of ['present', 'presentZero', 'untouched', 'swapCache', 'swapped'] as const) w[k] = new Array<number>(chunks).fill(0);
   const order = blocks.map((b, i) => i).sort((a, b) => blocks[b]!.states.length - blocks[a]!.states.length || a - b);
   const walkOffset = new Array<number>(blocks.length);
@@ -77,6 +79,8 @@ export function walkChunksOf(blocks: ReadonlyArray<{ start: number; states: Uint
   for (const i of order) {
     walkOffset[i] = off;
     const st = blocks[i]!.states;
+    const hostPageBytes = blocks[i]!.pageSizeBytes ?? PAGE;
+    if (hostPageBytes > PAGE) w.hugetlb.push({ startPage: off, pages: st.length, hostPagePages: hostPageBytes / PAGE });
     for (let p = 0; p < st.length; p++) {
       const c = Math.floor((off + p) / chunkPages);
       switch (st[p]) {
@@ -110,6 +114,7 @@ export function walkProfileOf(w: WalkChunks, zeroFraction?: number): WalkProfile
     dataPages: w.present.map((p, c) => p - presentZero[c]! + w.swapCache[c]!),
     zeroPages: w.untouched.map((u, c) => u + presentZero[c]!),
     swappedPages: [...w.swapped],
+    ...(w.hugetlb.length > 0 ? { hugetlb: w.hugetlb.map((r) => ({ ...r })) } : {}),
   };
 }
 
@@ -156,7 +161,7 @@ export async function measureGuest(pid: number, stats: readonly RamBlockPageStat
     const dirty = sampling && dirtySamplePages > 0 ? await sampleDirtyPages(reader, present, dirtySamplePages, { probesMs: opts.dirtyProbesMs, random: opts.random }) : undefined;
     const zram = swapped > 0 ? await zramZeroShare(opts.io) : undefined;
     const swapIn = swapped > 0 && opts.swapInCost ? await opts.swapInCost() : undefined;
-    const walk = walkChunksOf(stats.map((s) => ({ start: s.target.start, states: s.states })), present, zero);
+    const walk = walkChunksOf(stats.map((s) => ({ start: s.target.start, states: s.states, pageSizeBytes: s.target.pageSizeBytes })), present, zero);
     return { presentAddresses: present, ramSizeBytes: ram, presentPages, untouchedPages: untouched, swappedPages: swapped, swapCachePages: swapCache, zero, dirty, zram, swapIn, walk };
   } finally {
     reader.close();
