@@ -8,6 +8,8 @@
  * `query-migrate`. One guest at a time (a busy TCG guest takes a core).
  * "CPU share" is what a spinning thread of the bench got of one CPU just
  * before the migration: the scheduler's offer to QEMU's migration thread.
+ * "predicted tail" is the end of the final pass the model sends after the
+ * stop at stream speed (src/migration/precopy.ts), and its payload pages.
  * Run as root, on a machine as quiet as you can get it, after `npx tsc -p .`:
  *   node dist/bench/migration-accuracy.js [--mib 512] [--runs 1]
  */
@@ -130,7 +132,7 @@ async function main(): Promise<void> {
         const { run, real, cpuShare } = await runScenario(s, memMiB);
         const load = os.loadavg()[0]!.toFixed(1);
         if (s.cancelAfterSyncs) {
-          rows.push(`| ${s.name} | ${run.converged ? 'yes' : 'no'} / ${real.status === 'completed' ? 'yes' : `no (${real.status} after ${real.dirtySyncCount} syncs)`} | - | - | - | - | - | - | ${cpuShare.toFixed(2)} | ${load} |`);
+          rows.push(`| ${s.name} | ${run.converged ? 'yes' : 'no'} / ${real.status === 'completed' ? 'yes' : `no (${real.status} after ${real.dirtySyncCount} syncs)`} | - | - | - | - | - | - | - | ${cpuShare.toFixed(2)} | ${load} |`);
           process.stderr.write(rows[rows.length - 1] + '\n');
           continue;
         }
@@ -145,7 +147,7 @@ async function main(): Promise<void> {
           `${run.normalPages} + ${run.zeroPages} / ${real.normalPages} + ${real.zeroPages} | ${run.totalTimeMs.toFixed(0)} / ${realMs}${mark} (${et.toFixed(1)}%) | ` +
           `${run.downtimeMs.toFixed(0)} / ${real.downtimeMs} | ${run.dirtySyncCount} / ${real.dirtySyncCount} | ` +
           // what the stream achieved against the limit: below it, the migration thread was short of CPU, not of bandwidth
-          `${(real.transferredBytes / MIB / (realMs / 1000)).toFixed(1)} / ${s.bandwidthMBps} | ${cpuShare.toFixed(2)} | ${load} |`);
+          `${(real.transferredBytes / MIB / (realMs / 1000)).toFixed(1)} / ${s.bandwidthMBps} | ${(run.tail.bytes / 1e6).toFixed(1)} (${run.tail.normalPages}) | ${cpuShare.toFixed(2)} | ${load} |`);
         process.stderr.write(rows[rows.length - 1] + '\n');
       }
     }
@@ -155,7 +157,7 @@ async function main(): Promise<void> {
   }
   process.stdout.write(
     `${memMiB} MiB TCG guests, downtime limit 300 ms, predicted / QEMU query-migrate (${os.cpus().length} CPUs, kernel ${os.release()})\n\n` +
-    '| scenario | converges (pred / real) | MB transferred | normal + zero pages | total time ms | downtime ms | dirty syncs | achieved / limit MiB/s | CPU share | load |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n' +
+    '| scenario | converges (pred / real) | MB transferred | normal + zero pages | total time ms | downtime ms | dirty syncs | achieved / limit MiB/s | predicted tail MB (payload pages) | CPU share | load |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n' +
     rows.join('\n') + '\n\n' +
     `median |error|: bytes ${median(byteErr).toFixed(1)}%, time ${median(timeErr).toFixed(1)}%; worst: bytes ${Math.max(...byteErr).toFixed(1)}%, time ${Math.max(...timeErr).toFixed(1)}%\n`,
   );

@@ -9,7 +9,7 @@ import type { PlatformIO } from '../platform/io.js';
 import { checkSampleSize, presentPageAddresses, procMemReader, sampleDirtyPages, sampleZeroPages, zramZeroShare, type DirtySample, type MemReader, type ZeroSample, type ZramZeroShare } from './measure.js';
 import { PageBitmap } from './bitmap.js';
 import { PAGE_STATE, type RamBlockPageStats } from './page-stats.js';
-import type { DirtyModel, PrecopyInput } from './precopy.js';
+import type { DirtyModel, HugeRegion, PrecopyInput, WalkProfile } from './precopy.js';
 import type { SwapInCost } from './swap-cost.js';
 
 const PAGE = 4096;
@@ -38,6 +38,84 @@ export interface MeasuredGuest {
   zram?: ZramZeroShare;
   /** measured on memory of our own when the guest has swapped pages */
   swapIn?: SwapInCost;
+  /** the page states and the zero sample in QEMU's walk order */
+  walk: WalkChunks;
+}
+
+/**
+ * A guest's pages in QEMU's pass-1 walk order (RAMBlocks largest first,
+ * softmmu/physmem.c ram_block_add; equal sizes in the order given), in
+ * chunks of `chunkPages`: per chunk the present pages, the present ones
+ * estimated zero (the zero sample's finds there scaled by population /
+ * sampled: exact when every present page was read), the never-touched,
+ * the swap-cache and the swapped pages.
+ */
+export interface WalkChunks {
+  chunkPages: number;
+  present: number[];
+  presentZero: number[];
+  untouched: number[];
+  swapCache: number[];
+  swapped: number[];
+  /** RAMBlocks on pages larger than 4 KiB (hugetlb): walk positions and host page, pages */
+  hugetlb: HugeRegion[];
+}
+
+/** At most this many walk chunks (a 1 TiB guest: 64 MiB chunks), at least 1 MiB each. */
+const MAX_WALK_CHUNKS = 4096;
+const MIN_WALK_CHUNK_PAGES = 256;
+
+/** The walk chunks of `blocks` (page states, in stats order) with the zero sample's finds. */
+export function walkChunksOf(blocks: ReadonlyArray<{ start: number; states: Uint8Array; pageSizeBytes?: number }>, presentAddresses: Float64Array, zero: ZeroSample): WalkChunks {
+  const totalPages = blocks.reduce((n, b) => n + b.states.length, 0);
+  let chunkPages = MIN_WALK_CHUNK_PAGES;
+  while (chunkPages * MAX_WALK_CHUNKS < totalPages) chunkPages *= 2;
+  const chunks = Math.ceil(totalPages / chunkPages);
+  const w: WalkChunks = { chunkPages, present: [], presentZero: [], untouched: [], swapCache: [], swapped: [], hugetlb: [] };
+  for (const k of ['present', 'presentZero', 'untouched', 'swapCache', 'swapped'] as const) w[k] = new Array<number>(chunks).fill(0);
+  const order = blocks.map((b, i) => i).sort((a, b) => blocks[b]!.states.length - blocks[a]!.states.length || a - b);
+  const walkOffset = new Array<number>(blocks.length);
+  let off = 0;
+  for (const i of order) {
+    walkOffset[i] = off;
+    const st = blocks[i]!.states;
+    const hostPageBytes = blocks[i]!.pageSizeBytes ?? PAGE;
+    if (hostPageBytes > PAGE) w.hugetlb.push({ startPage: off, pages: st.length, hostPagePages: hostPageBytes / PAGE });
+    for (let p = 0; p < st.length; p++) {
+      const c = Math.floor((off + p) / chunkPages);
+      switch (st[p]) {
+        case PAGE_STATE.present: w.present[c]!++; break;
+        case PAGE_STATE.swapped: w.swapped[c]!++; break;
+        case PAGE_STATE.swapCache: w.swapCache[c]!++; break;
+        default: w.untouched[c]!++;
+      }
+    }
+    off += st.length;
+  }
+  // zero finds, scaled to the chunk's present pages by the sampling fraction
+  const scale = zero.sampledPages > 0 ? zero.populationPages / zero.sampledPages : 0;
+  const found = new Array<number>(chunks).fill(0);
+  let b = 0;
+  for (const k of zero.zeroIndices) {
+    const address = presentAddresses[k]!;
+    while (b < blocks.length && !(address >= blocks[b]!.start && address < blocks[b]!.start + blocks[b]!.states.length * PAGE)) b++;
+    if (b >= blocks.length) break; // addresses are in block order
+    found[Math.floor((walkOffset[b]! + (address - blocks[b]!.start) / PAGE) / chunkPages)]!++;
+  }
+  for (let c = 0; c < chunks; c++) w.presentZero[c] = Math.min(w.present[c]!, Math.round(found[c]! * scale));
+  return w;
+}
+
+/** The model's walk profile: present pages split by the zero sample, or by `zeroFraction` when a flag gives one. */
+export function walkProfileOf(w: WalkChunks, zeroFraction?: number): WalkProfile {
+  const presentZero = w.present.map((p, c) => (zeroFraction !== undefined ? Math.round(zeroFraction * p) : w.presentZero[c]!));
+  return {
+    chunkPages: w.chunkPages,
+    dataPages: w.present.map((p, c) => p - presentZero[c]! + w.swapCache[c]!),
+    zeroPages: w.untouched.map((u, c) => u + presentZero[c]!),
+    swappedPages: [...w.swapped],
+    ...(w.hugetlb.length > 0 ? { hugetlb: w.hugetlb.map((r) => ({ ...r })) } : {}),
+  };
 }
 
 export interface MeasureOptions {
@@ -83,7 +161,8 @@ export async function measureGuest(pid: number, stats: readonly RamBlockPageStat
     const dirty = sampling && dirtySamplePages > 0 ? await sampleDirtyPages(reader, present, dirtySamplePages, { probesMs: opts.dirtyProbesMs, random: opts.random }) : undefined;
     const zram = swapped > 0 ? await zramZeroShare(opts.io) : undefined;
     const swapIn = swapped > 0 && opts.swapInCost ? await opts.swapInCost() : undefined;
-    return { presentAddresses: present, ramSizeBytes: ram, presentPages, untouchedPages: untouched, swappedPages: swapped, swapCachePages: swapCache, zero, dirty, zram, swapIn };
+    const walk = walkChunksOf(stats.map((s) => ({ start: s.target.start, states: s.states, pageSizeBytes: s.target.pageSizeBytes })), present, zero);
+    return { presentAddresses: present, ramSizeBytes: ram, presentPages, untouchedPages: untouched, swappedPages: swapped, swapCachePages: swapCache, zero, dirty, zram, swapIn, walk };
   } finally {
     reader.close();
   }
@@ -139,6 +218,7 @@ export function precopyInputOf(m: MeasuredGuest, o: EstimateOverrides): PrecopyI
     maxIterations: o.maxIterations,
     swapInUs: o.swapInUs ?? m.swapIn?.perPageUs,
     stopCopyMBps: o.stopCopyMBps,
+    walk: walkProfileOf(m.walk, o.zeroFraction),
   };
 }
 

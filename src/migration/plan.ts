@@ -100,7 +100,9 @@ export function planMigration(input: PrecopyInput, linkMBps?: number): Migration
         : `pre-copy would need the vCPUs throttled by ${(throttleNeeded * 100).toFixed(0)}% (> ${AUTO_CONVERGE_MAX_THROTTLE * 100}%); post-copy sends each page once`,
     );
   }
-  const wireMs = run.passes[0] ? run.passes[0].bytes / ((e.input.bandwidthMBps * 1048576) / 1000) : 0;
+  // pass 1's bytes, its tail included when it is the final pass
+  const pass1Bytes = (run.passes[0]?.bytes ?? 0) + (run.tail.pass === 0 ? run.tail.bytes : 0);
+  const wireMs = pass1Bytes / ((e.input.bandwidthMBps * 1048576) / 1000);
   let swappedAdvice: MigrationPlan['swapped']['advice'] = 'none';
   if (e.input.swappedPages > 0) {
     swappedAdvice = run.swapInMs > wireMs ? 'bring-back-first' : 'leave';

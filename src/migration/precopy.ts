@@ -22,6 +22,28 @@
  *   writes more. Below: the guest stops, a last sync runs, and the rest is
  *   sent without the rate limit (`migration_completion` lifts it): that is
  *   the downtime.
+ * - "The rest" includes the unsent end of the pass itself: `ram_save_pending`
+ *   counts every still-dirty page, and QEMU asks it whenever
+ *   `ram_save_iterate` returns, not at the end of a pass. So the final
+ *   pass's tail -- what is unsent at the first such check where it and
+ *   the pages dirtied meanwhile are below the threshold -- crosses with the
+ *   guest stopped at stream speed, not at the limit (`tail` in the run;
+ *   issue 12, docs/benchmarks.md Runs 3 and 4). Where the checks fall:
+ *   on 4 KiB host pages `ram_save_iterate` returns when the window's quota
+ *   (bandwidth x 100 ms) is used, so at every multiple of the quota in the
+ *   stream's bytes (from the migration's start); inside a hugetlb RAMBlock
+ *   the limiter sleeps in the middle of the host page (`ram_save_host_page`
+ *   calls `migration_rate_limit`) and `ram_save_iterate` only returns when
+ *   its clock check, once per 64 host pages, finds MAX_WAIT passed: every
+ *   64 host pages (128 MiB of 2 MiB pages) -- for guests below a few GiB
+ *   the tail of a hugetlb RAMBlock is empty. When no check switches over,
+ *   the pass ends inside a window, whose bytes go at stream speed (the
+ *   quota is not reached: no sleep), and the check at its end does.
+ *   What the tail holds is a measured input (`walk`: the page states in
+ *   QEMU's walk order with the zero-page sample and the hugetlb blocks);
+ *   without it, one 4 KiB block with the pass's average mix. Only the
+ *   final pass (the pass loop decides which) is searched, and one sync is
+ *   counted for its switch-over where QEMU may sync more than once.
  * - What the guest writes in a pass of length t is not rate x t: a guest
  *   that rewrites one working set dirties at most that set however long the
  *   pass. The input is the measured curve "distinct pages written within t"
@@ -65,6 +87,33 @@ export const DEFAULT_STOP_OVERHEAD_MS = 3;
 
 const MIB = 1024 * 1024;
 
+/**
+ * Pass 1's pages in QEMU's walk order, in chunks of `chunkPages` (the last
+ * chunk may hold fewer): per chunk how many pages hold data, read as zero,
+ * or are swapped out. QEMU walks its RAMBlocks largest first
+ * (softmmu/physmem.c ram_block_add keeps the list sorted by size), each
+ * from its first page.
+ */
+export interface WalkProfile {
+  chunkPages: number;
+  dataPages: number[];
+  zeroPages: number[];
+  swappedPages: number[];
+  /** the RAMBlocks on huge pages, as walk positions (pages) and their host page (pages) */
+  hugetlb?: HugeRegion[];
+}
+
+export interface HugeRegion {
+  startPage: number;
+  pages: number;
+  hostPagePages: number;
+}
+
+/** QEMU's rate-limiter window, ms (migration/migration.c BUFFER_DELAY): the stream's quota is bandwidth x this. */
+export const RATE_LIMIT_WINDOW_MS = 100;
+/** ram_save_iterate looks at the clock once per 64 host pages it sends (and returns after MAX_WAIT, 50 ms). */
+export const HOST_PAGES_PER_CLOCK_CHECK = 64;
+
 /** How many distinct pages the guest writes within t ms of a bitmap sync. */
 export interface DirtyModel {
   /**
@@ -104,9 +153,11 @@ export interface PrecopyInput {
   /** unthrottled stream speed during the stop, MiB/s */
   stopCopyMBps?: number;
   stopOverheadMs?: number;
+  /** where data, zero and swapped pages sit in pass 1's walk; absent: spread evenly */
+  walk?: WalkProfile;
 }
 
-export type NormalisedPrecopyInput = Required<Omit<PrecopyInput, 'dirty'>> & { dirty: DirtyModel };
+export type NormalisedPrecopyInput = Required<Omit<PrecopyInput, 'dirty' | 'walk'>> & { dirty: DirtyModel; walk?: WalkProfile };
 
 export type PrecopyStopReason = 'downtime-reached' | 'max-iterations';
 
@@ -120,11 +171,27 @@ export interface PrecopyPass {
   dirtiedPages: number;
 }
 
+/** The end of the final pass, left unsent when QEMU switches over and sent with the guest stopped. */
+export interface PrecopyTail {
+  /** which pass (0-based) it ends */
+  pass: number;
+  normalPages: number;
+  zeroPages: number;
+  swapIns: number;
+  bytes: number;
+  /** its time in the downtime: swap-ins, then the bytes at stop-copy speed */
+  timeMs: number;
+  /** when no check switched over earlier: the final pass's last window, sent live at stream speed */
+  liveUnthrottledBytes: number;
+}
+
 export interface PrecopyRun {
   /** live passes before the stop (the guest keeps running during these) */
   iterations: number;
+  /** what each pass sends while the guest runs (the final one without its tail) */
   passes: PrecopyPass[];
-  /** pages and bytes sent with the guest stopped */
+  tail: PrecopyTail;
+  /** the pages dirtied during the final pass, sent again with the guest stopped (beside the tail) */
   stopCopyPages: number;
   stopCopyBytes: number;
   /** as query-migrate counts them: ram.normal, ram.duplicate, ram.transferred */
@@ -204,7 +271,28 @@ export function normalisePrecopyInput(input: PrecopyInput): NormalisedPrecopyInp
     if (!(Number.isFinite(rate) && rate >= 0)) throw invalidField('dirty.ratePagesPerSec', rate, 'a number >= 0');
     if (d.workingSetPages !== undefined) checkCount('dirty.workingSetPages', d.workingSetPages);
   }
+  if (input.walk) checkWalk(input.walk, totalPages);
   return { ...input, swappedZeroPages, maxDowntimeMs, maxIterations, swapInUs, stopCopyMBps, stopOverheadMs };
+}
+
+function checkWalk(w: WalkProfile, totalPages: number): void {
+  if (!Number.isInteger(w.chunkPages) || w.chunkPages < 1) throw invalidField('walk.chunkPages', w.chunkPages, 'an integer >= 1');
+  const n = w.dataPages.length;
+  if (w.zeroPages.length !== n || w.swappedPages.length !== n) throw invalidField('walk', `${n}/${w.zeroPages.length}/${w.swappedPages.length} chunks`, 'as many zero and swapped counts as data counts');
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const c = [w.dataPages[i]!, w.zeroPages[i]!, w.swappedPages[i]!];
+    if (!c.every((x) => Number.isSafeInteger(x) && x >= 0) || c[0]! + c[1]! + c[2]! > w.chunkPages) {
+      throw invalidField(`walk chunk ${i}`, c.join('+'), `integers >= 0 summing to <= ${w.chunkPages}`);
+    }
+    sum += c[0]! + c[1]! + c[2]!;
+  }
+  if (sum !== totalPages) throw invalidField('walk', sum, `pages summing to ${totalPages} (ramSizeBytes / pageSizeBytes)`);
+  for (const r of w.hugetlb ?? []) {
+    if (![r.startPage, r.pages, r.hostPagePages].every((x) => Number.isSafeInteger(x) && x >= 0) || r.hostPagePages < 1 || r.startPage + r.pages > totalPages) {
+      throw invalidField('walk.hugetlb', `${r.startPage}+${r.pages}/${r.hostPagePages}`, `integer regions within ${totalPages} pages, host pages >= 1`);
+    }
+  }
 }
 
 /** Distinct pages written within `ms` of a sync, by the dirty model, capped at `totalPages`. */
@@ -237,6 +325,13 @@ export function dirtiedWithin(d: DirtyModel, ms: number, totalPages: number): nu
   return Math.min(Math.max(0, pages), totalPages);
 }
 
+/** A pass's pages in walk order, chunked: payload pages, zero pages and swap-ins per chunk (fractions allowed). */
+export interface PassChunks {
+  normal: number[];
+  zero: number[];
+  swapIns: number[];
+}
+
 export interface RunShape {
   pageSizeBytes: number;
   totalPages: number;
@@ -244,6 +339,114 @@ export interface RunShape {
   normalPages: number;
   zeroPages: number;
   swapIns: number;
+  /** pass 1 in walk order (sums as above); absent: one chunk */
+  walk?: PassChunks;
+  /** pass 1's hugetlb RAMBlocks (walk positions of this shape's pages) */
+  hugetlb?: HugeRegion[];
+}
+
+interface TailCut {
+  normalPages: number;
+  zeroPages: number;
+  swapIns: number;
+}
+
+export interface FinalPassCut {
+  /** pages left for the stop */
+  tail: TailCut;
+  /** the pass's live bytes at the limit, then those of its last window at stream speed */
+  throttledBytes: number;
+  unthrottledBytes: number;
+  liveMs: number;
+}
+
+/**
+ * Where QEMU switches over within the final pass (see the file comment):
+ * the first check at which the pages still unsent and those dirtied so far
+ * are below the threshold; else the end of the pass.
+ */
+export function finalPassTail(
+  chunks: PassChunks,
+  o: {
+    pageSizeBytes: number; thresholdPages: number; bandwidthBytesPerMs: number; stopCopyBytesPerMs: number; swapInUs: number; dirty: DirtyModel; totalPages: number;
+    /** bytes the earlier passes sent (the quota windows run on across passes) */
+    priorBytes: number;
+    /** where checks are sparse: pass 1's hugetlb RAMBlocks (walk positions) */
+    hugetlb?: HugeRegion[];
+    /** a later pass of a guest with hugetlb RAM: its dirty pages sit in huge pages, checked only at its end */
+    checksOnlyAtEnd?: boolean;
+  },
+): FinalPassCut {
+  const normalWire = o.pageSizeBytes + PAGE_HEADER_BYTES;
+  const m = chunks.normal.length;
+  // cumulative from the start of the walk: index i = the first i chunks
+  const cb = new Float64Array(m + 1);
+  const cp = new Float64Array(m + 1);
+  const cn = new Float64Array(m + 1);
+  const cs = new Float64Array(m + 1);
+  for (let k = 0; k < m; k++) {
+    const n = chunks.normal[k]!;
+    const z = chunks.zero[k]!;
+    cn[k + 1] = cn[k]! + n;
+    cs[k + 1] = cs[k]! + chunks.swapIns[k]!;
+    cp[k + 1] = cp[k]! + n + z;
+    cb[k + 1] = cb[k]! + n * normalWire + z * ZERO_PAGE_WIRE_BYTES;
+  }
+  const passBytes = cb[m]!;
+  const passPages = cp[m]!;
+  // the first `value` of `key` (bytes or pages) of the pass: what it holds, interpolated within a chunk
+  const at = (key: Float64Array, value: number): { bytes: number; pages: number; normal: number; swapIns: number } => {
+    let lo = 0;
+    let hi = m;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (key[mid]! <= value) lo = mid;
+      else hi = mid - 1;
+    }
+    const span = lo < m ? key[lo + 1]! - key[lo]! : 0;
+    const f = span > 0 ? Math.min(1, (value - key[lo]!) / span) : 0;
+    const lerp = (c: Float64Array): number => (lo < m ? c[lo]! + f * (c[lo + 1]! - c[lo]!) : c[m]!);
+    return { bytes: lerp(cb), pages: lerp(cp), normal: lerp(cn), swapIns: lerp(cs) };
+  };
+  const windowBytes = o.bandwidthBytesPerMs * RATE_LIMIT_WINDOW_MS;
+  const phase = o.priorBytes % windowBytes;
+  const throttledMs = (bytes: number, swapIns: number): number => Math.max(bytes / o.bandwidthBytesPerMs, (swapIns * o.swapInUs) / 1000);
+  const insideHuge = (page: number): boolean => (o.hugetlb ?? []).some((r) => page > r.startPage + 1e-9 && page < r.startPage + r.pages - 1e-9);
+  // the checks that can switch over: unsent below the threshold, in the stream's order
+  const firstPage = Math.max(0, passPages - o.thresholdPages);
+  const checks: Array<{ bytes: number; page: number }> = [];
+  if (!o.checksOnlyAtEnd) {
+    const from = at(cp, firstPage).bytes;
+    for (let j = Math.max(1, Math.floor((from + phase) / windowBytes)); j * windowBytes - phase < passBytes; j++) {
+      const bytes = j * windowBytes - phase;
+      if (bytes <= 0) continue;
+      const page = at(cb, bytes).pages;
+      if (page >= firstPage && !insideHuge(page)) checks.push({ bytes, page });
+    }
+    for (const r of o.hugetlb ?? []) {
+      const step = HOST_PAGES_PER_CLOCK_CHECK * r.hostPagePages;
+      for (let page = r.startPage + step; page < r.startPage + r.pages; page += step) {
+        if (page >= firstPage && page < passPages) checks.push({ bytes: at(cp, page).bytes, page });
+      }
+    }
+    checks.sort((x, y) => x.bytes - y.bytes);
+  }
+  for (const c of checks) {
+    const sent = at(cp, c.page);
+    const liveMs = throttledMs(c.bytes, sent.swapIns);
+    const unsent = passPages - c.page;
+    if (unsent + dirtiedWithin(o.dirty, liveMs, o.totalPages) < o.thresholdPages) {
+      const pages = Math.round(unsent);
+      const normalPages = Math.min(pages, Math.round(cn[m]! - sent.normal));
+      return { tail: { normalPages, zeroPages: pages - normalPages, swapIns: Math.min(pages, Math.round(cs[m]! - sent.swapIns)) }, throttledBytes: c.bytes, unthrottledBytes: 0, liveMs };
+    }
+  }
+  // the end of the pass: its last window's bytes go without a wait
+  const lastWindow = Math.max(0, Math.floor((passBytes + phase) / windowBytes) * windowBytes - phase);
+  const throttledBytes = Math.min(passBytes, lastWindow);
+  const before = at(cb, throttledBytes);
+  const liveMs = throttledMs(throttledBytes, before.swapIns) + (passBytes - throttledBytes) / o.stopCopyBytesPerMs + ((cs[m]! - before.swapIns) * o.swapInUs) / 1000;
+  return { tail: { normalPages: 0, zeroPages: 0, swapIns: 0 }, throttledBytes, unthrottledBytes: passBytes - throttledBytes, liveMs };
 }
 
 /** One pre-copy run. */
@@ -273,11 +476,39 @@ export function simulatePrecopy(shape: RunShape, n: NormalisedPrecopyInput): Pre
     dirtied = Math.round(dirtiedWithin(n.dirty, timeMs, shape.totalPages));
     passes.push({ normalPages: sent, zeroPages: 0, bytes, timeMs, dirtiedPages: dirtied });
   }
+  const stopCopyBytesPerMs = (n.stopCopyMBps * MIB) / 1000;
+  const last = passes.length - 1;
+  const tail: PrecopyTail = { pass: last, normalPages: 0, zeroPages: 0, swapIns: 0, bytes: 0, timeMs: 0, liveUnthrottledBytes: 0 };
+  // a forced stop (no convergence) is taken at the end of its pass: no tail
+  if (converged) {
+    const p = passes[last]!;
+    const chunks: PassChunks =
+      last === 0 ? (shape.walk ?? { normal: [shape.normalPages], zero: [shape.zeroPages], swapIns: [shape.swapIns] }) : { normal: [p.normalPages], zero: [0], swapIns: [0] };
+    const priorBytes = passes.slice(0, last).reduce((sum, q) => sum + q.bytes, 0);
+    const cut = finalPassTail(chunks, {
+      pageSizeBytes: page, thresholdPages: thresholdBytes / page, bandwidthBytesPerMs, stopCopyBytesPerMs, swapInUs: last === 0 ? n.swapInUs : 0, dirty: n.dirty, totalPages: shape.totalPages,
+      priorBytes, hugetlb: last === 0 ? shape.hugetlb : undefined, checksOnlyAtEnd: last > 0 && (shape.hugetlb?.length ?? 0) > 0,
+    });
+    // the walk's mix may round differently from the pass's counts: never cut more than the pass holds
+    tail.normalPages = Math.min(cut.tail.normalPages, p.normalPages);
+    tail.zeroPages = Math.min(cut.tail.zeroPages, p.zeroPages);
+    tail.swapIns = last === 0 ? Math.min(cut.tail.swapIns, shape.swapIns) : 0;
+    tail.bytes = tail.normalPages * normalWire + tail.zeroPages * ZERO_PAGE_WIRE_BYTES;
+    tail.timeMs = (tail.swapIns * n.swapInUs) / 1000 + tail.bytes / stopCopyBytesPerMs;
+    tail.liveUnthrottledBytes = cut.unthrottledBytes;
+    p.normalPages -= tail.normalPages;
+    p.zeroPages -= tail.zeroPages;
+    p.bytes -= tail.bytes;
+    p.timeMs = cut.liveMs;
+    // what the final sync finds: the pages written while the pass went live
+    dirtied = Math.round(dirtiedWithin(n.dirty, p.timeMs, shape.totalPages));
+    p.dirtiedPages = dirtied;
+  }
   const stopCopyBytes = dirtied * normalWire;
-  const downtimeMs = n.stopOverheadMs + stopCopyBytes / ((n.stopCopyMBps * MIB) / 1000);
-  let normalPages = dirtied;
-  let zeroPages = 0;
-  let totalBytes = stopCopyBytes;
+  const downtimeMs = n.stopOverheadMs + tail.timeMs + stopCopyBytes / stopCopyBytesPerMs;
+  let normalPages = dirtied + tail.normalPages;
+  let zeroPages = tail.zeroPages;
+  let totalBytes = stopCopyBytes + tail.bytes;
   let totalTimeMs = downtimeMs;
   for (const p of passes) {
     normalPages += p.normalPages;
@@ -288,6 +519,7 @@ export function simulatePrecopy(shape: RunShape, n: NormalisedPrecopyInput): Pre
   return {
     iterations: passes.length,
     passes,
+    tail,
     stopCopyPages: dirtied,
     stopCopyBytes,
     normalPages,
@@ -311,11 +543,27 @@ export function estimatePrecopy(input: PrecopyInput): PrecopyEstimate {
   // pages neither counted as data, zero nor swapped (a caller passing partial counts) read as zero
   const rest = totalPages - n.dataPages - n.zeroPages - n.swappedPages;
   const zero = n.zeroPages + rest;
+  const w = n.walk;
+  // zram's same-filled share of the swapped pages, spread evenly over them
+  const swappedZeroShare = n.swappedPages > 0 ? n.swappedZeroPages / n.swappedPages : 0;
   const withoutSkip = simulatePrecopy(
-    { pageSizeBytes: n.pageSizeBytes, totalPages, normalPages: n.dataPages + n.swappedPages - n.swappedZeroPages, zeroPages: zero + n.swappedZeroPages, swapIns: n.swappedPages },
+    {
+      pageSizeBytes: n.pageSizeBytes, totalPages, normalPages: n.dataPages + n.swappedPages - n.swappedZeroPages, zeroPages: zero + n.swappedZeroPages, swapIns: n.swappedPages,
+      walk: w && {
+        normal: w.dataPages.map((d, i) => d + w.swappedPages[i]! * (1 - swappedZeroShare)),
+        zero: w.zeroPages.map((z, i) => z + w.swappedPages[i]! * swappedZeroShare),
+        swapIns: w.swappedPages,
+      },
+      hugetlb: w?.hugetlb,
+    },
     n,
   );
-  const withSkip = simulatePrecopy({ pageSizeBytes: n.pageSizeBytes, totalPages, normalPages: n.dataPages, zeroPages: zero, swapIns: 0 }, n);
+  // skipped pages are not in QEMU's dirty bitmap: the walk (and its tail) holds only the others
+  const withSkip = simulatePrecopy(
+    // hugetlb regions keep their positions only approximately here (swapped pages before them are not walked)
+    { pageSizeBytes: n.pageSizeBytes, totalPages, normalPages: n.dataPages, zeroPages: zero, swapIns: 0, walk: w && { normal: w.dataPages, zero: w.zeroPages, swapIns: w.swappedPages.map(() => 0) }, hugetlb: w?.hugetlb },
+    n,
+  );
   return {
     input: n,
     withoutSkip,

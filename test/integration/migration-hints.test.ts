@@ -86,7 +86,12 @@ describe('migrate-hints on real processes', () => {
         bandwidthMBps: 100, dirty: { ratePagesPerSec: (10 * 1048576) / PAGE },
         // measured on memory of its own when the process has swapped pages (src/migration/swap-cost.ts)
         swapInUs: doc.measured.swapInCost?.perPageUs,
+        // where those pages sit in QEMU's walk (what the final pass's tail holds)
+        walk: doc.estimate.input.walk,
       });
+      const walk = doc.estimate.input.walk as { dataPages: number[]; zeroPages: number[]; swappedPages: number[] };
+      const total = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+      assert.deepEqual([total(walk.dataPages), total(walk.zeroPages), total(walk.swappedPages)], [sum('present') - zero + sum('swapCache'), zero + sum('untouched'), sum('swapped')], 'the walk holds the same pages');
       assert.deepEqual(doc.estimate, JSON.parse(JSON.stringify(expected)));
       assert.ok(doc.estimate.savedBytes >= swapped * 9, 'skipping swapped pages saves at least their headers');
       assert.ok(doc.measured.swapInCost.perPageUs > 0, 'a swap-in costs something');

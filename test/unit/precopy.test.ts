@@ -30,9 +30,15 @@ describe('pre-copy model', () => {
     assert.equal(r.normalPages, 21459);
     assert.equal(r.zeroPages, 44077);
     assert.equal(r.totalBytes, 88464429);
-    near(r.passes[0]!.timeMs, 88464429 / 67108.864, 'pass 1');
-    near(r.downtimeMs, 3, 'downtime: the stop overhead only');
-    near(r.totalTimeMs, 88464429 / 67108.864 + 3, 'total');
+    // Nothing dirtied. QEMU checks what is unsent each time the 100 ms quota (6710886.4 B) is used up:
+    // after 12 quotas 7933792.2 B = 5877.4 pages of the pass's mix (1349.86 B a page: no walk given) are
+    // left, not below the threshold (4915.2 pages); after 13, 1222905.8 B = 905.95 pages: the switch-over.
+    // Those 906 pages, round(906 * 21459/65536) = 297 payload and 609 zero = 1224369 B, go after the stop
+    // at 600 MiB/s (629145.6 B/ms).
+    assert.deepEqual([r.tail.normalPages, r.tail.zeroPages, r.tail.bytes], [297, 609, 1224369]);
+    near(r.passes[0]!.timeMs, 1300, 'pass 1 without its tail: 13 quota windows');
+    near(r.downtimeMs, 3 + 1224369 / 629145.6, 'downtime: the stop overhead and the tail');
+    near(r.totalTimeMs, 1300 + 3 + 1224369 / 629145.6, 'total');
     assert.equal(r.dirtySyncCount, 3);
     assert.equal(r.converged, true);
     assert.deepEqual(e.withSkip.totalBytes, r.totalBytes, 'nothing swapped: nothing saved');
@@ -44,8 +50,14 @@ describe('pre-copy model', () => {
     const r = e.withoutSkip;
     assert.equal(r.iterations, 1);
     assert.equal(r.stopCopyPages, 4096);
-    near(r.downtimeMs, 3 + (4096 * 4104) / ((600 * MIB) / 1000), 'downtime at the 600 MiB/s stop-copy speed');
-    assert.equal(r.normalPages, pagesOf(512) + 4096);
+    // QEMU switches over when the unsent end of pass 1 and the 4096 dirtied pages are below 7680 pages. The
+    // quota is 10485760 B; the pass 539099136 B (2056.5 B a page). After 50 quotas 14811136 B = 7202 pages
+    // are left (+ 4096: no), after 51 4325376 B = 2103.3 pages: half payload, half zero, after the stop.
+    assert.deepEqual([r.tail.normalPages, r.tail.zeroPages], [1052, 1051]);
+    assert.equal(r.tail.bytes, 1052 * 4104 + 1051 * 9);
+    near(r.passes[0]!.timeMs, 5100, '51 quota windows');
+    near(r.downtimeMs, 3 + (r.tail.bytes + 4096 * 4104) / ((600 * MIB) / 1000), 'downtime at the 600 MiB/s stop-copy speed');
+    assert.equal(r.normalPages, pagesOf(512) + 4096, 'the tail is sent once');
     assert.equal(r.dirtySyncCount, 3);
   });
 
@@ -53,12 +65,17 @@ describe('pre-copy model', () => {
     // bandwidth 64: threshold 19.2 MiB = 4915.2 pages. Rate 2000 pages/s, no cap.
     // pass 1: 21459*4104+44077*9 = 88464429 B -> 1318.2 ms -> 2636 pages dirty (< 4915): stop. One pass.
     // rate 8000 pages/s: pass 1 dirties 10546 pages -> pass 2: 10546*4104/67108.864 = 644.9 ms -> 5159 pages
-    //   -> pass 3: 315.5 ms -> 2524 pages < 4915.2 -> stop. 3 passes, 5 syncs.
+    //   -> pass 3 (2524 pages dirtied over all of it < 4915.2: the final pass). The quota windows run on
+    //   across passes: passes 1 and 2 sent 131745213 B, 4238371.4 B into a window, so the first check of
+    //   pass 3 comes 2472515 B = 602.5 pages into it (36.84 ms): 4556.5 unsent + 294.7 dirtied < 4915.2:
+    //   4557 pages go after the stop with the 295 dirtied. 3 passes, 5 syncs.
     const r = estimatePrecopy(base({ dirty: { ratePagesPerSec: 8000 } })).withoutSkip;
     assert.equal(r.iterations, 3);
-    assert.deepEqual(r.passes.map((p) => p.dirtiedPages), [10546, 5159, 2524]);
+    assert.deepEqual(r.passes.map((p) => p.dirtiedPages), [10546, 5159, 295]);
+    assert.deepEqual([r.tail.pass, r.tail.normalPages, r.tail.zeroPages], [2, 4557, 0]);
+    assert.equal(r.passes[2]!.normalPages, 602);
     assert.equal(r.dirtySyncCount, 5);
-    assert.equal(r.normalPages, 21459 + 10546 + 5159 + 2524);
+    assert.equal(r.normalPages, 21459 + 10546 + 5159 + 295);
     assert.equal(r.converged, true);
   });
 
