@@ -11,8 +11,9 @@
  *   - src/runner/page-report.ts nodePageStats: the per-node used/hot/cold
  *     bytes the cslide engine reports for each pid every round;
  *   - src/feed/task-entries.ts TaskEntries.refresh (taskUpdate + JSON of
- *     every task: what the feed server's timer runs every second, clients
- *     or none) over tasks whose stats have the cslide report's shape, and
+ *     every task: what the feed server's timer runs every second while a
+ *     websocket client is connected; with --feed-clients 0 refreshUpdates,
+ *     what it runs with none) over tasks whose stats have the cslide report's shape, and
  *     src/feed/metrics-endpoint.ts metricsPage (a /metrics scrape: a
  *     refresh and renderMetrics) every --scrape-every cycles (default 1:
  *     a scrape every second, the worst case; Prometheus scrapes every
@@ -30,7 +31,7 @@
  * Each point runs in a fresh child process (its RSS is that point's only).
  *
  *   npx tsc -p . && node dist/bench/scale.js [--cycles 5] [--scrape-every 1]
- *     [--cycle-interval-ms 0] [--node-flags '--max-semi-space-size=2'] [--only damon:64 ...]
+ *     [--cycle-interval-ms 0] [--node-flags '--max-semi-space-size=2'] [--only damon:64 ...] [--feed-clients 1]
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +55,8 @@ const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
 const cycles = Number(opt('--cycles', '5'));
 const scrapeEvery = Number(opt('--scrape-every', '1'));
+// 0: no websocket client, so the feed timer makes no JSON (src/feed/server.ts)
+const feedClients = Number(opt('--feed-clients', '1'));
 // a pause between cycles (outside the timed part), as a daemon at interval=1 s has: V8's idle-time GC runs in it
 const cycleIntervalMs = Number(opt('--cycle-interval-ms', '0'));
 // V8 flags for each point's process, e.g. --node-flags --max-semi-space-size=2 (the RSS lever virt-tierd uses)
@@ -171,7 +174,8 @@ async function inner(scale: number, model: 'damon' | '2mib'): Promise<void> {
         pingPongBytes: 0, totalPingPongBytes: 0, errorsByErrno: {},
       };
     });
-    entries.refresh();
+    if (feedClients > 0) entries.refresh();
+    else entries.refreshUpdates();
     if (cycle % scrapeEvery === 0) void metricsPage(entries, feed, sessions).length;
     const u = process.cpuUsage(u0);
     const u3 = process.cpuUsage();
@@ -206,7 +210,7 @@ if (args.includes('--inner')) {
   for (const model of ['damon', '2mib'] as const) {
     for (const scale of [1, 4, 16, 64]) {
       if (only.length > 0 && !only.includes(`${model}:${scale}`)) continue;
-      const out = execFileSync(process.execPath, ['--max-old-space-size=4096', '--expose-gc', ...nodeFlags, self, '--inner', '--scale', String(scale), '--model', model, '--cycles', String(cycles), '--scrape-every', String(scrapeEvery), '--cycle-interval-ms', String(cycleIntervalMs)], { encoding: 'utf8' });
+      const out = execFileSync(process.execPath, ['--max-old-space-size=4096', '--expose-gc', ...nodeFlags, self, '--inner', '--scale', String(scale), '--model', model, '--cycles', String(cycles), '--scrape-every', String(scrapeEvery), '--feed-clients', String(feedClients), '--cycle-interval-ms', String(cycleIntervalMs)], { encoding: 'utf8' });
       const r = JSON.parse(out.trim()) as { totalGiB: number; regions: number; moves: number; cpuMsMedian: number; rssMiB: number; liveHeapMiB: number; observeMs: number; planMs: number; feedMs: number; planDigest: string; planError?: string };
       if (r.planError) errors.push(`${model} x${scale}: planHostCslide failed: ${r.planError}`);
       const budgetMiB = (64 + r.totalGiB).toFixed(0);
@@ -214,7 +218,7 @@ if (args.includes('--inner')) {
     }
   }
   process.stdout.write(
-    `${GUESTS} guests (half 2 MiB hugetlb, half 4 KiB), ${cycles} cycles per point after one warm-up, a /metrics scrape every ${scrapeEvery} cycle(s), ${cycleIntervalMs} ms between cycles, node flags '${nodeFlags.join(' ')}', median user CPU per cycle (${os.cpus().length} CPUs, Node ${process.version})\n\n` +
+    `${GUESTS} guests (half 2 MiB hugetlb, half 4 KiB), ${cycles} cycles per point after one warm-up, a /metrics scrape every ${scrapeEvery} cycle(s), ${feedClients > 0 ? 'a feed client connected' : 'no feed client'}, ${cycleIntervalMs} ms between cycles, node flags '${nodeFlags.join(' ')}', median user CPU per cycle (${os.cpus().length} CPUs, Node ${process.version})\n\n` +
     '| regions model | scale | tracked GiB | regions / cycle | planned moves | user CPU ms / cycle | of which stats / plan / feed+metrics | of one core at loop=1 interval=1 s | us / region | RSS peak MiB | live heap after GC MiB | RSS goal MiB (64 + 1/GiB) | plan digest |\n' +
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n' + rows.join('\n') + '\n' + (errors.length ? '\n' + errors.map((e) => `- ${e}`).join('\n') + '\n' : ''),
   );

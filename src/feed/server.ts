@@ -86,7 +86,17 @@ export async function startFeedServer(opts: FeedServerOptions): Promise<FeedServ
   const sessions = new FeedSessions(tasks, counters, { updateIntervalMs, maxBufferedBytes, slowClientTimeoutMs }, log);
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
-  wss.on('connection', (ws: WebSocket) => sessions.attach(ws));
+  // With no client connected the update timer reads the tasks (for /metrics' counters) but makes no
+  // JSON: it is for clients only, and 50 tasks' JSON a second was most of the feed's CPU (issue 11).
+  // The first client after such a stretch gets entries made for it.
+  let entriesStale = false;
+  wss.on('connection', (ws: WebSocket) => {
+    if (entriesStale) {
+      tasks.refresh();
+      entriesStale = false;
+    }
+    sessions.attach(ws);
+  });
 
   const listenHosts = [opts.listen.host, ...(opts.allowHosts ?? [])];
   const server = createServer(requestHandler({ token, listenHosts, log, liveView: loadLiveView(), metrics: () => metricsPage(tasks, counters, sessions) }));
@@ -134,6 +144,11 @@ export async function startFeedServer(opts: FeedServerOptions): Promise<FeedServ
   tasks.refresh();
   const updateTimer = setInterval(() => {
     try {
+      if (sessions.size === 0) {
+        tasks.refreshUpdates();
+        entriesStale = true;
+        return;
+      }
       tasks.refresh();
       sessions.pushAll(Date.now());
     } catch (err) {

@@ -6,6 +6,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFeedServer, type FeedServer } from '../../src/feed/server.js';
 import { nullLogger } from '../../src/log.js';
+import { taskUpdate } from '../../src/feed/snapshot.js';
 import { startHarness, type Harness } from './feed-harness.js';
 import { connectFeed, feedUrl, type FeedClient } from './feed-client.js';
 
@@ -24,6 +25,22 @@ describe('feed: updates, subscriptions, metrics', () => {
   after(async () => {
     await feed?.close();
     await h?.stop();
+  });
+
+  test('with no client the timer makes no JSON; the first client then gets entries made for it, not stale ones', async () => {
+    // No client has connected yet: wait until every task has gone through three rounds meanwhile.
+    const rounds = (): number[] => h.registry.tasks().map((r) => taskUpdate(r.view(), undefined).round ?? -1);
+    const deadline = Date.now() + 20_000;
+    while (Math.min(...rounds()) < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const before = Math.min(...rounds());
+    assert.ok(before >= 3, `rounds ${rounds()}`);
+    const c = await connectFeed(feedUrl(feed.url));
+    // The update sent on attach, before any timer tick, already carries those rounds.
+    const first = await c.waitFor(isUpdate, 'first update');
+    const got = tasksOf(first);
+    assert.equal(got.length, h.taskKeys.length);
+    for (const t of got) assert.ok((t.round ?? -1) >= before, `${t.key}: round ${t.round} in the first update, ${before} reached before connecting`);
+    c.ws.close();
   });
 
   test('hello, then per-task updates with node bytes, moves, heat, scan times', async () => {
