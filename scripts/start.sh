@@ -18,7 +18,8 @@ socket="${VIRT_TIER_SOCKET:-virt-tier}"
 conf="$(mktemp /tmp/virt-tier-default.XXXXXX.ini)"
 install -m 0600 conf/default.ini "$conf"
 echo "virt-tierd: socket \"$socket\", config $conf (Ctrl-C stops)"
-node bin/virt-tierd.js -s "$socket" -l "${VIRT_TIER_LOG_LEVEL:-1}" --load "$conf" &
+# Run through the shebang: it carries the daemon's V8 flags (a small young generation).
+./bin/virt-tierd.js -s "$socket" -l "${VIRT_TIER_LOG_LEVEL:-1}" --load "$conf" &
 daemon=$!
 trap 'kill -TERM "$daemon" 2>/dev/null || true; wait "$daemon"; rm -f "$conf"; exit 0' INT TERM
 # Wait until it answers, then start the project the config defines.
