@@ -14,7 +14,7 @@ import type { CliResult } from './inner/e2e-daemon.js';
 const availability = testbedAvailability();
 
 interface Share { hot: number; cold: number }
-interface View { started: boolean; ended?: string; stats?: { engine: string; action: string; scheme?: { nrTried: number; nrApplied: number; szAppliedBytes: number }; kdamond: { state: string } } }
+interface View { started: boolean; ended?: string; stats?: { engine: string; action: string; scheme?: { nrTried: number; szTriedBytes: number; nrApplied: number; szAppliedBytes: number }; kdamond: { state: string } } }
 
 test('the damon engine acts through DAMON sysfs as its keys say', { skip: availability.available ? false : availability.reason, timeout: 900_000 }, async () => {
   // 420 s was passed under two CPU hogs (2026-12-02: each CLI call 30-50 s under TCG), the steps all correct so far
@@ -38,7 +38,14 @@ test('the damon engine acts through DAMON sysfs as its keys say', { skip: availa
   const viewA = o.viewA as View;
   assert.equal(viewA.stats?.engine, 'damon');
   assert.equal(viewA.stats?.action, 'pageout');
-  assert.ok((viewA.stats?.scheme?.szAppliedBytes ?? 0) > 0, JSON.stringify(viewA.stats));
+  // The scheme was tried on at least the cold set's bytes. Its applied counter is not asserted:
+  // vaddr pageout counts a region 0 when madvise() fails, and madvise() reports ENOMEM for a
+  // region that spans an unmapped hole after it paged the mapped part out (mm/damon/vaddr.c
+  // damos_madvise); whether DAMON's regions straddle holes depends on the process layout
+  // (a CI run: 24 regions tried, 0 applied, the cold set swapped out). Pagemap above proves the action.
+  const guestA = o.guestA as { pageCount: number; pageSizeBytes: number; hot: number };
+  const coldBytes = (guestA.pageCount - guestA.hot) * guestA.pageSizeBytes;
+  assert.ok((viewA.stats?.scheme?.nrTried ?? 0) > 0 && (viewA.stats?.scheme?.szTriedBytes ?? 0) >= coldBytes * 0.6, `the pageout scheme was tried on the cold set (${coldBytes} bytes): ${JSON.stringify(viewA.stats)}`);
   assert.ok((o.slotsWhileOn as string[]).filter((s) => s === 'on').length === 1, JSON.stringify(o.slotsWhileOn));
   // After stop: every kdamond off, ours without a context again, the foreign one as it was.
   const slots = o.slotsAfterStop as Array<{ state: string; nrContexts: string }>;
