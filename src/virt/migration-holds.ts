@@ -111,7 +111,10 @@ export class MigrationHolds {
   private readonly io: PlatformIO;
   private readonly readLink: (p: string) => Promise<string>;
   private pausedPids = new Set<number>();
+  /** the listing in flight */
   private refreshing: Promise<void> | undefined;
+  /** the one listing asked for while another was in flight: it runs after that one */
+  private refreshAgain: Promise<void> | undefined;
 
   constructor(private readonly opts: MigrationHoldsOptions = {}) {
     this.io = opts.io ?? liveIO;
@@ -126,17 +129,33 @@ export class MigrationHolds {
     return undefined;
   }
 
-  /** Re-reads which libvirt guests are paused; a failed listing keeps the last answer (libvirtd restarting). */
+  /**
+   * Re-reads which libvirt guests are paused; a failed listing keeps the
+   * last answer (libvirtd restarting). Resolves once a listing that began
+   * after this call has been read: a listing already in flight may have
+   * begun before the domain a hook event announces existed, so a call made
+   * meanwhile gets one more listing after it (shared by every such call).
+   */
   refresh(): Promise<void> {
     const list = this.opts.listDomains;
     if (!list) return Promise.resolve();
-    this.refreshing ??= list()
+    if (this.refreshing) {
+      this.refreshAgain ??= this.refreshing.then(() => {
+        this.refreshAgain = undefined;
+        return this.refresh();
+      });
+      return this.refreshAgain;
+    }
+    const listing = list()
       .then((domains) => {
         this.pausedPids = new Set(domains.filter((d) => d.pid !== null && d.state === 'paused').map((d) => d.pid!));
       })
       .catch(() => undefined)
-      .finally(() => (this.refreshing = undefined));
-    return this.refreshing;
+      .finally(() => {
+        if (this.refreshing === listing) this.refreshing = undefined;
+      });
+    this.refreshing = listing;
+    return listing;
   }
 
   /** The pids held as paused at the last refresh (for status). */

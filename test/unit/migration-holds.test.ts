@@ -64,4 +64,33 @@ describe('migration holds', () => {
     assert.equal(await holds.heldReason(400), undefined, 'resumed: tiered again');
     assert.equal(await holds.heldReason(999), undefined, 'a pid that is gone is not held');
   });
+
+  test('a refresh asked for while a listing is in flight gets one more listing after it (a hook event for a domain that listing may predate)', async () => {
+    const io = new MemoryIO({ ...qemuFiles(500, { threads: ['qemu-system-x86'], argv: ['qemu', '-incoming', 'defer'] }) });
+    // each listing answers when the test says so, with libvirt's domains as they are at that moment
+    const pending: Array<() => void> = [];
+    let domains: Array<{ pid: number | null; state: string }> = [];
+    let listings = 0;
+    const holds = new MigrationHolds({
+      io,
+      listDomains: () => {
+        listings++;
+        const snapshot = domains;
+        return new Promise((resolve) => pending.push(() => resolve(snapshot)));
+      },
+    });
+    const timerRefresh = holds.refresh(); // the periodic refresh: libvirt has no such domain yet
+    domains = [{ pid: 500, state: 'paused' }]; // an incoming migration's domain starts, paused
+    const onHookEvent = holds.refresh(); // the qemu hook's started/migrate event
+    const onSecondEvent = holds.refresh();
+    assert.equal(listings, 1, 'one listing at a time');
+    pending.shift()!();
+    await timerRefresh;
+    assert.equal(await holds.heldReason(500), undefined, 'the first listing predates the domain');
+    assert.equal(listings, 2, 'the calls made during the first listing share one more');
+    pending.shift()!();
+    await Promise.all([onHookEvent, onSecondEvent]);
+    assert.equal(await holds.heldReason(500), 'paused', 'the refresh asked for on the event saw the domain');
+    assert.equal(listings, 2);
+  });
 });

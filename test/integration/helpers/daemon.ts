@@ -65,9 +65,16 @@ export interface TestDaemon {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startDaemon(extraArgs: string[] = []): Promise<TestDaemon> {
+/**
+ * Starts the daemon and waits until it listens. `opts.wrap` is an argv
+ * prefix that must exec the daemon in place (e.g. `nsenter -t PID -m --`,
+ * to run it in another mount namespace).
+ */
+export async function startDaemon(extraArgs: string[] = [], opts: { wrap?: string[] } = {}): Promise<TestDaemon> {
   const socket = uniqueSocketName();
-  const proc = spawn(process.execPath, [daemonBin, '-s', socket, '-l', '0', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [process.execPath, daemonBin, '-s', socket, '-l', '0', ...extraArgs];
+  const [cmd, ...args] = [...(opts.wrap ?? []), ...argv];
+  const proc = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   proc.stdout!.on('data', () => undefined);
