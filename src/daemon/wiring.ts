@@ -122,6 +122,17 @@ export async function wireComponents(ctx: WiringContext): Promise<WiredComponent
 }
 
 /**
+ * After a qemu hook event: the holds' listing first, then the resync that may
+ * add the domain's project, so the new task's first round already sees the
+ * guest paused (an incoming migration) and is held; both at once let that
+ * round race the listing. A failed refresh keeps its last answer and still resyncs.
+ */
+export async function refreshThenResync(holds: Pick<MigrationHolds, 'refresh'>, sync: Pick<DomainSync, 'resync'> | undefined): Promise<void> {
+  await holds.refresh();
+  if (sync) await sync.resync();
+}
+
+/**
  * libvirt: type=domain tasks resolve through one shared connection; the
  * qemu hook's events are validated and answered at once (the hook waits
  * at most 80 ms), and with --auto-domains they trigger a resync of the
@@ -172,8 +183,7 @@ async function wireLibvirt(ctx: WiringContext, connection: VirtConnection, holds
       log.info('qemu hook event', { ...decision });
       // Answer first: the hook must return within its budget whatever the resync costs.
       // A migrate/started event on the destination: the paused guest is held until libvirt resumes it.
-      if (decision.action !== 'ignore') setImmediate(() => void holds.refresh());
-      if (sync && decision.action !== 'ignore') setImmediate(() => void sync!.resync());
+      if (decision.action !== 'ignore') setImmediate(() => void refreshThenResync(holds, sync));
       return decision;
     },
     // `virt-tier policy --set --live` asks for this after writing a running domain's metadata, so an

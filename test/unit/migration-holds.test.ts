@@ -9,6 +9,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryIO } from '../../src/platform/io.js';
 import { incomingTcpPort, MigrationHolds, socketInodesOnPort } from '../../src/virt/migration-holds.js';
+import { refreshThenResync } from '../../src/daemon/wiring.js';
 
 const NET_TCP_HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
 // port 0x1F90 = 8080: one listener (0A) and one established stream (01)
@@ -92,5 +93,23 @@ describe('migration holds', () => {
     await Promise.all([onHookEvent, onSecondEvent]);
     assert.equal(await holds.heldReason(500), 'paused', 'the refresh asked for on the event saw the domain');
     assert.equal(listings, 2);
+  });
+  test('after a hook event the resync that adds the project starts only once the holds saw the paused guest', async () => {
+    const io = new MemoryIO({ ...qemuFiles(600, { threads: ['qemu-system-x86'], argv: ['qemu', '-incoming', 'defer'] }) });
+    let answer: (() => void) | undefined;
+    const holds = new MigrationHolds({ io, listDomains: () => new Promise((resolve) => (answer = () => resolve([{ pid: 600, state: 'paused' }]))) });
+    const seenAtResync: Array<string | undefined> = [];
+    const sync = { resync: async () => void seenAtResync.push(await holds.heldReason(600)) };
+    const done = refreshThenResync(holds, sync);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(seenAtResync, [], 'no resync while the listing is out');
+    answer!();
+    await done;
+    assert.deepEqual(seenAtResync, ['paused'], 'the task the resync adds is held from its first round');
+    // libvirtd down: the listing fails, the last answer stays, and the resync still runs
+    const failing = new MigrationHolds({ io, listDomains: () => Promise.reject(new Error('libvirtd gone')) });
+    let resyncs = 0;
+    await refreshThenResync(failing, { resync: async () => void resyncs++ });
+    assert.equal(resyncs, 1);
   });
 });
