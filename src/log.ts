@@ -3,7 +3,8 @@
  * 2 warning, 3 error. The daemon logs to stderr: in the foreground that is
  * the terminal, under systemd (conf/virt-tierd.service) it is the journal,
  * and then each event is one line with a syslog priority prefix and no
- * timestamp of its own (the journal keeps one per line already).
+ * timestamp of its own (the journal keeps one per line already). A stderr
+ * whose reader is gone mutes the log rather than failing the daemon.
  */
 import { fstatSync } from 'node:fs';
 import winston from 'winston';
@@ -64,13 +65,38 @@ export function createLogger(etmemLevel: number, opts: LoggerOptions = {}): Logg
           return `${String(timestamp)} virt-tierd[${process.pid}] ${lvl}: ${String(message)}${rest}`;
         }),
       );
+  const stderrTransport = new winston.transports.Console({ stderrLevels: [...LOG_LEVELS] });
   const logger = winston.createLogger({
     level,
     silent: opts.silent ?? false,
     format,
-    transports: [new winston.transports.Console({ stderrLevels: [...LOG_LEVELS] })],
+    transports: [stderrTransport],
   });
+  muteWhenGone(process.stderr, stderrTransport);
   return logger as unknown as Logger;
+}
+
+/**
+ * A write to a stderr whose reader is gone (journald restarted, the
+ * supervisor or terminal died) fails with EPIPE on the stream. Unhandled,
+ * that error reached the uncaught-exception handler, which logged it to
+ * the same stderr: a loop that starved the event loop (no socket, no
+ * SIGTERM). The first error mutes the console instead; the daemon runs on
+ * without logs, which is all a dead stderr allows. Listeners are added once
+ * per stream, however many loggers exist.
+ */
+const muted = new WeakMap<NodeJS.WriteStream, Set<{ silent?: boolean }>>();
+export function muteWhenGone(stream: NodeJS.WriteStream, transport: { silent?: boolean }): void {
+  let transports = muted.get(stream);
+  if (!transports) {
+    const set = new Set<{ silent?: boolean }>();
+    transports = set;
+    muted.set(stream, set);
+    stream.on('error', () => {
+      for (const t of set) t.silent = true;
+    });
+  }
+  transports.add(transport);
 }
 
 /** A logger that drops everything (unit tests, CLI-side use of engines). */
