@@ -61,7 +61,12 @@ async function measure(root: string, flags: string, row: Row, n: number): Promis
   let argv: string[];
   if (row === 'node') argv = ['-e', 'setInterval(() => undefined, 1000)'];
   else if (row === 'daemon') argv = [daemon, '-s', socket, '--no-config'];
-  else if (row === 'daemon, packaged conf') argv = [daemon, '-s', socket, '--config', path.join(root, 'conf/virt-tier.conf')];
+  else if (row === 'daemon, packaged conf') {
+    // the package installs it 0600 (the daemon refuses a config others can read)
+    const file = path.join(tmp, `virt-tier-${n}.conf`);
+    writeFileSync(file, readFileSync(path.join(root, 'conf/virt-tier.conf')), { mode: 0o600 });
+    argv = [daemon, '-s', socket, '--config', file];
+  }
   else if (row === 'daemon, no libvirt') argv = [daemon, '-s', socket, '--no-config', '--no-libvirt'];
   else {
     for (let i = 0; i < TASKS; i++) sleepers.push(spawn('sleep', ['600'], { stdio: 'ignore' }));

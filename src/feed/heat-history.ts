@@ -61,7 +61,7 @@ export class HeatHistory {
       this.odd.set(slot, { ...strip, present: [...strip.present], swapped: [...strip.swapped], access: [...strip.access] });
       return;
     }
-    if (n > this.width || this.values.length === 0) this.resize(Math.max(n, this.width));
+    if (n > this.width || (slot + 1) * 3 * this.width > this.values.length) this.resize(Math.max(n, this.width), slot + 1);
     const at = slot * 3 * this.width;
     const v = this.values;
     for (let b = 0; b < n; b++) {
@@ -98,17 +98,23 @@ export class HeatHistory {
     return out;
   }
 
-  /** Room for `width` buckets per slot; the strips already held are copied over. */
-  private resize(width: number): void {
+  /**
+   * Room for `width` buckets in at least `slots` slots: slots are added by
+   * doubling up to the capacity (a task that ran a few cycles holds a few
+   * strips' bytes, not 120), and a wider strip widens every slot. The
+   * strips held keep their slots.
+   */
+  private resize(width: number, slots: number): void {
     const old = this.values;
     const oldWidth = this.width;
-    this.values = new Int8Array(this.capacity * 3 * width);
+    const oldSlots = old.length / (3 * oldWidth);
+    const room = Math.min(this.capacity, Math.max(slots, oldSlots * 2, 8));
+    this.values = new Int8Array(room * 3 * width);
     this.width = width;
-    if (old.length === 0) return;
-    for (let slot = 0; slot < this.capacity; slot++) {
-      for (let part = 0; part < 3; part++) {
-        this.values.set(old.subarray((slot * 3 + part) * oldWidth, (slot * 3 + part + 1) * oldWidth), (slot * 3 + part) * width);
-      }
+    if (width === oldWidth) {
+      this.values.set(old);
+      return;
     }
+    for (let k = 0; k < oldSlots * 3; k++) this.values.set(old.subarray(k * oldWidth, (k + 1) * oldWidth), k * width);
   }
 }
