@@ -12,13 +12,8 @@
  */
 import type { HeatStrip } from './heat.js';
 
-const fitsByte = (xs: readonly number[]): boolean => {
-  for (let i = 0; i < xs.length; i++) {
-    const x = xs[i]!;
-    if (!Number.isInteger(x) || x < -128 || x > 127) return false;
-  }
-  return true;
-};
+/** An integer an Int8Array holds as it is (false for fractions, NaN and infinities too). */
+const isByte = (x: number): boolean => (x | 0) === x && x >= -128 && x <= 127;
 
 export class HeatHistory {
   /** per slot: pid, timeMs, totalBytes, bucketBytes, buckets */
@@ -57,18 +52,21 @@ export class HeatHistory {
     this.meta[m + 2] = strip.totalBytes;
     this.meta[m + 3] = strip.bucketBytes;
     this.meta[m + 4] = n;
-    if (strip.swapped.length !== n || strip.access.length !== n || !fitsByte(strip.present) || !fitsByte(strip.swapped) || !fitsByte(strip.access)) {
-      this.odd.set(slot, { ...strip, present: [...strip.present], swapped: [...strip.swapped], access: [...strip.access] });
-      return;
-    }
     if (n > this.width || (slot + 1) * 3 * this.width > this.values.length) this.resize(Math.max(n, this.width), slot + 1);
+    // copied and checked in one pass; a value no byte holds sends the whole strip to `odd`
+    let fits = strip.swapped.length === n && strip.access.length === n;
     const at = slot * 3 * this.width;
     const v = this.values;
-    for (let b = 0; b < n; b++) {
-      v[at + b] = strip.present[b]!;
-      v[at + this.width + b] = strip.swapped[b]!;
-      v[at + 2 * this.width + b] = strip.access[b]!;
+    for (let b = 0; b < n && fits; b++) {
+      const p = strip.present[b]!;
+      const sw = strip.swapped[b]!;
+      const a = strip.access[b]!;
+      if (!isByte(p) || !isByte(sw) || !isByte(a)) fits = false;
+      v[at + b] = p;
+      v[at + this.width + b] = sw;
+      v[at + 2 * this.width + b] = a;
     }
+    if (!fits) this.odd.set(slot, { ...strip, present: [...strip.present], swapped: [...strip.swapped], access: [...strip.access] });
   }
 
   /** The strips, oldest first, as fresh HeatStrips. */
