@@ -9,7 +9,6 @@ import inspector from 'node:inspector';
 import { fileURLToPath } from 'node:url';
 import { createHandlers } from '../api/handlers.js';
 import { ControlServer } from '../api/server.js';
-import { loadConfigFile, loadObjectRefs } from '../config/parse.js';
 import { VirtTierError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { readHostFacts } from '../model/host-facts.js';
@@ -68,6 +67,13 @@ function readTokenFile(file: string): string {
   return text.split('\n')[0]!.trim();
 }
 
+/**
+ * The config parsers, loaded with the first file read (obj add, --load, the
+ * config file): config/text.js imports the YAML parser whatever the file's
+ * format, and a daemon with no config file at start reads none.
+ */
+const configParser = (): Promise<typeof import('../config/parse.js')> => import('../config/parse.js');
+
 function defaultPidFile(args: DaemonArgs): string {
   return args.pidFile ?? `/run/virt-tierd.${args.socketName.replace(/[^A-Za-z0-9._-]/g, '_')}.pid`;
 }
@@ -120,7 +126,7 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
   const log: Logger = createLogger(args.logLevel);
   const startedAtMs = Date.now();
   const libvirt = { enabled: args.connectUri !== null, uri: args.connectUri ?? '', autoDomains: args.autoDomains, syncIntervalMs: args.syncIntervalS * 1000 };
-  const { targets, connection } = createTargets(libvirt);
+  const { targets, connection } = await createTargets(libvirt);
   // One set of engine factories per daemon, filled by the wiring: nothing process-wide.
   const engines = new EngineFactories();
   const registry = new Registry(log, { engines, targets });
@@ -136,8 +142,8 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
   });
   const handlers = createHandlers({
     registry,
-    loadConfigFile: (file, host, reader) => loadConfigFile(file, host, { reader }),
-    loadObjectRefs: (file, reader) => loadObjectRefs(file, reader),
+    loadConfigFile: async (file, host, reader) => (await configParser()).loadConfigFile(file, host, { reader }),
+    loadObjectRefs: async (file, reader) => (await configParser()).loadObjectRefs(file, reader),
     hostFacts: () => readHostFacts(),
     startedAtMs,
     version: packageVersion(),
@@ -146,7 +152,7 @@ async function runDaemon(args: DaemonArgs): Promise<void> {
   const server = new ControlServer({ socketName: args.socketName, handlers, log, allowedGid: args.allowedGid });
 
   for (const file of args.loadFiles) {
-    await registry.add(await loadConfigFile(file, await readHostFacts()));
+    await registry.add(await (await configParser()).loadConfigFile(file, await readHostFacts()));
     log.info('loaded config', { file });
   }
   await startConfigReloads(args, registry, log); // --config: loaded now, reloaded on SIGHUP (src/daemon/reload.ts)

@@ -15,7 +15,6 @@
  * Kept apart from main.ts so the signal wiring there stays one line.
  */
 import { stat } from 'node:fs/promises';
-import { loadConfigFile } from '../config/parse.js';
 import { readHostFacts } from '../model/host-facts.js';
 import type { ConfigDocument, EngineConfig, ProjectConfig, TaskConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
@@ -227,7 +226,8 @@ export async function startConfigReloads(args: { configFile: string | undefined;
     explicit: args.configExplicit,
     // Host facts afresh each time: node_pair is checked against the nodes the host has now.
     // allowEmpty: a packaged, all-comments virt-tier.conf means "no objects yet".
-    load: async (file) => loadConfigFile(file, await readHostFacts(), { allowEmpty: true }),
+    // The parsers load with the first file read (src/daemon/main.ts configParser): none with no file.
+    load: async (file) => (await import('../config/parse.js')).loadConfigFile(file, await readHostFacts(), { allowEmpty: true }),
     registry,
     log,
   });

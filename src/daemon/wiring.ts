@@ -21,12 +21,11 @@ import { readHostFacts } from '../model/host-facts.js';
 import { createTargetResolver, type TargetResolver } from '../model/targets.js';
 import { liveIO } from '../platform/io.js';
 import { readNumaTopology } from '../platform/numa-topology.js';
-import { VirtConnection } from '../virt/connection.js';
-import { domainPidResolver, listRunningDomains } from '../virt/discovery.js';
+import type { VirtConnection } from '../virt/connection.js';
+import type { domainPidResolver, listRunningDomains } from '../virt/discovery.js';
 import { handleHookEvent } from '../virt/hook-events.js';
 import { MigrationHolds } from '../virt/migration-holds.js';
 import { ScanObserver } from '../feed/scan-observer.js';
-import { startFeedServer } from '../feed/server.js';
 import { migrationHandlers } from '../migration/access-handler.js';
 import { heatReportHandlers } from '../feed/report-handler.js';
 
@@ -56,14 +55,31 @@ export interface WiringContext {
   connection?: VirtConnection | null;
 }
 
+/** What the wiring uses of src/virt's libvirt side. */
+interface LibvirtParts {
+  connection: VirtConnection;
+  domainPidResolver: typeof domainPidResolver;
+  listRunningDomains: typeof listRunningDomains;
+}
+
+/**
+ * The libvirt bindings (and the XML packages they load) are imported only
+ * when libvirt is used: a --no-libvirt daemon never runs them. The
+ * connection itself opens on its first use.
+ */
+async function libvirtParts(uri: string, connection?: VirtConnection | null): Promise<LibvirtParts> {
+  const [{ VirtConnection }, discovery] = await Promise.all([import('../virt/connection.js'), import('../virt/discovery.js')]);
+  return { connection: connection ?? new VirtConnection(uri), domainPidResolver: discovery.domainPidResolver, listRunningDomains: discovery.listRunningDomains };
+}
+
 /**
  * The target resolver the registry runs tasks with, and the libvirt
  * connection its type=domain lookups use (null without libvirt). Built
  * before the registry; the same connection is then given to wireComponents.
  */
-export function createTargets(libvirt: { enabled: boolean; uri: string }): { targets: TargetResolver; connection: VirtConnection | null } {
-  const connection = libvirt.enabled ? new VirtConnection(libvirt.uri) : null;
-  return { targets: createTargetResolver({ domainPid: connection ? domainPidResolver(connection) : null }), connection };
+export async function createTargets(libvirt: { enabled: boolean; uri: string }): Promise<{ targets: TargetResolver; connection: VirtConnection | null }> {
+  const virt = libvirt.enabled ? await libvirtParts(libvirt.uri) : null;
+  return { targets: createTargetResolver({ domainPid: virt ? virt.domainPidResolver(virt.connection) : null }), connection: virt?.connection ?? null };
 }
 
 /**
@@ -95,13 +111,15 @@ export interface WiredComponents {
 
 export async function wireComponents(ctx: WiringContext): Promise<WiredComponents> {
   const scans = new ScanObserver();
-  const connection = ctx.libvirt.enabled ? (ctx.connection ?? new VirtConnection(ctx.libvirt.uri)) : null;
-  const holds = new MigrationHolds({ listDomains: connection ? () => listRunningDomains({ connection }) : undefined });
+  const virt = ctx.libvirt.enabled ? await libvirtParts(ctx.libvirt.uri, ctx.connection) : null;
+  const holds = new MigrationHolds({ listDomains: virt ? () => virt.listRunningDomains({ connection: virt.connection }) : undefined });
   registerBuiltinEngines(ctx.engines, ctx.tracker, scans, holds);
   const closers: Array<() => Promise<void>> = [];
   const handlers: Record<string, Handler> = { ...migrationHandlers(scans), ...heatReportHandlers(scans) };
-  if (connection) Object.assign(handlers, await wireLibvirt(ctx, connection, holds, closers));
+  if (virt) Object.assign(handlers, await wireLibvirt(ctx, virt, holds, closers));
   if (ctx.feed) {
+    // Loaded only with --http: the feed server pulls in ws, which a daemon without a feed never uses.
+    const { startFeedServer } = await import('../feed/server.js');
     const feed = await startFeedServer({
       registry: ctx.registry,
       scans,
@@ -140,8 +158,9 @@ export async function refreshThenResync(holds: Pick<MigrationHolds, 'refresh'>, 
  * events and pick up policy edits. libvirtd being down is not fatal: the
  * connection is retried on the next use.
  */
-async function wireLibvirt(ctx: WiringContext, connection: VirtConnection, holds: MigrationHolds, closers: Array<() => Promise<void>>): Promise<Record<string, Handler>> {
+async function wireLibvirt(ctx: WiringContext, virt: LibvirtParts, holds: MigrationHolds, closers: Array<() => Promise<void>>): Promise<Record<string, Handler>> {
   const { log } = ctx;
+  const { connection, listRunningDomains } = virt;
   closers.push(() => connection.close());
   // Paused guests (an incoming migration before libvirt's Finish, a source after its migration) are held;
   // their states come from this poll and from the hook's events. Migrations themselves are seen live.

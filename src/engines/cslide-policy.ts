@@ -392,9 +392,20 @@ function planPool(pair: NodePair, pool: PoolKind, t: ChunkRows, dram: NodeRows, 
 
   // Execution order: each move needs free room where it lands, so promote
   // what fits on D, then demote into what that freed on A, and repeat.
-  const up = [...promoted, ...prefetched];
   let physFreeDram = Math.max(0, dramPool.freeBytes);
   let physFreeAep = Math.max(0, aepPool.freeBytes);
+  const upBytes = bytesOf(promoted) + bytesOf(prefetched);
+  if (upBytes <= physFreeDram && bytesOf(demoted) <= physFreeAep + upBytes) {
+    // Everything fits in one round of the loop below (all of `up`, then every demotion): its
+    // schedule is the lists as they are, without a copy per move (issue 11: moves cost more
+    // than ranges at 16 GiB, bench/scale.ts).
+    out.promotions = promoted;
+    out.prefetches = prefetched;
+    out.demotions = demoted;
+    out.schedule = promoted.concat(prefetched, demoted);
+    return out;
+  }
+  const up = promoted.concat(prefetched);
   let u = 0;
   let d = 0;
   const schedule: HostMove[] = [];
@@ -468,7 +479,21 @@ function poolOfRange(vma: AccessMapVma | undefined, pageSizeBytes: number): Pool
 
 const unitOf = (pool: PoolKind): number => (pool === 'regular' ? BASE_PAGE_BYTES : Number(pool.slice('hugetlb-'.length)));
 
-const bytesOf = (moves: readonly HostMove[]): number => moves.reduce((n, m) => n + m.pageCount * m.pageSizeBytes, 0);
+function bytesOf(moves: readonly HostMove[]): number {
+  let n = 0;
+  for (let i = 0; i < moves.length; i++) n += moves[i]!.pageCount * moves[i]!.pageSizeBytes;
+  return n;
+}
+
+/** Whether no promotion or prefetch comes after the first demotion of a schedule (one pass, no copy). */
+function demotionsLast(schedule: readonly HostMove[]): boolean {
+  let demoting = false;
+  for (let i = 0; i < schedule.length; i++) {
+    if (schedule[i]!.reason === 'demote') demoting = true;
+    else if (demoting) return false;
+  }
+  return true;
+}
 
 /**
  * Shares one pair's quota between its pools: their planned moves in
@@ -567,11 +592,14 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
       perPool = new Map(pools.map((pool) => [pool, plan(pool, share.get(pool)!)]));
     }
     const all = [...perPool.values()];
+    // concat, not flatMap: a builtin copy per list instead of a callback per pool and a push per move
+    if (all.length === 1) return all[0]!;
+    const none: HostMove[] = [];
     return {
-      promotions: all.flatMap((m) => m.promotions),
-      prefetches: all.flatMap((m) => m.prefetches),
-      demotions: all.flatMap((m) => m.demotions),
-      schedule: all.flatMap((m) => m.schedule),
+      promotions: none.concat(...all.map((m) => m.promotions)),
+      prefetches: none.concat(...all.map((m) => m.prefetches)),
+      demotions: none.concat(...all.map((m) => m.demotions)),
+      schedule: none.concat(...all.map((m) => m.schedule)),
     };
   };
   const perPair = input.nodePairs.map(planPair);
@@ -579,13 +607,11 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
   // all moves by step keeps every move executable as long as none needed a
   // demotion before one of its promotions (a full DRAM pool); otherwise
   // keep each pair's schedule.
-  const canonical = perPair.every((m) => {
-    const firstDemote = m.schedule.findIndex((x) => x.reason === 'demote');
-    return firstDemote < 0 || m.schedule.slice(firstDemote).every((x) => x.reason === 'demote');
-  });
+  const canonical = perPair.every((m) => demotionsLast(m.schedule));
+  const none: HostMove[] = [];
   const moves = canonical
-    ? [...perPair.flatMap((m) => m.promotions), ...perPair.flatMap((m) => m.prefetches), ...perPair.flatMap((m) => m.demotions)]
-    : perPair.flatMap((m) => m.schedule);
+    ? none.concat(...perPair.map((m) => m.promotions), ...perPair.map((m) => m.prefetches), ...perPair.map((m) => m.demotions))
+    : none.concat(...perPair.map((m) => m.schedule));
   return { moves };
 }
 

@@ -28,7 +28,7 @@ export function heatReportHandlers(scans: Pick<ScanObserver, 'get'>): Record<str
       };
       const t = { project: name('project'), engine: name('engine'), name: name('task') };
       const r = scans.get(taskKey(t));
-      const report: HeatReport = { task: `${t.project}/${t.engine}/${t.name}`, tracker: r?.tracker ?? '', strips: r?.heatHistory ?? [] };
+      const report: HeatReport = { task: `${t.project}/${t.engine}/${t.name}`, tracker: r?.tracker ?? '', strips: r?.heatHistory.strips() ?? [] };
       return report;
     },
   };

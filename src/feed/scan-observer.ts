@@ -15,6 +15,7 @@ import type { EngineTask } from '../runner/engine.js';
 import type { AccessMap } from '../scan/access-map.js';
 import type { ScanCycleOptions, ScanTarget, Tracker } from '../scan/tracker.js';
 import { DEFAULT_HEAT_BUCKETS, summarizeMap, type HeatStrip } from './heat.js';
+import { HeatHistory } from './heat-history.js';
 import { isAbortError } from '../errors.js';
 
 export interface ScanRecord {
@@ -31,8 +32,8 @@ export interface ScanRecord {
   presentBytes: number;
   swappedBytes: number;
   heat?: HeatStrip;
-  /** the heat strips of the last HEAT_HISTORY_CYCLES cycles, oldest first (for `virt-tier report`) */
-  heatHistory: HeatStrip[];
+  /** the heat strips of the last HEAT_HISTORY_CYCLES cycles (for `virt-tier report`): `strips()`, oldest first */
+  heatHistory: HeatHistory;
   /** the last cycle's access counts per pid (for migrate-hints hot/cold); read them with ScanObserver.accessForPid */
   accessByPid: Map<number, PackedAccess>;
 }
@@ -92,7 +93,7 @@ function hotThresholdOf(task: EngineTask): number | undefined {
   return typeof t === 'number' && Number.isFinite(t) ? t : undefined;
 }
 
-/** How many cycles of heat strips a task keeps: 128 buckets x 3 bytes-ish x 120 cycles is a few hundred KiB at most. */
+/** How many cycles of heat strips a task keeps: 3 bytes per bucket, 128 buckets x 120 cycles is 45 KiB a task (src/feed/heat-history.ts). */
 export const HEAT_HISTORY_CYCLES = 120;
 
 export class ScanObserver {
@@ -108,7 +109,7 @@ export class ScanObserver {
     const record = (): ScanRecord => {
       let r = this.records.get(key);
       if (!r) {
-        r = { tracker: inner.name, scans: 0, scanSecondsTotal: 0, errorsByCode: {}, presentBytes: 0, swappedBytes: 0, accessByPid: new Map(), heatHistory: [] };
+        r = { tracker: inner.name, scans: 0, scanSecondsTotal: 0, errorsByCode: {}, presentBytes: 0, swappedBytes: 0, accessByPid: new Map(), heatHistory: new HeatHistory(HEAT_HISTORY_CYCLES, this.opts.heatBuckets ?? DEFAULT_HEAT_BUCKETS) };
         this.records.set(key, r);
       }
       return r;
@@ -135,7 +136,6 @@ export class ScanObserver {
           r.swappedBytes = summary.swappedBytes;
           r.heat = summary.heat;
           r.heatHistory.push(r.heat);
-          if (r.heatHistory.length > HEAT_HISTORY_CYCLES) r.heatHistory.splice(0, r.heatHistory.length - HEAT_HISTORY_CYCLES);
           r.accessByPid.set(map.pid, {
             loop: map.loop,
             timeMs: map.timeMs,

@@ -108,10 +108,15 @@ async function poolsFor(deps: BuiltinEngineDeps, maps: readonly AccessMap[]): Pr
   const hugeSizes = new Set<number>([CSLIDE_PAGE_SIZE_BYTES]);
   let regular = false;
   for (const map of maps) {
+    let hugetlb = false;
     for (const vma of map.vmas) {
       if (!vma.vmFlags.includes('ht')) regular = true;
+      else hugetlb = true;
     }
-    for (const r of map.ranges) if (r.pageSizeBytes > 4096 && map.vmas.some((v) => v.vmFlags.includes('ht') && r.start >= v.start && r.start < v.end)) hugeSizes.add(r.pageSizeBytes);
+    // Only ranges in hugetlb VMAs add sizes, and a size already in the set needs no VMA search (2 MiB
+    // always is): this searched the VMAs for every range of every map each round.
+    if (!hugetlb) continue;
+    for (const r of map.ranges) if (r.pageSizeBytes > 4096 && !hugeSizes.has(r.pageSizeBytes) && map.vmas.some((v) => v.vmFlags.includes('ht') && r.start >= v.start && r.start < v.end)) hugeSizes.add(r.pageSizeBytes);
   }
   const pools: Partial<Record<PoolKind, NodePools>> = {};
   for (const size of hugeSizes) pools[hugetlbPool(size)] = await deps.hostInfo.hugePagePools(size);

@@ -146,3 +146,55 @@ test('engine rounds: per-task weights from the config, ping-pong counted, the ke
   assert.equal(stats[1]![1]!.pingPongBytes, 0);
   assert.deepEqual(stats[0]![0]!.kernelCounters, { pgmigrate_success: 7 }, 'the kernel counters over the round\'s moves, non-migration counters left out');
 });
+
+test('the pools a round asks for: each hugetlb page size in an ht VMA, regular memory when a VMA is not hugetlb', async () => {
+  // pid 1: a 1 GiB hugetlb VMA (ht) and a 2 MiB range in a VMA without ht; pid 2: 4 KiB pages only;
+  // pid 3: a 1 GiB-page range outside every VMA (no pool for it)
+  const G1 = 2 ** 30;
+  const base = 0x7f0000000000;
+  const range = (start: number, pageSizeBytes: number) => ({ start, pageCount: 1, pageSizeBytes, accessCount: 1, node: 0, present: true, swapped: false });
+  const maps = new Map<number, AccessMap>([
+    [1, { pid: 1, loop: 3, tracker: 'synthetic', timeMs: 1, vmas: [{ start: base, end: base + 2 * G1, vmFlags: ['rd', 'wr', 'ht'], pathname: '' }, { start: base + 4 * G1, end: base + 4 * G1 + 4 * P, vmFlags: ['rd', 'wr'], pathname: '' }], ranges: [range(base, G1), range(base + G1, G1), range(base + 4 * G1, P)] }],
+    [2, { pid: 2, loop: 3, tracker: 'synthetic', timeMs: 1, vmas: [{ start: base, end: base + 1 << 20, vmFlags: ['rd', 'wr'], pathname: '' }], ranges: [range(base, 4096)] }],
+    [3, { pid: 3, loop: 3, tracker: 'synthetic', timeMs: 1, vmas: [{ start: base, end: base + 4 * P, vmFlags: ['rd', 'wr', 'ht'], pathname: '' }], ranges: [range(base + 8 * G1, 4 * G1)] }],
+  ]);
+  const asked: number[] = [];
+  let regularAsked = 0;
+  const controllers = [1, 2, 3].map(() => new AbortController());
+  const stats: Array<Array<Record<string, unknown>>> = [[], [], []];
+  const engine = new CslideEngine(
+    cslideEngineConfig({ name: 'cslide', project: 'p', node_pair: [{ dram: 0, aep: 2 }], hot_threshold: 2, node_mig_quota: 16, node_hot_reserve: 0 }),
+    {
+      pidClaims: new PidClaims(),
+      trackerFactory: () => new PerPidTracker(maps),
+      mover: new CountingMover(),
+      hostInfo: {
+        hugePagePools: async (size: number) => {
+          asked.push(size);
+          return { 0: { totalBytes: 64 * size, freeBytes: 64 * size }, 2: { totalBytes: 64 * size, freeBytes: 64 * size } };
+        },
+        nodeMemory: async () => {
+          regularAsked++;
+          return { 0: { totalBytes: 1 << 30, freeBytes: 1 << 29 }, 2: { totalBytes: 1 << 30, freeBytes: 1 << 29 } };
+        },
+        memInfo: async () => ({ totalBytes: 1 << 30, availableBytes: 1 << 29 }),
+        processRssBytes: async () => 1 << 27,
+      },
+      sleep: async (_ms, signal) => {
+        await tick();
+        for (const c of controllers) c.abort();
+        if (signal?.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+      },
+    },
+    { project, log: nullLogger() },
+  );
+  const tasks = [1, 2, 3].map((pid, i) => fakeTask(`vm${pid}`, pid, stats[i]!, controllers[i]!));
+  for (const t of tasks) engine.startTask(t);
+  for (let i = 0; i < 2000 && stats.some((s) => s.length === 0); i++) await tick();
+  for (const t of tasks) await engine.stopTask(t.config.name);
+  await engine.close();
+  assert.ok(asked.length > 0, 'a round ran');
+  // per round: 2 MiB (always), 1 GiB (pid 1's ht VMA); never 4 GiB (pid 3's range is in no VMA)
+  assert.deepEqual([...new Set(asked)].sort((a, b) => a - b), [P, G1]);
+  assert.ok(regularAsked > 0, 'regular memory: pid 1 and 2 have VMAs without ht');
+});
