@@ -46,6 +46,15 @@ function fakeTask(name: string, pid: number, stats: Array<Record<string, unknown
   return { config, project, resolvePids: async () => [pid], signal: controller.signal, reportStats: (s) => void stats.push(s), reportEnded: () => undefined, log: nullLogger() };
 }
 
+/** Tasks for pids 1..3 on `engine`, run until each reported a round, then stopped and the engine closed. */
+async function oneRoundEach(engine: { startTask(t: EngineTask): void; stopTask(name: string): Promise<void>; close(): Promise<void> }, stats: Array<Array<Record<string, unknown>>>, controllers: AbortController[]): Promise<void> {
+  const tasks = [1, 2, 3].map((pid, i) => fakeTask(`vm${pid}`, pid, stats[i]!, controllers[i]!));
+  for (const t of tasks) engine.startTask(t);
+  for (let i = 0; i < 2000 && stats.some((s) => s.length === 0); i++) await tick();
+  for (const t of tasks) await engine.stopTask(t.config.name);
+  await engine.close();
+}
+
 test('three tasks of one cslide engine share one quota per round, hottest first across guests', async () => {
   const maps = new Map([1, 2, 3].map((pid) => [pid, syntheticMap(pagesOf(8, pid === 2 ? 3 : 2, 2), { loop: 3, pid, baseAddress: 0x7f0000000000 + pid * 0x1000000000 })]));
   const mover = new CountingMover();
@@ -71,11 +80,7 @@ test('three tasks of one cslide engine share one quota per round, hottest first 
     },
     { project, log: nullLogger() },
   );
-  const tasks = [1, 2, 3].map((pid, i) => fakeTask(`vm${pid}`, pid, stats[i]!, controllers[i]!));
-  for (const t of tasks) engine.startTask(t);
-  for (let i = 0; i < 2000 && stats.some((s) => s.length === 0); i++) await tick();
-  for (const t of tasks) await engine.stopTask(t.config.name);
-  await engine.close();
+  await oneRoundEach(engine, stats, controllers);
 
   const promoted = stats.map((s) => s[0]!.promotedBytes as number);
   assert.equal(promoted.reduce((a, b) => a + b, 0), 16 << 20, 'the engine moved one quota (8 pages) in all, not 24 pages');
@@ -188,11 +193,7 @@ test('the pools a round asks for: each hugetlb page size in an ht VMA, regular m
     },
     { project, log: nullLogger() },
   );
-  const tasks = [1, 2, 3].map((pid, i) => fakeTask(`vm${pid}`, pid, stats[i]!, controllers[i]!));
-  for (const t of tasks) engine.startTask(t);
-  for (let i = 0; i < 2000 && stats.some((s) => s.length === 0); i++) await tick();
-  for (const t of tasks) await engine.stopTask(t.config.name);
-  await engine.close();
+  await oneRoundEach(engine, stats, controllers);
   assert.ok(asked.length > 0, 'a round ran');
   // per round: 2 MiB (always), 1 GiB (pid 1's ht VMA); never 4 GiB (pid 3's range is in no VMA)
   assert.deepEqual([...new Set(asked)].sort((a, b) => a - b), [P, G1]);
