@@ -14,6 +14,7 @@ import { CSLIDE_PAGE_SIZE_BYTES, hugetlbPool, planHostCslide, toPageMove, type N
 import type { AccessMap } from '../scan/access-map.js';
 import type { BuiltinEngineDeps, RoundResult } from './cycle-runner.js';
 import { defineBuiltinEngine, sumCounts, type BuiltinPidStats } from './builtin-engine.js';
+import { MoveLedger } from './move-ledger.js';
 import { addNodeStats, formatHostPages, hostPagesRows, nodePageStats, type NodePageStats } from './page-report.js';
 
 export { showTaskPages } from './builtin-engine.js';
@@ -26,8 +27,8 @@ const KERNEL_COUNTERS = /^(pgmigrate_success|pgmigrate_fail|numa_pages_migrated|
 /** What a cslide engine keeps across rounds. */
 interface CslideState {
   round: number;
-  /** the last move of each page the engine moved recently: pid -> page address -> round and target node */
-  moves: Map<number, Map<number, { round: number; toNode: number }>>;
+  /** where the engine moved memory recently (intervals per pid: round and target node) */
+  moves: MoveLedger;
   /** DRAM nodes under memory pressure (below the low watermark, until above the high one) */
   pressured: Set<number>;
 }
@@ -124,32 +125,6 @@ async function poolsFor(deps: BuiltinEngineDeps, maps: readonly AccessMap[]): Pr
   return pools;
 }
 
-/**
- * Records a run of executed moves; returns the bytes that went back to the
- * node they had been moved from within `windowRounds` (ping-pong).
- */
-function recordMoves(state: CslideState, pid: number, run: readonly { start: number; pageCount: number; pageSizeBytes: number; fromNode: number; toNode: number }[], round: number, windowRounds: number): number {
-  let pages = state.moves.get(pid);
-  if (!pages) state.moves.set(pid, (pages = new Map()));
-  let undone = 0;
-  for (const m of run) {
-    for (let k = 0; k < m.pageCount; k++) {
-      const addr = m.start + k * m.pageSizeBytes;
-      const last = pages.get(addr);
-      if (last && round - last.round <= windowRounds && last.toNode === m.fromNode) undone += m.pageSizeBytes;
-      pages.set(addr, { round, toNode: m.toNode });
-    }
-  }
-  return undone;
-}
-
-function forgetOldMoves(state: CslideState, oldestRound: number): void {
-  for (const [pid, pages] of state.moves) {
-    for (const [addr, m] of pages) if (m.round < oldestRound) pages.delete(addr);
-    if (pages.size === 0) state.moves.delete(pid);
-  }
-}
-
 function counterDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(after)) if (KERNEL_COUNTERS.test(k)) out[k] = v - (before[k] ?? 0);
@@ -202,7 +177,7 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
     return { filter: { vmFlags: params.vm_flags, anonOnly: params.anon_only, ...(params.ram ? { ramKinds: params.ram } : {}) }, ignHost: params.ign_host };
   },
   newTotals: () => ({ promotedBytes: 0, demotedBytes: 0, pingPongBytes: 0 }),
-  newEngineState: () => ({ round: 0, moves: new Map(), pressured: new Set() }),
+  newEngineState: () => ({ round: 0, moves: new MoveLedger(), pressured: new Set() }),
   async round({ config, deps, entries, state }) {
     const round = ++state.round;
     const quotaBytes = config.nodeMigQuotaBytes;
@@ -216,10 +191,7 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
       ? {
           rounds: thrashRounds,
           margin: config.thrash_margin ?? 1,
-          lastMove: (pid: number, start: number) => {
-            const m = state.moves.get(pid)?.get(start);
-            return m ? { roundsAgo: round - m.round, toNode: m.toNode } : undefined;
-          },
+          lastMove: (pid: number, start: number) => state.moves.lastMove(pid, start, round),
         }
       : undefined;
     const plan = planHostCslide({
@@ -261,12 +233,12 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
         sumCounts(r.movedInBytesByNode, result.bytesMovedByNode ?? Object.fromEntries(Object.entries(result.pagesMovedByNode).map(([node, pages]) => [node, pages * CSLIDE_PAGE_SIZE_BYTES])));
         sumCounts(r.errorsByErrno, result.errorsByErrno);
         r.ended = result.ended;
-        r.pingPong += recordMoves(state, entry.pid, run, round, Math.max(thrashRounds, PING_PONG_WINDOW_ROUNDS));
+        r.pingPong += state.moves.record(entry.pid, run, round, Math.max(thrashRounds, PING_PONG_WINDOW_ROUNDS));
       } catch (error) {
         r.error = error;
       }
     }
-    forgetOldMoves(state, round - Math.max(thrashRounds, PING_PONG_WINDOW_ROUNDS));
+    state.moves.forgetBefore(round - Math.max(thrashRounds, PING_PONG_WINDOW_ROUNDS));
     const countersAfter = countersBefore && deps.hostInfo.vmstat ? await deps.hostInfo.vmstat().catch(() => undefined) : undefined;
     const kernelCounters = countersBefore && countersAfter ? counterDelta(countersBefore, countersAfter) : undefined;
     const nodeIds = [...new Set(Object.values(pools).flatMap((p) => Object.keys(p ?? {}).map(Number)))].sort((a, b) => a - b);

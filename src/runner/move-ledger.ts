@@ -1,0 +1,128 @@
+/**
+ * Where cslide moved a guest's memory in recent rounds, for the thrash
+ * guard (`lastMove`) and the ping-pong count (`record`). Held as sorted,
+ * disjoint address intervals per pid, each with the round and the node it
+ * moved to, not as an entry per page: a round that moves 1 GiB of 4 KiB
+ * pages was 262144 Map entries a round kept for the window (about 100 MiB
+ * of heap over four rounds); as intervals it is one per moved run, fewer
+ * once neighbours of one round and node coalesce.
+ */
+
+/** One executed move as the planner gives it: `pageCount` pages of `pageSizeBytes` from `start`. */
+export interface LedgerMove {
+  start: number;
+  pageCount: number;
+  pageSizeBytes: number;
+  fromNode: number;
+  toNode: number;
+}
+
+interface Interval {
+  start: number;
+  end: number;
+  round: number;
+  toNode: number;
+}
+
+export class MoveLedger {
+  private readonly byPid = new Map<number, Interval[]>();
+
+  /**
+   * Records a run of executed moves in `round`; returns the bytes that went
+   * back to the node they had been moved from within `windowRounds`
+   * (ping-pong). A run's moves are disjoint (a plan moves a page once a
+   * round); should two overlap, the one that starts later keeps the overlap.
+   */
+  record(pid: number, run: readonly LedgerMove[], round: number, windowRounds: number): number {
+    if (run.length === 0) return 0;
+    const added: Array<Interval & { fromNode: number }> = run
+      .filter((m) => m.pageCount > 0)
+      .map((m) => ({ start: m.start, end: m.start + m.pageCount * m.pageSizeBytes, round, toNode: m.toNode, fromNode: m.fromNode }));
+    added.sort((a, b) => a.start - b.start);
+    const old = this.byPid.get(pid) ?? [];
+    const out: Interval[] = [];
+    let undone = 0;
+    let o = 0;
+    // the part of old[o] not yet covered (its start moves right as new intervals cover it)
+    let oStart = old.length > 0 ? old[0]!.start : 0;
+    const pushOld = (iv: Interval, start: number, end: number): void => {
+      if (end > start) out.push({ start, end, round: iv.round, toNode: iv.toNode });
+    };
+    for (let a = 0; a < added.length; a++) {
+      const n = added[a]!;
+      const next = added[a + 1];
+      const end = next && next.start < n.end ? next.start : n.end;
+      if (end <= n.start) continue;
+      // old intervals wholly before the new one
+      while (o < old.length && old[o]!.end <= n.start) {
+        pushOld(old[o]!, Math.max(oStart, old[o]!.start), old[o]!.end);
+        o++;
+        oStart = o < old.length ? old[o]!.start : 0;
+      }
+      // old intervals overlapping [n.start, end): keep what lies before, count what is undone, keep the rest for later
+      while (o < old.length && old[o]!.start < end) {
+        const iv = old[o]!;
+        const from = Math.max(oStart, iv.start);
+        pushOld(iv, from, Math.min(iv.end, n.start));
+        const overlap = Math.min(iv.end, end) - Math.max(from, n.start);
+        if (overlap > 0 && round - iv.round <= windowRounds && iv.toNode === n.fromNode) undone += overlap;
+        if (iv.end > end) {
+          oStart = end;
+          break;
+        }
+        o++;
+        oStart = o < old.length ? old[o]!.start : 0;
+      }
+      out.push({ start: n.start, end, round, toNode: n.toNode });
+    }
+    for (; o < old.length; o++) {
+      pushOld(old[o]!, Math.max(oStart, old[o]!.start), old[o]!.end);
+      oStart = o + 1 < old.length ? old[o + 1]!.start : 0;
+    }
+    this.byPid.set(pid, coalesce(out));
+    return undone;
+  }
+
+  /** The last recorded move of the page at `addr`: how many rounds before `round`, and to which node. */
+  lastMove(pid: number, addr: number, round: number): { roundsAgo: number; toNode: number } | undefined {
+    const list = this.byPid.get(pid);
+    if (!list) return undefined;
+    let lo = 0;
+    let hi = list.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const iv = list[mid]!;
+      if (iv.end <= addr) lo = mid + 1;
+      else if (iv.start > addr) hi = mid - 1;
+      else return { roundsAgo: round - iv.round, toNode: iv.toNode };
+    }
+    return undefined;
+  }
+
+  /** Drops moves older than `oldestRound`. */
+  forgetBefore(oldestRound: number): void {
+    for (const [pid, list] of this.byPid) {
+      const kept = list.filter((iv) => iv.round >= oldestRound);
+      if (kept.length === 0) this.byPid.delete(pid);
+      else if (kept.length !== list.length) this.byPid.set(pid, kept);
+    }
+  }
+
+  /** Intervals held, over all pids (for tests and memory checks). */
+  intervalCount(): number {
+    let n = 0;
+    for (const list of this.byPid.values()) n += list.length;
+    return n;
+  }
+}
+
+/** Merges neighbours that touch and share round and node. */
+function coalesce(list: Interval[]): Interval[] {
+  const out: Interval[] = [];
+  for (const iv of list) {
+    const last = out[out.length - 1];
+    if (last && last.end === iv.start && last.round === iv.round && last.toNode === iv.toNode) last.end = iv.end;
+    else out.push(iv);
+  }
+  return out;
+}
