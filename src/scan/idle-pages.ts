@@ -29,7 +29,7 @@ import { liveKernel, type KernelOps } from '../native/kernel.js';
 import { liveIO, type KernelFileIO, type PlatformIO } from '../platform/io.js';
 import type { TrackerEntry } from './tracker.js';
 import { boundedMap } from './bounded-map.js';
-import { pageNodeLookup, type PageNodesFn } from './page-nodes.js';
+import { pageNodeLookup, type PageNodesFn, type PresentCursor } from './page-nodes.js';
 
 export const PAGE_4K = 4096;
 export const PAGE_2M = 2 * 1024 * 1024;
@@ -315,15 +315,32 @@ export class AccessCounter {
     return this.segments.reduce((n, g) => n + g.sizeClass.byteLength + g.lastSeen.byteLength + g.count.byteLength, 0);
   }
 
-  /** Addresses of the pages present in the last scan, ascending: the move_pages query itself. */
-  presentAddresses(): Float64Array {
+  /** How many pages the last scan saw present (the node query's size). */
+  presentCount(): number {
     const tag = this.scans;
     let n = 0;
     for (const g of this.segments) for (let s = 0; s < g.sizeClass.length; s++) if (g.sizeClass[s] !== 0 && g.lastSeen[s] === tag) n++;
-    const out = new Float64Array(n);
+    return n;
+  }
+
+  /** The addresses of the pages present in the last scan, ascending, one at a time (the node query walks them). */
+  presentCursor(): PresentCursor {
+    const tag = this.scans;
+    const segs = this.segments;
     let k = 0;
-    for (const g of this.segments) for (let s = 0; s < g.sizeClass.length; s++) if (g.sizeClass[s] !== 0 && g.lastSeen[s] === tag) out[k++] = g.start + s * g.slotBytes;
-    return out;
+    let s = 0;
+    return {
+      next: () => {
+        for (; k < segs.length; k++, s = 0) {
+          const g = segs[k]!;
+          while (s < g.sizeClass.length) {
+            const at = s++;
+            if (g.sizeClass[at] !== 0 && g.lastSeen[at] === tag) return g.start + at * g.slotBytes;
+          }
+        }
+        return NaN;
+      },
+    };
   }
 
   /**
@@ -427,7 +444,7 @@ export class IdlePagesTracker implements Tracker {
       });
     }
     this.lastStateBytes = counter.stateBytes();
-    const nodeOf = await pageNodeLookup(this.io.pageNodes, pid, counter.presentAddresses());
+    const nodeOf = await pageNodeLookup(this.io.pageNodes, pid, counter.presentCount(), () => counter.presentCursor());
     return { pid, loop: opts.loop, tracker: this.name, timeMs: Date.now(), vmas, ranges: counter.toRanges(nodeOf) };
   }
 

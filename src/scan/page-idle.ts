@@ -35,7 +35,7 @@ import type { AccessMap, AccessMapVma, AccessRange } from './access-map.js';
 import type { ScanCycleOptions, ScanTarget, Tracker } from './tracker.js';
 import { filterVmas, readVmas } from './proc-vmas.js';
 import { abortableSleep, throwIfAborted, type SleepFn } from './idle-pages.js';
-import { pageNodeLookup, type PageNodesFn } from './page-nodes.js';
+import { pageNodeLookup, type PageNodesFn, type PresentCursor } from './page-nodes.js';
 import { SysError } from '../native/errors.js';
 import { processGone } from '../errors.js';
 import { liveKernel, type KernelOps } from '../native/kernel.js';
@@ -248,16 +248,32 @@ export class PageIdleState {
     return out.sort();
   }
 
-  /** Addresses of the pages present in the latest snapshot, ascending: the move_pages query itself. */
-  presentAddresses(): Float64Array {
+  /** How many pages the latest snapshot found present (the node query's size). */
+  presentCount(): number {
     let n = 0;
     for (let i = 0; i < this.pageCount; i++) if ((this.flags[i]! & PRESENT) !== 0) n++;
-    const out = new Float64Array(n);
+    return n;
+  }
+
+  /** The present pages' addresses, ascending, one at a time (the node query walks them; nothing per page is built). */
+  presentCursor(): PresentCursor {
+    const segs = this.segments;
     let k = 0;
-    this.forEachPage((i, addr) => {
-      if ((this.flags[i]! & PRESENT) !== 0) out[k++] = addr;
-    });
-    return out;
+    let i = 0;
+    return {
+      next: () => {
+        for (; k < segs.length; k += 2) {
+          const first = segs[k]!;
+          const end = k + 2 < segs.length ? segs[k + 2]! : this.pageCount;
+          if (i < first) i = first;
+          while (i < end) {
+            const at = i++;
+            if ((this.flags[at]! & PRESENT) !== 0) return segs[k + 1]! + (at - first) * PAGE;
+          }
+        }
+        return NaN;
+      },
+    };
   }
 
   private forEachPage(fn: (i: number, addr: number) => void): void {
@@ -355,7 +371,7 @@ export class PageIdleTracker implements Tracker {
       await this.markIdle(state.sortedFrames());
     }
     this.lastStateBytes = state.stateBytes();
-    const nodeOf = await pageNodeLookup(this.io.pageNodes, pid, state.presentAddresses());
+    const nodeOf = await pageNodeLookup(this.io.pageNodes, pid, state.presentCount(), () => state.presentCursor());
     return { pid, loop: opts.loop, tracker: this.name, timeMs: Date.now(), vmas, ranges: state.toRanges(nodeOf) };
   }
 

@@ -1,37 +1,56 @@
 /**
  * The node of each present page, for trackers that see pages by virtual
- * address (page_idle, idle_pages): one move_pages(pid, addrs, NULL) call
- * over the addresses, kept as the query's own Float64Array and its status
- * Int32Array (12 bytes per present page, no Map entry per page).
+ * address (page_idle, idle_pages): move_pages(pid, addrs, NULL) over the
+ * present pages in bounded chunks. What is held per present page is its
+ * node (2 bytes); the addresses are walked again from the tracker's own
+ * state, not kept (they were 8 bytes a page, and the status 4 more, for
+ * the whole target at once: 3 MiB per GiB of 4 KiB pages).
  */
 
 /** move_pages(pid, addrs, NULL): each page's node, or a negative errno. */
 export type PageNodesFn = (pid: number, addrs: Float64Array) => Promise<Int32Array>;
 
+/** Addresses of a tracker's present pages, ascending; NaN once past the last. */
+export interface PresentCursor {
+  next(): number;
+}
+
+/** Pages asked about per move_pages call: 512 KiB of addresses and 256 KiB of status, whatever the target's size. */
+export const NODE_QUERY_CHUNK_PAGES = 65536;
+
 /**
- * Looks up the nodes of `addresses` (ascending) in one move_pages call and
- * returns address -> node (-1 for a page it cannot place or did not ask
- * about). Asked in ascending order, as range building does, each lookup is
- * one comparison; any other order falls back to a binary search.
+ * Looks up the nodes of `count` present pages (the cursors walk them in
+ * ascending order) and returns address -> node (-1 for a page it cannot
+ * place or did not ask about). Asked in ascending order, as range building
+ * does, the lookups walk the pages once in all; a lookup below the last
+ * one starts the walk again.
  */
-export async function pageNodeLookup(pageNodes: PageNodesFn, pid: number, addresses: Float64Array): Promise<(address: number) => number> {
-  if (addresses.length === 0) return () => -1;
-  const status = await pageNodes(pid, addresses);
-  let next = 0;
-  const nodeAt = (k: number): number => ((status[k] ?? -1) >= 0 ? status[k]! : -1);
+export async function pageNodeLookup(pageNodes: PageNodesFn, pid: number, count: number, cursor: () => PresentCursor, chunkPages = NODE_QUERY_CHUNK_PAGES): Promise<(address: number) => number> {
+  if (count === 0) return () => -1;
+  // Node ids are below MAX_NUMNODES (1024): 2 bytes each.
+  const nodes = new Int16Array(count);
+  const buf = new Float64Array(Math.min(chunkPages, count));
+  const fill = cursor();
+  for (let done = 0; done < count; ) {
+    const n = Math.min(buf.length, count - done);
+    for (let j = 0; j < n; j++) buf[j] = fill.next();
+    const status = await pageNodes(pid, n === buf.length ? buf : buf.subarray(0, n));
+    for (let j = 0; j < n; j++) nodes[done + j] = (status[j] ?? -1) >= 0 ? status[j]! : -1;
+    done += n;
+  }
+  let walk = cursor();
+  let k = -1;
+  let at = -Infinity;
   return (address) => {
-    if (addresses[next] === address) return nodeAt(next++);
-    let lo = 0;
-    let hi = addresses.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (addresses[mid]! < address) lo = mid + 1;
-      else if (addresses[mid]! > address) hi = mid - 1;
-      else {
-        next = mid + 1;
-        return nodeAt(mid);
-      }
+    if (address < at) {
+      walk = cursor();
+      k = -1;
+      at = -Infinity;
     }
-    return -1;
+    while (at < address && k < count) {
+      k++;
+      at = k < count ? walk.next() : Infinity;
+    }
+    return at === address ? nodes[k]! : -1;
   };
 }
