@@ -457,7 +457,6 @@ function thrashHeld(guard: ThrashGuard, pid: number, start: number, node: number
   return count >= threshold ? count < threshold + guard.margin : count >= threshold - guard.margin;
 }
 
-/** The pool a range draws from: hugetlb when its VMA has `ht`, regular memory otherwise. */
 /**
  * The VMA holding an address. Ranges come in address order, so the last
  * hit is tried first: one search per VMA, not per range.
@@ -471,6 +470,7 @@ function vmaFinder(vmas: readonly AccessMapVma[] | undefined): (start: number) =
   };
 }
 
+/** The pool a range draws from: hugetlb when its VMA has `ht`, regular memory otherwise. */
 function poolOfRange(vma: AccessMapVma | undefined, pageSizeBytes: number): PoolKind {
   // Maps without VMA info (older recordings) carried hugetlb pages only.
   if (!vma) return pageSizeBytes > BASE_PAGE_BYTES ? hugetlbPool(pageSizeBytes) : 'regular';
