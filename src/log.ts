@@ -86,7 +86,7 @@ export function createLogger(etmemLevel: number, opts: LoggerOptions = {}): Logg
  * per stream, however many loggers exist.
  */
 const muted = new WeakMap<NodeJS.WriteStream, Set<{ silent?: boolean }>>();
-export function muteWhenGone(stream: NodeJS.WriteStream, transport: { silent?: boolean }): void {
+function muteWhenGone(stream: NodeJS.WriteStream, transport: { silent?: boolean }): void {
   let transports = muted.get(stream);
   if (!transports) {
     const set = new Set<{ silent?: boolean }>();

@@ -3,8 +3,8 @@
  * guard (`lastMove`) and the ping-pong count (`record`). Held as sorted,
  * disjoint address intervals per pid, each with the round and the node it
  * moved to, not as an entry per page: a round that moves 1 GiB of 4 KiB
- * pages was 262144 Map entries a round kept for the window (about 100 MiB
- * of heap over four rounds); as intervals it is one per moved run, fewer
+ * pages was 262144 Map entries a round kept for the window (28 MiB of heap
+ * held, bench/move-ledger.ts); as intervals it is one per moved run, fewer
  * once neighbours of one round and node coalesce.
  */
 
@@ -43,10 +43,11 @@ export class MoveLedger {
     const out: Interval[] = [];
     let undone = 0;
     let o = 0;
-    // the part of old[o] not yet covered (its start moves right as new intervals cover it)
-    let oStart = old.length > 0 ? old[0]!.start : 0;
-    const pushOld = (iv: Interval, start: number, end: number): void => {
-      if (end > start) out.push({ start, end, round: iv.round, toNode: iv.toNode });
+    // the old interval being walked, as a copy: its start moves right as new intervals cover it
+    let cur: Interval | undefined = old[0] && { ...old[0] };
+    const advance = (): void => {
+      o++;
+      cur = old[o] && { ...old[o]! };
     };
     for (let a = 0; a < added.length; a++) {
       const n = added[a]!;
@@ -54,30 +55,26 @@ export class MoveLedger {
       const end = next && next.start < n.end ? next.start : n.end;
       if (end <= n.start) continue;
       // old intervals wholly before the new one
-      while (o < old.length && old[o]!.end <= n.start) {
-        pushOld(old[o]!, Math.max(oStart, old[o]!.start), old[o]!.end);
-        o++;
-        oStart = o < old.length ? old[o]!.start : 0;
+      while (cur && cur.end <= n.start) {
+        out.push(cur);
+        advance();
       }
       // old intervals overlapping [n.start, end): keep what lies before, count what is undone, keep the rest for later
-      while (o < old.length && old[o]!.start < end) {
-        const iv = old[o]!;
-        const from = Math.max(oStart, iv.start);
-        pushOld(iv, from, Math.min(iv.end, n.start));
-        const overlap = Math.min(iv.end, end) - Math.max(from, n.start);
-        if (overlap > 0 && round - iv.round <= windowRounds && iv.toNode === n.fromNode) undone += overlap;
-        if (iv.end > end) {
-          oStart = end;
+      while (cur && cur.start < end) {
+        if (cur.start < n.start) out.push({ ...cur, end: n.start });
+        const overlap = Math.min(cur.end, end) - Math.max(cur.start, n.start);
+        if (round - cur.round <= windowRounds && cur.toNode === n.fromNode) undone += overlap;
+        if (cur.end > end) {
+          cur.start = end;
           break;
         }
-        o++;
-        oStart = o < old.length ? old[o]!.start : 0;
+        advance();
       }
       out.push({ start: n.start, end, round, toNode: n.toNode });
     }
-    for (; o < old.length; o++) {
-      pushOld(old[o]!, Math.max(oStart, old[o]!.start), old[o]!.end);
-      oStart = o + 1 < old.length ? old[o + 1]!.start : 0;
+    while (cur) {
+      out.push(cur);
+      advance();
     }
     this.byPid.set(pid, coalesce(out));
     return undone;
