@@ -35,7 +35,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { call } from '../../src/api/client.js';
-import { createGuest, destroyAll, ensureLibvirt, virsh, waitFor } from '../libvirt/guest.js';
+import { createGuest, destroyAll, ensureLibvirt, qemuPidOf, virsh, waitFor } from '../libvirt/guest.js';
 import { startSecondLibvirtd, type SecondLibvirtd } from '../libvirt/second-libvirtd.js';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { addZramSwap, type ZramSwap } from './native-zram.js';
@@ -83,7 +83,7 @@ async function taskOf(socket: string, uuid: string): Promise<TaskView | undefine
 
 /** The QEMU pid of `name` on the second libvirtd: its pidfile, seen through the namespace holder's root. */
 function destQemuPid(dest: SecondLibvirtd, name: string): number {
-  return Number(readFileSync(`/proc/${dest.holderPid}/root/run/libvirt/qemu/${name}.pid`, 'utf8').trim());
+  return qemuPidOf(name, `/proc/${dest.holderPid}/root`);
 }
 
 /** The daemon's log lines about hook events and the resyncs they caused, as `message {meta}`. */
@@ -120,7 +120,7 @@ describe('a libvirt-managed migration destination (two libvirtds, real migration
     const g = createGuest({ tag: 'mdest', memoryMiB: MEM_MIB, hugepages: false, metadata: policy, init: INIT });
     const consoleLog = `/var/log/libvirt/qemu/${g.name}.console`;
     await waitFor(() => existsSync(consoleLog) && readFileSync(consoleLog, 'utf8').includes('virt-tier-test-dirtying'), SLOW_MS, 'the guest up and dirtying', 250);
-    const srcPid = Number(readFileSync(`/run/libvirt/qemu/${g.name}.pid`, 'utf8'));
+    const srcPid = qemuPidOf(g.name);
     // the source's first sync (at start) adds the running guest
     src = await startDaemon(['--no-config', '--auto-domains', '--sync-interval', '3600']);
     await waitFor(async () => (await taskOf(src!.socket, g.uuid))?.stats?.round !== undefined, SLOW_MS, 'a source round', 250);

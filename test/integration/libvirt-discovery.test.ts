@@ -15,7 +15,7 @@ import { policyFromDomainXml, POLICY_NAMESPACE } from '../../src/virt/policy.js'
 import { command as policyCommand } from '../../src/cli/policy.js';
 import { command as statsCommand } from '../../src/cli/stats.js';
 import { command as listCommand } from '../../src/cli/list.js';
-import { createGuest, destroyAll, destroyGuest, ensureLibvirt, virsh, waitFor } from '../libvirt/guest.js';
+import { createGuest, destroyAll, destroyGuest, ensureLibvirt, qemuPidOf, virsh, waitFor } from '../libvirt/guest.js';
 
 const host = { numaNodes: [0], cpuCount: 2 };
 function capture() {
@@ -37,7 +37,7 @@ describe('libvirt discovery (real libvirtd, TCG guests)', () => {
       assert.ok(d, `${g.name} listed`);
       assert.equal(d.uuid, g.uuid);
       assert.equal(d.state, 'running');
-      assert.equal(d.pid, Number(readFileSync(`/run/libvirt/qemu/${g.name}.pid`, 'utf8')));
+      assert.equal(d.pid, qemuPidOf(g.name));
       assert.match(readFileSync(`/proc/${d.pid}/cmdline`, 'utf8'), new RegExp(`guest=${g.name}`));
     }
     const byName = await resolveDomain(plain.name);
@@ -145,7 +145,7 @@ describe('libvirt: auto tasks and the PID resolver (real libvirtd)', () => {
     try {
       const resolve = domainPidResolver(connection);
       const pid1 = await resolve(on.uuid);
-      assert.equal(pid1, Number(readFileSync(`/run/libvirt/qemu/${on.name}.pid`, 'utf8')));
+      assert.equal(pid1, qemuPidOf(on.name));
       assert.equal(await resolve(on.name), pid1);
       virsh('destroy', on.name);
       assert.equal(await resolve(on.uuid), null);

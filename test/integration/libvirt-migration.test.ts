@@ -33,7 +33,7 @@ import { countPages, PAGE_IS, scanPages } from '../../src/native/pagemap.js';
 import { readSmaps } from '../../src/platform/smaps.js';
 import { liveIO } from '../../src/platform/io.js';
 import type { PrecopyRun } from '../../src/migration/precopy.js';
-import { createGuest, destroyAll, destroyGuest, ensureLibvirt, virsh, waitFor, type TestGuest } from '../libvirt/guest.js';
+import { createGuest, destroyAll, destroyGuest, ensureLibvirt, qemuPidOf, virsh, waitFor, type TestGuest } from '../libvirt/guest.js';
 import { migrate, qmp, startIncoming, WORKLOAD_INIT, type IncomingQemu, type MigrationFigures } from '../libvirt/migration.js';
 import { addZramSwap, type ZramSwap } from './native-zram.js';
 
@@ -45,7 +45,7 @@ function capture() {
   return { io: { out: (t: string) => void (out += t), err: (t: string) => void (err += t) }, get out() { return out; }, get err() { return err; } };
 }
 
-const qemuPid = (g: TestGuest): number => Number(readFileSync(`/run/libvirt/qemu/${g.name}.pid`, 'utf8'));
+const qemuPid = (g: TestGuest): number => qemuPidOf(g.name);
 
 async function booted(g: TestGuest, marker: RegExp): Promise<void> {
   const log = `/var/log/libvirt/qemu/${g.name}.console`;

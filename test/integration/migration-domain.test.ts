@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runMigrateHints } from '../../src/cli/migrate-hints.js';
 import { decodeBitmaps, BITMAP_FLAGS } from '../../src/migration/bitmap.js';
-import { createGuest, destroyAll, ensureLibvirt } from '../libvirt/guest.js';
+import { createGuest, destroyAll, ensureLibvirt, qemuPidOf } from '../libvirt/guest.js';
 
 async function hints(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -62,7 +62,7 @@ describe('migrate-hints on a libvirt domain', () => {
     assert.ok(Math.abs(run.passes[0].timeMs - ((run.passes[0].bytes - fast) / 104857.6 + fast / 629145.6)) < 1e-6);
     assert.equal(doc.estimate.savedBytes, 0);
 
-    const pid = Number(readFileSync(`/run/libvirt/qemu/${g.name}.pid`, 'utf8'));
+    const pid = qemuPidOf(g.name);
     const byPid = await hints(['--pid', String(pid), '--format', 'bitmap', '--out', tmp]);
     assert.equal(byPid.code, 0, byPid.err);
     assert.deepEqual(readdirSync(tmp).sort(), ['ram-node0.vtbm', 'ram-node1.vtbm']);

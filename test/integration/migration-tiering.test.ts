@@ -38,7 +38,7 @@ import { listRunningDomains } from '../../src/virt/discovery.js';
 import { hasMigrationThread, MigrationHolds } from '../../src/virt/migration-holds.js';
 import { runMigrateHints } from '../../src/cli/migrate-hints.js';
 import { runMigratePlan } from '../../src/cli/migrate-plan.js';
-import { createGuest, destroyAll, destroyGuest, ensureLibvirt, TEST_URI, waitFor } from '../libvirt/guest.js';
+import { createGuest, destroyAll, destroyGuest, ensureLibvirt, qemuPidOf, TEST_URI, waitFor } from '../libvirt/guest.js';
 import { qmp, startIncoming, WORKLOAD_INIT, type IncomingQemu } from '../libvirt/migration.js';
 import { addZramSwap, type ZramSwap } from './native-zram.js';
 
@@ -118,7 +118,7 @@ describe('tiering around a real live migration (real libvirtd)', () => {
     const g = createGuest({ tag: 'migtier', init: WORKLOAD_INIT, memoryMiB: MEM_MIB, hugepages: false, cmdlineExtra: 'vt_fill_mib=64' });
     const log = `/var/log/libvirt/qemu/${g.name}.console`;
     await waitFor(() => existsSync(log) && /virt-tier-test-fill-done/.test(readFileSync(log, 'utf8')), 480_000, 'guest filled', 250);
-    const pid = Number(readFileSync(`/run/libvirt/qemu/${g.name}.pid`, 'utf8'));
+    const pid = qemuPidOf(g.name);
     // the migrating-out check reads QEMU's thread names, which libvirt turns on
     assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /debug-threads=on/);
 

@@ -227,6 +227,11 @@ export async function waitFor<T>(cond: () => T | Promise<T>, timeoutMs = 10_000,
   }
 }
 
+/** The QEMU pid of domain `name` from libvirt's pidfile; `root` reads another mount namespace's (`/proc/PID/root`). */
+export function qemuPidOf(name: string, root = ''): number {
+  return Number(readFileSync(`${root}/run/libvirt/qemu/${name}.pid`, 'utf8').trim());
+}
+
 /** The running libvirtd's PID, or null. */
 export function libvirtdPid(): number | null {
   try {
