@@ -18,7 +18,7 @@ function cursorOver(addrs: Float64Array): () => PresentCursor {
   };
 }
 
-test('move_pages is asked in chunks of at most chunkPages, and each page gets its node', async () => {
+test('the node query asks in chunks of at most chunkPages, and each page gets its node (move_pages stood in by a function that records each call)', async () => {
   const count = 150_000;
   const addrs = Float64Array.from({ length: count }, (_, k) => 0x7f0000000000 + k * 3 * K4);
   const nodeOfAddr = (a: number): number => ((a / K4) % 7 === 0 ? -14 : Math.floor(a / K4) % 4); // -14: EFAULT, not placed
