@@ -24,6 +24,7 @@ import type { PrecopyRun } from '../src/migration/precopy.js';
 import { createGuest, destroyAll, destroyGuest, ensureLibvirt, waitFor, type GuestOptions } from '../test/libvirt/guest.js';
 import { migrate, qmp, startIncoming, WORKLOAD_INIT, type MigrationFigures } from '../test/libvirt/migration.js';
 import { addZramSwap } from '../test/integration/native-zram.js';
+import { AccessRanges } from '../src/scan/access-ranges.js';
 
 const MIB = 1048576;
 function arg(name: string, fallback: number): number {
@@ -54,10 +55,10 @@ async function swapUpperHalf(pid: number, memMiB: number): Promise<void> {
     T: 1, loop: 1, gates: { freeMemPercent: 50, processRssBytes: 0 },
     accessMap: {
       pid, loop: 1, tracker: 'synthetic', timeMs: Date.now(), vmas: [{ start: ram.start, end: ram.end, vmFlags: ram.vmFlags, pathname: '' }],
-      ranges: [
+      ranges: AccessRanges.of([
         { start: ram.start, pageCount: pages, pageSizeBytes: 4096, accessCount: 1, node: 0, present: true, swapped: false },
         { start: half, pageCount: pages, pageSizeBytes: 4096, accessCount: 0, node: 0, present: true, swapped: false },
-      ],
+      ]),
     },
   });
   await new PageMover().execute(plan, { allowedPids: new Set([pid]) });

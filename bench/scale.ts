@@ -36,7 +36,8 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
-import type { AccessMap, AccessRange } from '../src/scan/access-map.js';
+import type { AccessMap } from '../src/scan/access-map.js';
+import { AccessRanges } from '../src/scan/access-ranges.js';
 import type { ScanTarget, Tracker } from '../src/scan/tracker.js';
 import { ScanObserver } from '../src/feed/scan-observer.js';
 import { planHostCslide, hugetlbPool, type CslideGuest, type NodePools } from '../src/engines/cslide-policy.js';
@@ -68,13 +69,14 @@ function guestMap(g: number, bytes: number, hugetlb: boolean, ranges: number, cy
   const pages = bytes / pageSizeBytes;
   const n = Math.min(ranges, pages);
   const base = 0x7f0000000000 + g * 2 ** 40;
-  const out: AccessRange[] = new Array(n);
+  // columns, as the trackers build them (src/scan/access-ranges.ts)
+  const out = new AccessRanges(n);
   let at = 0;
   for (let r = 0; r < n; r++) {
     const count = Math.floor(pages / n) + (r < pages % n ? 1 : 0);
     // 20% hot, deterministic per range and cycle so every cycle plans something
     const h = (r * 2654435761 + cycle * 40503 + g) >>> 0;
-    out[r] = { start: base + at * pageSizeBytes, pageCount: count, pageSizeBytes, accessCount: h % 5 === 0 ? 1 : 0, node: (g % 2) + (h % 3 === 0 ? 2 : 0), present: true, swapped: false };
+    out.push(base + at * pageSizeBytes, count, pageSizeBytes, h % 5 === 0 ? 1 : 0, (g % 2) + (h % 3 === 0 ? 2 : 0), true, false);
     at += count;
   }
   return {

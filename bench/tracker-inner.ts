@@ -59,7 +59,7 @@ try {
     const wallMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     const trackedBytes = map.vmas.reduce((n, v) => n + (v.end - v.start), 0);
-    const hotPagesSeen = map.ranges.filter((r) => r.accessCount > 0).reduce((n, r) => n + r.pageCount, 0);
+    const hotPagesSeen = map.ranges.toArray().filter((r) => r.accessCount > 0).reduce((n, r) => n + r.pageCount, 0);
     perCycle.push({ wallMs, kdamondCpuMs: kdamondNs / 1e6, selfCpuMs: (cpu.user + cpu.system) / 1000, trackedBytes, hotPagesSeen });
     process.stderr.write(`tracker-inner: cycle ${c + 1}/${cycles} ${JSON.stringify(perCycle.at(-1))}\n`);
   }

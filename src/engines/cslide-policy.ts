@@ -541,36 +541,42 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
     let lastVma: AccessMapVma | undefined | null = null;
     let lastPageSizeBytes = 0;
     let nodes: PoolRows | undefined;
-    for (const r of g.accessMap.ranges) {
+    const ranges = g.accessMap.ranges;
+    const { starts, pageCounts, pageSizes, accessCounts, nodes: nodeCol, flags } = ranges;
+    for (let i = 0; i < ranges.length; i++) {
+      const node = nodeCol[i]!;
+      const pageCount = pageCounts[i]!;
       // Pages not present or on an unknown node (-1) cannot be moved: skip.
-      if (!r.present || r.node < 0 || r.pageCount <= 0) continue;
-      const vma = vmaOf(r.start);
-      if (vma !== lastVma || r.pageSizeBytes !== lastPageSizeBytes) {
+      if ((flags[i]! & 1) === 0 || node < 0 || pageCount <= 0) continue;
+      const start = starts[i]!;
+      const pageSizeBytes = pageSizes[i]!;
+      const vma = vmaOf(start);
+      if (vma !== lastVma || pageSizeBytes !== lastPageSizeBytes) {
         lastVma = vma;
-        lastPageSizeBytes = r.pageSizeBytes;
-        const pool = poolOfRange(vma, r.pageSizeBytes);
+        lastPageSizeBytes = pageSizeBytes;
+        const pool = poolOfRange(vma, pageSizeBytes);
         const unit = unitOf(pool);
         nodes = undefined;
-        if (input.pools[pool] && r.pageSizeBytes % unit === 0) {
+        if (input.pools[pool] && pageSizeBytes % unit === 0) {
           nodes = byPool.get(pool);
           if (!nodes) byPool.set(pool, (nodes = new PoolRows(t)));
         }
       }
       if (!nodes) continue;
-      const accessCount = Math.min(Math.max(0, r.accessCount), loop);
-      const list = nodes.getOrAdd(r.node);
+      const accessCount = Math.min(Math.max(0, accessCounts[i]!), loop);
+      const list = nodes.getOrAdd(node);
       if (!input.thrash) {
-        list.list.push(t.add(guest, pid, r.start, r.pageCount, r.pageSizeBytes, accessCount));
+        list.list.push(t.add(guest, pid, start, pageCount, pageSizeBytes, accessCount));
         continue;
       }
       // Pages the thrash guard holds stay out of this round's candidates; the rest keep their runs.
       let runStart = -1;
-      for (let k = 0; k <= r.pageCount; k++) {
-        const held = k < r.pageCount && thrashHeld(input.thrash, pid, r.start + k * r.pageSizeBytes, r.node, accessCount, input.hotThreshold);
-        const keep = k < r.pageCount && !held;
+      for (let k = 0; k <= pageCount; k++) {
+        const held = k < pageCount && thrashHeld(input.thrash, pid, start + k * pageSizeBytes, node, accessCount, input.hotThreshold);
+        const keep = k < pageCount && !held;
         if (keep && runStart < 0) runStart = k;
         if (!keep && runStart >= 0) {
-          list.list.push(t.add(guest, pid, r.start + runStart * r.pageSizeBytes, k - runStart, r.pageSizeBytes, accessCount));
+          list.list.push(t.add(guest, pid, start + runStart * pageSizeBytes, k - runStart, pageSizeBytes, accessCount));
           runStart = -1;
         }
       }

@@ -30,17 +30,18 @@ export interface HeatStrip {
 
 /** Builds the strip; `buckets` is clamped to the number of 4 KiB pages covered (at least 1). */
 export function heatStrip(map: AccessMap, buckets = DEFAULT_HEAT_BUCKETS): HeatStrip {
-  return summarizeMap(map, buckets, false).heat;
+  return summarizeMap(map, buckets).heat;
 }
 
 /** Present and swapped bytes of a map (what a cycle saw). */
 export function mapTotals(map: AccessMap): { presentBytes: number; swappedBytes: number } {
   let presentBytes = 0;
   let swappedBytes = 0;
-  for (const r of map.ranges) {
-    const bytes = r.pageCount * r.pageSizeBytes;
-    if (r.present) presentBytes += bytes;
-    else if (r.swapped) swappedBytes += bytes;
+  const { pageCounts, pageSizes, flags } = map.ranges;
+  for (let i = 0; i < map.ranges.length; i++) {
+    const bytes = pageCounts[i]! * pageSizes[i]!;
+    if (flags[i]! & 1) presentBytes += bytes;
+    else if (flags[i]! & 2) swappedBytes += bytes;
   }
   return { presentBytes, swappedBytes };
 }
@@ -50,29 +51,19 @@ export interface MapSummary {
   presentBytes: number;
   swappedBytes: number;
   heat: HeatStrip;
-  /**
-   * start, pageCount, pageSizeBytes, accessCount of each present range, in
-   * map order, in the first `presentRanges * 4` slots (`packInto` when it
-   * had room, else a new array with room for every range); empty unless asked
-   */
-  packed: Float64Array;
-  presentRanges: number;
 }
 
 // Per-bucket sums, reused by every call (the strip itself is copied out into fresh arrays).
 let presentScratch = new Float64Array(DEFAULT_HEAT_BUCKETS);
 let swappedScratch = new Float64Array(DEFAULT_HEAT_BUCKETS);
 let accessScratch = new Float64Array(DEFAULT_HEAT_BUCKETS);
-const NO_PACK = new Float64Array(0);
 
 /**
- * heatStrip, mapTotals and (when `pack`) the present ranges packed four
- * numbers each, in one pass over the ranges: the observer runs this on
- * every guest's map every cycle, so one pass instead of four (issue 11,
- * bench/scale.ts). `packInto`, when given and large enough, is overwritten
- * and returned as `packed` (the caller's previous cycle's array).
+ * heatStrip and mapTotals in one pass over the ranges' columns: the
+ * observer runs this on every guest's map every cycle (issue 11,
+ * bench/scale.ts).
  */
-export function summarizeMap(map: AccessMap, buckets = DEFAULT_HEAT_BUCKETS, pack = true, packInto?: Float64Array): MapSummary {
+export function summarizeMap(map: AccessMap, buckets = DEFAULT_HEAT_BUCKETS): MapSummary {
   // Offsets of each VMA once the VMAs are laid end to end (trackers list VMAs in address order: no copy then).
   let vmas = map.vmas;
   for (let i = 1; i < vmas.length; i++) {
@@ -107,33 +98,24 @@ export function summarizeMap(map: AccessMap, buckets = DEFAULT_HEAT_BUCKETS, pac
   swappedB.fill(0, 0, n);
   accessW.fill(0, 0, n);
   const loop = Math.max(1, map.loop);
-  const ranges = map.ranges;
-  const packed = !pack ? NO_PACK : packInto !== undefined && packInto.length >= ranges.length * 4 ? packInto : new Float64Array(ranges.length * 4);
-  let k = 0;
+  const count = map.ranges.length;
+  const { starts, pageCounts, pageSizes, accessCounts, flags } = map.ranges;
   let presentBytes = 0;
   let swappedBytes = 0;
   let vi = 0;
-  for (let i = 0; i < ranges.length; i++) {
-    const r = ranges[i]!;
-    const present = r.present;
-    const bytes = r.pageCount * r.pageSizeBytes;
-    if (present) {
-      presentBytes += bytes;
-      if (pack) {
-        packed[k++] = r.start;
-        packed[k++] = r.pageCount;
-        packed[k++] = r.pageSizeBytes;
-        packed[k++] = r.accessCount;
-      }
-    } else if (r.swapped) swappedBytes += bytes;
+  for (let i = 0; i < count; i++) {
+    const present = (flags[i]! & 1) !== 0;
+    const bytes = pageCounts[i]! * pageSizes[i]!;
+    if (present) presentBytes += bytes;
+    else if (flags[i]! & 2) swappedBytes += bytes;
     else continue;
-    const start = r.start;
+    const start = starts[i]!;
     while (vi < nv && vmaEnd[vi]! <= start) vi++;
     if (vi >= nv || start < vmaStart[vi]!) continue; // a range outside every VMA (should not happen)
     let pos = vmaOffset[vi]! + (start - vmaStart[vi]!);
     const end = Math.min(pos + bytes, vmaOffset[vi]! + (vmaEnd[vi]! - vmaStart[vi]!));
     // idle_pages counts a written scan as 3 (etmem's weights): a strip shows "accessed in every scan" at most.
-    const ratio = Math.min(1, r.accessCount / loop);
+    const ratio = Math.min(1, accessCounts[i]! / loop);
     while (pos < end) {
       const b = Math.min(n - 1, Math.floor(pos / bucketBytes));
       const chunk = Math.min(end, (b + 1) * bucketBytes) - pos;
@@ -159,7 +141,5 @@ export function summarizeMap(map: AccessMap, buckets = DEFAULT_HEAT_BUCKETS, pac
     presentBytes,
     swappedBytes,
     heat: { pid: map.pid, timeMs: map.timeMs, totalBytes, bucketBytes, present: presentPct, swapped: swappedPct, access: accessPct },
-    packed,
-    presentRanges: k / 4,
   };
 }

@@ -13,6 +13,7 @@
  */
 import type { EngineTask } from '../runner/engine.js';
 import type { AccessMap } from '../scan/access-map.js';
+import type { AccessRanges } from '../scan/access-ranges.js';
 import type { ScanCycleOptions, ScanTarget, Tracker } from '../scan/tracker.js';
 import { DEFAULT_HEAT_BUCKETS, summarizeMap, type HeatStrip } from './heat.js';
 import { HeatHistory } from './heat-history.js';
@@ -35,7 +36,7 @@ export interface ScanRecord {
   /** the heat strips of the last HEAT_HISTORY_CYCLES cycles (for `virt-tier report`): `strips()`, oldest first */
   heatHistory: HeatHistory;
   /** the last cycle's access counts per pid (for migrate-hints hot/cold); read them with ScanObserver.accessForPid */
-  accessByPid: Map<number, PackedAccess>;
+  accessByPid: Map<number, KeptAccess>;
 }
 
 /** What migrate-hints reads for a pid: the present ranges as [start, pageCount, pageSizeBytes, accessCount]. */
@@ -48,21 +49,20 @@ export interface PidAccess {
 }
 
 /**
- * A PidAccess as it is kept between cycles: the ranges packed four numbers
- * each. Built every cycle and read only when migrate-hints asks, so the
- * cycle makes no array per range; the pid's array of the cycle before is
- * overwritten when it has room (issue 11, bench/scale.ts).
+ * A PidAccess as it is kept between cycles: the cycle's map's own ranges
+ * (columns, never changed once the tracker returns them), read only when
+ * migrate-hints asks, so the cycle copies nothing (issue 11,
+ * bench/scale.ts).
  */
-interface PackedAccess extends Omit<PidAccess, 'ranges'> {
-  /** start, pageCount, pageSizeBytes, accessCount of each present range, in the first presentRanges * 4 slots */
-  packed: Float64Array;
-  presentRanges: number;
+interface KeptAccess extends Omit<PidAccess, 'ranges'> {
+  ranges: AccessRanges;
 }
 
-function unpack(a: PackedAccess): PidAccess {
-  const ranges: Array<[number, number, number, number]> = [];
-  for (let i = 0; i < a.presentRanges * 4; i += 4) ranges.push([a.packed[i]!, a.packed[i + 1]!, a.packed[i + 2]!, a.packed[i + 3]!]);
-  return { loop: a.loop, timeMs: a.timeMs, tracker: a.tracker, hotThreshold: a.hotThreshold, ranges };
+function presentRanges(a: KeptAccess): PidAccess {
+  const out: Array<[number, number, number, number]> = [];
+  const { starts, pageCounts, pageSizes, accessCounts } = a.ranges;
+  for (let i = 0; i < a.ranges.length; i++) if (a.ranges.isPresent(i)) out.push([starts[i]!, pageCounts[i]!, pageSizes[i]!, accessCounts[i]!]);
+  return { loop: a.loop, timeMs: a.timeMs, tracker: a.tracker, hotThreshold: a.hotThreshold, ranges: out };
 }
 
 /** One part of a task key: `%` and `/` percent-encoded, so a `/` inside a name cannot fake a separator. */
@@ -129,9 +129,8 @@ export class ScanObserver {
           r.scanSecondsTotal += ms / 1000;
           r.lastScanMs = ms;
           r.lastScanTimeMs = Date.now();
-          // one pass over the ranges: totals, heat strip and the packed ranges
-          const last = r.accessByPid.get(map.pid);
-          const summary = summarizeMap(map, buckets, true, last?.packed);
+          // one pass over the ranges: totals and heat strip
+          const summary = summarizeMap(map, buckets);
           r.presentBytes = summary.presentBytes;
           r.swappedBytes = summary.swappedBytes;
           r.heat = summary.heat;
@@ -141,8 +140,7 @@ export class ScanObserver {
             timeMs: map.timeMs,
             tracker: map.tracker,
             hotThreshold: hotThresholdOf(task),
-            packed: summary.packed,
-            presentRanges: summary.presentRanges,
+            ranges: map.ranges,
           });
           return map;
         } catch (err) {
@@ -162,12 +160,12 @@ export class ScanObserver {
 
   /** The latest access counts the daemon has for `pid` (any task), or undefined. */
   accessForPid(pid: number): PidAccess | undefined {
-    let best: PackedAccess | undefined;
+    let best: KeptAccess | undefined;
     for (const r of this.records.values()) {
       const a = r.accessByPid.get(pid);
       if (a && (!best || a.timeMs > best.timeMs)) best = a;
     }
-    return best && unpack(best);
+    return best && presentRanges(best);
   }
 
   get(key: string): ScanRecord | undefined {

@@ -117,7 +117,12 @@ async function poolsFor(deps: BuiltinEngineDeps, maps: readonly AccessMap[]): Pr
     // Only ranges in hugetlb VMAs add sizes, and a size already in the set needs no VMA search (2 MiB
     // always is): this searched the VMAs for every range of every map each round.
     if (!hugetlb) continue;
-    for (const r of map.ranges) if (r.pageSizeBytes > 4096 && !hugeSizes.has(r.pageSizeBytes) && map.vmas.some((v) => v.vmFlags.includes('ht') && r.start >= v.start && r.start < v.end)) hugeSizes.add(r.pageSizeBytes);
+    const { starts, pageSizes } = map.ranges;
+    for (let i = 0; i < map.ranges.length; i++) {
+      const size = pageSizes[i]!;
+      const start = starts[i]!;
+      if (size > 4096 && !hugeSizes.has(size) && map.vmas.some((v) => v.vmFlags.includes('ht') && start >= v.start && start < v.end)) hugeSizes.add(size);
+    }
   }
   const pools: Partial<Record<PoolKind, NodePools>> = {};
   for (const size of hugeSizes) pools[hugetlbPool(size)] = await deps.hostInfo.hugePagePools(size);

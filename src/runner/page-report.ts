@@ -23,12 +23,14 @@ export interface NodePageStats {
 /** Present pages per node of `map` (node -1 = unknown is left out), hot = accessCount >= hotThreshold. */
 export function nodePageStats(map: AccessMap, hotThreshold: number): Record<number, NodePageStats> {
   const out: Record<number, NodePageStats> = {};
-  for (const r of map.ranges) {
-    if (!r.present || r.node < 0) continue;
-    const bytes = r.pageCount * r.pageSizeBytes;
-    const s = (out[r.node] ??= { usedBytes: 0, hotBytes: 0, coldBytes: 0 });
+  const { pageCounts, pageSizes, accessCounts, nodes, flags } = map.ranges;
+  for (let i = 0; i < map.ranges.length; i++) {
+    const node = nodes[i]!;
+    if ((flags[i]! & 1) === 0 || node < 0) continue;
+    const bytes = pageCounts[i]! * pageSizes[i]!;
+    const s = (out[node] ??= { usedBytes: 0, hotBytes: 0, coldBytes: 0 });
     s.usedBytes += bytes;
-    if (r.accessCount >= hotThreshold) s.hotBytes += bytes;
+    if (accessCounts[i]! >= hotThreshold) s.hotBytes += bytes;
     else s.coldBytes += bytes;
   }
   return out;

@@ -156,7 +156,8 @@ async function slidePid(deps: BuiltinEngineDeps, { task, pid, allPids, map: scan
   const result = plannedSwapBytes > 0 ? await deps.mover.execute(decision.plan, { allowedPids: allPids, signal: task.signal }) : undefined;
   totals.swappedOutBytes += result?.bytesSwappedOut ?? 0;
   const nodes = nodePageStats(map, params.T);
-  const nodeOfStart = new Map(map.ranges.map((r) => [r.start, r.node]));
+  const nodeOfStart = new Map<number, number>();
+  for (let i = 0; i < map.ranges.length; i++) nodeOfStart.set(map.ranges.starts[i]!, map.ranges.nodes[i]!);
   const plannedSwapBytesByNode: Record<number, number> = {};
   for (const so of decision.plan.swapOuts) {
     const node = nodeOfStart.get(so.start) ?? -1;

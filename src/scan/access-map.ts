@@ -5,28 +5,9 @@
  * temperature) accessed, where is it, is it present or swapped?
  */
 
-export interface AccessRange {
-  /** first virtual address of the range (page aligned) */
-  start: number;
-  /** number of pages in the range (all of `pageSizeBytes`) */
-  pageCount: number;
-  /** 4096, 2097152 or 1073741824 */
-  pageSizeBytes: number;
-  /**
-   * the pages' accesses over the cycle's `loop` scans, on etmem's scale: a
-   * scan that saw them written adds 3, read adds 1 (etmemd_scan.c
-   * record_parse_result), so 0..loop*3. Only etmem's idle_pages tracker
-   * tells writes apart; page_idle and DAMON see an access bit alone and
-   * count every accessed scan as a read (0..loop).
-   */
-  accessCount: number;
-  /** NUMA node of the pages, -1 when unknown or mixed/not present */
-  node: number;
-  /** pages present in memory */
-  present: boolean;
-  /** pages swapped out (private anonymous memory only; see migration stats for shared) */
-  swapped: boolean;
-}
+import type { AccessRanges } from './access-ranges.js';
+
+export type { AccessRange } from './access-ranges.js';
 
 export interface AccessMapVma {
   start: number;
@@ -48,8 +29,8 @@ export interface AccessMap {
   /** when the cycle ended, ms since epoch */
   timeMs: number;
   vmas: AccessMapVma[];
-  /** sorted by start, non-overlapping */
-  ranges: AccessRange[];
+  /** sorted by start, non-overlapping; columns in typed arrays (./access-ranges.ts) */
+  ranges: AccessRanges;
   /**
    * Present pages the tracker could not observe (damon-paddr sharing a
    * kdamond whose range does not hold them): reported accessed in every

@@ -31,6 +31,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccessMap, AccessMapVma, AccessRange } from './access-map.js';
+import { AccessRanges } from './access-ranges.js';
 import { CycleGate, type ScanCycleOptions, type ScanTarget, type Tracker, type TrackerEntry, type TrackerProbe } from './tracker.js';
 import { filterVmas } from './proc-vmas.js';
 import { parseSmapsSized, type SizedVma } from './damon.js';
@@ -191,8 +192,8 @@ export function accumulateWindow(window: AggregationWindow, pages: TargetPages, 
 }
 
 /** Ranges of equal count, node and state; uncovered present pages are reported accessed in every scan (`loop`), never cold. */
-export function buildPaddrRanges(pages: TargetPages, fractionSum: Float32Array, windowsSeen: Uint16Array, loop: number, nodeOf: (pfn: number) => number): { ranges: AccessRange[]; untrackedPages: number } {
-  const ranges: AccessRange[] = [];
+export function buildPaddrRanges(pages: TargetPages, fractionSum: Float32Array, windowsSeen: Uint16Array, loop: number, nodeOf: (pfn: number) => number): { ranges: AccessRanges; untrackedPages: number } {
+  const ranges = new AccessRanges();
   let untrackedPages = 0;
   const segs = pages.segments;
   let seg = 0;
@@ -209,12 +210,7 @@ export function buildPaddrRanges(pages: TargetPages, fractionSum: Float32Array, 
     }
     const node = present ? nodeOf(pages.pfn[i]!) : -1;
     const addr = segs[seg + 1]! + (i - segs[seg]!) * PAGE;
-    const prev = ranges[ranges.length - 1];
-    if (prev && prev.start + prev.pageCount * PAGE === addr && prev.accessCount === accessCount && prev.node === node && prev.present === present && prev.swapped === swapped) {
-      prev.pageCount++;
-    } else {
-      ranges.push({ start: addr, pageCount: 1, pageSizeBytes: PAGE, accessCount, node, present, swapped });
-    }
+    ranges.appendPage(addr, PAGE, accessCount, node, present, swapped);
   }
   return { ranges, untrackedPages };
 }
@@ -431,7 +427,7 @@ export class DamonPaddrTracker implements Tracker {
     const started = Date.now();
     const vmas = await this.vmasOf(target);
     const mapVmas: AccessMapVma[] = vmas.map(({ start, end, vmFlags, pathname }) => ({ start, end, vmFlags, pathname }));
-    const map: AccessMap = { pid, loop, tracker: this.name, timeMs: started, vmas: mapVmas, ranges: [] };
+    const map: AccessMap = { pid, loop, tracker: this.name, timeMs: started, vmas: mapVmas, ranges: new AccessRanges(0) };
     if (vmas.length === 0) return map;
     const { mode, shared } = await this.modeFor();
     this.mode = mode;
@@ -505,19 +501,19 @@ export class DamonPaddrTracker implements Tracker {
    * read cold far less often, at the cost of one more cycle before cold
    * pages move.
    */
-  private confirmIdle(ranges: AccessRange[]): AccessRange[] {
+  private confirmIdle(ranges: AccessRanges): AccessRanges {
     // Idle pages are remembered as [start, end) address pairs, one per idle
     // range, not one entry per page: memory follows the ranges, not the bytes.
     const before = this.idleBefore;
     const idleNow: number[] = [];
-    const out: AccessRange[] = [];
+    const out = new AccessRanges(ranges.length);
     let j = 0;
-    const push = (r: AccessRange, start: number, end: number, confirmed: boolean): void => {
-      if (end > start) out.push({ ...r, start, pageCount: (end - start) / PAGE, accessCount: confirmed ? 0 : 1 });
+    const push = (r: Readonly<AccessRange>, start: number, end: number, confirmed: boolean): void => {
+      if (end > start) out.push(start, (end - start) / PAGE, r.pageSizeBytes, confirmed ? 0 : 1, r.node, r.present, r.swapped);
     };
     for (const r of ranges) {
       if (!r.present || r.accessCount > 0) {
-        out.push(r);
+        out.push(r.start, r.pageCount, r.pageSizeBytes, r.accessCount, r.node, r.present, r.swapped);
         continue;
       }
       const end = r.start + r.pageCount * PAGE;

@@ -34,6 +34,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccessMap, AccessMapVma, AccessRange } from './access-map.js';
+import { AccessRanges } from './access-ranges.js';
 import { CycleGate, type ScanCycleOptions, type ScanTarget, type Tracker, type TrackerEntry, type TrackerProbe } from './tracker.js';
 import { filterVmas, parseSmapsVmas } from './proc-vmas.js';
 import { liveIO, type PlatformIO } from '../platform/io.js';
@@ -128,24 +129,15 @@ export function countsByRegion(regions: readonly TrackedRegion[], tried: readonl
 }
 
 /** Per-page ranges (merged where count, node and presence agree) from region counts and move_pages statuses. */
-export function buildRanges(regions: readonly TrackedRegion[], counts: readonly number[], statusByPage: Int32Array): AccessRange[] {
-  const ranges: AccessRange[] = [];
+export function buildRanges(regions: readonly TrackedRegion[], counts: readonly number[], statusByPage: Int32Array): AccessRanges {
+  const ranges = new AccessRanges();
   let page = 0;
   regions.forEach((r, i) => {
     for (let addr = r.start; addr < r.end; addr += r.pageSizeBytes, page++) {
       const status = statusByPage[page] ?? -1;
       const present = status >= 0;
       const node = present ? status : -1;
-      const accessCount = counts[i] ?? 0;
-      const prev = ranges[ranges.length - 1];
-      if (
-        prev && prev.start + prev.pageCount * prev.pageSizeBytes === addr && prev.pageSizeBytes === r.pageSizeBytes &&
-        prev.accessCount === accessCount && prev.node === node && prev.present === present
-      ) {
-        prev.pageCount++;
-      } else {
-        ranges.push({ start: addr, pageCount: 1, pageSizeBytes: r.pageSizeBytes, accessCount, node, present, swapped: false });
-      }
+      ranges.appendPage(addr, r.pageSizeBytes, counts[i] ?? 0, node, present, false);
     }
   });
   return ranges;
@@ -204,7 +196,7 @@ export class DamonVaddrTracker implements Tracker {
     const sized = filterVmas(parseSmapsSized(await this.readProc(pid, 'smaps')), target.filter) as SizedVma[];
     const vmas: AccessMapVma[] = sized.map(({ start, end, vmFlags, pathname }) => ({ start, end, vmFlags, pathname }));
     const regions = regionsForVmas(sized);
-    const map: AccessMap = { pid, loop, tracker: this.name, timeMs: Date.now(), vmas, ranges: [] };
+    const map: AccessMap = { pid, loop, tracker: this.name, timeMs: Date.now(), vmas, ranges: new AccessRanges(0) };
     if (regions.length === 0) return map;
 
     const sampleMs = this.sampleMs ?? intervalMs;

@@ -22,6 +22,7 @@
  * hand-built byte streams.
  */
 import type { AccessMap, AccessMapVma, AccessRange } from './access-map.js';
+import { AccessRanges } from './access-ranges.js';
 import type { ScanCycleOptions, ScanTarget, Tracker } from './tracker.js';
 import { filterVmas, readVmas } from './proc-vmas.js';
 import { VirtTierError, abortError } from '../errors.js';
@@ -347,12 +348,12 @@ export class AccessCounter {
    * Ranges sorted by start, adjacent pages of equal size, count, node and
    * presence merged. `nodeOf` gives a present page's node (-1 unknown).
    */
-  toRanges(nodeOf: (address: number) => number): AccessRange[] {
+  toRanges(nodeOf: (address: number) => number): AccessRanges {
     const tag = this.scans;
     // A page that changed size between scans (THP collapse or split) leaves
     // pages of both sizes: the pages seen in the last scan win, and the
     // result never overlaps (the AccessMap contract).
-    const ranges: AccessRange[] = [];
+    const ranges = new AccessRanges();
     let coveredUntil = -Infinity;
     // The furthest end of the last scan's pages met so far: a page not seen
     // last starting before it overlaps one that was.
@@ -369,14 +370,7 @@ export class AccessCounter {
         else if (freshEnd > addr || freshStartsIn(g, s + 1, Math.min(sizeClass.length, s + size / slotBytes), tag)) continue;
         if (addr < coveredUntil) continue;
         coveredUntil = addr + size;
-        const node = present ? nodeOf(addr) : -1;
-        const accessCount = count[s]!;
-        const prev = ranges[ranges.length - 1];
-        if (prev && prev.start + prev.pageCount * prev.pageSizeBytes === addr && prev.pageSizeBytes === size && prev.accessCount === accessCount && prev.node === node && prev.present === present) {
-          prev.pageCount++;
-        } else {
-          ranges.push({ start: addr, pageCount: 1, pageSizeBytes: size, accessCount, node, present, swapped: false });
-        }
+        ranges.appendPage(addr, size, count[s]!, present ? nodeOf(addr) : -1, present, false);
       }
     }
     return ranges;

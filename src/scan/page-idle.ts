@@ -32,6 +32,7 @@
  * while dropping it would have meant a second word-aligned writer here.
  */
 import type { AccessMap, AccessMapVma, AccessRange } from './access-map.js';
+import { AccessRanges } from './access-ranges.js';
 import type { ScanCycleOptions, ScanTarget, Tracker } from './tracker.js';
 import { filterVmas, readVmas } from './proc-vmas.js';
 import { abortableSleep, throwIfAborted, type SleepFn } from './idle-pages.js';
@@ -286,21 +287,14 @@ export class PageIdleState {
   }
 
   /** Present or swapped pages of the latest snapshot as ranges (never-touched pages are left out). */
-  toRanges(nodeOf: (address: number) => number): AccessRange[] {
-    const ranges: AccessRange[] = [];
+  toRanges(nodeOf: (address: number) => number): AccessRanges {
+    const ranges = new AccessRanges();
     this.forEachPage((i, addr) => {
       const f = this.flags[i]!;
       if (f === 0) return;
       const present = (f & PRESENT) !== 0;
       const swapped = (f & SWAPPED) !== 0;
-      const accessCount = this.counts[i]!;
-      const node = present ? nodeOf(addr) : -1;
-      const prev = ranges[ranges.length - 1];
-      if (prev && prev.start + prev.pageCount * PAGE === addr && prev.accessCount === accessCount && prev.node === node && prev.present === present && prev.swapped === swapped) {
-        prev.pageCount++;
-      } else {
-        ranges.push({ start: addr, pageCount: 1, pageSizeBytes: PAGE, accessCount, node, present, swapped });
-      }
+      ranges.appendPage(addr, PAGE, this.counts[i]!, present ? nodeOf(addr) : -1, present, swapped);
     });
     return ranges;
   }

@@ -26,7 +26,8 @@ import type { Mover, MoverLimits, MoveResult } from '../../src/mover/types.js';
 import { SysError } from '../../src/native/errors.js';
 import type { AccessMap } from '../../src/scan/access-map.js';
 import { abortableSleep } from '../../src/scan/idle-pages.js';
-import { applyMoves, HUGEPAGE_2M, seededRandom, syntheticMap } from '../sim/synthetic.js';
+import { applyMoves, cloneMap, HUGEPAGE_2M, rangesOf, seededRandom, syntheticMap } from '../sim/synthetic.js';
+import { AccessRanges } from '../../src/scan/access-ranges.js';
 import type { ScanCycleOptions, ScanTarget, Tracker } from '../../src/scan/tracker.js';
 import { ScanObserver } from '../../src/feed/scan-observer.js';
 
@@ -40,20 +41,21 @@ class Guest {
   constructor(pid: number, pages: number) {
     this.random = seededRandom(pid);
     this.map = syntheticMap(
-      Array.from({ length: pages }, (_, i) => ({ accessCount: 0, node: i % 3 === 0 ? 2 : 0, swapped: i % 17 === 16, present: i % 17 !== 16 })),
+      Array.from({ length: pages }, (_, i) => ({ accessCount: 0, node: i % 17 === 16 ? -1 : i % 3 === 0 ? 2 : 0, swapped: i % 17 === 16, present: i % 17 !== 16 })),
       { pid, loop: LOOP },
     );
-    for (const r of this.map.ranges) if (r.swapped) r.node = -1;
   }
   /** New access counts every cycle: a hot band that drifts through the address space. */
   cycle(round: number): AccessMap {
-    const n = this.map.ranges.length;
+    const ranges = rangesOf(this.map);
+    const n = ranges.length;
     const centre = (round * 7) % n;
-    for (const [i, r] of this.map.ranges.entries()) {
+    for (const [i, r] of ranges.entries()) {
       const d = Math.min(Math.abs(i - centre), n - Math.abs(i - centre));
       r.accessCount = r.present ? (d < n / 6 ? LOOP : Math.floor(this.random() * 2)) : 0;
     }
-    return { ...structuredClone(this.map), timeMs: Date.now() };
+    this.map = { ...this.map, ranges: AccessRanges.of(ranges) };
+    return { ...cloneMap(this.map), timeMs: Date.now() };
   }
 }
 

@@ -36,6 +36,7 @@ import type { PrecopyRun } from '../../src/migration/precopy.js';
 import { createGuest, destroyAll, destroyGuest, ensureLibvirt, qemuPidOf, virsh, waitFor, type TestGuest } from '../libvirt/guest.js';
 import { migrate, qmp, startIncoming, WORKLOAD_INIT, type IncomingQemu, type MigrationFigures } from '../libvirt/migration.js';
 import { addZramSwap, type ZramSwap } from './native-zram.js';
+import { AccessRanges } from '../../src/scan/access-ranges.js';
 
 const MIB = 1048576;
 
@@ -171,10 +172,10 @@ describe('live migration: estimates against real QEMU migrations (real libvirtd)
       T: 1, loop: 1, gates: { freeMemPercent: 50, processRssBytes: 0 },
       accessMap: {
         pid, loop: 1, tracker: 'synthetic', timeMs: Date.now(), vmas: [{ start: ram.start, end: ram.end, vmFlags: ram.vmFlags, pathname: '' }],
-        ranges: [
+        ranges: AccessRanges.of([
           { start: ram.start, pageCount: 32768, pageSizeBytes: 4096, accessCount: 1, node: 0, present: true, swapped: false },
           { start: half, pageCount: 32768, pageSizeBytes: 4096, accessCount: 0, node: 0, present: true, swapped: false },
-        ],
+        ]),
       },
     });
     assert.ok(plan.swapOuts.length > 0);

@@ -41,6 +41,7 @@ import { runMigratePlan } from '../../src/cli/migrate-plan.js';
 import { createGuest, destroyAll, destroyGuest, ensureLibvirt, qemuPidOf, TEST_URI, waitFor } from '../libvirt/guest.js';
 import { qmp, startIncoming, WORKLOAD_INIT, type IncomingQemu } from '../libvirt/migration.js';
 import { addZramSwap, type ZramSwap } from './native-zram.js';
+import { AccessRanges } from '../../src/scan/access-ranges.js';
 
 const MIB = 1048576;
 const MEM_MIB = 256;
@@ -63,11 +64,11 @@ class ColdUpperHalfTracker implements Tracker {
     const ram = await guestRam(target.pid);
     const half = ram.start + (MEM_MIB / 2) * MIB;
     const scan = await scanPages(target.pid, ram.start, ram.end, { returnMask: PAGE_IS.PRESENT });
-    const ranges: AccessMap['ranges'] = [];
+    const ranges = new AccessRanges();
     for (let i = 0; i < scan.regions.length; i += 3) {
       if ((scan.regions[i + 2]! & PAGE_IS.PRESENT) === 0) continue;
       for (const [a, b] of [[scan.regions[i]!, Math.min(scan.regions[i + 1]!, half)], [Math.max(scan.regions[i]!, half), scan.regions[i + 1]!]] as const) {
-        if (b > a) ranges.push({ start: a, pageCount: (b - a) / 4096, pageSizeBytes: 4096, accessCount: a >= half ? 0 : 1, node: 0, present: true, swapped: false });
+        if (b > a) ranges.push(a, (b - a) / 4096, 4096, a >= half ? 0 : 1, 0, true, false);
       }
     }
     return { pid: target.pid, loop: 1, tracker: this.name, timeMs: Date.now(), vmas: [{ start: ram.start, end: ram.end, vmFlags: ram.vmFlags, pathname: '' }], ranges };

@@ -10,6 +10,7 @@
  * built here.
  */
 import type { AccessMap, AccessRange } from '../../src/scan/access-map.js';
+import { AccessRanges } from '../../src/scan/access-ranges.js';
 import type { Plan } from '../../src/engines/plan.js';
 import type { HostPlan, NodePools, PoolKind } from '../../src/engines/cslide-policy.js';
 
@@ -64,8 +65,18 @@ export function syntheticMap(pages: SyntheticPage[], opts: SyntheticMapOptions):
     tracker: 'synthetic',
     timeMs: opts.timeMs ?? 0,
     vmas: [{ start: base, end: base + pages.length * pageSizeBytes, vmFlags: opts.vmFlags ?? ['rd', 'wr', 'mr', 'mw', 'me', 'ht'], pathname: opts.pathname ?? '' }],
-    ranges,
+    ranges: AccessRanges.of(ranges),
   };
+}
+
+/** A deep copy of a map (structuredClone would turn its ranges into a plain object). */
+export function cloneMap(map: AccessMap): AccessMap {
+  return { ...map, vmas: structuredClone(map.vmas), ranges: map.ranges.clone() };
+}
+
+/** A map's ranges as mutable objects (a simulated world edits pages in place). */
+export function rangesOf(map: AccessMap): AccessRange[] {
+  return map.ranges.toArray();
 }
 
 /** `n` pages with the same count and node (shorthand for tests). */
@@ -125,7 +136,7 @@ export function applyMoves(map: AccessMap, pools: NodePools, plan: Plan): ApplyR
     }
   }
   const ranges = [...byAddress.values()].sort((a, b) => a.start - b.start);
-  return { map: { ...map, ranges }, pools: nextPools, movedPages, failedPages };
+  return { map: { ...map, ranges: AccessRanges.of(ranges) }, pools: nextPools, movedPages, failedPages };
 }
 
 /** Host-wide form: several guests' maps and per-kind pools; moves carry their pid and pool. */
@@ -166,6 +177,6 @@ export function applyHostMoves(world: HostWorld, plan: HostPlan): HostWorld & { 
       movedPages++;
     }
   }
-  const maps = world.maps.map((map, i) => ({ ...map, ranges: [...pages[i]!.values()].sort((a, b) => a.start - b.start) }));
+  const maps = world.maps.map((map, i) => ({ ...map, ranges: AccessRanges.of([...pages[i]!.values()].sort((a, b) => a.start - b.start)) }));
   return { maps, pools, movedPages, failedPages };
 }

@@ -22,7 +22,7 @@ import { DamonPaddrTracker } from '../../src/scan/damon-paddr.js';
 import { DamonKdamonds } from '../../src/scan/damon-contexts.js';
 import { KDAMONDS } from '../../src/scan/damon-sysfs.js';
 import { MemoryIO } from '../../src/platform/io.js';
-import { HUGEPAGE_2M, pagesOf, syntheticMap } from '../sim/synthetic.js';
+import { cloneMap, HUGEPAGE_2M, pagesOf, syntheticMap } from '../sim/synthetic.js';
 import { nullLogger } from '../../src/log.js';
 
 const P = HUGEPAGE_2M;
@@ -50,7 +50,7 @@ function task(name: string, pid: number, params: Record<string, unknown>, stats:
 /** Runs `rounds` rounds of one engine over the THP guest, and the hugetlb guest under damon-paddr when `withBlind`. */
 async function run(withBlind: boolean, rounds: number): Promise<{ thp: Array<Record<string, unknown>>; ht: Array<Record<string, unknown>>; moves: string[]; closed: boolean }> {
   const thpMap = syntheticMap(pagesOf(6, 3, 2), { loop: 3, pid: THP_PID, baseAddress: 0x7e0000000000 });
-  const thpTracker: Tracker = { name: 'synthetic', scanCycle: async () => { await tick(); return structuredClone(thpMap); }, close: async () => undefined };
+  const thpTracker: Tracker = { name: 'synthetic', scanCycle: async () => { await tick(); return cloneMap(thpMap); }, close: async () => undefined };
   const io = hugetlbGuestTree();
   const kernel = { readPagemap: async () => { throw new Error('paddr must refuse before reading pagemap'); } } as unknown as KernelOps;
   const blind = new DamonPaddrTracker({ io, kernel, kdamonds: new DamonKdamonds(io), mode: 'owned' });

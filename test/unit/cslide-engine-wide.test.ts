@@ -16,8 +16,9 @@ import type { ScanCycleOptions, ScanTarget, Tracker } from '../../src/scan/track
 import { CslideEngine } from '../../src/runner/cslide.js';
 import { PidClaims } from '../../src/runner/cycle-runner.js';
 import { cslideEngineConfig, projectConfig } from '../../src/config/units.js';
-import { HUGEPAGE_2M, pagesOf, syntheticMap } from '../sim/synthetic.js';
+import { cloneMap, HUGEPAGE_2M, pagesOf, syntheticMap } from '../sim/synthetic.js';
 import { nullLogger } from '../../src/log.js';
+import { AccessRanges } from '../../src/scan/access-ranges.js';
 
 const P = HUGEPAGE_2M;
 const project: ProjectConfig = projectConfig({ name: 'p', loop: 3, interval: 1, sleep: 1 });
@@ -27,7 +28,7 @@ class PerPidTracker implements Tracker {
   constructor(private readonly maps: Map<number, AccessMap>) {}
   async scanCycle(target: ScanTarget, _opts: ScanCycleOptions): Promise<AccessMap> {
     await tick();
-    return structuredClone(this.maps.get(target.pid)!);
+    return cloneMap(this.maps.get(target.pid)!);
   }
   async close(): Promise<void> {}
 }
@@ -159,9 +160,9 @@ test('the pools a round asks for: each hugetlb page size in an ht VMA, regular m
   const base = 0x7f0000000000;
   const range = (start: number, pageSizeBytes: number) => ({ start, pageCount: 1, pageSizeBytes, accessCount: 1, node: 0, present: true, swapped: false });
   const maps = new Map<number, AccessMap>([
-    [1, { pid: 1, loop: 3, tracker: 'synthetic', timeMs: 1, vmas: [{ start: base, end: base + 2 * G1, vmFlags: ['rd', 'wr', 'ht'], pathname: '' }, { start: base + 4 * G1, end: base + 4 * G1 + 4 * P, vmFlags: ['rd', 'wr'], pathname: '' }], ranges: [range(base, G1), range(base + G1, G1), range(base + 4 * G1, P)] }],
-    [2, { pid: 2, loop: 3, tracker: 'synthetic', timeMs: 1, vmas: [{ start: base, end: base + 1 << 20, vmFlags: ['rd', 'wr'], pathname: '' }], ranges: [range(base, 4096)] }],
-    [3, { pid: 3, loop: 3, tracker: 'synthetic', timeMs: 1, vmas: [{ start: base, end: base + 4 * P, vmFlags: ['rd', 'wr', 'ht'], pathname: '' }], ranges: [range(base + 8 * G1, 4 * G1)] }],
+    [1, { pid: 1, loop: 3, tracker: 'synthetic', timeMs: 1, vmas: [{ start: base, end: base + 2 * G1, vmFlags: ['rd', 'wr', 'ht'], pathname: '' }, { start: base + 4 * G1, end: base + 4 * G1 + 4 * P, vmFlags: ['rd', 'wr'], pathname: '' }], ranges: AccessRanges.of([range(base, G1), range(base + G1, G1), range(base + 4 * G1, P)]) }],
+    [2, { pid: 2, loop: 3, tracker: 'synthetic', timeMs: 1, vmas: [{ start: base, end: base + 1 << 20, vmFlags: ['rd', 'wr'], pathname: '' }], ranges: AccessRanges.of([range(base, 4096)]) }],
+    [3, { pid: 3, loop: 3, tracker: 'synthetic', timeMs: 1, vmas: [{ start: base, end: base + 4 * P, vmFlags: ['rd', 'wr', 'ht'], pathname: '' }], ranges: AccessRanges.of([range(base + 8 * G1, 4 * G1)]) }],
   ]);
   const asked: number[] = [];
   let regularAsked = 0;

@@ -44,7 +44,7 @@ describe('cslide host-wide planning', () => {
     // Room for 4: guest 2's two count-3 pages, then the count-2 ties: guest 1 first (lower guest index), lowest addresses.
     assert.deepEqual(plan.moves.map((m) => [m.pid, m.accessCount, m.pageCount]), [[2, 3, 1], [2, 3, 1], [1, 2, 1], [1, 2, 1]]);
     const g1 = plan.moves.filter((m) => m.pid === 1).map((m) => m.start);
-    assert.deepEqual(g1, [guests[0]!.accessMap.ranges[0]!.start, guests[0]!.accessMap.ranges[1]!.start], 'lowest addresses first');
+    assert.deepEqual(g1, [guests[0]!.accessMap.ranges.get(0).start, guests[0]!.accessMap.ranges.get(1).start], 'lowest addresses first');
   });
 
   test('the reserve is the DRAM pool\'s, for the engine: demotion restores it once, coldest of any guest first', () => {
@@ -88,7 +88,7 @@ describe('cslide host-wide planning', () => {
     const rnd = seededRandom(7);
     for (let round = 0; round < 20; round++) {
       const guests = [1, 2, 3, 4].map((pid) => guest(pid, Array.from({ length: 4 + Math.floor(rnd() * 12) }, () => ({ accessCount: Math.floor(rnd() * 4), node: rnd() < 0.5 ? DRAM : AEP }))));
-      const used = (node: number) => guests.reduce((n, g) => n + g.accessMap.ranges.filter((r) => r.node === node).length, 0) * P;
+      const used = (node: number) => guests.reduce((n, g) => n + g.accessMap.ranges.toArray().filter((r) => r.node === node).length, 0) * P;
       const pools = { [H2M]: { [DRAM]: pool(used(DRAM) + 6 * P, 6 * P), [AEP]: pool(used(AEP) + 40 * P, 40 * P) } };
       const inp = input(guests, pools, { hotReserveBytes: Math.floor(rnd() * 10) * P, hotThreshold: 1 + Math.floor(rnd() * 3) });
       const first = planHostCslide(inp);

@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { hugetlbPool, planHostCslide, type CslideGuest, type HostCslideInput, type NodePools, type ThrashGuard } from '../../src/engines/cslide-policy.js';
 import type { AccessRange } from '../../src/scan/access-map.js';
 import { seededRandom } from '../sim/synthetic.js';
+import { AccessRanges } from '../../src/scan/access-ranges.js';
 
 const K4 = 4096;
 const M2 = 2 * 1024 * 1024;
@@ -44,7 +45,7 @@ function randomInput(rand: () => number): HostCslideInput {
       at += M2 * 4;
     }
     const share = rand() < 0.2 ? { weight: 1 + int(300), dramMinBytes: rand() < 0.5 ? int(8) * M2 : undefined, dramMaxBytes: rand() < 0.3 ? int(16) * M2 : undefined } : undefined;
-    guests.push({ key: `g${g}`, accessMap: { pid: 1000 + g, loop, tracker: 'test', timeMs: 0, vmas, ranges }, share });
+    guests.push({ key: `g${g}`, accessMap: { pid: 1000 + g, loop, tracker: 'test', timeMs: 0, vmas, ranges: AccessRanges.of(ranges) }, share });
   }
   const free = (): number => [0, M2, 3 * M2, int(40) * M2 + int(4) * K4, 2 ** 40][int(5)]!;
   const pool = (): NodePools => ({ 0: { totalBytes: 2 ** 40, freeBytes: free() }, 1: { totalBytes: 2 ** 40, freeBytes: free() }, 2: { totalBytes: 2 ** 40, freeBytes: free() }, 3: { totalBytes: 2 ** 40, freeBytes: free() } });

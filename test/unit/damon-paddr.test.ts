@@ -168,7 +168,7 @@ describe('pages by frame', () => {
     accumulateWindow({ timeNs: 1, targetId: 0, regions: [region(90, 101, 6), region(101, 200, 0)] }, pages, 10, sum, seen);
     const { ranges, untrackedPages } = buildPaddrRanges(pages, sum, seen, 3, (pfn) => (pfn < 200 ? 0 : 1));
     assert.equal(untrackedPages, 1);
-    assert.deepEqual(ranges.map((r) => [r.start, r.pageCount, r.accessCount, r.node, r.present, r.swapped]), [
+    assert.deepEqual(ranges.toArray().map((r) => [r.start, r.pageCount, r.accessCount, r.node, r.present, r.swapped]), [
       [0x10000, 1, 2, 0, true, false], // (1.0 + 0.6) / 2 * 3 = 2.4
       [0x11000, 1, 0, 0, true, false], // (0.1 + 0) / 2 * 3 = 0.15
       [0x12000, 1, 3, 1, true, false], // outside every region: kept hot
@@ -180,7 +180,7 @@ describe('pages by frame', () => {
     const pages = pagesOf([[0x10000, 100, 1], [0x11000, 101, 1], [0x90000, 102, 1], [0x91000, 0, 2]]);
     assert.deepEqual([...pages.segments], [0, 0x10000, 2, 0x90000]);
     const { ranges } = buildPaddrRanges(pages, new Float32Array(4), new Uint16Array(4), 2, () => 0);
-    assert.deepEqual(ranges.map((r) => [r.start, r.pageCount, r.accessCount, r.present]), [
+    assert.deepEqual(ranges.toArray().map((r) => [r.start, r.pageCount, r.accessCount, r.present]), [
       [0x10000, 2, 2, true],
       [0x90000, 1, 2, true],
       [0x91000, 1, 0, false],
@@ -295,7 +295,7 @@ describe('damon-paddr tracker on an in-memory DAMON tree', () => {
     ]);
     assert.equal(io.files.get(`${c}/monitoring_attrs/nr_regions/min`), '3', 'DAMON refuses fewer than 3');
     assert.equal(io.files.get(`${KDAMONDS}/0/state`), 'off', 'off again after the cycle');
-    assert.deepEqual(map.ranges.map((r) => [r.start - VA, r.pageCount, r.accessCount]), [[0, 3, 2], [3 * PAGE, 1, 0]]);
+    assert.deepEqual(map.ranges.toArray().map((r) => [r.start - VA, r.pageCount, r.accessCount]), [[0, 3, 2], [3 * PAGE, 1, 0]]);
     assert.equal(map.untrackedPages, 0);
     assert.equal(map.tracker, 'damon-paddr');
     await tracker.close();
@@ -325,7 +325,7 @@ describe('damon-paddr tracker on an in-memory DAMON tree', () => {
     let pidSeen = -1;
     const tracker = new DamonPaddrTracker({ io, kernel: fakeKernel([base, base + 1, base + 2, base + 3]), kdamonds: new DamonKdamonds(io), memoryBlocks: { blockBytes: 128 << 20, nodeByBlock: new Int16Array(0) }, openSource: async (_n, p) => { pidSeen = p; return source; } });
     const scan = () => tracker.scanCycle({ pid: PID, filter: { vmFlags: [], anonOnly: true }, ignHost: false }, { loop: 3, intervalMs: 1 });
-    const counts = (m: AccessMap): number[] => m.ranges.flatMap((r) => Array.from({ length: r.pageCount }, () => r.accessCount));
+    const counts = (m: AccessMap): number[] => m.ranges.toArray().flatMap((r) => Array.from({ length: r.pageCount }, () => r.accessCount));
     assert.deepEqual(counts(await scan()), [3, 1, 3, 3], 'idle once: not yet cold');
     assert.equal(tracker.mode, 'shared');
     assert.equal(pidSeen, 78);

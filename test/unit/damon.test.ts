@@ -119,7 +119,7 @@ describe('damon-vaddr, replayed against a 6.12 recording (fixture)', () => {
   test('fixture: the recorded tried_regions give hot pages loop and cold pages 0, as on the kernel', async () => {
     const io = new ReplayIO(fixture.ops);
     const map = await replayTracker(io).scanCycle(target, cycle);
-    assert.deepEqual(map.ranges, fixture.map.ranges);
+    assert.deepEqual(map.ranges.toArray(), fixture.map.ranges);
     const hot = new Set(fixture.hotPages);
     for (const r of map.ranges) {
       for (let i = 0; i < r.pageCount; i++) {
@@ -239,7 +239,7 @@ describe('damon-vaddr regions and counts', () => {
   test('ranges merge neighbours of equal count, node and presence only', () => {
     const regions = [0, 1, 2, 3].map((i) => ({ start: i * HUGE, end: (i + 1) * HUGE, pageSizeBytes: HUGE }));
     const ranges = buildRanges(regions, [3, 3, 3, 0], Int32Array.from([0, 0, 2, -2]));
-    assert.deepEqual(ranges.map((r) => [r.start / HUGE, r.pageCount, r.accessCount, r.node, r.present]), [
+    assert.deepEqual(ranges.toArray().map((r) => [r.start / HUGE, r.pageCount, r.accessCount, r.node, r.present]), [
       [0, 2, 3, 0, true],
       [2, 1, 3, 2, true],
       [3, 1, 0, -1, false],

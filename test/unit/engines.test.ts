@@ -14,7 +14,7 @@ import { SlideEngine } from '../../src/runner/slide.js';
 import { PidClaims, type BuiltinEngineDeps } from '../../src/runner/cycle-runner.js';
 import { platformHostInfo, type HostInfo } from '../../src/runner/host-info.js';
 import { HOST_PAGES_HEADER, TASK_PAGES_HEADER, formatReportTime } from '../../src/runner/page-report.js';
-import { applyMoves, HUGEPAGE_2M, pagesOf, syntheticMap } from '../sim/synthetic.js';
+import { applyMoves, cloneMap, HUGEPAGE_2M, pagesOf, syntheticMap } from '../sim/synthetic.js';
 import { MemoryIO } from '../../src/platform/io.js';
 import { SysError } from '../../src/native/errors.js';
 import { VirtTierError } from '../../src/errors.js';
@@ -41,7 +41,7 @@ class SyntheticTracker implements Tracker {
     this.cycles++;
     this.targets.push(target);
     await this.hook?.(target, opts);
-    return { ...structuredClone(this.world.map), pid: target.pid, loop: opts.loop, timeMs: Date.UTC(2026, 10, 24, 12, 0, 0) };
+    return { ...cloneMap(this.world.map), pid: target.pid, loop: opts.loop, timeMs: Date.UTC(2026, 10, 24, 12, 0, 0) };
   }
   async close(): Promise<void> {
     this.closed = true;
@@ -194,7 +194,7 @@ describe('cslide engine', () => {
     await waitFor(() => task.signal.aborted, 'two rounds');
     await engine.stopTask('t1');
     assert.deepEqual(task.stats.map((s) => s.promotedBytes), [3 * P, 0]);
-    assert.ok(world.map.ranges.every((r) => r.node === 0));
+    assert.ok(world.map.ranges.toArray().every((r) => r.node === 0));
     await engine.close();
   });
 

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { HeatHistory } from '../../src/feed/heat-history.js';
 import { heatStrip, type HeatStrip } from '../../src/feed/heat.js';
 import { seededRandom } from '../sim/synthetic.js';
+import { AccessRanges } from '../../src/scan/access-ranges.js';
 
 function randomStrip(rand: () => number, i: number, width: number): HeatStrip {
   const n = 1 + Math.floor(rand() * width);
@@ -41,7 +42,7 @@ test('the last capacity strips come back equal, oldest first', () => {
 test('strips of summarizeMap fit in bytes and come back equal', () => {
   const map = {
     pid: 7, loop: 3, tracker: 't', timeMs: 5, vmas: [{ start: 0, end: 2 ** 30, vmFlags: [], pathname: '' }],
-    ranges: Array.from({ length: 500 }, (_, i) => ({ start: i * 2 ** 21, pageCount: 512, pageSizeBytes: 4096, accessCount: i % 4, node: 0, present: i % 3 !== 0, swapped: i % 3 === 0 && i % 2 === 0 })),
+    ranges: AccessRanges.of(Array.from({ length: 500 }, (_, i) => ({ start: i * 2 ** 21, pageCount: 512, pageSizeBytes: 4096, accessCount: i % 4, node: 0, present: i % 3 !== 0, swapped: i % 3 === 0 && i % 2 === 0 }))),
   };
   const h = new HeatHistory(4, 128);
   const s = heatStrip(map);

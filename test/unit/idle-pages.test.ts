@@ -89,7 +89,7 @@ describe('idle_pages accumulation over loop scans (fixture)', () => {
     assert.deepEqual([cursor.next(), cursor.next(), cursor.next(), cursor.next()], [base, base + M2, base + 2 * M2, NaN]);
     assert.equal(c.presentCount(), 3);
     const ranges = c.toRanges((a) => (a === base ? 0 : 2));
-    assert.deepEqual(ranges.map((r) => [(r.start - base) / M2, r.pageCount, r.accessCount, r.node, r.present]), [
+    assert.deepEqual(ranges.toArray().map((r) => [(r.start - base) / M2, r.pageCount, r.accessCount, r.node, r.present]), [
       [0, 1, 3, 0, true],
       [1, 1, 2, 2, true],
       [2, 1, 0, 2, true],
@@ -106,14 +106,14 @@ describe('idle_pages accumulation over loop scans (fixture)', () => {
         { start: K4, pageSizeBytes: K4, pageCount: 1, accessed: true, dirty: false },
       ]);
     }
-    assert.deepEqual(c.toRanges(() => 0).map((r) => r.accessCount), [12, 4]);
+    assert.deepEqual(c.toRanges(() => 0).toArray().map((r) => r.accessCount), [12, 4]);
   });
 
   test('adjacent pages with equal count and node merge into one range', () => {
     const c = new AccessCounter([{ start: 0, end: 512 * K4 }]);
     c.addScan([{ start: 0, pageSizeBytes: K4, pageCount: 512, accessed: false, dirty: false }]);
     const ranges = c.toRanges(() => 1);
-    assert.deepEqual(ranges, [{ start: 0, pageCount: 512, pageSizeBytes: K4, accessCount: 0, node: 1, present: true, swapped: false }]);
+    assert.deepEqual(ranges.toArray(), [{ start: 0, pageCount: 512, pageSizeBytes: K4, accessCount: 0, node: 1, present: true, swapped: false }]);
   });
 });
 
@@ -147,7 +147,7 @@ describe('IdlePagesTracker over an injected reader (fixture)', () => {
     assert.equal(map.tracker, 'idle-pages');
     assert.equal(map.loop, 3);
     assert.deepEqual(map.vmas, [htVma]);
-    assert.deepEqual(map.ranges.map((r) => [(r.start - htVma.start) / M2, r.pageCount, r.accessCount, r.node]), [
+    assert.deepEqual(map.ranges.toArray().map((r) => [(r.start - htVma.start) / M2, r.pageCount, r.accessCount, r.node]), [
       [0, 1, 3, 0],
       [1, 1, 2, 0],
       [2, 1, 0, 2],
@@ -176,7 +176,7 @@ describe('IdlePagesTracker over an injected reader (fixture)', () => {
     const io = fakeIo([[stream(item(IdlePageType.PTE_ACCESSED, 1))]], calls);
     const map = await new IdlePagesTracker(io, async () => undefined).scanCycle({ pid: 7, filter: { vmFlags: [], anonOnly: true }, ignHost: false }, { loop: 1, intervalMs: 1 });
     assert.deepEqual(calls, [[7, anonVma.start, anonVma.end, 0]]);
-    assert.deepEqual(map.ranges.map((r) => [r.start, r.pageSizeBytes, r.accessCount]), [[anonVma.start, K4, 1]]);
+    assert.deepEqual(map.ranges.toArray().map((r) => [r.start, r.pageSizeBytes, r.accessCount]), [[anonVma.start, K4, 1]]);
   });
 });
 
@@ -236,12 +236,12 @@ test('a page that changed size between scans leaves no overlapping ranges; the l
     // scan 0: the 2M area is 512 idle PTEs; scan 1: it is one accessed 2M page (THP collapse)
     c.addScan(decodeIdlePages(stream(item(IdlePageType.PMD_IDLE_PTES, 1)), base));
     c.addScan(decodeIdlePages(stream(item(IdlePageType.PMD_ACCESSED, 1)), base));
-    assert.deepEqual(c.toRanges(() => 0), [{ start: base, pageCount: 1, pageSizeBytes: M2, accessCount: 1, node: 0, present: true, swapped: false }]);
+    assert.deepEqual(c.toRanges(() => 0).toArray(), [{ start: base, pageCount: 1, pageSizeBytes: M2, accessCount: 1, node: 0, present: true, swapped: false }]);
     // and back: split into 4K pages, only the first two reported accessed
     c.addScan(decodeIdlePages(stream(item(IdlePageType.PTE_ACCESSED, 2), item(IdlePageType.PTE_IDLE, 15)), base));
     const ranges = c.toRanges(() => 0);
-    for (let i = 1; i < ranges.length; i++) assert.ok(ranges[i - 1]!.start + ranges[i - 1]!.pageCount * ranges[i - 1]!.pageSizeBytes <= ranges[i]!.start, 'sorted, non-overlapping');
-    assert.deepEqual(ranges.map((r) => [(r.start - base) / K4, r.pageCount, r.pageSizeBytes, r.accessCount, r.present]), [
+    for (let i = 1; i < ranges.length; i++) assert.ok(ranges.get(i - 1).start + ranges.get(i - 1).pageCount * ranges.get(i - 1).pageSizeBytes <= ranges.get(i).start, 'sorted, non-overlapping');
+    assert.deepEqual(ranges.toArray().map((r) => [(r.start - base) / K4, r.pageCount, r.pageSizeBytes, r.accessCount, r.present]), [
       [0, 2, K4, 1, true],
       [2, 15, K4, 0, true],
       [17, 512 - 17, K4, 0, false], // 4K pages of scan 0 the last scan did not report

@@ -29,6 +29,7 @@ import type { AccessMap, AccessMapVma } from '../../src/scan/access-map.js';
 import { IdlePagesTracker, type IdlePagesIo } from '../../src/scan/idle-pages.js';
 import { filePageIdleIo, PageIdleTracker, type PageIdleIo } from '../../src/scan/page-idle.js';
 import type { ScanCycleOptions, ScanTarget, Tracker } from '../../src/scan/tracker.js';
+import { AccessRanges } from '../../src/scan/access-ranges.js';
 
 const PAGE = 4096;
 const noSleep = async (): Promise<void> => undefined;
@@ -127,7 +128,7 @@ describe('max_threads: a scan reads at most that many of a pid ranges at once', 
     }
     for (const m of maps.slice(1)) assert.deepEqual(comparable(m), comparable(maps[0]!));
     // The counts are the fake kernel's: odd VMAs accessed in both scans, even ones never.
-    const counts = new Set(maps[0]!.ranges.map((r) => `${Math.floor((r.start - 0x10000000) / 0x100000) % 2}:${r.accessCount}`));
+    const counts = new Set(maps[0]!.ranges.toArray().map((r) => `${Math.floor((r.start - 0x10000000) / 0x100000) % 2}:${r.accessCount}`));
     assert.deepEqual([...counts].sort(), ['0:0', '1:2']);
   });
 
@@ -139,7 +140,7 @@ describe('max_threads: a scan reads at most that many of a pid ranges at once', 
       assert.equal(flight.peak, peak);
     }
     assert.deepEqual(comparable(maps[1]!), comparable(maps[0]!));
-    assert.ok(maps[0]!.ranges.some((r) => r.accessCount === 2));
+    assert.ok(maps[0]!.ranges.toArray().some((r) => r.accessCount === 2));
   });
 
   test('a failing range read fails the scan once the reads in flight have settled', async () => {
@@ -166,7 +167,7 @@ describe('max_threads: a scan reads at most that many of a pid ranges at once', 
       name: 'recording',
       async scanCycle(t, opts) {
         seen.push(t.maxParallelRanges);
-        return { pid: t.pid, loop: opts.loop, tracker: 'recording', timeMs: 0, vmas: [], ranges: [] };
+        return { pid: t.pid, loop: opts.loop, tracker: 'recording', timeMs: 0, vmas: [], ranges: new AccessRanges(0) };
       },
       async close() {},
     };
@@ -237,7 +238,7 @@ describe('max_threads on a real process', { skip: root ? false : 'pagemap PFNs n
       const parallel = await scan(4);
       assert.ok(peak > 1 && peak <= 4, `reads in flight with max_threads 4: ${peak}`);
       assert.ok(serial.vmas.length >= 24, `${serial.vmas.length} VMAs`);
-      const touched = serial.ranges.reduce((n, r) => n + (r.present ? r.pageCount : 0), 0);
+      const touched = serial.ranges.toArray().reduce((n, r) => n + (r.present ? r.pageCount : 0), 0);
       assert.ok(touched >= 12 * 64, `${touched} present pages`);
       assert.deepEqual(comparable(parallel), comparable(serial));
     } finally {

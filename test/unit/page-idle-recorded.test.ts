@@ -31,7 +31,7 @@ test('page-idle through the doors: smaps and pagemap as recorded reads, the bitm
     bitmap[1]! &= ~(1n << 37n); // the guest touched PFN 101 (word 1, bit 37)
   };
   const map = await new PageIdleTracker(filePageIdleIo({ io, kernel }), sleep).scanCycle({ pid, filter: { vmFlags: [], anonOnly: false }, ignHost: false }, { loop: 1, intervalMs: 10 });
-  assert.deepEqual(map.ranges.map((r) => [(r.start - heap) / PAGE, r.pageCount, r.accessCount]), [[0, 1, 0], [1, 1, 1]]);
+  assert.deepEqual(map.ranges.toArray().map((r) => [(r.start - heap) / PAGE, r.pageCount, r.accessCount]), [[0, 1, 0], [1, 1, 1]]);
   assert.deepEqual(io.ops, [
     { op: 'readText', path: `/proc/${pid}/smaps` },
     { op: 'readBytes', path: `/proc/${pid}/pagemap`, positionBytes: (heap / PAGE) * 8, lengthBytes: 16 },

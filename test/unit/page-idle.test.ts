@@ -106,7 +106,7 @@ describe('PageIdleTracker on files in a temp dir (fixture)', () => {
     assert.deepEqual(sleeps, [500, 500, 500]);
     assert.equal(map.tracker, 'page-idle');
     assert.deepEqual(map.vmas.map((v) => v.start), [heap], 'the ht VMA is skipped');
-    const perPage = map.ranges.flatMap((r) => Array.from({ length: r.pageCount }, (_, i) => [(r.start - heap) / PAGE + i, r.accessCount, r.node, r.present, r.swapped]));
+    const perPage = map.ranges.toArray().flatMap((r) => Array.from({ length: r.pageCount }, (_, i) => [(r.start - heap) / PAGE + i, r.accessCount, r.node, r.present, r.swapped]));
     assert.deepEqual(perPage, [
       [0, 3, 0, true, false],
       [1, 1, 0, true, false],
@@ -127,7 +127,7 @@ describe('PageIdleTracker on files in a temp dir (fixture)', () => {
     const io = { ...base, readPagemap: (p: number, start: number, n: number) => { reads.push(start); return base.readPagemap(p, start, n); } };
     const map = await new PageIdleTracker(io, async () => undefined).scanCycle({ pid, filter: { vmFlags: ['ht'], anonOnly: false }, ignHost: false }, { loop: 1, intervalMs: 1 });
     assert.deepEqual(reads, []);
-    assert.deepEqual(map.ranges, []);
+    assert.deepEqual(map.ranges.toArray(), []);
   });
 
   test('a vanished process: ESRCH', async () => {
@@ -161,13 +161,13 @@ describe('PageIdleTracker on this process\'s real pagemap, fake bitmap (fixture)
       const ballast = Buffer.alloc(16 * 1024 * 1024, 1); // 16 MiB of touched anonymous memory
       const io = filePageIdleIo({ bitmapPath: bitmap, pageNodes: async (_p, a) => new Int32Array(a.length) });
       const map = await new PageIdleTracker(io, async () => undefined).scanCycle({ pid: process.pid, filter: { vmFlags: [], anonOnly: true }, ignHost: false }, { loop: 2, intervalMs: 0 });
-      const presentPages = map.ranges.filter((r) => r.present).reduce((n, r) => n + r.pageCount, 0);
-      const idlePages = map.ranges.filter((r) => r.present && r.accessCount === 0).reduce((n, r) => n + r.pageCount, 0);
+      const presentPages = map.ranges.toArray().filter((r) => r.present).reduce((n, r) => n + r.pageCount, 0);
+      const idlePages = map.ranges.toArray().filter((r) => r.present && r.accessCount === 0).reduce((n, r) => n + r.pageCount, 0);
       assert.ok(presentPages >= 4096, `at least the 16 MiB ballast is present (${presentPages} pages)`);
       // The ballast is not touched during the cycle, its PFNs stay and its fake bits stay set: idle.
       // (Other pages may churn: the heap grows and new frames count as accessed.)
       assert.ok(idlePages >= 4000, `the untouched ballast reads idle (${idlePages} idle of ${presentPages})`);
-      assert.ok(map.ranges.every((r) => r.pageSizeBytes === 4096 && (r.present || r.swapped)));
+      assert.ok(map.ranges.toArray().every((r) => r.pageSizeBytes === 4096 && (r.present || r.swapped)));
       assert.ok(ballast[12345] === 1);
     } finally {
       rmSync(dir, { recursive: true, force: true });

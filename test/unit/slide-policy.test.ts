@@ -2,6 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideSlide, planSlide, isAnonymousPathname, type SlideGates, type SlideInput } from '../../src/engines/slide-policy.js';
 import type { AccessMap, AccessMapVma, AccessRange } from '../../src/scan/access-map.js';
+import { AccessRanges } from '../../src/scan/access-ranges.js';
 
 const K4 = 4096;
 const M2 = 2 * 1024 * 1024;
@@ -26,7 +27,7 @@ function mapOf(specs: VmaSpec[], loop = 3): AccessMap {
       ranges.push({ start: start + j * size, pageCount: 1, pageSizeBytes: size, accessCount: c ?? 0, node: c === null ? -1 : 0, present: c !== null, swapped: c === null }),
     );
   });
-  return { pid: 99, loop, tracker: 'synthetic', timeMs: 0, vmas, ranges };
+  return { pid: 99, loop, tracker: 'synthetic', timeMs: 0, vmas, ranges: AccessRanges.of(ranges) };
 }
 
 const noGates: SlideGates = { freeMemPercent: 50, processRssBytes: 1 << 30 };
@@ -60,7 +61,7 @@ describe('slide policy: cold pages', () => {
     const map: AccessMap = {
       pid: 1, loop: 3, tracker: 'synthetic', timeMs: 0,
       vmas: [{ start: 0x1000000, end: 0x1000000 + 16 * K4, vmFlags: ['rd', 'wr'], pathname: '' }],
-      ranges: [{ start: 0x1000000, pageCount: 16, pageSizeBytes: K4, accessCount: 0, node: 0, present: true, swapped: false }],
+      ranges: AccessRanges.of([{ start: 0x1000000, pageCount: 16, pageSizeBytes: K4, accessCount: 0, node: 0, present: true, swapped: false }]),
     };
     assert.deepEqual(planSlide(input(map, 1)).swapOuts, [{ start: 0x1000000, lengthBytes: 16 * K4, accessCount: 0 }]);
     const capped = planSlide(input(map, 1, { swapThresholdBytes: 10 * K4, processRssBytes: 15 * K4 + 100 }));

@@ -122,9 +122,9 @@ describe('a whole cycle over 1 GiB of 4 KiB pages holds a few bytes per page (sy
     assert.ok(between / pages <= 10, `${(between / pages).toFixed(2)} bytes per page held between scans`);
     assert.ok(atQuery / pages <= 18, `${(atQuery / pages).toFixed(2)} bytes per page held at move_pages`);
     // The cycle's output is what the fixture tests pin: 1 page in 5 accessed in both scans.
-    const hot = map.ranges.filter((r) => r.accessCount === 2).reduce((n, r) => n + r.pageCount, 0);
+    const hot = map.ranges.toArray().filter((r) => r.accessCount === 2).reduce((n, r) => n + r.pageCount, 0);
     assert.equal(hot, Math.ceil(pages / 5));
-    assert.equal(map.ranges.reduce((n, r) => n + r.pageCount, 0), pages);
+    assert.equal(map.ranges.toArray().reduce((n, r) => n + r.pageCount, 0), pages);
   });
 
   test('idle_pages: <= 8 bytes per page between scans (4 of state), <= 16 at move_pages', async () => {
@@ -143,7 +143,7 @@ describe('a whole cycle over 1 GiB of 4 KiB pages holds a few bytes per page (sy
     assert.equal(tracker.lastStateBytes, 4 * pages);
     assert.ok(between / pages <= 8, `${(between / pages).toFixed(2)} bytes per page held between scans`);
     assert.ok(atQuery / pages <= 16, `${(atQuery / pages).toFixed(2)} bytes per page held at move_pages`);
-    const hot = map.ranges.filter((r) => r.accessCount === 2).reduce((n, r) => n + r.pageCount, 0);
+    const hot = map.ranges.toArray().filter((r) => r.accessCount === 2).reduce((n, r) => n + r.pageCount, 0);
     assert.equal(hot, Math.ceil(pages / 5));
   });
 });

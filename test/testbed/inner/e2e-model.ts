@@ -9,6 +9,7 @@
 import type { NodePair } from '../../../src/config/types.js';
 import { CSLIDE_PAGE_SIZE_BYTES, hugetlbPool, planCslide, planHostCslide, type GuestShare, type NodePools, type PoolKind } from '../../../src/engines/cslide-policy.js';
 import type { AccessMap } from '../../../src/scan/access-map.js';
+import { AccessRanges } from '../../../src/scan/access-ranges.js';
 
 export interface ModelPage {
   addr: number;
@@ -51,10 +52,10 @@ export function modelRounds(input: ModelInput, maxRounds = 50): ModelRound[] {
       tracker: 'model',
       timeMs: 0,
       vmas: [],
-      ranges: [...pages].sort((a, b) => a.addr - b.addr).map((p) => ({
+      ranges: AccessRanges.of([...pages].sort((a, b) => a.addr - b.addr).map((p) => ({
         start: p.addr, pageCount: 1, pageSizeBytes: CSLIDE_PAGE_SIZE_BYTES,
         accessCount: p.hot ? input.loop : 0, node: p.node, present: true, swapped: false,
-      })),
+      }))),
     };
     const plan = planCslide({
       accessMap: map,
@@ -147,10 +148,10 @@ export function modelHostRounds(input: HostModelInput, maxRounds = 50): HostMode
         const map: AccessMap = {
           pid: 1000 + i, loop: input.loop, tracker: 'model', timeMs: 0,
           vmas: [{ start: g.start, end: g.start + g.blocks.length * BLOCK_BYTES, vmFlags: g.vmFlags, pathname: g.hugetlb ? '/dev/hugepages/guest (deleted)' : '' }],
-          ranges: g.blocks.map((b, k) => ({
+          ranges: AccessRanges.of(g.blocks.map((b, k) => ({
             start: g.start + k * BLOCK_BYTES, pageCount: BLOCK_BYTES / pageSizeBytes, pageSizeBytes,
             accessCount: b.hot ? input.loop : 0, node: b.node, present: true, swapped: false,
-          })),
+          }))),
         };
         return { key: `g${i}`, accessMap: map, ...(g.share ? { share: g.share } : {}) };
       }),
