@@ -541,6 +541,10 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
     let lastVma: AccessMapVma | undefined | null = null;
     let lastPageSizeBytes = 0;
     let nodes: PoolRows | undefined;
+    // the last range's node rows: runs of ranges on one node are the rule
+    let lastNode = -1;
+    let lastRows: NodeRows | undefined;
+    const thrash = input.thrash;
     const ranges = g.accessMap.ranges;
     const { starts, pageCounts, pageSizes, accessCounts, nodes: nodeCol, flags } = ranges;
     for (let i = 0; i < ranges.length; i++) {
@@ -557,6 +561,7 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
         const pool = poolOfRange(vma, pageSizeBytes);
         const unit = unitOf(pool);
         nodes = undefined;
+        lastRows = undefined;
         if (input.pools[pool] && pageSizeBytes % unit === 0) {
           nodes = byPool.get(pool);
           if (!nodes) byPool.set(pool, (nodes = new PoolRows(t)));
@@ -564,15 +569,19 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
       }
       if (!nodes) continue;
       const accessCount = Math.min(Math.max(0, accessCounts[i]!), loop);
-      const list = nodes.getOrAdd(node);
-      if (!input.thrash) {
+      if (lastRows === undefined || node !== lastNode) {
+        lastRows = nodes.getOrAdd(node);
+        lastNode = node;
+      }
+      const list = lastRows;
+      if (!thrash) {
         list.list.push(t.add(guest, pid, start, pageCount, pageSizeBytes, accessCount));
         continue;
       }
       // Pages the thrash guard holds stay out of this round's candidates; the rest keep their runs.
       let runStart = -1;
       for (let k = 0; k <= pageCount; k++) {
-        const held = k < pageCount && thrashHeld(input.thrash, pid, start + k * pageSizeBytes, node, accessCount, input.hotThreshold);
+        const held = k < pageCount && thrashHeld(thrash, pid, start + k * pageSizeBytes, node, accessCount, input.hotThreshold);
         const keep = k < pageCount && !held;
         if (keep && runStart < 0) runStart = k;
         if (!keep && runStart >= 0) {
