@@ -17,8 +17,18 @@
  * the line: an alias would let one list item silently stand for another,
  * and a tag would suggest a type that is never applied.
  */
-import { Lexer, LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Node, type ParsedNode, type YAMLMap } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as YamlPackage from 'yaml';
+import type { Node, ParsedNode, YAMLMap } from 'yaml';
 import { badKey, badSyntax, excerpt, type RawSection, type SectionKind } from './raw.js';
+
+/*
+ * The yaml package is loaded by the first YAML parse, synchronously (its
+ * Node build is CommonJS): etmem's INI form, the packaged config's, never
+ * needs it, and a daemon that imports it holds it for its lifetime.
+ */
+let yamlPackage: typeof YamlPackage | undefined;
+const yaml = (): typeof YamlPackage => (yamlPackage ??= createRequire(import.meta.url)('yaml') as typeof YamlPackage);
 
 const NESTED_LIST: Partial<Record<SectionKind, { key: string; kind: SectionKind }>> = {
   project: { key: 'engines', kind: 'engine' },
@@ -44,7 +54,7 @@ function checkComplexity(text: string): void {
   const allowed = `at most ${YAML_MAX_TOKENS} YAML tokens and ${YAML_MAX_FLOW_DEPTH} nested [ ] or { }`;
   let tokens = 0;
   let depth = 0;
-  for (const token of new Lexer().lex(text)) {
+  for (const token of new (yaml().Lexer)().lex(text)) {
     if (++tokens > YAML_MAX_TOKENS) throw badSyntax(undefined, 'too complex', `more than ${YAML_MAX_TOKENS} tokens`, allowed);
     if (token === '{' || token === '[') {
       if (++depth > YAML_MAX_FLOW_DEPTH) throw badSyntax(undefined, 'too complex', `more than ${YAML_MAX_FLOW_DEPTH} nested flow collections`, allowed);
@@ -56,8 +66,8 @@ function checkComplexity(text: string): void {
 
 export function parseYaml(text: string): RawSection[] {
   checkComplexity(text);
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
+  const lineCounter = new (yaml().LineCounter)();
+  const doc = yaml().parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const firstLine = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:$/, '');
@@ -69,13 +79,13 @@ export function parseYaml(text: string): RawSection[] {
   // One pass before anything is read, so no anchor or tag slips through a
   // place the section walk does not look at (a key, a list, a mapping).
   let refused: Error | undefined;
-  visit(doc, {
+  yaml().visit(doc, {
     Node(_key, node) {
       const line = lineOf(node);
-      if (isAlias(node)) refused = badSyntax(line, 'aliases are not supported', `*${node.source}`, 'plain values, without anchors, aliases or tags');
+      if (yaml().isAlias(node)) refused = badSyntax(line, 'aliases are not supported', `*${node.source}`, 'plain values, without anchors, aliases or tags');
       else if (node.anchor) refused = badSyntax(line, 'anchors are not supported', `&${node.anchor}`, 'plain values, without anchors, aliases or tags');
       else if (node.tag) refused = badSyntax(line, 'tags are not supported', node.tag, 'plain values, without anchors, aliases or tags');
-      return refused ? visit.BREAK : undefined;
+      return refused ? yaml().visit.BREAK : undefined;
     },
   });
   if (refused) throw refused;
@@ -85,15 +95,15 @@ export function parseYaml(text: string): RawSection[] {
 
   const scalarText = (node: unknown, where: string, line: number | undefined): string => {
     if (node === null || node === undefined) return '';
-    if (isAlias(node)) throw badSyntax(line, `${where}: anchors and aliases are not supported`, String(node.source), 'a plain value');
-    if (!isScalar(node)) throw badSyntax(line, `${where}: expected a single value, got a list or mapping`, String(node), 'a plain value');
+    if (yaml().isAlias(node)) throw badSyntax(line, `${where}: anchors and aliases are not supported`, String(node.source), 'a plain value');
+    if (!yaml().isScalar(node)) throw badSyntax(line, `${where}: expected a single value, got a list or mapping`, String(node), 'a plain value');
     if (node.value === null) return '';
     return String(node.source ?? node.value).trim();
   };
 
   const visitList = (node: unknown, kind: SectionKind, listKey: string, implied: Implied, line: number | undefined): void => {
-    if (node === null || (isScalar(node) && node.value === null)) return; // `tasks:` with nothing under it
-    if (!isSeq(node)) throw badSyntax(lineOf(node as ParsedNode) ?? line, `${listKey}: expected a list`, String(node), `a list of ${kind} mappings`);
+    if (node === null || (yaml().isScalar(node) && node.value === null)) return; // `tasks:` with nothing under it
+    if (!yaml().isSeq(node)) throw badSyntax(lineOf(node as ParsedNode) ?? line, `${listKey}: expected a list`, String(node), `a list of ${kind} mappings`);
     for (const item of node.items) visitSection(item, kind, implied, listKey);
   };
 
@@ -109,7 +119,7 @@ export function parseYaml(text: string): RawSection[] {
 
   const visitSection = (node: unknown, kind: SectionKind, implied: Implied, listKey: string): void => {
     const line = lineOf(node as ParsedNode);
-    if (!isMap(node)) throw badSyntax(line, `${listKey}: every item must be a mapping of keys`, String(node), `a ${kind} mapping`);
+    if (!yaml().isMap(node)) throw badSyntax(line, `${listKey}: every item must be a mapping of keys`, String(node), `a ${kind} mapping`);
     const section: RawSection = { kind, index: counts[kind]++, line, entries: new Map() };
     sections.push(section);
     const nested = NESTED_LIST[kind];
@@ -138,8 +148,8 @@ export function parseYaml(text: string): RawSection[] {
   };
 
   const root = doc.contents;
-  if (root === null || (isScalar(root) && root.value === null)) return sections;
-  if (!isMap(root)) throw badSyntax(lineOf(root), 'the document must be a mapping', String(root), 'projects:, engines:, tasks: lists');
+  if (root === null || (yaml().isScalar(root) && root.value === null)) return sections;
+  if (!yaml().isMap(root)) throw badSyntax(lineOf(root), 'the document must be a mapping', String(root), 'projects:, engines:, tasks: lists');
   const topLevel: Record<string, SectionKind> = { projects: 'project', engines: 'engine', tasks: 'task' };
   for (const pair of root.items) {
     const keyLine = lineOf(pair.key as ParsedNode);

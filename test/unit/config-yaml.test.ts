@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { parseConfigText } from '../../src/config/parse.js';
 import type { ConfigDocument } from '../../src/config/types.js';
 import { YAML_MAX_FLOW_DEPTH, YAML_MAX_TOKENS } from '../../src/config/yaml.js';
@@ -159,4 +160,20 @@ describe('config YAML specifics', () => {
     assert.deepEqual(doc.tasks.map((t) => [t.name, t.source?.index]), [['t0', 0], ['t1', 1]]);
     assert.deepEqual(doc.engines.map((e) => [e.name, e.source?.index]), [['slide', 0], ['cslide', 1]]);
   });
+});
+
+test('the yaml package is loaded by the first YAML parse, not by an INI one', () => {
+  // A fresh process: this test file's own imports may already have loaded it.
+  const parse = new URL('../../src/config/parse.js', import.meta.url).href;
+  const script = `
+    import { createRequire } from 'node:module';
+    const { parseConfigText } = await import(${JSON.stringify(parse)});
+    const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((f) => f.includes('/node_modules/yaml/'));
+    const host = { numaNodes: [0, 1], cpuCount: 2 };
+    parseConfigText('[project]\\nname=p\\nloop=1\\ninterval=1\\nsleep=1\\n', 'ini', host);
+    const afterIni = loaded();
+    parseConfigText('projects:\\n  - name: p\\n    loop: 1\\n    interval: 1\\n    sleep: 1\\n', 'yaml', host);
+    process.stdout.write(JSON.stringify({ afterIni, afterYaml: loaded() }));`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.deepEqual(JSON.parse(out), { afterIni: false, afterYaml: true });
 });
