@@ -151,6 +151,25 @@ export async function refreshThenResync(holds: Pick<MigrationHolds, 'refresh'>, 
 }
 
 /**
+ * The periodic domain sync: each tick refreshes the holds before the resync
+ * that may add a project, as a hook event does, so a task the timer adds
+ * (an event missed, a guest started before the daemon) is held from its
+ * first round when its guest is paused. A tick while one runs shares it:
+ * the next tick heals what that one's listing missed.
+ */
+export function domainSyncTicker(holds: Pick<MigrationHolds, 'refresh'>, sync: Pick<DomainSync, 'resync'>): { tick(): void; idle(): Promise<void> } {
+  let running: Promise<void> | undefined;
+  return {
+    tick: () => {
+      running ??= refreshThenResync(holds, sync).finally(() => (running = undefined));
+    },
+    idle: async () => {
+      await running;
+    },
+  };
+}
+
+/**
  * libvirt: type=domain tasks resolve through one shared connection; the
  * qemu hook's events are validated and answered at once (the hook waits
  * at most 80 ms), and with --auto-domains they trigger a resync of the
@@ -179,16 +198,12 @@ async function wireLibvirt(ctx: WiringContext, virt: LibvirtParts, holds: Migrat
       defaultHotReserveMb: largestDramNodeMb(topology),
       listRunning: () => listRunningDomains({ connection }),
     });
-    const domainSync = sync;
-    let running: Promise<void> | undefined;
-    const tick = (): void => {
-      running ??= domainSync.resync().finally(() => (running = undefined));
-    };
-    tick();
-    const timer = setInterval(tick, ctx.libvirt.syncIntervalMs);
+    const ticker = domainSyncTicker(holds, sync);
+    ticker.tick();
+    const timer = setInterval(ticker.tick, ctx.libvirt.syncIntervalMs);
     closers.push(async () => {
       clearInterval(timer);
-      await running;
+      await ticker.idle();
     });
   }
   // Never wait for libvirtd at start: a hung libvirtd must not stop the daemon from serving.

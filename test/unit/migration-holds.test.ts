@@ -9,7 +9,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryIO } from '../../src/platform/io.js';
 import { incomingTcpPort, MigrationHolds, socketInodesOnPort } from '../../src/virt/migration-holds.js';
-import { refreshThenResync } from '../../src/daemon/wiring.js';
+import { domainSyncTicker, refreshThenResync } from '../../src/daemon/wiring.js';
 
 const NET_TCP_HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
 // port 0x1F90 = 8080: one listener (0A) and one established stream (01)
@@ -111,5 +111,21 @@ describe('migration holds', () => {
     let resyncs = 0;
     await refreshThenResync(failing, { resync: async () => void resyncs++ });
     assert.equal(resyncs, 1);
+  });
+  test('the periodic sync refreshes the holds before its resync, and a tick while one runs shares it', async () => {
+    const io = new MemoryIO({ ...qemuFiles(700, { threads: ['qemu-system-x86'], argv: ['qemu', '-incoming', 'defer'] }) });
+    let answer: (() => void) | undefined;
+    let listings = 0;
+    const holds = new MigrationHolds({ io, listDomains: () => new Promise((resolve) => { listings++; answer = () => resolve([{ pid: 700, state: 'paused' }]); }) });
+    const seenAtResync: Array<string | undefined> = [];
+    const ticker = domainSyncTicker(holds, { resync: async () => void seenAtResync.push(await holds.heldReason(700)) });
+    ticker.tick();
+    ticker.tick();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(seenAtResync, [], 'no resync while the listing is out');
+    answer!();
+    await ticker.idle();
+    assert.deepEqual(seenAtResync, ['paused'], 'a task the timer adds is held from its first round; the second tick shared the first');
+    assert.equal(listings, 1);
   });
 });
