@@ -103,11 +103,26 @@ export function summarizeMap(map: AccessMap, buckets = DEFAULT_HEAT_BUCKETS): Ma
   let presentBytes = 0;
   let swappedBytes = 0;
   let vi = 0;
+  // The bucket the last range ended in, [curStart, curEnd), and its three sums, held in locals
+  // while ranges land in it and written back when the walk moves on. Positions are byte offsets,
+  // integers below 2^53, so floor(pos / bucketBytes) is the exact quotient: a pos in
+  // [b, b+1) * bucketBytes is in bucket b, and a range that crosses a bucket's end goes on in
+  // the next one. The bucket division is left for a range that starts elsewhere (after a gap,
+  // the first range), and each bucket's sums take the same terms in the same order as in the
+  // division-per-chunk loop of 3da8ba8, so they are the same numbers
+  // (test/unit/heat-summary-equal.test.ts).
+  let cur = 0;
+  let curStart = 0;
+  let curEnd = 0;
+  let curPresent = 0;
+  let curSwapped = 0;
+  let curAccess = 0;
   for (let i = 0; i < count; i++) {
-    const present = (flags[i]! & 1) !== 0;
+    const f = flags[i]!;
+    const present = (f & 1) !== 0;
     const bytes = pageCounts[i]! * pageSizes[i]!;
     if (present) presentBytes += bytes;
-    else if (flags[i]! & 2) swappedBytes += bytes;
+    else if (f & 2) swappedBytes += bytes;
     else continue;
     const start = starts[i]!;
     while (vi < nv && vmaEnd[vi]! <= start) vi++;
@@ -115,18 +130,43 @@ export function summarizeMap(map: AccessMap, buckets = DEFAULT_HEAT_BUCKETS): Ma
     let pos = vmaOffset[vi]! + (start - vmaStart[vi]!);
     const end = Math.min(pos + bytes, vmaOffset[vi]! + (vmaEnd[vi]! - vmaStart[vi]!));
     // idle_pages counts a written scan as 3 (etmem's weights): a strip shows "accessed in every scan" at most.
-    const ratio = Math.min(1, accessCounts[i]! / loop);
+    // (x / 1 is x: the division is left out at loop=1, the daemon's usual loop)
+    const ratio = loop === 1 ? Math.min(1, accessCounts[i]!) : Math.min(1, accessCounts[i]! / loop);
+    if (!(pos >= curStart && pos < curEnd)) {
+      presentB[cur] = curPresent;
+      swappedB[cur] = curSwapped;
+      accessW[cur] = curAccess;
+      cur = Math.min(n - 1, Math.floor(pos / bucketBytes));
+      curStart = cur * bucketBytes;
+      curEnd = (cur + 1) * bucketBytes;
+      curPresent = presentB[cur]!;
+      curSwapped = swappedB[cur]!;
+      curAccess = accessW[cur]!;
+    }
     while (pos < end) {
-      const b = Math.min(n - 1, Math.floor(pos / bucketBytes));
-      const chunk = Math.min(end, (b + 1) * bucketBytes) - pos;
+      const chunk = Math.min(end, curEnd) - pos;
       if (chunk <= 0) break;
       if (present) {
-        presentB[b]! += chunk;
-        accessW[b]! += chunk * ratio;
-      } else swappedB[b]! += chunk;
+        curPresent += chunk;
+        curAccess += chunk * ratio;
+      } else curSwapped += chunk;
       pos += chunk;
+      // on into the next bucket (the last bucket ends at or after totalBytes: nothing is past it)
+      if (pos >= end || cur === n - 1) break;
+      presentB[cur] = curPresent;
+      swappedB[cur] = curSwapped;
+      accessW[cur] = curAccess;
+      cur++;
+      curStart = curEnd;
+      curEnd = (cur + 1) * bucketBytes;
+      curPresent = presentB[cur]!;
+      curSwapped = swappedB[cur]!;
+      curAccess = accessW[cur]!;
     }
   }
+  presentB[cur] = curPresent;
+  swappedB[cur] = curSwapped;
+  accessW[cur] = curAccess;
   const pct = (x: number): number => Math.min(100, Math.round(x * 100));
   const presentPct = new Array<number>(n);
   const swappedPct = new Array<number>(n);

@@ -65,35 +65,57 @@ const MAX_ENGINE_STATS_JSON = 8192;
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+// The readers below walk Object.keys (the own enumerable keys, in the order Object.entries
+// gives them) rather than Object.entries: no [key, value] pair per field. The feed reads every
+// task every second and a /metrics scrape reads them again (issue 11, bench/scale.ts).
+
 function numberRecord(v: unknown): Record<string, number> {
   const out: Record<string, number> = {};
-  if (isObj(v)) for (const [k, x] of Object.entries(v)) if (isNum(x)) out[k] = x;
+  if (!isObj(v)) return out;
+  for (const k of Object.keys(v)) {
+    const x = v[k];
+    if (isNum(x)) out[k] = x;
+  }
   return out;
 }
 
 function stringRecord(v: unknown): Record<string, string> | undefined {
   if (!isObj(v)) return undefined;
   const out: Record<string, string> = {};
-  for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
-  return Object.keys(out).length > 0 ? out : undefined;
+  let n = 0;
+  for (const k of Object.keys(v)) {
+    const x = v[k];
+    if (typeof x === 'string') {
+      out[k] = x;
+      n++;
+    }
+  }
+  return n > 0 ? out : undefined;
 }
+
+const NODE_KEY = /^-?\d+$/;
 
 function nodeBytes(v: unknown): NodeBytes[] {
   if (!isObj(v)) return [];
   const out: NodeBytes[] = [];
-  for (const [k, s] of Object.entries(v)) {
-    if (!/^-?\d+$/.test(k) || !isObj(s)) continue;
-    out.push({ node: Number(k), usedBytes: isNum(s.usedBytes) ? s.usedBytes : 0, hotBytes: isNum(s.hotBytes) ? s.hotBytes : 0, coldBytes: isNum(s.coldBytes) ? s.coldBytes : 0 });
+  let ordered = true;
+  for (const k of Object.keys(v)) {
+    const s = v[k];
+    if (!NODE_KEY.test(k) || !isObj(s)) continue;
+    const node = Number(k);
+    if (out.length > 0 && node < out[out.length - 1]!.node) ordered = false;
+    out.push({ node, usedBytes: isNum(s.usedBytes) ? s.usedBytes : 0, hotBytes: isNum(s.hotBytes) ? s.hotBytes : 0, coldBytes: isNum(s.coldBytes) ? s.coldBytes : 0 });
   }
-  return out.sort((a, b) => a.node - b.node);
+  // Index keys come in ascending order already: sorting (stable) would change nothing then.
+  return ordered ? out : out.sort((a, b) => a.node - b.node);
 }
 
-/** The update entry of one task. */
-export function taskUpdate(view: TaskView, scan: ScanRecord | undefined): TaskUpdate {
+/** The update entry of one task; `key` is taskKey(view), when the caller has it already. */
+export function taskUpdate(view: TaskView, scan: ScanRecord | undefined, key = taskKey(view)): TaskUpdate {
   const s = view.stats ?? {};
   const ended = view.ended !== undefined;
   const u: TaskUpdate = {
-    key: taskKey(view),
+    key,
     project: view.project,
     engine: view.engine,
     name: view.name,

@@ -65,15 +65,17 @@ export class TaskEntries {
    */
   refreshUpdates(): readonly TaskUpdate[] {
     const updates: TaskUpdate[] = [];
+    const keys = new Set<string>();
     for (const runtime of this.registry.tasks()) {
       try {
         const view = runtime.view();
-        updates.push(taskUpdate(view, this.scans?.get(taskKey(view))));
+        const key = taskKey(view);
+        updates.push(taskUpdate(view, this.scans?.get(key), key));
+        keys.add(key);
       } catch (err) {
         this.log.warn('feed: cannot read a task', { error: err instanceof Error ? err.message : String(err) });
       }
     }
-    const keys = new Set(updates.map((u) => u.key));
     for (const u of updates) this.moveErrors.observe(u);
     this.moveErrors.retain(keys);
     this.scans?.retain(keys);
