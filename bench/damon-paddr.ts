@@ -10,10 +10,12 @@
  *    files (reads only: this host's DAMON sysfs must not be written).
  * 2. Node per page: pagemap PFNs + the memory-block map vs
  *    move_pages(NULL), over the same anonymous mapping of this process.
- * 2b. Counts to pages, one window over 1 Gi of 4 KiB pages (262144) with
- *    scattered frames and 1000 regions (the shared kdamond's size): the
- *    sort of every present page by PFN and a sweep (the tracker before)
- *    vs binary search per page in address order (accumulateWindow now).
+ * 2b. Counts to ranges, one window over 1 GiB of 4 KiB pages (262144)
+ *    and 1000 regions (the shared kdamond's size), from decoded pagemap
+ *    arrays: binary search and a range append per page (the tracker
+ *    through 3da8ba8, copied here) vs runs and a search per run piece
+ *    (pageRunBlock + paddrRanges now), for scattered frames (runs of 1-64)
+ *    and THP (runs of 512); the two must give the same ranges.
  * 3. Tracker accuracy and CPU per GiB (--accuracy): damon-paddr shared
  *    over a hot/cold process (test/integration/helpers/hotcold.c, built
  *    here) with THP and with 4 KiB pages: hot-set recall and precision per
@@ -30,7 +32,8 @@ import { aggregatedLayout, parseEventFormat, parseRawPage, type AggregatedEvent 
 import { readMemoryBlockMap, nodeOfPfn } from '../src/platform/memory-blocks.js';
 import { liveIO } from '../src/platform/io.js';
 import { liveKernel } from '../src/native/kernel.js';
-import { DamonPaddrTracker, accumulateWindow, presentByPfn, type TargetPages } from '../src/scan/damon-paddr.js';
+import { DamonPaddrTracker, PageRuns, pageRunBlock, paddrRanges } from '../src/scan/damon-paddr.js';
+import { AccessRanges } from '../src/scan/access-ranges.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
@@ -82,44 +85,66 @@ for (let i = 0; i < sysfsRegions; i++) await Promise.all([liveIO.readText(`${att
 const sysfsPerRegionUs = ((process.cpuUsage(u0).user + process.cpuUsage(u0).system) / sysfsRegions);
 const rawPerEventUs = rawParse.us / rawParse.result;
 
-// 2b. Counts to pages: PFN sort + sweep vs binary search per page.
+// 2b. Counts to ranges: per page (the tracker through 3da8ba8) vs per run.
 const sweepPages = 262144;
 let seed = 1;
 const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) % n);
-const synth: TargetPages = { segments: Float64Array.of(0, 0x7f0000000000), pfn: new Float64Array(sweepPages), flags: new Uint8Array(sweepPages).fill(1) };
-// runs of 1-64 contiguous frames at random places in 24 GiB of frames
-for (let i = 0; i < sweepPages; ) {
-  const run = 1 + rnd(64);
-  const base = 1 + rnd(6_000_000);
-  for (let k = 0; k < run && i < sweepPages; k++, i++) {
-    synth.pfn[i] = base + k;
-  }
-}
 const synthRegions: AggregatedEvent[] = [];
 for (let r = 0; r < 1000; r++) synthRegions.push({ timeNs: 0, targetId: 0, nrRegions: 1000, start: r * 6000 * 4096, end: (r + 1) * 6000 * 4096, nrAccesses: rnd(20), age: 0 });
 const synthWindow = { timeNs: 0, targetId: 0, regions: synthRegions };
-const sortSweep = cpuUs(() => {
-  const order = presentByPfn(synth);
-  const sum = new Float32Array(sweepPages);
-  const seen = new Uint16Array(sweepPages);
-  let r = 0;
-  for (const i of order) {
-    const phys = synth.pfn[i]! * 4096;
-    while (r < synthRegions.length && synthRegions[r]!.end <= phys) r++;
-    if (r >= synthRegions.length) break;
-    if (synthRegions[r]!.start > phys) continue;
-    sum[i]! += Math.min(1, synthRegions[r]!.nrAccesses / 20);
+const synthBlocks = { blockBytes: 128 << 20, nodeByBlock: Int16Array.from({ length: 192 }, (_, b) => b % 2) };
+const synthVa = 0x7f0000000000;
+/** The per-page pass as the tracker had it: search per page (hint first), Float32 sums, a range append per page. */
+function perPageRanges(pfn: Float64Array, flags: Uint8Array, loop: number): AccessRanges {
+  const n = pfn.length;
+  const sum = new Float32Array(n);
+  const seen = new Uint16Array(n);
+  const nr = synthRegions.length;
+  const starts = Float64Array.from(synthRegions, (r) => r.start);
+  const ends = Float64Array.from(synthRegions, (r) => r.end);
+  const fraction = Float32Array.from(synthRegions, (r) => Math.min(1, r.nrAccesses / 20));
+  let last = 0;
+  for (let i = 0; i < n; i++) {
+    if ((flags[i]! & 1) === 0 || pfn[i] === 0) continue;
+    const phys = pfn[i]! * 4096;
+    let r = last;
+    if (!(phys >= starts[r]! && phys < ends[r]!)) {
+      let lo = 0;
+      let hi = nr;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (ends[mid]! <= phys) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo >= nr || starts[lo]! > phys) continue;
+      r = lo;
+      last = lo;
+    }
+    sum[i]! += fraction[r]!;
     seen[i]!++;
   }
-  return seen;
-}, 3);
-const search = cpuUs(() => {
-  const sum = new Float32Array(sweepPages);
-  const seen = new Uint16Array(sweepPages);
-  accumulateWindow(synthWindow, synth, 20, sum, seen);
-  return seen;
-}, 3);
-for (let i = 0; i < sweepPages; i++) if (sortSweep.result[i] !== search.result[i]) throw new Error(`page ${i}: sweep and search disagree`);
+  const out = new AccessRanges();
+  for (let i = 0; i < n; i++) {
+    const s = seen[i]!;
+    out.appendPage(synthVa + i * 4096, 4096, s === 0 ? loop : Math.min(loop, Math.round((sum[i]! / s) * loop)), nodeOfPfn(synthBlocks, pfn[i]!), true, false);
+  }
+  return out;
+}
+const runRows: string[] = [];
+for (const [label, runPages] of [['scattered frames, runs of 1-64', 0], ['THP, runs of 512', 512]] as const) {
+  const pfn = new Float64Array(sweepPages);
+  const flags = new Uint8Array(sweepPages).fill(1);
+  // at random places in 24 GiB of frames (THP: 2 MiB aligned)
+  for (let i = 0; i < sweepPages;) {
+    const run = runPages || 1 + rnd(64);
+    const base = runPages ? (1 + rnd(11_000)) * 512 : 1 + rnd(6_000_000);
+    for (let k = 0; k < run && i < sweepPages; k++, i++) pfn[i] = base + k;
+  }
+  const perPage = cpuUs(() => perPageRanges(pfn, flags, 3), 3);
+  const perRun = cpuUs(() => paddrRanges(new PageRuns([pageRunBlock(synthVa, sweepPages, pfn, flags)]), [synthWindow], 20, 3, synthBlocks).ranges, 3);
+  if (JSON.stringify(perPage.result) !== JSON.stringify(perRun.result)) throw new Error(`${label}: per page and per run ranges differ`);
+  runRows.push(`| counts to ranges, ${sweepPages} pages (1 GiB, ${label}), 1000 regions | per page: ${(perPage.us / 1000).toFixed(1)} ms CPU | per run: ${(perRun.us / 1000).toFixed(1)} ms CPU | ${(perPage.us / perRun.us).toFixed(1)}x |`);
+}
 
 // 2. Node per page: memory blocks vs move_pages.
 const buf = Buffer.alloc(mib << 20, 1);
@@ -167,7 +192,7 @@ console.log('| what | baseline | ours | ratio (baseline / ours) |');
 console.log('|---|---|---|---|');
 if (textParse) console.log(`| parse damon_aggregated, ${rawParse.result} events | trace_pipe text: ${(textParse.us / textParse.result).toFixed(3)} us/event | raw pages: ${rawPerEventUs.toFixed(3)} us/event | ${(textParse.us / textParse.result / rawPerEventUs).toFixed(1)}x |`);
 console.log(`| one region's count | sysfs, 2 reads: ${sysfsPerRegionUs.toFixed(1)} us CPU | raw event: ${rawPerEventUs.toFixed(3)} us CPU | ${(sysfsPerRegionUs / rawPerEventUs).toFixed(0)}x |`);
-console.log(`| counts to ${sweepPages} pages (1 GiB, scattered frames), 1000 regions | PFN sort + sweep: ${(sortSweep.us / 1000).toFixed(1)} ms CPU | search per page: ${(search.us / 1000).toFixed(1)} ms CPU | ${(sortSweep.us / search.us).toFixed(1)}x |`);
+for (const row of runRows) console.log(row);
 console.log(`| node of ${pages} pages (${mib} MiB) | move_pages(NULL): ${(movePagesUs / 1000).toFixed(1)} ms CPU | pagemap + memory blocks: ${(blockUs / 1000).toFixed(1)} ms CPU | ${(movePagesUs / blockUs).toFixed(1)}x |`);
 
 // 3. Accuracy and CPU per GiB of damon-paddr shared.

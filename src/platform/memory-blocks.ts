@@ -58,3 +58,16 @@ export function nodeOfPfn(map: MemoryBlockMap, pfn: number): number {
   const block = Math.floor((pfn * 4096) / map.blockBytes);
   return block < map.nodeByBlock.length ? map.nodeByBlock[block]! : -1;
 }
+
+/**
+ * The first PFN past the memory block that holds `pfn`: every frame from
+ * `pfn` up to it has `pfn`'s node, so a run of frames takes one lookup per
+ * block (damon-paddr). Infinity past the map's last block, where every
+ * frame reads -1. The same floor as nodeOfPfn, so the two agree on every
+ * frame below 2^53 bytes of physical address.
+ */
+export function blockEndPfn(map: MemoryBlockMap, pfn: number): number {
+  const block = Math.floor((pfn * 4096) / map.blockBytes);
+  if (block >= map.nodeByBlock.length) return Infinity;
+  return Math.ceil(((block + 1) * map.blockBytes) / 4096);
+}

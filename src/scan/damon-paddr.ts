@@ -40,7 +40,7 @@ import { KDAMONDS, kdamondDir, writePaddrContext, type DamonRegion } from './dam
 import { liveIO, type KernelFileIO, type PlatformIO } from '../platform/io.js';
 import { probeDamon } from '../platform/damon-probe.js';
 import { DamonTraceInstance, TRACEFS, DAMON_AGGREGATED, groupWindows, mountTracefs, sweepStaleInstances, type AggregatedEvent, type AggregationWindow } from '../platform/tracefs.js';
-import { readMemoryBlockMap, nodeOfPfn, type MemoryBlockMap } from '../platform/memory-blocks.js';
+import { readMemoryBlockMap, nodeOfPfn, blockEndPfn, type MemoryBlockMap } from '../platform/memory-blocks.js';
 import { liveKernel, type KernelOps } from '../native/kernel.js';
 import { isErrno, SysError } from '../native/errors.js';
 import { VirtTierError, abortError, invalidField, processGone } from '../errors.js';
@@ -52,6 +52,14 @@ export const OWNED_REGION_BYTES = 2 * 1024 * 1024;
 /** More runs than this are coalesced over their smallest gaps (each region is two sysfs writes). */
 export const MAX_OWNED_REGIONS = 16384;
 const POLL_MS = 250;
+/**
+ * Pages per pagemap read: 32 Ki (128 MiB of address space, 288 KiB
+ * decoded), so a read's arrays stay a small constant beside the 1 MiB per
+ * tracked GiB of issue 11; 8 reads a GiB cost little next to the walk.
+ */
+export const PAGEMAP_CHUNK_PAGES = 32768;
+/** No memory-block map (sysfs unreadable): every node unknown. */
+const NO_BLOCKS: MemoryBlockMap = { blockBytes: 128 << 20, nodeByBlock: new Int16Array(0) };
 
 export type PaddrMode = 'shared' | 'owned';
 
@@ -73,146 +81,363 @@ export interface DamonPaddrOptions {
   openSource?: (name: string, kdamondPid: number) => Promise<AggregatedSource>;
   /** PFN -> node; default: the memory-block map in sysfs */
   memoryBlocks?: MemoryBlockMap;
-}
-
-/** Pages of the target, one entry per 4 KiB page of the selected VMAs, in address order. */
-export interface TargetPages {
-  /**
-   * Where each VMA's pages begin: [firstIndex0, startAddr0, firstIndex1,
-   * startAddr1, ...], index order. Page i's address is its segment's start
-   * + (i - firstIndex) * 4096: no 8-byte address per page.
-   */
-  segments: Float64Array;
-  /** 0 when not present */
-  pfn: Float64Array;
-  /** bit 0 present, bit 1 swapped */
-  flags: Uint8Array;
-}
-
-function padded<T extends Float64Array | Uint8Array>(a: T, length: number): T {
-  const out = new (a.constructor as new (n: number) => T)(length);
-  out.set(a);
-  return out;
-}
-
-/** Indexes of present pages, sorted by PFN (the order regions are swept in). */
-export function presentByPfn(pages: TargetPages): Uint32Array {
-  const n = pages.pfn.length;
-  let count = 0;
-  let maxPfn = 0;
-  for (let i = 0; i < n; i++) {
-    if ((pages.flags[i]! & 1) !== 0 && pages.pfn[i]! > 0) {
-      count++;
-      if (pages.pfn[i]! > maxPfn) maxPfn = pages.pfn[i]!;
-    }
-  }
-  const out = new Uint32Array(count);
-  // One key per page, pfn * n + index, sorted natively (a comparator sort
-  // of every 4 KiB page costs more than the rest of the cycle); exact while
-  // the keys stay below 2^53, else the comparator.
-  if (maxPfn * n + n < Number.MAX_SAFE_INTEGER) {
-    const keys = new Float64Array(count);
-    for (let i = 0, k = 0; i < n; i++) if ((pages.flags[i]! & 1) !== 0 && pages.pfn[i]! > 0) keys[k++] = pages.pfn[i]! * n + i;
-    keys.sort();
-    for (let k = 0; k < count; k++) out[k] = keys[k]! % n;
-    return out;
-  }
-  for (let i = 0, k = 0; i < n; i++) if ((pages.flags[i]! & 1) !== 0 && pages.pfn[i]! > 0) out[k++] = i;
-  return out.sort((a, b) => pages.pfn[a]! - pages.pfn[b]!);
-}
-
-/** Physical ranges covering the frames (sorted PFN order), cut at 2 MiB, coalesced over the smallest gaps beyond `maxRegions`. */
-export function pfnRegions(pages: TargetPages, order: Uint32Array, maxRegions = MAX_OWNED_REGIONS): DamonRegion[] {
-  let runs: DamonRegion[] = [];
-  for (const i of order) {
-    const start = pages.pfn[i]! * PAGE;
-    const last = runs[runs.length - 1];
-    if (last && last.end === start && start % OWNED_REGION_BYTES !== 0) last.end = start + PAGE;
-    else if (last && last.end > start) continue; // one frame mapped twice (shared memory)
-    else runs.push({ start, end: start + PAGE });
-  }
-  for (let gap = PAGE; runs.length > maxRegions; gap *= 2) {
-    const merged: DamonRegion[] = [];
-    for (const r of runs) {
-      const last = merged[merged.length - 1];
-      if (last && r.start - last.end <= gap) last.end = r.end;
-      else merged.push({ ...r });
-    }
-    runs = merged;
-  }
-  return runs;
+  /** pages per pagemap read (default PAGEMAP_CHUNK_PAGES); tests use small ones to cross the seams */
+  pagemapChunkPages?: number;
 }
 
 /**
- * Adds one window's counts to each page: the fraction of the window's
- * samples in which the region holding the page's frame was accessed.
- * Pages are visited in address order and their region found by binary
- * search over the window's regions (address order, no overlap), after a
- * check of the region the previous page hit: neighbouring pages usually
- * have neighbouring frames (THP, fresh anonymous memory), so most pages
- * cost one comparison. O(pages x log regions) without sorting the pages
- * by PFN, which cost more than the rest of a cycle (docs/benchmarks.md).
- * Pages no region holds are left uncovered.
+ * Issue 11: the target's pages as runs, not one entry per page. A run is
+ * pages whose virtual addresses and PFNs both advance by one page with
+ * equal flags (present, swapped); pages without a frame of ours (not
+ * present, or present without CAP_SYS_ADMIN) run with PFN 0 throughout.
+ * THP-backed guest RAM is runs of >= 512 pages, so a GiB is a few hundred
+ * runs (13 bytes each) where it was 262144 pages of 15 bytes; scattered
+ * 4 KiB frames are one run a page: 13 bytes a page, about what the
+ * per-page arrays cost (docs/benchmarks.md has the measured rows).
+ *
+ * A block holds the runs of one pagemap read (one chunk of one VMA): read
+ * and turned into runs chunk by chunk, so the decoded entries of the whole
+ * target (9 bytes a page) never exist at once. Runs do not cross blocks;
+ * the ranges built from them merge again across the seam.
  */
-export function accumulateWindow(window: AggregationWindow, pages: TargetPages, samplesPerWindow: number, fractionSum: Float32Array, windowsSeen: Uint16Array): void {
-  const regions = window.regions;
-  const nr = regions.length;
-  if (nr === 0) return;
-  const starts = new Float64Array(nr);
-  const ends = new Float64Array(nr);
-  const fraction = new Float32Array(nr);
-  for (let r = 0; r < nr; r++) {
-    starts[r] = regions[r]!.start;
-    ends[r] = regions[r]!.end;
-    fraction[r] = Math.min(1, regions[r]!.nrAccesses / samplesPerWindow);
+export interface PageRunBlock {
+  /** address of the block's first page; run k starts 4096 * (the counts of runs 0..k-1) after it */
+  startAddr: number;
+  pageCounts: Uint32Array;
+  /** PFN of each run's first page; 0 for a run of pages without frames */
+  firstPfns: Float64Array;
+  /** bit 0 present, bit 1 swapped */
+  flags: Uint8Array;
+  /** pages read present, and pages read with a PFN (the CAP_SYS_ADMIN check needs both) */
+  presentPages: number;
+  pagesWithPfn: number;
+}
+
+/** One pagemap read (kernel.readPagemapPfns) as runs; entries past a short read are not present. */
+export function pageRunBlock(startAddr: number, pageCount: number, pfn: Float64Array, flags: Uint8Array): PageRunBlock {
+  const read = Math.min(pageCount, pfn.length, flags.length);
+  // Where each run begins (index of its first page): one pass, then arrays of exactly the run count.
+  const runStarts = new Uint32Array(pageCount + 1);
+  let runs = 0;
+  let presentPages = 0;
+  let pagesWithPfn = 0;
+  let runFlags = -1;
+  let runPfn = 0;
+  let runStart = 0;
+  for (let i = 0; i < read; i++) {
+    const f = flags[i]! & 3;
+    // The PFN of a page that is not present is never used (nor was it page by page), so such pages run on whatever the field holds.
+    const p = (f & 1) !== 0 ? pfn[i]! : 0;
+    if ((f & 1) !== 0) presentPages++;
+    if (pfn[i]! > 0) pagesWithPfn++;
+    if (f === runFlags && (runPfn === 0 ? p === 0 : p === runPfn + (i - runStart))) continue;
+    runStarts[runs++] = i;
+    runFlags = f;
+    runPfn = p;
+    runStart = i;
   }
-  const pfn = pages.pfn;
-  const flags = pages.flags;
-  let last = 0;
-  for (let i = 0; i < pfn.length; i++) {
-    if ((flags[i]! & 1) === 0 || pfn[i] === 0) continue;
-    const phys = pfn[i]! * PAGE;
-    let r = last;
-    if (!(phys >= starts[r]! && phys < ends[r]!)) {
-      // first region whose end is past phys
-      let lo = 0;
-      let hi = nr;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (ends[mid]! <= phys) lo = mid + 1;
-        else hi = mid;
-      }
-      if (lo >= nr || starts[lo]! > phys) continue;
-      r = lo;
-      last = lo;
+  if (read < pageCount && !(runFlags === 0 && runPfn === 0)) runStarts[runs++] = read;
+  runStarts[runs] = pageCount;
+  const block: PageRunBlock = { startAddr, pageCounts: new Uint32Array(runs), firstPfns: new Float64Array(runs), flags: new Uint8Array(runs), presentPages, pagesWithPfn };
+  for (let k = 0; k < runs; k++) {
+    const i = runStarts[k]!;
+    block.pageCounts[k] = runStarts[k + 1]! - i;
+    if (i < read) {
+      block.flags[k] = flags[i]! & 3;
+      block.firstPfns[k] = (flags[i]! & 1) !== 0 ? pfn[i]! : 0;
     }
-    fractionSum[i]! += fraction[r]!;
-    windowsSeen[i]!++;
+  }
+  return block;
+}
+
+/** The target's pages: run blocks in address order (./damon-paddr.ts readRuns). */
+export class PageRuns {
+  readonly presentPages: number;
+  readonly pagesWithPfn: number;
+  constructor(readonly blocks: readonly PageRunBlock[]) {
+    this.presentPages = blocks.reduce((n, b) => n + b.presentPages, 0);
+    this.pagesWithPfn = blocks.reduce((n, b) => n + b.pagesWithPfn, 0);
+  }
+
+  get runCount(): number {
+    return this.blocks.reduce((n, b) => n + b.pageCounts.length, 0);
+  }
+
+  /** Bytes the runs' typed arrays take (13 a run). */
+  get stateBytes(): number {
+    return this.blocks.reduce((n, b) => n + b.pageCounts.byteLength + b.firstPfns.byteLength + b.flags.byteLength, 0);
   }
 }
 
-/** Ranges of equal count, node and state; uncovered present pages are reported accessed in every scan (`loop`), never cold. */
-export function buildPaddrRanges(pages: TargetPages, fractionSum: Float32Array, windowsSeen: Uint16Array, loop: number, nodeOf: (pfn: number) => number): { ranges: AccessRanges; untrackedPages: number } {
-  const ranges = new AccessRanges();
-  let untrackedPages = 0;
-  const segs = pages.segments;
-  let seg = 0;
-  for (let i = 0; i < pages.pfn.length; i++) {
-    while (seg + 2 < segs.length && segs[seg + 2]! <= i) seg += 2;
-    const present = (pages.flags[i]! & 1) !== 0;
-    const swapped = (pages.flags[i]! & 2) !== 0;
-    if (!present && !swapped) continue;
-    let accessCount = 0;
-    if (present) {
-      const seen = windowsSeen[i]!;
-      if (seen === 0) untrackedPages++;
-      accessCount = seen === 0 ? loop : Math.min(loop, Math.round((fractionSum[i]! / seen) * loop));
+/**
+ * Physical ranges covering the frames of present runs, cut at 2 MiB,
+ * coalesced over the smallest gaps beyond `maxRegions`: the union of the
+ * runs' [first, end) PFN intervals, split where a frame is 2 MiB aligned.
+ */
+export function ownedRegions(runs: PageRuns, maxRegions = MAX_OWNED_REGIONS): DamonRegion[] {
+  let n = 0;
+  for (const b of runs.blocks) for (let k = 0; k < b.flags.length; k++) if ((b.flags[k]! & 1) !== 0 && b.firstPfns[k]! > 0) n++;
+  const firsts = new Float64Array(n);
+  const ends = new Float64Array(n);
+  let maxFirst = 0;
+  n = 0;
+  for (const b of runs.blocks) {
+    for (let k = 0; k < b.flags.length; k++) {
+      if ((b.flags[k]! & 1) === 0 || b.firstPfns[k]! === 0) continue;
+      firsts[n] = b.firstPfns[k]!;
+      ends[n] = b.firstPfns[k]! + b.pageCounts[k]!;
+      if (firsts[n]! > maxFirst) maxFirst = firsts[n]!;
+      n++;
     }
-    const node = present ? nodeOf(pages.pfn[i]!) : -1;
-    const addr = segs[seg + 1]! + (i - segs[seg]!) * PAGE;
-    ranges.appendPage(addr, PAGE, accessCount, node, present, swapped);
   }
-  return { ranges, untrackedPages };
+  // Sorted by first PFN through one key per run, first * n + index, sorted
+  // natively (scattered 4 KiB memory is one run a page: a comparator sort
+  // costs more than the rest of the cycle); exact below 2^53, else the comparator.
+  const order = new Uint32Array(n);
+  if (maxFirst * n + n < Number.MAX_SAFE_INTEGER) {
+    const keys = new Float64Array(n);
+    for (let k = 0; k < n; k++) keys[k] = firsts[k]! * n + k;
+    keys.sort();
+    for (let k = 0; k < n; k++) order[k] = keys[k]! % n;
+  } else {
+    for (let k = 0; k < n; k++) order[k] = k;
+    order.sort((a, b) => firsts[a]! - firsts[b]!);
+  }
+  // Union, cut and coalescing in place over two columns (PFNs), objects
+  // only for what is written: scattered 4 KiB memory starts from one
+  // region a page, and an object per region per coalescing pass was the
+  // owned cycle's largest cost (its garbage collection above all).
+  const cutPfns = OWNED_REGION_BYTES / PAGE;
+  const starts: number[] = [];
+  const stops: number[] = [];
+  const emit = (first: number, end: number): void => {
+    for (let a = first; a < end;) {
+      const b = Math.min(end, (Math.floor(a / cutPfns) + 1) * cutPfns);
+      starts.push(a);
+      stops.push(b);
+      a = b;
+    }
+  };
+  let first = -1;
+  let end = -1;
+  for (let i = 0; i < n; i++) {
+    const k = order[i]!;
+    // frames mapped twice (shared memory) or held by two runs: their union is monitored once
+    if (first >= 0 && firsts[k]! <= end) {
+      if (ends[k]! > end) end = ends[k]!;
+      continue;
+    }
+    if (first >= 0) emit(first, end);
+    first = firsts[k]!;
+    end = ends[k]!;
+  }
+  if (first >= 0) emit(first, end);
+  let count = starts.length;
+  for (let gap = 1; count > maxRegions; gap *= 2) {
+    let m = 0;
+    for (let i = 0; i < count; i++) {
+      if (m > 0 && starts[i]! - stops[m - 1]! <= gap) {
+        stops[m - 1] = stops[i]!;
+      } else {
+        starts[m] = starts[i]!;
+        stops[m] = stops[i]!;
+        m++;
+      }
+    }
+    count = m;
+  }
+  const regions: DamonRegion[] = new Array(count);
+  for (let i = 0; i < count; i++) regions[i] = { start: starts[i]! * PAGE, end: stops[i]! * PAGE };
+  return regions;
+}
+
+/** One window's regions as PFN columns: page `pfn` is in region r when startPfn[r] <= pfn < endPfn[r]. */
+interface WindowColumns {
+  count: number;
+  startPfn: Float64Array;
+  endPfn: Float64Array;
+  /** the share of the window's samples that found the region accessed, as the per-page Float32 sums had it */
+  fraction: Float32Array;
+  /**
+   * A bucket index over the window's span: bucket b (frames from
+   * startPfn[0] + b * bucketPfns on) begins its search at region
+   * firstOfBucket[b] and ends it at firstOfBucket[b + 1]. Scattered 4 KiB
+   * memory looks a region up for nearly every page, and a binary search
+   * over all 1000 regions was a third of the cycle.
+   */
+  bucketPfns: number;
+  firstOfBucket: Int32Array;
+}
+
+function windowColumns(window: AggregationWindow, samplesPerWindow: number): WindowColumns {
+  const nr = window.regions.length;
+  const startPfn = new Float64Array(nr);
+  const endPfn = new Float64Array(nr);
+  const fraction = new Float32Array(nr);
+  for (let r = 0; r < nr; r++) {
+    const region = window.regions[r]!;
+    // A frame is in the region when its address pfn * 4096 is in [start, end): rounding both up keeps that for unaligned ends.
+    startPfn[r] = Math.ceil(region.start / PAGE);
+    endPfn[r] = Math.ceil(region.end / PAGE);
+    fraction[r] = Math.min(1, region.nrAccesses / samplesPerWindow);
+  }
+  // About a bucket a region, a power of two frames each (exact division).
+  const lo = startPfn[0]!;
+  const span = Math.max(1, endPfn[nr - 1]! - lo);
+  let bucketPfns = 1;
+  while (span / bucketPfns > nr) bucketPfns *= 2;
+  const buckets = Math.ceil(span / bucketPfns);
+  const firstOfBucket = new Int32Array(buckets + 1);
+  for (let b = 0, r = 0; b <= buckets; b++) {
+    const from = lo + b * bucketPfns;
+    while (r < nr && endPfn[r]! <= from) r++;
+    firstOfBucket[b] = r;
+  }
+  return { count: nr, startPfn, endPfn, fraction, bucketPfns, firstOfBucket };
+}
+
+/**
+ * The first region whose end is past `pfn` (`count` when none): the
+ * previous answer or the next one first, since a run's pieces walk
+ * forward through the regions, else a binary search within the frame's
+ * bucket (regions are in address order without overlap:
+ * ../platform/tracefs.ts groupWindows).
+ */
+function regionAfter(w: WindowColumns, pfn: number, hint: number): number {
+  const ends = w.endPfn;
+  const nr = w.count;
+  let r = hint;
+  if (r < nr && ends[r]! <= pfn) r++;
+  if ((r === nr || ends[r]! > pfn) && (r === 0 || ends[r - 1]! <= pfn)) return r;
+  const offset = pfn - w.startPfn[0]!;
+  if (offset < 0) return 0;
+  const b = Math.floor(offset / w.bucketPfns);
+  if (b + 1 >= w.firstOfBucket.length) return nr; // past the last region's end
+  // the answer is at or after the bucket's first region and at or before the next bucket's
+  let lo = w.firstOfBucket[b]!;
+  let hi = w.firstOfBucket[b + 1]!;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ends[mid]! <= pfn) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Merges pieces into ranges as AccessRanges.appendPage merges pages: a
+ * piece lengthens the pending range when it starts where that ends with
+ * the same count, node and flags (compared as the Int32/Int16 columns
+ * store them, so the ranges are those of page-by-page appends).
+ */
+class RangeMerger {
+  readonly ranges = new AccessRanges();
+  private start = 0;
+  private pages = 0;
+  private accessCount = 0;
+  private node = 0;
+  private flags = 0;
+
+  add(start: number, pages: number, accessCount: number, node: number, flags: number): void {
+    if (this.pages > 0 && this.start + this.pages * PAGE === start && this.accessCount === accessCount && this.node === node && this.flags === flags) {
+      this.pages += pages;
+      return;
+    }
+    this.flush();
+    this.start = start;
+    this.pages = pages;
+    this.accessCount = accessCount | 0;
+    this.node = (node << 16) >> 16;
+    this.flags = flags;
+  }
+
+  finish(): AccessRanges {
+    this.flush();
+    return this.ranges;
+  }
+
+  private flush(): void {
+    if (this.pages > 0) this.ranges.push(this.start, this.pages, PAGE, this.accessCount, this.node, (this.flags & 1) !== 0, (this.flags & 2) !== 0);
+    this.pages = 0;
+  }
+}
+
+/**
+ * The cycle's ranges from the runs and the windows' regions. A page's
+ * count is the mean over the windows whose regions hold its frame of the
+ * fraction of samples that found the region accessed, on the `loop`
+ * scale; present pages no region holds are reported accessed in every
+ * scan and counted untracked, never cold; swapped pages are cold and
+ * absent. Each run is cut only where a region boundary (of any window) or
+ * a memory block boundary falls inside it: every page of a piece then has
+ * the same regions, so the same count, and the same node. Work and state
+ * are O(runs + boundaries), not O(pages); the per-page answer is the
+ * same (test/unit/damon-paddr-runs.test.ts holds the per-page reference).
+ */
+export function paddrRanges(runs: PageRuns, windows: readonly AggregationWindow[], samplesPerWindow: number, loop: number, blocks: MemoryBlockMap): { ranges: AccessRanges; untrackedPages: number } {
+  const wins = windows.filter((w) => w.regions.length > 0).map((w) => windowColumns(w, samplesPerWindow));
+  const nw = wins.length;
+  const hints = new Int32Array(nw);
+  const out = new RangeMerger();
+  let untrackedPages = 0;
+  // The block of the last piece and its node: neighbouring runs mostly share one (1 GiB is 8 blocks of 128 MiB).
+  let blockFirst = 0;
+  let blockEnd = -1;
+  let node = -1;
+  for (const block of runs.blocks) {
+    const { pageCounts, firstPfns, flags } = block;
+    let runAddr = block.startAddr;
+    for (let k = 0; k < pageCounts.length; k++) {
+      const pages = pageCounts[k]!;
+      const f = flags[k]!;
+      const first = firstPfns[k]!;
+      const addr = runAddr;
+      runAddr += pages * PAGE;
+      if ((f & 1) === 0) {
+        if ((f & 2) !== 0) out.add(addr, pages, 0, -1, f);
+        continue;
+      }
+      if (first === 0) {
+        // present without a PFN: no region can hold it
+        untrackedPages += pages;
+        out.add(addr, pages, loop, nodeOfPfn(blocks, 0), f);
+        continue;
+      }
+      const end = first + pages;
+      for (let pfn = first; pfn < end;) {
+        if (!(pfn >= blockFirst && pfn < blockEnd)) {
+          blockFirst = pfn;
+          blockEnd = blockEndPfn(blocks, pfn);
+          node = nodeOfPfn(blocks, pfn);
+        }
+        let pieceEnd = end < blockEnd ? end : blockEnd;
+        // Float32 sums in window order, as the per-page Float32Array accumulated them.
+        let sum = 0;
+        let seen = 0;
+        for (let w = 0; w < nw; w++) {
+          const win = wins[w]!;
+          const r = regionAfter(win, pfn, hints[w]!);
+          hints[w] = r;
+          if (r === win.count) continue;
+          const start = win.startPfn[r]!;
+          if (start <= pfn) {
+            sum = Math.fround(sum + win.fraction[r]!);
+            seen++;
+            if (win.endPfn[r]! < pieceEnd) pieceEnd = win.endPfn[r]!;
+          } else if (start < pieceEnd) {
+            pieceEnd = start;
+          }
+        }
+        const piecePages = pieceEnd - pfn;
+        let accessCount = loop;
+        if (seen === 0) untrackedPages += piecePages;
+        else accessCount = Math.min(loop, Math.round((sum / seen) * loop));
+        out.add(addr + (pfn - first) * PAGE, piecePages, accessCount, node, f);
+        pfn = pieceEnd;
+      }
+    }
+  }
+  return { ranges: out.finish(), untrackedPages };
 }
 
 /** A paddr kdamond another DAMON user runs, as read from sysfs (read-only). */
@@ -297,6 +522,9 @@ export class DamonPaddrTracker implements Tracker {
   private sourcePid = -1;
   private slot: number | undefined;
   private readonly gate = new CycleGate('damon-paddr');
+  private readonly chunkPages: number;
+  /** bytes of the last cycle's page runs (bench/tracker-memory.ts) */
+  lastStateBytes?: number;
   /** the mode of the last cycle (for stats and tests) */
   mode?: PaddrMode;
   /** shared mode: addresses (sorted) of the pages seen idle in the previous cycle */
@@ -310,6 +538,9 @@ export class DamonPaddrTracker implements Tracker {
     this.forcedMode = opts.mode;
     this.openSource = opts.openSource ?? openTracefsSource;
     this.blocks = opts.memoryBlocks;
+    const chunkPages = opts.pagemapChunkPages ?? PAGEMAP_CHUNK_PAGES;
+    if (!Number.isInteger(chunkPages) || chunkPages < 1) throw invalidField('damon-paddr.pagemapChunkPages', chunkPages, 'integer >= 1');
+    this.chunkPages = chunkPages;
   }
 
   scanCycle(target: ScanTarget, opts: ScanCycleOptions): Promise<AccessMap> {
@@ -341,47 +572,32 @@ export class DamonPaddrTracker implements Tracker {
     return sized;
   }
 
-  private async readPages(pid: number, vmas: readonly SizedVma[], maxParallel: number): Promise<TargetPages> {
-    const total = vmas.reduce((n, v) => n + Math.floor((v.end - v.start) / PAGE), 0);
-    // PFNs and flags decoded natively (kernel.readPagemapPfns); one VMA (a guest's RAM) uses them as they come.
-    // Each VMA's part has its own slot, so the ranges can be read max_threads at a time.
-    const parts = new Array<{ pfn: Float64Array; flags: Uint8Array }>(vmas.length);
-    await boundedMap(vmas, maxParallel, async (v, k) => {
-      const count = Math.floor((v.end - v.start) / PAGE);
+  /**
+   * The target's pages as runs, read `chunkPages` at a time (at most
+   * `maxParallel` reads in flight, etmem's max_threads) and turned into
+   * runs as each read arrives: the decoded entries held at once are those
+   * of the reads in flight, never the whole target's.
+   */
+  private async readRuns(pid: number, vmas: readonly SizedVma[], maxParallel: number): Promise<PageRuns> {
+    const chunks: Array<{ startAddr: number; pageCount: number }> = [];
+    for (const v of vmas) {
+      const pages = Math.floor((v.end - v.start) / PAGE);
+      for (let at = 0; at < pages; at += this.chunkPages) chunks.push({ startAddr: v.start + at * PAGE, pageCount: Math.min(this.chunkPages, pages - at) });
+    }
+    const blocks = await boundedMap(chunks, maxParallel, async ({ startAddr, pageCount }) => {
       let part: { pfn: Float64Array; flags: Uint8Array };
       try {
-        part = await this.kernel.readPagemapPfns(pid, v.start, count);
+        part = await this.kernel.readPagemapPfns(pid, startAddr, pageCount);
       } catch (err) {
         if (isErrno(err, 'ENOENT', 'ESRCH')) throw processGone(pid, { syscall: 'pread', path: `/proc/${pid}/pagemap` });
         throw err;
       }
       // short at the end of the address space: the rest reads as not present
-      if (part.pfn.length < count) part = { pfn: padded(part.pfn, count), flags: padded(part.flags, count) };
-      parts[k] = part;
+      return pageRunBlock(startAddr, pageCount, part.pfn, part.flags);
     });
-    const segments = new Float64Array(vmas.length * 2);
-    const pages: TargetPages = parts.length === 1
-      ? { segments, pfn: parts[0]!.pfn, flags: parts[0]!.flags }
-      : { segments, pfn: new Float64Array(total), flags: new Uint8Array(total) };
-    let at = 0;
-    vmas.forEach((v, k) => {
-      const count = Math.floor((v.end - v.start) / PAGE);
-      if (parts.length > 1) {
-        pages.pfn.set(parts[k]!.pfn, at);
-        pages.flags.set(parts[k]!.flags, at);
-      }
-      segments[2 * k] = at;
-      segments[2 * k + 1] = v.start;
-      at += count;
-    });
-    let present = 0;
-    let withPfn = 0;
-    for (let i = 0; i < total; i++) {
-      if ((pages.flags[i]! & 1) !== 0) present++;
-      if (pages.pfn[i]! > 0) withPfn++;
-    }
-    if (present > 0 && withPfn === 0) throw new SysError('EPERM', 1, 'pread', `/proc/${pid}/pagemap shows no PFNs: damon-paddr needs CAP_SYS_ADMIN`);
-    return pages;
+    const runs = new PageRuns(blocks);
+    if (runs.presentPages > 0 && runs.pagesWithPfn === 0) throw new SysError('EPERM', 1, 'pread', `/proc/${pid}/pagemap shows no PFNs: damon-paddr needs CAP_SYS_ADMIN`);
+    return runs;
   }
 
   private async ensureSource(name: string, kdamondPid: number): Promise<AggregatedSource> {
@@ -447,13 +663,14 @@ export class DamonPaddrTracker implements Tracker {
         throw new VirtTierError('OPT_UNSUPPORTED', `damon-paddr: kdamond ${kd.slot} (pid ${kd.pid}) emitted no damon_aggregated event in ${Date.now() - started} ms (aggr_us ${kd.aggrUs}); is it still running, and is the tracefs instance's event enabled?`, { field: 'tracker', value: 'damon-paddr', allowed: 'a running paddr kdamond' });
       }
     } else {
-      const before = await this.readPages(pid, vmas, target.maxParallelRanges ?? 1);
-      const order = presentByPfn(before);
-      const regions = pfnRegions(before, order);
+      let before: PageRuns | undefined = await this.readRuns(pid, vmas, target.maxParallelRanges ?? 1);
+      const regions = ownedRegions(before);
       if (regions.length === 0) {
-        map.ranges = buildPaddrRanges(before, new Float32Array(before.pfn.length), new Uint16Array(before.pfn.length), loop, () => -1).ranges;
+        map.ranges = paddrRanges(before, [], 1, loop, NO_BLOCKS).ranges;
         return map;
       }
+      // Not held through the window: the end of the cycle reads the pages again.
+      before = undefined;
       if (this.slot === undefined) this.slot = await this.kdamonds.acquire();
       const slot = this.slot;
       const sampleUs = Math.max(1, Math.round(intervalMs * 1000));
@@ -480,12 +697,10 @@ export class DamonPaddrTracker implements Tracker {
     }
 
     // PFNs at the end of the cycle: pages that moved or came in meanwhile are where they are now.
-    const pages = await this.readPages(pid, vmas, target.maxParallelRanges ?? 1);
-    const fractionSum = new Float32Array(pages.pfn.length);
-    const windowsSeen = new Uint16Array(pages.pfn.length);
-    for (const w of windows) accumulateWindow(w, pages, samplesPerWindow, fractionSum, windowsSeen);
-    const blocks = this.blocks ?? (this.blocks = await readMemoryBlockMap(this.io).catch(() => ({ blockBytes: 128 << 20, nodeByBlock: new Int16Array(0) })));
-    const { ranges, untrackedPages } = buildPaddrRanges(pages, fractionSum, windowsSeen, loop, (pfn) => nodeOfPfn(blocks, pfn));
+    const runs = await this.readRuns(pid, vmas, target.maxParallelRanges ?? 1);
+    this.lastStateBytes = runs.stateBytes;
+    const blocks = this.blocks ?? (this.blocks = await readMemoryBlockMap(this.io).catch(() => NO_BLOCKS));
+    const { ranges, untrackedPages } = paddrRanges(runs, windows, samplesPerWindow, loop, blocks);
     map.ranges = mode === 'shared' ? this.confirmIdle(ranges) : ranges;
     map.untrackedPages = untrackedPages;
     map.timeMs = Date.now();

@@ -12,15 +12,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { aggregatedLayout, groupWindows, parseEventFormat, parseRawPage, type AggregatedEvent } from '../../src/platform/tracefs.js';
 import {
-  accumulateWindow,
-  buildPaddrRanges,
   DamonPaddrTracker,
   damonPaddrTrackerEntry,
-  pfnRegions,
-  presentByPfn,
+  ownedRegions,
+  PageRuns,
+  pageRunBlock,
+  paddrRanges,
   probeDamonPaddr,
   type AggregatedSource,
-  type TargetPages,
 } from '../../src/scan/damon-paddr.js';
 import { DamonKdamonds } from '../../src/scan/damon-contexts.js';
 import { KDAMONDS } from '../../src/scan/damon-sysfs.js';
@@ -132,41 +131,49 @@ describe('damon_aggregated raw pages', () => {
   });
 });
 
-function pagesOf(entries: Array<[addr: number, pfn: number, flags: number]>): TargetPages {
-  // one segment per run of consecutive addresses
-  const segments: number[] = [];
-  entries.forEach(([addr], i) => {
-    if (i === 0 || entries[i - 1]![0] + PAGE !== addr) segments.push(i, addr);
-  });
-  return {
-    segments: Float64Array.from(segments),
-    pfn: Float64Array.from(entries.map((e) => e[1])),
-    flags: Uint8Array.from(entries.map((e) => e[2])),
-  };
+/** Runs of pages given one by one: a block (one pagemap read) per stretch of consecutive addresses. */
+function pagesOf(entries: Array<[addr: number, pfn: number, flags: number]>): PageRuns {
+  const blocks = [];
+  for (let i = 0; i < entries.length;) {
+    let j = i + 1;
+    while (j < entries.length && entries[j]![0] === entries[j - 1]![0] + PAGE) j++;
+    const part = entries.slice(i, j);
+    blocks.push(pageRunBlock(part[0]![0], part.length, Float64Array.from(part, (e) => e[1]), Uint8Array.from(part, (e) => e[2])));
+    i = j;
+  }
+  return new PageRuns(blocks);
 }
 
+const region = (start: number, end: number, nr: number): AggregatedEvent => ({ timeNs: 0, targetId: 0, nrRegions: 2, start: start * PAGE, end: end * PAGE, nrAccesses: nr, age: 0 });
+
 describe('pages by frame', () => {
+  test('runs: pages whose address and frame advance together with equal flags are one run', () => {
+    const runs = pagesOf([[0x1000, 50, 1], [0x2000, 51, 1], [0x3000, 52, 1], [0x4000, 90, 1], [0x5000, 0, 2], [0x6000, 0, 2], [0x7000, 0, 0], [0x9000, 91, 1]]);
+    assert.deepEqual(runs.blocks.map((b) => [b.startAddr, [...b.pageCounts], [...b.firstPfns], [...b.flags]]), [
+      [0x1000, [3, 1, 2, 1], [50, 90, 0, 0], [1, 1, 2, 0]],
+      [0x9000, [1], [91], [1]],
+    ]);
+    assert.equal(runs.stateBytes, 13 * 5);
+  });
+
   test('regions: PFN runs cut at 2 MiB; beyond maxRegions the smallest gaps are closed first', () => {
     const base = (4 * GiB) / PAGE; // 2 MiB aligned
-    const pages = pagesOf([[0x1000, base + 511, 1], [0x2000, base + 512, 1], [0x3000, base + 513, 1], [0x4000, base + 600, 1], [0x5000, base + 5000, 1], [0x6000, 0, 2]]);
-    const order = presentByPfn(pages);
-    assert.deepEqual([...order], [0, 1, 2, 3, 4]);
-    const r = pfnRegions(pages, order);
+    const runs = pagesOf([[0x1000, base + 511, 1], [0x2000, base + 512, 1], [0x3000, base + 513, 1], [0x4000, base + 600, 1], [0x5000, base + 5000, 1], [0x6000, 0, 2]]);
+    const r = ownedRegions(runs);
     assert.deepEqual(r.map((x) => [(x.start / PAGE) - base, (x.end / PAGE) - base]), [[511, 512], [512, 514], [600, 601], [5000, 5001]]);
-    const capped = pfnRegions(pages, order, 2);
+    const capped = ownedRegions(runs, 2);
     assert.equal(capped.length, 2);
     assert.deepEqual(capped.map((x) => [(x.start / PAGE) - base, (x.end / PAGE) - base]), [[511, 601], [5000, 5001]]);
   });
 
   test('counts: each page takes its region\'s share of samples; pages no region holds are kept hot and counted; swapped pages are cold and absent', () => {
-    const pages = pagesOf([[0x10000, 100, 1], [0x11000, 101, 1], [0x12000, 300, 1], [0x13000, 0, 2], [0x14000, 0, 0]]);
-    const order = presentByPfn(pages);
-    const sum = new Float32Array(5);
-    const seen = new Uint16Array(5);
-    const region = (start: number, end: number, nr: number): AggregatedEvent => ({ timeNs: 0, targetId: 0, nrRegions: 2, start: start * PAGE, end: end * PAGE, nrAccesses: nr, age: 0 });
-    accumulateWindow({ timeNs: 0, targetId: 0, regions: [region(90, 101, 10), region(101, 200, 1)] }, pages, 10, sum, seen);
-    accumulateWindow({ timeNs: 1, targetId: 0, regions: [region(90, 101, 6), region(101, 200, 0)] }, pages, 10, sum, seen);
-    const { ranges, untrackedPages } = buildPaddrRanges(pages, sum, seen, 3, (pfn) => (pfn < 200 ? 0 : 1));
+    const runs = pagesOf([[0x10000, 100, 1], [0x11000, 101, 1], [0x12000, 300, 1], [0x13000, 0, 2], [0x14000, 0, 0]]);
+    const windows = [
+      { timeNs: 0, targetId: 0, regions: [region(90, 101, 10), region(101, 200, 1)] },
+      { timeNs: 1, targetId: 0, regions: [region(90, 101, 6), region(101, 200, 0)] },
+    ];
+    // frames below 200 on node 0, from 200 on node 1
+    const { ranges, untrackedPages } = paddrRanges(runs, windows, 10, 3, { blockBytes: 200 * PAGE, nodeByBlock: Int16Array.of(0, 1) });
     assert.equal(untrackedPages, 1);
     assert.deepEqual(ranges.toArray().map((r) => [r.start, r.pageCount, r.accessCount, r.node, r.present, r.swapped]), [
       [0x10000, 1, 2, 0, true, false], // (1.0 + 0.6) / 2 * 3 = 2.4
@@ -176,10 +183,24 @@ describe('pages by frame', () => {
     ]);
   });
 
+  test('a run is cut where a region boundary or a memory block boundary falls inside it, and nowhere else', () => {
+    const runs = pagesOf(Array.from({ length: 512 }, (_, i): [number, number, number] => [0x200000 + i * PAGE, 1024 + i, 1]));
+    assert.equal(runs.runCount, 1);
+    const windows = [{ timeNs: 0, targetId: 0, regions: [region(0, 1100, 10), region(1100, 2000, 0)] }];
+    // blocks of 256 frames: 1024..1279 on node 0, 1280.. on node 1
+    const { ranges, untrackedPages } = paddrRanges(runs, windows, 10, 2, { blockBytes: 256 * PAGE, nodeByBlock: Int16Array.of(0, 0, 0, 0, 0, 1, 1, 1) });
+    assert.equal(untrackedPages, 0);
+    assert.deepEqual(ranges.toArray().map((r) => [r.start - 0x200000, r.pageCount, r.accessCount, r.node]), [
+      [0, 76, 2, 0],
+      [76 * PAGE, 180, 0, 0],
+      [256 * PAGE, 256, 0, 1],
+    ]);
+  });
+
   test('ranges over two VMAs: each page at its own VMA\'s address, no range across the gap', () => {
-    const pages = pagesOf([[0x10000, 100, 1], [0x11000, 101, 1], [0x90000, 102, 1], [0x91000, 0, 2]]);
-    assert.deepEqual([...pages.segments], [0, 0x10000, 2, 0x90000]);
-    const { ranges } = buildPaddrRanges(pages, new Float32Array(4), new Uint16Array(4), 2, () => 0);
+    const runs = pagesOf([[0x10000, 100, 1], [0x11000, 101, 1], [0x90000, 102, 1], [0x91000, 0, 2]]);
+    assert.deepEqual(runs.blocks.map((b) => b.startAddr), [0x10000, 0x90000]);
+    const { ranges } = paddrRanges(runs, [], 1, 2, { blockBytes: GiB, nodeByBlock: Int16Array.of(0) });
     assert.deepEqual(ranges.toArray().map((r) => [r.start, r.pageCount, r.accessCount, r.present]), [
       [0x10000, 2, 2, true],
       [0x90000, 1, 2, true],
@@ -193,18 +214,16 @@ describe('pages by frame', () => {
     const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) % n);
     const entries: Array<[number, number, number]> = [];
     for (let i = 0; i < 2000; i++) entries.push([0x100000 + i * PAGE, rnd(5) === 0 ? 0 : 1 + rnd(5000), rnd(7) === 0 ? 2 : 1]);
-    const pages = pagesOf(entries);
     const regions: AggregatedEvent[] = [];
     for (let start = 10; start < 5200; start += 40 + rnd(60)) regions.push({ timeNs: 0, targetId: 0, nrRegions: 0, start: start * PAGE, end: (start + 20 + rnd(30)) * PAGE, nrAccesses: rnd(11), age: 0 });
-    const sum = new Float32Array(entries.length);
-    const seen = new Uint16Array(entries.length);
-    accumulateWindow({ timeNs: 0, targetId: 0, regions }, pages, 10, sum, seen);
-    for (let i = 0; i < entries.length; i++) {
-      const phys = pages.pfn[i]! * PAGE;
-      const hit = (pages.flags[i]! & 1) !== 0 && pages.pfn[i]! > 0 ? regions.find((r) => phys >= r.start && phys < r.end) : undefined;
-      assert.equal(seen[i], hit ? 1 : 0, `page ${i}`);
-      assert.equal(sum[i], hit ? Math.fround(Math.min(1, hit.nrAccesses / 10)) : 0, `page ${i}`);
-    }
+    const loop = 10;
+    const { ranges } = paddrRanges(pagesOf(entries), [{ timeNs: 0, targetId: 0, regions }], 10, loop, { blockBytes: GiB, nodeByBlock: new Int16Array(0) });
+    const perPage = ranges.toArray().flatMap((r) => Array.from({ length: r.pageCount }, (_, k) => [r.start + k * PAGE, r.accessCount]));
+    const want = entries.filter(([, , f]) => f === 1).map(([addr, pfn]) => {
+      const hit = pfn > 0 ? regions.find((r) => pfn * PAGE >= r.start && pfn * PAGE < r.end) : undefined;
+      return [addr, hit ? Math.min(loop, Math.round(Math.fround(Math.min(1, hit.nrAccesses / 10)) * loop)) : loop];
+    });
+    assert.deepEqual(perPage.filter(([addr]) => entries[(addr! - 0x100000) / PAGE]![2] === 1), want);
   });
 
   test('node of a frame from the memory-block map', async () => {
