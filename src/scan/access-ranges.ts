@@ -113,15 +113,20 @@ export class AccessRanges implements Iterable<Readonly<AccessRange>> {
    * into ranges.
    */
   appendPage(addr: number, pageSizeBytes: number, accessCount: number, node: number, present: boolean, swapped: boolean): void {
+    this.appendPages(addr, 1, pageSizeBytes, accessCount, node, present, swapped);
+  }
+
+  /** `pageCount` pages at `addr` of one count, node and state, merged as appendPage merges one (damon-paddr's runs). */
+  appendPages(addr: number, pageCount: number, pageSizeBytes: number, accessCount: number, node: number, present: boolean, swapped: boolean): void {
     const last = this.n - 1;
     if (
       last >= 0 && this.pageSizeCol[last] === pageSizeBytes && this.startCol[last]! + this.pageCountCol[last]! * pageSizeBytes === addr &&
       this.accessCol[last] === accessCount && this.nodeCol[last] === node && this.flagCol[last] === ((present ? PRESENT : 0) | (swapped ? SWAPPED : 0))
     ) {
-      this.pageCountCol[last]!++;
+      this.pageCountCol[last]! += pageCount;
       return;
     }
-    this.push(addr, 1, pageSizeBytes, accessCount, node, present, swapped);
+    this.push(addr, pageCount, pageSizeBytes, accessCount, node, present, swapped);
   }
 
   /** Range `i` as an object (a copy). */

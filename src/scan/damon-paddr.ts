@@ -325,44 +325,6 @@ function regionAfter(w: WindowColumns, pfn: number, hint: number): number {
 }
 
 /**
- * Merges pieces into ranges as AccessRanges.appendPage merges pages: a
- * piece lengthens the pending range when it starts where that ends with
- * the same count, node and flags (compared as the Int32/Int16 columns
- * store them, so the ranges are those of page-by-page appends).
- */
-class RangeMerger {
-  readonly ranges = new AccessRanges();
-  private start = 0;
-  private pages = 0;
-  private accessCount = 0;
-  private node = 0;
-  private flags = 0;
-
-  add(start: number, pages: number, accessCount: number, node: number, flags: number): void {
-    if (this.pages > 0 && this.start + this.pages * PAGE === start && this.accessCount === accessCount && this.node === node && this.flags === flags) {
-      this.pages += pages;
-      return;
-    }
-    this.flush();
-    this.start = start;
-    this.pages = pages;
-    this.accessCount = accessCount | 0;
-    this.node = (node << 16) >> 16;
-    this.flags = flags;
-  }
-
-  finish(): AccessRanges {
-    this.flush();
-    return this.ranges;
-  }
-
-  private flush(): void {
-    if (this.pages > 0) this.ranges.push(this.start, this.pages, PAGE, this.accessCount, this.node, (this.flags & 1) !== 0, (this.flags & 2) !== 0);
-    this.pages = 0;
-  }
-}
-
-/**
  * The cycle's ranges from the runs and the windows' regions. A page's
  * count is the mean over the windows whose regions hold its frame of the
  * fraction of samples that found the region accessed, on the `loop`
@@ -378,7 +340,8 @@ export function paddrRanges(runs: PageRuns, windows: readonly AggregationWindow[
   const wins = windows.filter((w) => w.regions.length > 0).map((w) => windowColumns(w, samplesPerWindow));
   const nw = wins.length;
   const hints = new Int32Array(nw);
-  const out = new RangeMerger();
+  const out = new AccessRanges();
+  const add = (start: number, pages: number, accessCount: number, pageNode: number, f: number): void => out.appendPages(start, pages, PAGE, accessCount, pageNode, (f & 1) !== 0, (f & 2) !== 0);
   let untrackedPages = 0;
   // The block of the last piece and its node: neighbouring runs mostly share one (1 GiB is 8 blocks of 128 MiB).
   let blockFirst = 0;
@@ -394,13 +357,13 @@ export function paddrRanges(runs: PageRuns, windows: readonly AggregationWindow[
       const addr = runAddr;
       runAddr += pages * PAGE;
       if ((f & 1) === 0) {
-        if ((f & 2) !== 0) out.add(addr, pages, 0, -1, f);
+        if ((f & 2) !== 0) add(addr, pages, 0, -1, f);
         continue;
       }
       if (first === 0) {
         // present without a PFN: no region can hold it
         untrackedPages += pages;
-        out.add(addr, pages, loop, nodeOfPfn(blocks, 0), f);
+        add(addr, pages, loop, nodeOfPfn(blocks, 0), f);
         continue;
       }
       const end = first + pages;
@@ -432,12 +395,12 @@ export function paddrRanges(runs: PageRuns, windows: readonly AggregationWindow[
         let accessCount = loop;
         if (seen === 0) untrackedPages += piecePages;
         else accessCount = Math.min(loop, Math.round((sum / seen) * loop));
-        out.add(addr + (pfn - first) * PAGE, piecePages, accessCount, node, f);
+        add(addr + (pfn - first) * PAGE, piecePages, accessCount, node, f);
         pfn = pieceEnd;
       }
     }
   }
-  return { ranges: out.finish(), untrackedPages };
+  return { ranges: out, untrackedPages };
 }
 
 /** A paddr kdamond another DAMON user runs, as read from sysfs (read-only). */

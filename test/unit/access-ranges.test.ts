@@ -59,3 +59,17 @@ test('get outside the ranges is a RangeError naming the allowed indexes', () => 
   assert.throws(() => r.get(1), { name: 'RangeError', message: 'range index 1 is outside 0..0' });
   assert.throws(() => r.get(-1), RangeError);
 });
+
+test('appendPages merges a run of pages as appendPage merges them one by one', () => {
+  const byRuns = new AccessRanges();
+  const byPages = new AccessRanges();
+  const runs: Array<[number, number, number, number, boolean, boolean]> = [
+    [0, 3, 1, 0, true, false], [3, 2, 1, 0, true, false], [5, 4, 0, 0, true, false], [10, 1, 0, 0, true, false], [11, 2, 0, -1, false, true],
+  ];
+  for (const [page, pages, count, node, present, swapped] of runs) {
+    byRuns.appendPages(page * K4, pages, K4, count, node, present, swapped);
+    for (let k = 0; k < pages; k++) byPages.appendPage((page + k) * K4, K4, count, node, present, swapped);
+  }
+  assert.deepEqual(byRuns.toArray(), byPages.toArray());
+  assert.deepEqual(byRuns.toArray().map((r) => [r.start / K4, r.pageCount]), [[0, 5], [5, 4], [10, 1], [11, 2]]);
+});
