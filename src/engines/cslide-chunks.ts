@@ -13,7 +13,8 @@
 /** Rows are appended during one plan; `reset` drops them all and keeps the memory. */
 export class ChunkRows {
   guest = new Int32Array(1024);
-  pid = new Float64Array(1024);
+  /** each guest's pid, by guest index (set per plan): a row's pid is pidOfGuest[guest[row]], not a column of its own */
+  pidOfGuest: number[] = [];
   start = new Float64Array(1024);
   pageCount = new Float64Array(1024);
   pageSizeBytes = new Float64Array(1024);
@@ -44,11 +45,10 @@ export class ChunkRows {
   }
 
   /** Appends a row; its id. */
-  add(guest: number, pid: number, start: number, pageCount: number, pageSizeBytes: number, accessCount: number): number {
+  add(guest: number, start: number, pageCount: number, pageSizeBytes: number, accessCount: number): number {
     const id = this.length;
     if (id === this.guest.length) this.grow();
     this.guest[id] = guest;
-    this.pid[id] = pid;
     this.start[id] = start;
     this.pageCount[id] = pageCount;
     this.pageSizeBytes[id] = pageSizeBytes;
@@ -59,7 +59,7 @@ export class ChunkRows {
 
   /** A copy of row `id` with another start and page count; its id. */
   derive(id: number, start: number, pageCount: number): number {
-    return this.add(this.guest[id]!, this.pid[id]!, start, pageCount, this.pageSizeBytes[id]!, this.accessCount[id]!);
+    return this.add(this.guest[id]!, start, pageCount, this.pageSizeBytes[id]!, this.accessCount[id]!);
   }
 
   bytes(id: number): number {
@@ -74,7 +74,6 @@ export class ChunkRows {
       return b;
     };
     this.guest = more(this.guest, (k) => new Int32Array(k));
-    this.pid = more(this.pid, (k) => new Float64Array(k));
     this.start = more(this.start, (k) => new Float64Array(k));
     this.pageCount = more(this.pageCount, (k) => new Float64Array(k));
     this.pageSizeBytes = more(this.pageSizeBytes, (k) => new Float64Array(k));

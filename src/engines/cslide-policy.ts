@@ -188,7 +188,7 @@ class ChunkCursor {
         break;
       }
       out.push({
-        pid: t.pid[c]!, guest: t.guest[c]!, pool, start: t.start[c]! + this.offset * size, pageCount: n, pageSizeBytes: size,
+        pid: t.pidOfGuest[t.guest[c]!]!, guest: t.guest[c]!, pool, start: t.start[c]! + this.offset * size, pageCount: n, pageSizeBytes: size,
         fromNode, toNode, reason, accessCount: t.accessCount[c]!,
       });
       taken += n * size;
@@ -219,7 +219,7 @@ function splitOut(t: ChunkRows, rows: Int32Array, gone: ReadonlySet<string>): In
     const pages = t.pageCount[c]!;
     let runStart = -1;
     for (let k = 0; k <= pages; k++) {
-      const keep = k < pages && !gone.has(`${t.pid[c]!}:${t.start[c]! + k * size}`);
+      const keep = k < pages && !gone.has(`${t.pidOfGuest[t.guest[c]!]!}:${t.start[c]! + k * size}`);
       if (keep && runStart < 0) runStart = k;
       if (!keep && runStart >= 0) {
         out.push(t.derive(c, t.start[c]! + runStart * size, k - runStart));
@@ -532,6 +532,7 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
   const loop = Math.max(0, input.loop);
   const t = chunkRows;
   t.reset();
+  t.pidOfGuest = input.guests.map((g) => g.accessMap.pid);
   // chunk rows by pool kind, then by node
   const byPool = new Map<PoolKind, PoolRows>();
   input.guests.forEach((g, guest) => {
@@ -575,7 +576,7 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
       }
       const list = lastRows;
       if (!thrash) {
-        list.list.push(t.add(guest, pid, start, pageCount, pageSizeBytes, accessCount));
+        list.list.push(t.add(guest, start, pageCount, pageSizeBytes, accessCount));
         continue;
       }
       // Pages the thrash guard holds stay out of this round's candidates; the rest keep their runs.
@@ -585,7 +586,7 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
         const keep = k < pageCount && !held;
         if (keep && runStart < 0) runStart = k;
         if (!keep && runStart >= 0) {
-          list.list.push(t.add(guest, pid, start + runStart * pageSizeBytes, k - runStart, pageSizeBytes, accessCount));
+          list.list.push(t.add(guest, start + runStart * pageSizeBytes, k - runStart, pageSizeBytes, accessCount));
           runStart = -1;
         }
       }
