@@ -20,19 +20,39 @@ export interface NodePageStats {
   coldBytes: number;
 }
 
+// Per-node sums of nodePageStats for node ids below SMALL_NODES, reused by every call.
+const SMALL_NODES = 64;
+const hotSum = new Float64Array(SMALL_NODES);
+const coldSum = new Float64Array(SMALL_NODES);
+const seen = new Uint8Array(SMALL_NODES);
+
 /** Present pages per node of `map` (node -1 = unknown is left out), hot = accessCount >= hotThreshold. */
 export function nodePageStats(map: AccessMap, hotThreshold: number): Record<number, NodePageStats> {
+  // Sums in arrays by node id, not an object lookup per range (cslide reports this for every pid
+  // every round: issue 11, bench/scale.ts); the same additions in the same order, so the same numbers.
   const out: Record<number, NodePageStats> = {};
+  hotSum.fill(0);
+  coldSum.fill(0);
+  seen.fill(0);
   const { pageCounts, pageSizes, accessCounts, nodes, flags } = map.ranges;
   for (let i = 0; i < map.ranges.length; i++) {
     const node = nodes[i]!;
     if ((flags[i]! & 1) === 0 || node < 0) continue;
     const bytes = pageCounts[i]! * pageSizes[i]!;
+    const hot = accessCounts[i]! >= hotThreshold;
+    if (node < SMALL_NODES) {
+      seen[node] = 1;
+      if (hot) hotSum[node]! += bytes;
+      else coldSum[node]! += bytes;
+      continue;
+    }
     const s = (out[node] ??= { usedBytes: 0, hotBytes: 0, coldBytes: 0 });
     s.usedBytes += bytes;
-    if (accessCounts[i]! >= hotThreshold) s.hotBytes += bytes;
+    if (hot) s.hotBytes += bytes;
     else s.coldBytes += bytes;
   }
+  // used = hot + cold exactly while the sums stay integers below 2^53 (bytes of pages are)
+  for (let node = 0; node < SMALL_NODES; node++) if (seen[node]) out[node] = { usedBytes: hotSum[node]! + coldSum[node]!, hotBytes: hotSum[node]!, coldBytes: coldSum[node]! };
   return out;
 }
 
