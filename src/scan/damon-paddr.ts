@@ -473,6 +473,50 @@ export async function openTracefsSource(name: string, kdamondPid: number): Promi
 
 let instanceSeq = 0;
 
+/**
+ * Shared mode: a page is reported idle (count 0) only when it was idle in
+ * the previous cycle too (`idleBefore`); the first time it reads 1. The
+ * other user's regions mix our frames with foreign ones and one random
+ * sample per region misses hot frames now and then (hot recall 0.92-1.0
+ * per window here, docs/trackers.md); two independent windows make a hot
+ * page read cold far less often, at the cost of one more cycle before cold
+ * pages move. Idle pages are remembered as [start, end) address pairs, one
+ * per idle range, not one entry per page: memory follows the ranges, not
+ * the bytes. Returns the ranges and this cycle's idle pairs.
+ */
+export function confirmIdle(ranges: AccessRanges, idleBefore: Float64Array): { ranges: AccessRanges; idleNow: Float64Array } {
+  const before = idleBefore;
+  const idleNow: number[] = [];
+  const out = new AccessRanges(ranges.length);
+  let j = 0;
+  const push = (r: Readonly<AccessRange>, start: number, end: number, confirmed: boolean): void => {
+    if (end > start) out.push(start, (end - start) / PAGE, r.pageSizeBytes, confirmed ? 0 : 1, r.node, r.present, r.swapped);
+  };
+  for (const r of ranges) {
+    if (!r.present || r.accessCount > 0) {
+      out.push(r.start, r.pageCount, r.pageSizeBytes, r.accessCount, r.node, r.present, r.swapped);
+      continue;
+    }
+    const end = r.start + r.pageCount * PAGE;
+    const lastIdle = idleNow.length;
+    if (lastIdle >= 2 && idleNow[lastIdle - 1] === r.start) idleNow[lastIdle - 1] = end;
+    else idleNow.push(r.start, end);
+    // Split the range where it meets the previous cycle's idle ranges.
+    while (j < before.length && before[j + 1]! <= r.start) j += 2;
+    let at = r.start;
+    for (let k = j; k < before.length && before[k]! < end; k += 2) {
+      const s = Math.max(at, before[k]!);
+      const e = Math.min(end, before[k + 1]!);
+      if (e <= s) continue;
+      push(r, at, s, false);
+      push(r, s, e, true);
+      at = e;
+    }
+    push(r, at, end, false);
+  }
+  return { ranges: out, idleNow: Float64Array.from(idleNow) };
+}
+
 export class DamonPaddrTracker implements Tracker {
   readonly name = 'damon-paddr';
   private readonly io: KernelFileIO;
@@ -491,7 +535,7 @@ export class DamonPaddrTracker implements Tracker {
   /** the mode of the last cycle (for stats and tests) */
   mode?: PaddrMode;
   /** shared mode: addresses (sorted) of the pages seen idle in the previous cycle */
-  private idleBefore = new Float64Array(0);
+  private idleBefore: Float64Array = new Float64Array(0);
 
   constructor(opts: DamonPaddrOptions = {}) {
     this.io = opts.io ?? liveIO;
@@ -670,48 +714,10 @@ export class DamonPaddrTracker implements Tracker {
     return map;
   }
 
-  /**
-   * Shared mode only: a page is reported idle (count 0) only when it was
-   * idle in the previous cycle too; the first time it reads 1. The other
-   * user's regions mix our frames with foreign ones and one random sample
-   * per region misses hot frames now and then (hot recall 0.92-1.0 per
-   * window here, docs/trackers.md); two independent windows make a hot page
-   * read cold far less often, at the cost of one more cycle before cold
-   * pages move.
-   */
+  /** Shared mode only: confirmIdle over the previous cycle's idle pages, which it then replaces. */
   private confirmIdle(ranges: AccessRanges): AccessRanges {
-    // Idle pages are remembered as [start, end) address pairs, one per idle
-    // range, not one entry per page: memory follows the ranges, not the bytes.
-    const before = this.idleBefore;
-    const idleNow: number[] = [];
-    const out = new AccessRanges(ranges.length);
-    let j = 0;
-    const push = (r: Readonly<AccessRange>, start: number, end: number, confirmed: boolean): void => {
-      if (end > start) out.push(start, (end - start) / PAGE, r.pageSizeBytes, confirmed ? 0 : 1, r.node, r.present, r.swapped);
-    };
-    for (const r of ranges) {
-      if (!r.present || r.accessCount > 0) {
-        out.push(r.start, r.pageCount, r.pageSizeBytes, r.accessCount, r.node, r.present, r.swapped);
-        continue;
-      }
-      const end = r.start + r.pageCount * PAGE;
-      const lastIdle = idleNow.length;
-      if (lastIdle >= 2 && idleNow[lastIdle - 1] === r.start) idleNow[lastIdle - 1] = end;
-      else idleNow.push(r.start, end);
-      // Split the range where it meets the previous cycle's idle ranges.
-      while (j < before.length && before[j + 1]! <= r.start) j += 2;
-      let at = r.start;
-      for (let k = j; k < before.length && before[k]! < end; k += 2) {
-        const s = Math.max(at, before[k]!);
-        const e = Math.min(end, before[k + 1]!);
-        if (e <= s) continue;
-        push(r, at, s, false);
-        push(r, s, e, true);
-        at = e;
-      }
-      push(r, at, end, false);
-    }
-    this.idleBefore = Float64Array.from(idleNow);
+    const { ranges: out, idleNow } = confirmIdle(ranges, this.idleBefore);
+    this.idleBefore = idleNow;
     return out;
   }
 

@@ -17,7 +17,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { groupWindows, type AggregatedEvent, type AggregationWindow } from '../../src/platform/tracefs.js';
 import { AccessRanges, type AccessRange } from '../../src/scan/access-ranges.js';
-import { DamonPaddrTracker, OWNED_REGION_BYTES, MAX_OWNED_REGIONS, PageRuns, ownedRegions, pageRunBlock, paddrRanges, type AggregatedSource } from '../../src/scan/damon-paddr.js';
+import { DamonPaddrTracker, confirmIdle, OWNED_REGION_BYTES, MAX_OWNED_REGIONS, PageRuns, ownedRegions, pageRunBlock, paddrRanges, type AggregatedSource } from '../../src/scan/damon-paddr.js';
 import type { DamonRegion } from '../../src/scan/damon-sysfs.js';
 import { DamonKdamonds } from '../../src/scan/damon-contexts.js';
 import { KDAMONDS } from '../../src/scan/damon-sysfs.js';
@@ -170,43 +170,13 @@ function buildPaddrRanges(pages: TargetPages, fractionSum: Float32Array, windows
 }
 
 
-/** confirmIdle as the tracker had it (a method over its idleBefore), unchanged by the runs. */
+/** The tracker's confirmIdle, unchanged by the runs (it works on ranges), over the reference's own idle pages. */
 class ReferenceConfirmIdle {
-  private idleBefore = new Float64Array(0);
+  private idleBefore: Float64Array = new Float64Array(0);
 
   confirmIdle(ranges: AccessRanges): AccessRanges {
-    // Idle pages are remembered as [start, end) address pairs, one per idle
-    // range, not one entry per page: memory follows the ranges, not the bytes.
-    const before = this.idleBefore;
-    const idleNow: number[] = [];
-    const out = new AccessRanges(ranges.length);
-    let j = 0;
-    const push = (r: Readonly<AccessRange>, start: number, end: number, confirmed: boolean): void => {
-      if (end > start) out.push(start, (end - start) / PAGE, r.pageSizeBytes, confirmed ? 0 : 1, r.node, r.present, r.swapped);
-    };
-    for (const r of ranges) {
-      if (!r.present || r.accessCount > 0) {
-        out.push(r.start, r.pageCount, r.pageSizeBytes, r.accessCount, r.node, r.present, r.swapped);
-        continue;
-      }
-      const end = r.start + r.pageCount * PAGE;
-      const lastIdle = idleNow.length;
-      if (lastIdle >= 2 && idleNow[lastIdle - 1] === r.start) idleNow[lastIdle - 1] = end;
-      else idleNow.push(r.start, end);
-      // Split the range where it meets the previous cycle's idle ranges.
-      while (j < before.length && before[j + 1]! <= r.start) j += 2;
-      let at = r.start;
-      for (let k = j; k < before.length && before[k]! < end; k += 2) {
-        const s = Math.max(at, before[k]!);
-        const e = Math.min(end, before[k + 1]!);
-        if (e <= s) continue;
-        push(r, at, s, false);
-        push(r, s, e, true);
-        at = e;
-      }
-      push(r, at, end, false);
-    }
-    this.idleBefore = Float64Array.from(idleNow);
+    const { ranges: out, idleNow } = confirmIdle(ranges, this.idleBefore);
+    this.idleBefore = idleNow;
     return out;
   }
 }
