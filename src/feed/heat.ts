@@ -130,8 +130,7 @@ export function summarizeMap(map: AccessMap, buckets = DEFAULT_HEAT_BUCKETS): Ma
     let pos = vmaOffset[vi]! + (start - vmaStart[vi]!);
     const end = Math.min(pos + bytes, vmaOffset[vi]! + (vmaEnd[vi]! - vmaStart[vi]!));
     // idle_pages counts a written scan as 3 (etmem's weights): a strip shows "accessed in every scan" at most.
-    // (x / 1 is x: the division is left out at loop=1, the daemon's usual loop)
-    const ratio = loop === 1 ? Math.min(1, accessCounts[i]!) : Math.min(1, accessCounts[i]! / loop);
+    const ratio = Math.min(1, accessCounts[i]! / loop);
     if (!(pos >= curStart && pos < curEnd)) {
       presentB[cur] = curPresent;
       swappedB[cur] = curSwapped;
