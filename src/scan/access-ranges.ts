@@ -177,11 +177,6 @@ export class AccessRanges implements Iterable<Readonly<AccessRange>> {
     return out;
   }
 
-  /** Bytes the columns take (what a map's ranges cost while it is held). */
-  get capacityBytes(): number {
-    return this.startCol.length * 27;
-  }
-
   private grow(): void {
     const c = this.startCol.length * 2;
     const widen = <T extends Float64Array | Uint32Array | Int32Array | Int16Array | Uint8Array>(a: T, make: (n: number) => T): T => {

@@ -33,7 +33,7 @@
  * (platform-facts.md, "The TLB caveat").
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AccessMap, AccessMapVma, AccessRange } from './access-map.js';
+import type { AccessMap, AccessMapVma } from './access-map.js';
 import { AccessRanges } from './access-ranges.js';
 import { CycleGate, type ScanCycleOptions, type ScanTarget, type Tracker, type TrackerEntry, type TrackerProbe } from './tracker.js';
 import { filterVmas, parseSmapsVmas } from './proc-vmas.js';

@@ -21,7 +21,7 @@
  * tests (test/unit/idle-pages.test.ts) drive the whole tracker with
  * hand-built byte streams.
  */
-import type { AccessMap, AccessMapVma, AccessRange } from './access-map.js';
+import type { AccessMap, AccessMapVma } from './access-map.js';
 import { AccessRanges } from './access-ranges.js';
 import type { ScanCycleOptions, ScanTarget, Tracker } from './tracker.js';
 import { filterVmas, readVmas } from './proc-vmas.js';

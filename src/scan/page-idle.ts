@@ -31,7 +31,7 @@
  * reusing it costs one copy between Buffer and BigUint64Array per run,
  * while dropping it would have meant a second word-aligned writer here.
  */
-import type { AccessMap, AccessMapVma, AccessRange } from './access-map.js';
+import type { AccessMap, AccessMapVma } from './access-map.js';
 import { AccessRanges } from './access-ranges.js';
 import type { ScanCycleOptions, ScanTarget, Tracker } from './tracker.js';
 import { filterVmas, readVmas } from './proc-vmas.js';

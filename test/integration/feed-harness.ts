@@ -26,7 +26,7 @@ import type { Mover, MoverLimits, MoveResult } from '../../src/mover/types.js';
 import { SysError } from '../../src/native/errors.js';
 import type { AccessMap } from '../../src/scan/access-map.js';
 import { abortableSleep } from '../../src/scan/idle-pages.js';
-import { applyMoves, cloneMap, HUGEPAGE_2M, rangesOf, seededRandom, syntheticMap } from '../sim/synthetic.js';
+import { applyMoves, cloneMap, HUGEPAGE_2M, seededRandom, syntheticMap } from '../sim/synthetic.js';
 import { AccessRanges } from '../../src/scan/access-ranges.js';
 import type { ScanCycleOptions, ScanTarget, Tracker } from '../../src/scan/tracker.js';
 import { ScanObserver } from '../../src/feed/scan-observer.js';
@@ -47,7 +47,8 @@ class Guest {
   }
   /** New access counts every cycle: a hot band that drifts through the address space. */
   cycle(round: number): AccessMap {
-    const ranges = rangesOf(this.map);
+    // mutable copies: the harness edits each cycle's counts in place
+    const ranges = this.map.ranges.toArray();
     const n = ranges.length;
     const centre = (round * 7) % n;
     for (const [i, r] of ranges.entries()) {

@@ -74,11 +74,6 @@ export function cloneMap(map: AccessMap): AccessMap {
   return { ...map, vmas: structuredClone(map.vmas), ranges: map.ranges.clone() };
 }
 
-/** A map's ranges as mutable objects (a simulated world edits pages in place). */
-export function rangesOf(map: AccessMap): AccessRange[] {
-  return map.ranges.toArray();
-}
-
 /** `n` pages with the same count and node (shorthand for tests). */
 export function pagesOf(n: number, accessCount: number, node: number): SyntheticPage[] {
   return Array.from({ length: n }, () => ({ accessCount, node }));
