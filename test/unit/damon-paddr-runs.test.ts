@@ -334,7 +334,7 @@ function fakeKernel(vmas: readonly Vma[], current: () => Layout): KernelOps {
 
 const target = { pid: PID, filter: { vmFlags: [], anonOnly: false }, ignHost: false };
 
-describe('the tracker over runs matches the per-page tracker, cycle after cycle', () => {
+describe('the tracker over runs matches the per-page tracker, cycle after cycle (fixture: a synthetic pagemap, sysfs and tracepoint)', () => {
   test('shared mode: ranges after confirmIdle and untrackedPages over 3 cycles, 40 seeds', async () => {
     for (let seed = 1001; seed <= 1040; seed++) {
       const rnd = prng(seed);
