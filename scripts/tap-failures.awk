@@ -1,5 +1,6 @@
 # Prints each failed test of a TAP file (node's reporter) with its location
-# and error, without stacks: a run's tail must name what failed.
+# and error (its first 40 lines), without stacks: a run's tail must name
+# what failed.
 # Parents that failed only through a subtest (subtestsFailed) are left out.
 function flush() {
   if (name != "" && kind != "subtestsFailed") { print "✖ " suite ": " name; printf "%s", body }
@@ -12,5 +13,5 @@ function flush() {
 /^ *[a-zA-Z_]+:( |$)/ { field = $1; if (field == "failureType:") { kind = $2; gsub(/'/, "", kind) } }
 field == "stack:" || field == "duration_ms:" { next }
 /^ *---$/ { next }
-kept < 20 { body = body "    " substr($0, indent + 1) "\n"; kept++ }
+kept < 40 { body = body "    " substr($0, indent + 1) "\n"; kept++ }
 END { flush() }

@@ -171,17 +171,41 @@ export async function resolveDomain(value: string, opts: DiscoveryOptions = {}):
  * A DomainPidResolver for src/model/targets.ts (createTargetResolver): the QEMU PID
  * of a running domain, or null when it is not running or does not exist.
  * Reuses one connection and reconnects after libvirtd restarts.
+ *
+ * While libvirtd cannot be reached (restarting, upgraded), a guest keeps
+ * running and keeps being tiered: the resolver remembers the name libvirt
+ * last gave for each value and finds its QEMU as libvirt does, through the
+ * pid file libvirt keeps while the guest runs, checked against the
+ * process's command line (`-name guest=`, and `-uuid` when the value is a
+ * UUID). A guest that died meanwhile has a stale pid file and no such
+ * process: null, as when libvirt answers.
  */
-export function domainPidResolver(connection: VirtConnection): (nameOrUuid: string) => Promise<number | null> {
+export function domainPidResolver(connection: VirtConnection, opts: { io?: PlatformIO; runDir?: string } = {}): (nameOrUuid: string) => Promise<number | null> {
+  const io = opts.io ?? liveIO;
+  const runDir = opts.runDir ?? QEMU_RUN_DIR;
+  const lastName = new Map<string, string>();
   return async (nameOrUuid) => {
+    let name: string;
     try {
-      return await withConnection({ connection }, async (hv) => {
-        const dom = await lookupDomain(hv, nameOrUuid, connection.uri);
-        const name = await hv.domainGetName(dom);
-        return (await findQemuProcess(name))?.pid ?? null;
-      });
-    } catch {
-      return null;
+      name = await withConnection({ connection }, async (hv) => hv.domainGetName(await lookupDomain(hv, nameOrUuid, connection.uri)));
+    } catch (err) {
+      // libvirt answered: no such domain.
+      if (err instanceof VirtTierError && err.code === 'OPT_INVAL') {
+        lastName.delete(nameOrUuid);
+        return null;
+      }
+      const last = lastName.get(nameOrUuid);
+      if (last === undefined) return null;
+      const proc = await findQemuProcess(last, io, runDir);
+      if (!proc) return null;
+      if (UUID_RE.test(nameOrUuid) && normalUuid(proc.cmdline.uuid ?? '') !== normalUuid(nameOrUuid)) return null;
+      return proc.pid;
     }
+    lastName.set(nameOrUuid, name);
+    return (await findQemuProcess(name, io, runDir))?.pid ?? null;
   };
+}
+
+function normalUuid(text: string): string {
+  return text.toLowerCase().replace(/-/g, '');
 }

@@ -2,8 +2,8 @@
  * What a QEMU command line says about guest RAM: the memory backends
  * (`-object memory-backend-file|ram|memfd`, in the JSON form libvirt >= 7
  * writes or the older `key=value,...` form), which of them are guest NUMA
- * cells (`-numa node,...,memdev=ID`) and the guest name (`-name
- * guest=NAME,...`). A backend's `id` is the RAMBlock name QEMU's migration
+ * cells (`-numa node,...,memdev=ID`), the guest name (`-name
+ * guest=NAME,...`) and UUID (`-uuid`). A backend's `id` is the RAMBlock name QEMU's migration
  * stream uses (`pc.ram` without guest NUMA, `ram-node0`, ... with it).
  */
 
@@ -25,6 +25,8 @@ export interface RamBackend {
 export interface QemuCmdline {
   /** from `-name guest=NAME` */
   guestName?: string;
+  /** from `-uuid UUID` (libvirt always passes it) */
+  uuid?: string;
   ramBackends: RamBackend[];
   /** total guest RAM from `-m` (bytes), when given */
   memoryBytes?: number;
@@ -112,6 +114,8 @@ export function parseQemuCmdline(argv: readonly string[]): QemuCmdline {
     if (flag === '-name') {
       const opts = parseKeyValueOpts(value);
       out.guestName = opts.guest ?? opts[''];
+    } else if (flag === '-uuid') {
+      out.uuid = value;
     } else if (flag === '-object') {
       let opts: Record<string, unknown> | undefined;
       if (value.startsWith('{')) {

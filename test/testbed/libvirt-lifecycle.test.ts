@@ -8,7 +8,8 @@
  *   the daemon's back, stay there; `--set enabled=yes --live`: the task is
  *   back within one sync interval and promotes them;
  * - libvirtd stopped, the other guest's QEMU killed meanwhile, libvirtd
- *   started again: the daemon lives on, keeps tiering the survivor, and
+ *   started again: the daemon lives on, keeps tiering the survivor (its
+ *   QEMU found through libvirt's pid file while libvirtd is away), and
  *   reconcile removes the dead guest's task;
  * - `virsh destroy`: the task goes (the hook's stopped event, or the next
  *   sync when the hook lost it), the guest's hugepages are back in the pools.
@@ -27,7 +28,7 @@ const DRAM = 0;
 const AEP = 2;
 const POOL_PAGES = 72;
 
-interface Stats { round: number; promotedBytes: number; demotedBytes: number; errorsByErrno: Record<string, number> }
+interface Stats { round: number; pids: number[]; promotedBytes: number; demotedBytes: number; errorsByErrno: Record<string, number> }
 interface RoundRecord { guest: string; project: string; phase: string; stats: Stats; nodes: number[] }
 
 test('testbed + libvirtd: policy --live off/on in effect when the CLI returns, libvirtd restart healed by reconcile, virsh destroy removes the task', { skip, timeout: 900_000 }, async () => {
@@ -73,7 +74,11 @@ test('testbed + libvirtd: policy --live off/on in effect when the CLI returns, l
   // meanwhile; after the restart the dead guest's task is gone, the other one still rounds.
   const rs = o.restart;
   assert.equal(rs.daemonAliveWhileDown, true);
-  assert.ok(rs.tasksWhileDown.find((t: { guest: string }) => t.guest === 'vt-file').task, 'survivor tiered while libvirtd is down');
+  assert.ok(rs.tasksWhileDown.find((t: { guest: string }) => t.guest === 'vt-file').task, 'the survivor keeps its task while libvirtd is down');
+  // ... and is tiered: its QEMU found through libvirt's pid file and scanned; the killed guest is not.
+  const down = rounds.filter((x) => x.phase === 'libvirtd-down');
+  const survivorPid = (o.discovery as Record<string, { pid: number }>)['vt-file']!.pid;
+  assert.ok(down.some((x) => x.guest === 'vt-file' && x.stats.pids.includes(survivorPid)), JSON.stringify(down.map((x) => [x.guest, x.stats.pids])));
   assert.equal(rs.survivorTask?.task.name, taskOf('vt-file'));
   assert.equal(rs.survivorTask?.task.started, true);
   assert.doesNotMatch(rs.virshList, /vt-numa\s+running/);

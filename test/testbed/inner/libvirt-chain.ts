@@ -24,7 +24,7 @@
  * policy edit, the libvirtd restart, virsh destroy) --quota-mib 32 --sync-s 3 --loop 2
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProjectView } from '../../../src/model/registry.js';
 import type { TaskView } from '../../../src/model/task-runtime.js';
@@ -141,9 +141,66 @@ async function until(what: string, done: (projects: ProjectView[]) => boolean, t
   for (;;) {
     const projects = await pollRounds();
     if (done(projects)) return Date.now() - t0;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`gave up waiting for ${what} after ${timeoutMs} ms\n${daemon!.log().slice(-4000)}`);
+    if (Date.now() - t0 > timeoutMs) throw new Error(`gave up waiting for ${what} after ${timeoutMs} ms\n${stuckDump(projects)}`);
     await sleep(150);
   }
+}
+
+/**
+ * What a wait that timed out saw, compact (CI shows only the tail of a
+ * run): each task's last round, libvirtd's state, where each daemon thread
+ * sleeps in the kernel (a blocked sysfs write or move_pages shows there),
+ * then the daemon log's last lines with repeats folded.
+ */
+function stuckDump(projects: ProjectView[]): string {
+  const read = (p: string): string => {
+    try {
+      return readFileSync(p, 'utf8').trim();
+    } catch (err) {
+      return `(${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+    }
+  };
+  const lines: string[] = [];
+  for (const p of projects) {
+    for (const t of p.tasks) {
+      const s = (t.stats ?? {}) as Record<string, unknown>;
+      lines.push(`task ${t.name} (${p.name}) started=${t.started} round=${String(s.round)} pids=${JSON.stringify(s.pids)} errors=${JSON.stringify(s.errors ?? {})} statsAgeMs=${typeof s.timeMs === 'number' ? Date.now() - s.timeMs : '?'}`);
+    }
+  }
+  const libvirtdPid = read('/run/libvirtd.pid');
+  lines.push(`libvirtd pid ${libvirtdPid}: ${read(`/proc/${libvirtdPid}/stat`).slice(0, 60)}`);
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${daemon!.pid}/task`);
+  } catch {
+    lines.push('daemon process gone');
+  }
+  // Threads parked in the event loop or a condition variable are the normal case: counted, not listed.
+  const idle: string[] = [];
+  for (const tid of tids) {
+    const dir = `/proc/${daemon!.pid}/task/${tid}`;
+    const wchan = read(`${dir}/wchan`);
+    const comm = read(`${dir}/comm`);
+    if (/^(futex_wait_queue|futex_wait|do_epoll_wait|ep_poll)/.test(wchan)) {
+      idle.push(`${comm}:${wchan}`);
+      continue;
+    }
+    const stack = read(`${dir}/stack`).split('\n').slice(0, 6).map((l) => l.replace(/^\[<0>\] /, '')).join(' < ');
+    lines.push(`thread ${tid} ${comm} ${read(`${dir}/stat`).split(') ')[1]?.[0] ?? '?'} wchan=${wchan} ${stack}`);
+  }
+  lines.push(`${idle.length} daemon threads idle (${[...new Set(idle)].join(', ')})`);
+  const log = daemon!.log().trimEnd().split('\n');
+  const folded: string[] = [];
+  for (const l of log.slice(-400)) {
+    const key = l.replace(/^\S+ /, '');
+    const last = folded[folded.length - 1];
+    if (last !== undefined && last.replace(/^\S+ /, '').replace(/ \(x\d+\)$/, '') === key) {
+      const n = Number(/ \(x(\d+)\)$/.exec(last)?.[1] ?? '1') + 1;
+      folded[folded.length - 1] = `${last.replace(/ \(x\d+\)$/, '')} (x${n})`;
+    } else folded.push(l);
+  }
+  lines.push('--- daemon log, last lines (repeats folded) ---', ...folded.slice(-12).map((l) => l.slice(0, 300)));
+  return lines.join('\n');
 }
 
 /** A guest is at its fixed point when its latest round planned nothing and its hot pages are all on DRAM, cold on AEP. */
@@ -270,11 +327,13 @@ async function lifecyclePart(): Promise<void> {
       break;
     }
   }
-  const survivorRoundDown = lastRound.get(survivor.spec.name) ?? -1;
+  phase = 'libvirtd-down';
   process.kill(qemuPid(victim.spec.name), 'SIGKILL');
-  await until('a round of the survivor while libvirtd is down', () => (lastRound.get(survivor.spec.name) ?? -1) > survivorRoundDown, 60_000);
+  // The survivor is still tiered: a round that scanned its QEMU (found through its pid file while libvirtd is away).
+  await until('a round of the survivor that scanned it while libvirtd is down', () => rounds.some((r) => r.phase === 'libvirtd-down' && r.guest === survivor.spec.name && (r.stats.pids as number[] | undefined)?.includes(survivor.pid) === true), 60_000);
   const downProjects = (await daemon!.call('project.show')) as ProjectView[];
   const restartAt = Date.now();
+  phase = 'libvirtd-restart';
   execFileSync('libvirtd', ['-d']);
   await whilePolling((async () => {
     while ((await virshAsync('uri')).code !== 0) await sleep(200);
