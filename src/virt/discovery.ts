@@ -44,19 +44,41 @@ export interface DiscoveryOptions {
   connection?: VirtConnection;
   io?: PlatformIO;
   runDir?: string;
+  /** a call on a shared `connection` fails (OPT_UNAVAILABLE) past this; default SHARED_CALL_TIMEOUT_MS */
+  timeoutMs?: number;
 }
 
 const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
+/**
+ * How long a call on a shared connection (the daemon's) may take. libvirt's
+ * client has no RPC timeout: a libvirtd that stops answering (hung in its
+ * shutdown, say) would hold a daemon's lookup, and the round waiting on
+ * it, for good. Past this the call fails as libvirt unreachable and the
+ * connection is dropped; the next call reconnects.
+ */
+export const SHARED_CALL_TIMEOUT_MS = 20_000;
+
 async function withConnection<T>(opts: DiscoveryOptions, fn: (hv: Hypervisor, conn: VirtConnection) => Promise<T>): Promise<T> {
   const own = opts.connection === undefined;
   const conn = opts.connection ?? new VirtConnection(opts.uri ?? DEFAULT_LIBVIRT_URI);
+  const work = (async () => fn(await conn.get(), conn))();
   try {
-    const hv = await conn.get();
-    return await fn(hv, conn);
+    if (own) return await work;
+    work.catch(() => undefined); // a call abandoned at the deadline may still fail later
+    const timeoutMs = opts.timeoutMs ?? SHARED_CALL_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new VirtTierError('OPT_UNAVAILABLE', `libvirt at ${conn.uri} did not answer within ${timeoutMs} ms`, { field: '--connect', value: conn.uri })), timeoutMs);
+    });
+    try {
+      return await Promise.race([work, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   } catch (err) {
-    // A failure on a reused connection may mean libvirtd restarted: drop it so the next call reconnects.
-    if (!own && !(err instanceof VirtTierError)) await conn.reset();
+    // A failure on a reused connection may mean libvirtd restarted or hung: drop it so the next call reconnects.
+    if (!own && (!(err instanceof VirtTierError) || err.code === 'OPT_UNAVAILABLE')) await conn.reset();
     throw err;
   } finally {
     if (own) await conn.close();
@@ -180,14 +202,14 @@ export async function resolveDomain(value: string, opts: DiscoveryOptions = {}):
  * UUID). A guest that died meanwhile has a stale pid file and no such
  * process: null, as when libvirt answers.
  */
-export function domainPidResolver(connection: VirtConnection, opts: { io?: PlatformIO; runDir?: string } = {}): (nameOrUuid: string) => Promise<number | null> {
+export function domainPidResolver(connection: VirtConnection, opts: { io?: PlatformIO; runDir?: string; timeoutMs?: number } = {}): (nameOrUuid: string) => Promise<number | null> {
   const io = opts.io ?? liveIO;
   const runDir = opts.runDir ?? QEMU_RUN_DIR;
   const lastName = new Map<string, string>();
   return async (nameOrUuid) => {
     let name: string;
     try {
-      name = await withConnection({ connection }, async (hv) => hv.domainGetName(await lookupDomain(hv, nameOrUuid, connection.uri)));
+      name = await withConnection({ connection, timeoutMs: opts.timeoutMs }, async (hv) => hv.domainGetName(await lookupDomain(hv, nameOrUuid, connection.uri)));
     } catch (err) {
       // libvirt answered: no such domain.
       if (err instanceof VirtTierError && err.code === 'OPT_INVAL') {

@@ -1,5 +1,5 @@
 /**
- * domainPidResolver while libvirtd cannot be reached: a guest libvirt
+ * domainPidResolver while libvirtd cannot be reached or does not answer: a guest libvirt
  * named before is found through its pid file and checked against the real
  * process's command line (name and UUID). libvirt itself is a stand-in
  * here (a connection that answers two lookups, or refuses as a stopped
@@ -37,10 +37,14 @@ async function waitCmdline(pid: number, needle: string): Promise<void> {
 /** libvirt as the resolver sees it: up (it knows `domains`, uuid -> name) or down (what a stopped libvirtd answers). */
 class StandInConnection extends VirtConnection {
   up = true;
+  /** libvirtd that accepts the call and never answers (hung in its shutdown) */
+  hung = false;
+  resets = 0;
   constructor(readonly domains: Map<string, string>) {
     super('qemu:///system');
   }
   override async get(): Promise<Hypervisor> {
+    if (this.hung) return new Promise<Hypervisor>(() => undefined);
     if (!this.up) throw new VirtTierError('OPT_UNAVAILABLE', "cannot connect to libvirt at qemu:///system: Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory", { field: '--connect', value: this.uri });
     const lookup = async (value: string): Promise<unknown> => {
       const name = this.domains.get(value) ?? [...this.domains.values()].find((n) => n === value);
@@ -53,7 +57,9 @@ class StandInConnection extends VirtConnection {
       domainGetName: async (dom: { name: string }) => dom.name,
     } as unknown as Hypervisor;
   }
-  override async reset(): Promise<void> {}
+  override async reset(): Promise<void> {
+    this.resets++;
+  }
 }
 
 test('domainPidResolver while libvirtd is down: the guest libvirt last named, through its pid file and command line; never a process whose name or UUID differ', async (t) => {
@@ -74,6 +80,16 @@ test('domainPidResolver while libvirtd is down: the guest libvirt last named, th
 
   connection.up = false;
   assert.equal(await resolve(UUID), guest.pid, 'libvirt down: the name it gave last time, the same process');
+  // libvirtd that never answers: the lookup gives up at its deadline, drops the connection, and the pid file answers.
+  const hungResolve = domainPidResolver(connection, { runDir, timeoutMs: 50 });
+  connection.up = true;
+  assert.equal(await hungResolve(UUID), guest.pid, 'libvirt up again: named');
+  connection.hung = true;
+  const resetsBefore = connection.resets;
+  assert.equal(await hungResolve(UUID), guest.pid, 'libvirt hung: the pid file, after the deadline');
+  assert.equal(connection.resets, resetsBefore + 1, 'the hung connection is dropped');
+  connection.hung = false;
+  connection.up = false;
   assert.equal(await resolve(OTHER_UUID), null, 'libvirt down: a value it never named resolves to nothing');
 
   // The pid file now names a process that says it is vt-a but has another UUID: not our guest.
