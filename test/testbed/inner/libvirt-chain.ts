@@ -318,15 +318,21 @@ async function lifecyclePart(): Promise<void> {
   const victim = guests.get('vt-numa')!;
   const survivor = guests.get('vt-file')!;
   const pid = Number(readFileSync('/run/libvirtd.pid', 'utf8').trim());
+  const stopAt = Date.now();
   process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 300; i++) {
+  let libvirtdStopped = false;
+  for (let i = 0; i < 300 && !libvirtdStopped; i++) {
     try {
       process.kill(pid, 0);
       await sleep(100);
     } catch {
-      break;
+      libvirtdStopped = true;
     }
   }
+  // A libvirtd hung in its shutdown is recorded, then killed: the daemon must cope with both.
+  out.libvirtdStop = { stopped: libvirtdStopped, ms: Date.now() - stopAt };
+  if (!libvirtdStopped) process.kill(pid, 'SIGKILL');
+  progress('libvirtd stopped', out.libvirtdStop);
   phase = 'libvirtd-down';
   process.kill(qemuPid(victim.spec.name), 'SIGKILL');
   // The survivor is still tiered: a round that scanned its QEMU (found through its pid file while libvirtd is away).
