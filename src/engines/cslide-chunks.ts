@@ -209,109 +209,136 @@ export function addBytesByGuest(t: ChunkRows, rows: Int32Array, out: Map<number,
 }
 
 /**
- * One node's rows of one pool and their count orders, each made once per
- * plan: a pair's pools are planned twice when they share its quota, and the
- * hot and cold lists of a node are the two ends of one counting sort.
+ * One node's rows of one pool, kept by count as they are added: a count
+ * order (hottest or coldest first, ties by guest then address) is then
+ * the buckets one after another, each in the order its rows came, which
+ * is place order when the rows came in it (the planner adds each guest's
+ * ranges in address order, guests in turn). That is exactly what the
+ * stable counting sort over place-ordered rows it replaces gave, without
+ * the sort's passes over every row (issue 11: at 1 TiB in 2 MiB pages the
+ * sorts, filters and fact passes were half of a plan). Rows that came out
+ * of place order get each bucket sorted by place (stable, so equal places
+ * keep their arrival order, as the sort before did); counts that are not
+ * integers in 0..1e6 send every order to the comparator sort.
  */
 export class NodeRows {
-  readonly list = new RowList();
+  /** row ids by count (countable counts only), each in arrival order */
+  private readonly buckets: (RowList | undefined)[] = [];
+  /** bytes of each bucket's rows (whole pages: integers, so any order of addition gives the same sum) */
+  private readonly bucketBytes: number[] = [];
+  /** rows whose count a counting sort cannot take */
+  private readonly odd = new RowList();
   private readonly sorted = new Map<string, Int32Array>();
-  private facts?: RowFacts;
+  private countMax = 0;
+  private placed = true;
+  private lastGuest = -1;
+  private lastStart = -Infinity;
+  private largest = 0;
+  private total = 0;
+  private all?: Int32Array;
 
   constructor(private readonly t: ChunkRows) {}
 
-  rows(): Int32Array {
-    return this.list.view();
+  /** Adds row `id` (its count, guest, start and page size are the row's own, passed to spare the reads). */
+  add(id: number, count: number, guest: number, start: number, pageSizeBytes: number, bytes: number): void {
+    if (guest < this.lastGuest || (guest === this.lastGuest && start < this.lastStart)) this.placed = false;
+    this.lastGuest = guest;
+    this.lastStart = start;
+    if (pageSizeBytes > this.largest) this.largest = pageSizeBytes;
+    this.total++;
+    if (Number.isInteger(count) && count >= 0 && count <= 1_000_000) {
+      let b = this.buckets[count];
+      if (b === undefined) {
+        b = this.buckets[count] = new RowList();
+        this.bucketBytes[count] = 0;
+        if (count > this.countMax) this.countMax = count;
+      }
+      b.push(id);
+      this.bucketBytes[count]! += bytes;
+    } else this.odd.push(id);
   }
 
-  /** All rows in `order` (byCount, from the facts found once: not a pass per order). */
-  byCount(order: 'hottest' | 'coldest'): Int32Array {
-    let out = this.sorted.get(order);
-    if (!out) {
-      const f = this.rowFacts();
-      const rows = this.rows();
-      out = f.countMax < 0
-        ? sortRows(rows, order === 'hottest' ? hottestFirst(this.t) : coldestFirst(this.t))
-        : countingSort(this.t, f.placed ? rows : sortRows(rows, byPlace(this.t)), f.countMax, order === 'hottest');
-      this.sorted.set(order, out);
+  get length(): number {
+    return this.total;
+  }
+
+  /** All rows in arrival order (row ids grow as rows are added, so: ascending ids). */
+  rows(): Int32Array {
+    if (this.all === undefined) {
+      const out = new Int32Array(this.total);
+      let n = 0;
+      for (const b of this.buckets) if (b) out.set(b.view(), (n += b.length) - b.length);
+      out.set(this.odd.view(), n);
+      this.all = out.sort();
     }
-    return out;
+    return this.all;
+  }
+
+  /** All rows in `order`. */
+  byCount(order: 'hottest' | 'coldest'): Int32Array {
+    if (this.odd.length > 0) {
+      let out = this.sorted.get(order);
+      if (!out) this.sorted.set(order, (out = byCount(this.t, this.rows(), order)));
+      return out;
+    }
+    return this.where(-Infinity, true, order);
   }
 
   /**
    * The hot (count >= threshold) or cold (< threshold) rows in `order`:
-   * byCount of whereCount. When the counting sort takes every row (small
-   * integer counts, rows in place order) that is a prefix or suffix of
-   * `byCount(order)`, as its order within each part is the same.
+   * the buckets on that side of the threshold, hottest or coldest first.
    */
   where(threshold: number, hot: boolean, order: 'hottest' | 'coldest'): Int32Array {
     const key = `${hot}/${order}/${threshold}`;
     let out = this.sorted.get(key);
     if (out) return out;
-    const f = this.rowFacts();
-    if (f.countMax >= 0 && f.placed) {
-      const all = this.byCount(order);
-      const count = this.t.accessCount;
-      // hottest first the hot rows lead; coldest first the cold ones do
-      const leading = (order === 'hottest') === hot;
-      // `all` is sorted by count, so the rows that lead are a prefix: binary search for its end
-      const hottest = order === 'hottest';
-      let cut = 0;
-      let hi = all.length;
-      while (cut < hi) {
-        const mid = (cut + hi) >>> 1;
-        if ((count[all[mid]!]! >= threshold) === hottest) cut = mid + 1;
-        else hi = mid;
-      }
-      out = leading ? all.subarray(0, cut) : all.subarray(cut);
-    } else {
+    if (this.odd.length > 0) {
       out = byCount(this.t, whereCount(this.t, this.rows(), threshold, hot), order);
+    } else {
+      // buckets lo..hi: count >= threshold, or < threshold
+      const lo = hot ? Math.max(0, Math.ceil(threshold)) : 0;
+      const hi = hot ? this.countMax : Math.min(this.countMax, Math.ceil(threshold) - 1);
+      let n = 0;
+      for (let c = lo; c <= hi; c++) n += this.buckets[c]?.length ?? 0;
+      out = this.t.scratch(n);
+      let at = 0;
+      const hottest = order === 'hottest';
+      for (let k = 0; k <= hi - lo; k++) {
+        const b = this.bucket(hottest ? hi - k : lo + k);
+        if (b === undefined) continue;
+        out.set(b, at);
+        at += b.length;
+      }
     }
     this.sorted.set(key, out);
     return out;
   }
 
+  /** sumBytes of where(threshold, hot, ...), from the sums kept per count. */
+  whereBytes(threshold: number, hot: boolean): number {
+    if (this.odd.length > 0) return sumBytes(this.t, this.where(threshold, hot, 'hottest'));
+    const lo = hot ? Math.max(0, Math.ceil(threshold)) : 0;
+    const hi = hot ? this.countMax : Math.min(this.countMax, Math.ceil(threshold) - 1);
+    let n = 0;
+    for (let c = lo; c <= hi; c++) n += this.bucketBytes[c] ?? 0;
+    return n;
+  }
+
+  /** Bucket `count` in place order (sorted once when rows came out of it). */
+  private bucket(count: number): Int32Array | undefined {
+    const b = this.buckets[count];
+    if (b === undefined || b.length === 0) return undefined;
+    if (this.placed) return b.view();
+    const key = `place/${count}`;
+    let out = this.sorted.get(key);
+    if (!out) this.sorted.set(key, (out = sortRows(b.view(), byPlace(this.t))));
+    return out;
+  }
+
   /** The largest page size of the rows (0 when none). */
   largestPageBytes(): number {
-    return this.rowFacts().largestPageBytes;
+    return this.largest;
   }
-
-  /**
-   * countableMax, isPlaced and the largest page size of all rows in one
-   * pass, once: planning starts after every row was pushed, and each of
-   * them was a pass of its own per order (issue 11, bench/scale.ts).
-   */
-  private rowFacts(): RowFacts {
-    if (this.facts === undefined) {
-      const rows = this.rows();
-      const { guest, start, accessCount: count, pageSizeBytes: size } = this.t;
-      let countMax = 0;
-      let placed = true;
-      let largestPageBytes = 0;
-      for (let i = 0; i < rows.length; i++) {
-        const id = rows[i]!;
-        const c = count[id]!;
-        if (countMax >= 0) {
-          if (!Number.isInteger(c) || c < 0 || c > 1_000_000) countMax = -1;
-          else if (c > countMax) countMax = c;
-        }
-        if (placed && i > 0) {
-          const a = rows[i - 1]!;
-          if ((guest[a]! - guest[id]! || start[a]! - start[id]!) > 0) placed = false;
-        }
-        if (size[id]! > largestPageBytes) largestPageBytes = size[id]!;
-      }
-      this.facts = { countMax, placed, largestPageBytes };
-    }
-    return this.facts;
-  }
-}
-
-/** What NodeRows learns of its rows in one pass: countableMax (-1: not countable), isPlaced, the largest page size. */
-interface RowFacts {
-  countMax: number;
-  placed: boolean;
-  largestPageBytes: number;
 }
 
 /** One pool's NodeRows by node id: small ids index an array (a lookup per range), any other id a Map. */

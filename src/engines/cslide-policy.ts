@@ -320,11 +320,10 @@ function planPool(pair: NodePair, pool: PoolKind, t: ChunkRows, dram: NodeRows, 
   const reserve = Math.max(0, input.hotReserveBytes, highWatermark !== undefined && pool === 'regular' ? highWatermark : 0);
   const thr = input.hotThreshold;
 
-  const dramRows = dram.rows();
-  const aepRows = aep.rows();
   let hotOnAep = aep.where(thr, true, 'hottest');
   const restOnAep = aep.where(thr, false, 'hottest');
-  let coldOnDram = dram.where(thr, false, 'coldest');
+  const coldOnDramAll = dram.where(thr, false, 'coldest');
+  let coldOnDram = coldOnDramAll;
   // Per node, in a loop (NodeRows), not Math.max(...spread): 1 TiB in 2 MiB chunks is 524K arguments, past the call stack (bench/scale.ts).
   const largestPage = Math.max(dram.largestPageBytes(), aep.largestPageBytes());
 
@@ -337,7 +336,8 @@ function planPool(pair: NodePair, pool: PoolKind, t: ChunkRows, dram: NodeRows, 
   const shareDemoted: HostMove[] = [];
   let shareFreed = 0;
   if (shares && shares.some((x) => x !== undefined)) {
-    const alloc = allocateShares(t, dramRows, aepRows, free, thr, shares);
+    const dramRows = dram.rows();
+    const alloc = allocateShares(t, dramRows, aep.rows(), free, thr, shares);
     const onDram = addBytesByGuest(t, dramRows, new Map());
     // Over-allocated guests: their pages on D, coldest first, down to the allocation.
     const over = dram.byCount('coldest');
@@ -369,7 +369,9 @@ function planPool(pair: NodePair, pool: PoolKind, t: ChunkRows, dram: NodeRows, 
 
   // 1. hot pages: into free room, then in place of cold pages (a free page on either node lets the two alternate)
   const canDisplace = free + shareFreed + freeAep >= largestPage;
-  const hotCap = Math.min(quotaUp, free + shareFreed + (canDisplace ? Math.min(quotaDown, sumBytes(t, coldOnDram)) : 0));
+  // The cold list's bytes from the node's sums unless the shares step cut the list.
+  const coldOnDramBytes = coldOnDram === coldOnDramAll ? dram.whereBytes(thr, false) : sumBytes(t, coldOnDram);
+  const hotCap = Math.min(quotaUp, free + shareFreed + (canDisplace ? Math.min(quotaDown, coldOnDramBytes) : 0));
   const promoted: HostMove[] = [];
   const hot = new ChunkCursor(t, hotOnAep).take(hotCap, pair.aep, pair.dram, 'promote', pool, promoted);
   free += shareFreed;
@@ -548,14 +550,15 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
     const thrash = input.thrash;
     const ranges = g.accessMap.ranges;
     const { starts, pageCounts, pageSizes, accessCounts, nodes: nodeCol, flags } = ranges;
-    for (let i = 0; i < ranges.length; i++) {
+    for (let i = 0, n = ranges.length; i < n; i++) {
       const node = nodeCol[i]!;
       const pageCount = pageCounts[i]!;
       // Pages not present or on an unknown node (-1) cannot be moved: skip.
       if ((flags[i]! & 1) === 0 || node < 0 || pageCount <= 0) continue;
       const start = starts[i]!;
       const pageSizeBytes = pageSizes[i]!;
-      const vma = vmaOf(start);
+      // the last range's VMA holds this one, as a rule: no call then
+      const vma: AccessMapVma | undefined = lastVma && start >= lastVma.start && start < lastVma.end ? lastVma : vmaOf(start);
       if (vma !== lastVma || pageSizeBytes !== lastPageSizeBytes) {
         lastVma = vma;
         lastPageSizeBytes = pageSizeBytes;
@@ -576,7 +579,7 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
       }
       const list = lastRows;
       if (!thrash) {
-        list.list.push(t.add(guest, start, pageCount, pageSizeBytes, accessCount));
+        list.add(t.add(guest, start, pageCount, pageSizeBytes, accessCount), accessCount, guest, start, pageSizeBytes, pageCount * pageSizeBytes);
         continue;
       }
       // Pages the thrash guard holds stay out of this round's candidates; the rest keep their runs.
@@ -586,7 +589,7 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
         const keep = k < pageCount && !held;
         if (keep && runStart < 0) runStart = k;
         if (!keep && runStart >= 0) {
-          list.list.push(t.add(guest, start + runStart * pageSizeBytes, k - runStart, pageSizeBytes, accessCount));
+          list.add(t.add(guest, start + runStart * pageSizeBytes, k - runStart, pageSizeBytes, accessCount), accessCount, guest, start + runStart * pageSizeBytes, pageSizeBytes, (k - runStart) * pageSizeBytes);
           runStart = -1;
         }
       }
