@@ -239,6 +239,26 @@ export class NodeRows {
 
   constructor(private readonly t: ChunkRows) {}
 
+  /** Empties it for the next plan, keeping its lists' memory (a plan per second must not make a second's garbage of them). */
+  reset(): void {
+    for (let c = 0; c < this.buckets.length; c++) {
+      const b = this.buckets[c];
+      if (b) {
+        b.length = 0;
+        this.bucketBytes[c] = 0;
+      }
+    }
+    this.odd.length = 0;
+    this.sorted.clear();
+    this.countMax = 0;
+    this.placed = true;
+    this.lastGuest = -1;
+    this.lastStart = -Infinity;
+    this.largest = 0;
+    this.total = 0;
+    this.all = undefined;
+  }
+
   /** Adds row `id` (its count, guest, start and page size are the row's own, passed to spare the reads). */
   add(id: number, count: number, guest: number, start: number, pageSizeBytes: number, bytes: number): void {
     if (guest < this.lastGuest || (guest === this.lastGuest && start < this.lastStart)) this.placed = false;
@@ -251,8 +271,8 @@ export class NodeRows {
       if (b === undefined) {
         b = this.buckets[count] = new RowList();
         this.bucketBytes[count] = 0;
-        if (count > this.countMax) this.countMax = count;
       }
+      if (count > this.countMax) this.countMax = count;
       b.push(id);
       this.bucketBytes[count]! += bytes;
     } else this.odd.push(id);
@@ -347,6 +367,12 @@ export class PoolRows {
   private readonly other = new Map<number, NodeRows>();
 
   constructor(private readonly t: ChunkRows) {}
+
+  /** Empties every node's rows for the next plan (an emptied NodeRows plans as no rows). */
+  reset(): void {
+    for (const rows of this.small) rows?.reset();
+    for (const rows of this.other.values()) rows.reset();
+  }
 
   get(node: number): NodeRows | undefined {
     return (node | 0) === node && node >= 0 && node < 1024 ? this.small[node] : this.other.get(node);

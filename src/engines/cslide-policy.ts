@@ -163,6 +163,8 @@ export interface HostPlan {
  * numbers), so one table serves every call.
  */
 const chunkRows = new ChunkRows();
+/** Each pool's node rows, emptied and refilled by every plan (their lists keep their memory). */
+const poolRowsCache = new Map<PoolKind, PoolRows>();
 
 /** Takes whole pages from the front of a sorted chunk list, up to a number of bytes. */
 class ChunkCursor {
@@ -568,7 +570,12 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
         lastRows = undefined;
         if (input.pools[pool] && pageSizeBytes % unit === 0) {
           nodes = byPool.get(pool);
-          if (!nodes) byPool.set(pool, (nodes = new PoolRows(t)));
+          if (!nodes) {
+            nodes = poolRowsCache.get(pool);
+            if (!nodes) poolRowsCache.set(pool, (nodes = new PoolRows(t)));
+            nodes.reset();
+            byPool.set(pool, nodes);
+          }
         }
       }
       if (!nodes) continue;
