@@ -224,6 +224,42 @@ export class DamonKdamonds {
   }
 }
 
+let contextKeyIds = 0;
+
+/**
+ * Keys for one tracker's kdamond contexts (DamonKdamonds.start rewrites a
+ * context only when its key changed): equal keys mean equal contexts. The
+ * regions are compared number by number with the last ones keyed, not
+ * joined into text every cycle (a guest's 10K regions were about 300 KB of
+ * JSON a cycle, and as much garbage). Keys of two instances never match.
+ */
+export class ContextKeys {
+  private readonly id = ++contextKeyIds;
+  private starts = new Float64Array(0);
+  private ends = new Float64Array(0);
+  private count = -1;
+  private version = 0;
+
+  /** The key of a context of `fixed` settings (numbers and strings) over `regions`. */
+  of(fixed: string, regions: readonly { start: number; end: number }[]): string {
+    let same = regions.length === this.count;
+    for (let i = 0; same && i < regions.length; i++) same = regions[i]!.start === this.starts[i] && regions[i]!.end === this.ends[i];
+    if (!same) {
+      if (this.starts.length < regions.length) {
+        this.starts = new Float64Array(regions.length);
+        this.ends = new Float64Array(regions.length);
+      }
+      for (let i = 0; i < regions.length; i++) {
+        this.starts[i] = regions[i]!.start;
+        this.ends[i] = regions[i]!.end;
+      }
+      this.count = regions.length;
+      this.version++;
+    }
+    return `${this.id}/${fixed}/${this.version}`;
+  }
+}
+
 /** One owner per PlatformIO (one live kernel per daemon process, or one test tree) unless a tracker is given its own. */
 const owners = new WeakMap<PlatformIO, DamonKdamonds>();
 export function kdamondsFor(io: PlatformIO): DamonKdamonds {

@@ -35,7 +35,7 @@ import { AccessRanges } from './access-ranges.js';
 import { CycleGate, type ScanCycleOptions, type ScanTarget, type Tracker, type TrackerEntry, type TrackerProbe } from './tracker.js';
 import { filterVmas } from './proc-vmas.js';
 import { parseSmapsSized, type SizedVma } from './damon.js';
-import { kdamondsFor, type DamonKdamonds } from './damon-contexts.js';
+import { ContextKeys, kdamondsFor, type DamonKdamonds } from './damon-contexts.js';
 import { KDAMONDS, kdamondDir, writePaddrContext, type DamonRegion } from './damon-sysfs.js';
 import { liveIO, type KernelFileIO, type PlatformIO } from '../platform/io.js';
 import { probeDamon } from '../platform/damon-probe.js';
@@ -529,6 +529,7 @@ export class DamonPaddrTracker implements Tracker {
   private sourcePid = -1;
   private slot: number | undefined;
   private readonly gate = new CycleGate('damon-paddr');
+  private readonly contextKeys = new ContextKeys();
   private readonly chunkPages: number;
   /** bytes of the last cycle's page runs (bench/tracker-memory.ts) */
   lastStateBytes?: number;
@@ -685,7 +686,7 @@ export class DamonPaddrTracker implements Tracker {
       samplesPerWindow = loop;
       // damon_set_attrs() refuses min_nr_regions < 3
       const nr = Math.max(3, regions.length);
-      const key = JSON.stringify([sampleUs, aggrUs, regions.map((r) => [r.start, r.end])]);
+      const key = this.contextKeys.of(`${sampleUs}/${aggrUs}`, regions);
       await this.kdamonds.start(slot, key, () => writePaddrContext(this.kdamonds.sysfs, slot, { sampleUs, aggrUs, minNrRegions: nr, maxNrRegions: nr, regions }));
       let kdamondPid = -1;
       try {

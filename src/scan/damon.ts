@@ -49,7 +49,7 @@ import {
   type DamonRegion,
   type TriedRegion,
 } from './damon-sysfs.js';
-import { kdamondsFor, probeDamonVaddr, type DamonKdamonds } from './damon-contexts.js';
+import { ContextKeys, kdamondsFor, probeDamonVaddr, type DamonKdamonds } from './damon-contexts.js';
 
 export const DAMON_REGION_BYTES = 2 * 1024 * 1024;
 /** How often a waiting cycle checks that its target still exists. */
@@ -159,6 +159,7 @@ export class DamonVaddrTracker implements Tracker {
   private readonly kdamonds: DamonKdamonds;
   private slot: number | undefined;
   private readonly gate = new CycleGate('damon-vaddr');
+  private readonly contextKeys = new ContextKeys();
 
   constructor(opts: DamonVaddrOptions = {}) {
     this.io = opts.io ?? liveIO;
@@ -208,7 +209,7 @@ export class DamonVaddrTracker implements Tracker {
     if (this.slot === undefined) this.slot = await this.kdamonds.acquire();
     const slot = this.slot;
     // The context is rewritten only when it changed (or a pool resize wiped it: the owner tracks that).
-    const key = JSON.stringify([pid, sampleUs, aggrUs, regions.map((r) => [r.start, r.end])]);
+    const key = this.contextKeys.of(`${pid}/${sampleUs}/${aggrUs}`, regions);
     const write = (): Promise<void> => writeContext(this.kdamonds.sysfs, slot, {
       pid, sampleUs, aggrUs,
       updateUs: aggrUs * 4 + 60_000_000,

@@ -10,7 +10,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryIO } from '../../src/platform/io.js';
 import { SysError } from '../../src/native/errors.js';
-import { DamonKdamonds } from '../../src/scan/damon-contexts.js';
+import { ContextKeys, DamonKdamonds } from '../../src/scan/damon-contexts.js';
 import { KDAMONDS } from '../../src/scan/damon-sysfs.js';
 
 class DamonSysfs extends MemoryIO {
@@ -177,4 +177,20 @@ describe('DamonKdamonds: many trackers, one owner', () => {
     await assert.rejects(dropped, { name: 'AbortError' });
     assert.equal(await owner.command(async () => 'next'), 'next');
   });
+});
+
+test('ContextKeys: the same settings and regions give the same key; any changed region, setting or instance another', () => {
+  const a = new ContextKeys();
+  const r = [{ start: 0x1000, end: 0x3000 }, { start: 0x5000, end: 0x9000 }];
+  const k1 = a.of('1/2', r);
+  assert.equal(a.of('1/2', r.map((x) => ({ ...x }))), k1, 'equal regions in a new array');
+  assert.notEqual(a.of('1/3', r), k1, 'another setting');
+  const k2 = a.of('1/2', [r[0]!, { start: 0x5000, end: 0xa000 }]);
+  assert.notEqual(k2, k1, 'one end moved');
+  const k3 = a.of('1/2', r);
+  assert.notEqual(k3, k2, 'back to the first regions: a change again (the slot holds the second ones)');
+  assert.notEqual(a.of('1/2', [r[0]!]), k3, 'one region fewer');
+  assert.notEqual(a.of('1/2', []), a.of('1/2', [r[0]!]));
+  const b = new ContextKeys();
+  assert.notEqual(b.of('1/2', r), a.of('1/2', r), 'two trackers never share a key');
 });
