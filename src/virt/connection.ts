@@ -23,17 +23,21 @@ export class VirtConnection {
   private opening: Promise<Hypervisor> | undefined;
   /** bumped by reset: an open that was under way then is not kept (it may have hung on a libvirtd in its shutdown) */
   private generation = 0;
+  /** calls under way on each handle (`use`), and the handles reset dropped while calls were under way */
+  private readonly inUse = new Map<Hypervisor, number>();
+  private readonly closeWhenIdle = new Set<Hypervisor>();
 
-  constructor(readonly uri: string = DEFAULT_LIBVIRT_URI) {}
+  /** `open` makes and opens a handle (default: the binding's Hypervisor, connectOpen); tests give their own. */
+  constructor(readonly uri: string = DEFAULT_LIBVIRT_URI, private readonly open: (uri: string) => Promise<Hypervisor> = openHypervisor) {}
 
   /** The open connection, opening it first when needed. Throws OPT_UNAVAILABLE naming the URI. */
   async get(): Promise<Hypervisor> {
     if (this.hypervisor) return this.hypervisor;
     const generation = this.generation;
     const opening = (this.opening ??= (async () => {
-      const hv = new Hypervisor({ uri: this.uri });
+      let hv: Hypervisor;
       try {
-        await hv.connectOpen();
+        hv = await this.open(this.uri);
       } catch (err) {
         throw new VirtTierError('OPT_UNAVAILABLE', `cannot connect to libvirt at ${this.uri}: ${libvirtMessage(err)}`, {
           field: '--connect',
@@ -41,7 +45,7 @@ export class VirtConnection {
         });
       }
       if (this.generation !== generation) {
-        await hv.connectClose().catch(() => undefined);
+        await closeQuietly(hv);
         throw new VirtTierError('OPT_UNAVAILABLE', `libvirt at ${this.uri}: the connection was reset while it opened`, { field: '--connect', value: this.uri });
       }
       this.hypervisor = hv;
@@ -50,6 +54,28 @@ export class VirtConnection {
       if (this.opening === opening) this.opening = undefined;
     }));
     return opening;
+  }
+
+  /**
+   * Runs `fn` on the open connection (opening it first). A reset meanwhile
+   * does not close the handle under `fn`: libvirt leaves it to the caller
+   * never to close a connection another thread is using (the binding runs
+   * each call on a threadpool thread), so the handle is closed once its
+   * last call has settled.
+   */
+  async use<T>(fn: (hv: Hypervisor) => Promise<T>): Promise<T> {
+    const hv = await this.get();
+    this.inUse.set(hv, (this.inUse.get(hv) ?? 0) + 1);
+    try {
+      return await fn(hv);
+    } finally {
+      const left = this.inUse.get(hv)! - 1;
+      if (left > 0) this.inUse.set(hv, left);
+      else {
+        this.inUse.delete(hv);
+        if (this.closeWhenIdle.delete(hv)) void closeQuietly(hv);
+      }
+    }
   }
 
   /** True when a connection is open (it may still have died underneath: calls then fail and `reset` drops it). */
@@ -64,16 +90,30 @@ export class VirtConnection {
     this.opening = undefined;
     this.generation++;
     if (!hv) return;
-    // The peer may be gone (nothing to release but our handle) or hung: never wait on it for long.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      hv.connectClose().catch(() => undefined),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS).unref())),
-    ]);
-    clearTimeout(timer);
+    if (this.inUse.has(hv)) {
+      this.closeWhenIdle.add(hv);
+      return;
+    }
+    await closeQuietly(hv);
   }
 
   async close(): Promise<void> {
     await this.reset();
   }
+}
+
+/** Closes a handle; the peer may be gone (nothing to release but our handle) or hung: never waits on it for long. */
+async function closeQuietly(hv: Hypervisor): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    hv.connectClose().catch(() => undefined),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS))),
+  ]);
+  clearTimeout(timer);
+}
+
+async function openHypervisor(uri: string): Promise<Hypervisor> {
+  const hv = new Hypervisor({ uri });
+  await hv.connectOpen();
+  return hv;
 }

@@ -62,7 +62,7 @@ export const SHARED_CALL_TIMEOUT_MS = 20_000;
 async function withConnection<T>(opts: DiscoveryOptions, fn: (hv: Hypervisor, conn: VirtConnection) => Promise<T>): Promise<T> {
   const own = opts.connection === undefined;
   const conn = opts.connection ?? new VirtConnection(opts.uri ?? DEFAULT_LIBVIRT_URI);
-  const work = (async () => fn(await conn.get(), conn))();
+  const work = conn.use((hv) => fn(hv, conn));
   try {
     if (own) return await work;
     work.catch(() => undefined); // a call abandoned at the deadline may still fail later

@@ -1,0 +1,72 @@
+/**
+ * VirtConnection's handle rules, over handles that count their closes
+ * (libvirtd itself is in test/integration/libvirt-*.test.ts and the
+ * testbed's libvirtd restart): a reset never closes a handle another call
+ * is using (libvirt leaves that to the caller; the binding runs calls on
+ * threadpool threads), it closes it once the last call settles; an open
+ * under way when a reset comes is not kept; a close that never answers
+ * does not hold the reset.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Hypervisor } from '@unraid/libvirt';
+import { VirtConnection } from '../../src/virt/connection.js';
+
+interface CountingHandle {
+  hv: Hypervisor;
+  closes: number;
+}
+
+function handle(close: () => Promise<void> = async () => undefined): CountingHandle {
+  const h: CountingHandle = { hv: undefined as unknown as Hypervisor, closes: 0 };
+  h.hv = { connectClose: async () => { h.closes++; await close(); } } as unknown as Hypervisor;
+  return h;
+}
+
+test('a reset while a call uses the handle closes it only when that call settles; the next call gets a new handle', async () => {
+  const handles: CountingHandle[] = [];
+  const conn = new VirtConnection('qemu:///system', async () => {
+    const h = handle();
+    handles.push(h);
+    return h.hv;
+  });
+  let release!: () => void;
+  const held = conn.use(() => new Promise<string>((resolve) => (release = () => resolve('answered'))));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(handles.length, 1);
+  await conn.reset();
+  assert.equal(handles[0]!.closes, 0, 'not closed under the call');
+  // a call after the reset opens a handle of its own
+  assert.equal(await conn.use(async (hv) => hv === handles[1]!.hv), true);
+  assert.equal(handles.length, 2);
+  release();
+  assert.equal(await held, 'answered');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(handles[0]!.closes, 1, 'closed once its call settled');
+  assert.equal(handles[1]!.closes, 0, 'the new handle stays open');
+  // no call in flight: a reset closes at once
+  await conn.reset();
+  assert.equal(handles[1]!.closes, 1);
+});
+
+test('an open under way when a reset comes is closed, not kept; a close that never answers does not hold the reset', async () => {
+  const handles: CountingHandle[] = [];
+  let finishOpen!: () => void;
+  const conn = new VirtConnection('qemu:///system', async () => {
+    const h = handle(() => new Promise<void>(() => undefined)); // libvirtd that never answers the close
+    handles.push(h);
+    if (handles.length === 1) await new Promise<void>((resolve) => (finishOpen = resolve));
+    return h.hv;
+  });
+  const first = conn.get();
+  await new Promise((r) => setImmediate(r));
+  await conn.reset();
+  finishOpen();
+  await assert.rejects(first, (err: Error & { code?: string }) => err.code === 'OPT_UNAVAILABLE' && /reset while it opened/.test(err.message));
+  assert.equal(handles[0]!.closes, 1, 'the late handle is closed');
+  assert.equal(await conn.get(), handles[1]!.hv, 'the next get opens anew');
+  const t0 = Date.now();
+  await conn.reset();
+  assert.equal(handles[1]!.closes, 1);
+  assert.ok(Date.now() - t0 < 10_000, 'the reset gave up waiting on the close');
+});
