@@ -23,6 +23,8 @@ export class VirtConnection {
   private opening: Promise<Hypervisor> | undefined;
   /** bumped by reset: an open that was under way then is not kept (it may have hung on a libvirtd in its shutdown) */
   private generation = 0;
+  /** `use` calls run one after another: the tail of the queue */
+  private queue: Promise<unknown> = Promise.resolve();
   /** calls under way on each handle (`use`), and the handles reset dropped while calls were under way */
   private readonly inUse = new Map<Hypervisor, number>();
   private readonly closeWhenIdle = new Set<Hypervisor>();
@@ -57,25 +59,36 @@ export class VirtConnection {
   }
 
   /**
-   * Runs `fn` on the open connection (opening it first). A reset meanwhile
-   * does not close the handle under `fn`: libvirt leaves it to the caller
-   * never to close a connection another thread is using (the binding runs
-   * each call on a threadpool thread), so the handle is closed once its
-   * last call has settled.
+   * Runs `fn` on the open connection (opening it first), after every
+   * earlier `use` has settled. One at a time because the binding runs each
+   * libvirt call on a libuv threadpool thread (4, shared with every file
+   * read of the daemon) and libvirt's client has no RPC timeout: a
+   * libvirtd that stops answering holds each call's thread until its
+   * socket closes, so concurrent lookups could take every thread and stall
+   * the daemon's I/O; queued, they hold at most the threads of one. A
+   * caller that gave up (`signal` aborted) before its turn is dropped
+   * without running. A reset meanwhile does not close the handle under
+   * `fn` (libvirt leaves it to the caller never to close a connection
+   * another thread is using): it is closed once `fn` has settled.
    */
-  async use<T>(fn: (hv: Hypervisor) => Promise<T>): Promise<T> {
-    const hv = await this.get();
-    this.inUse.set(hv, (this.inUse.get(hv) ?? 0) + 1);
-    try {
-      return await fn(hv);
-    } finally {
-      const left = this.inUse.get(hv)! - 1;
-      if (left > 0) this.inUse.set(hv, left);
-      else {
-        this.inUse.delete(hv);
-        if (this.closeWhenIdle.delete(hv)) void closeQuietly(hv);
+  use<T>(fn: (hv: Hypervisor) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const turn = this.queue.then(async () => {
+      if (signal?.aborted) throw new VirtTierError('OPT_UNAVAILABLE', `libvirt at ${this.uri}: the call was given up before its turn`, { field: '--connect', value: this.uri });
+      const hv = await this.get();
+      this.inUse.set(hv, (this.inUse.get(hv) ?? 0) + 1);
+      try {
+        return await fn(hv);
+      } finally {
+        const left = this.inUse.get(hv)! - 1;
+        if (left > 0) this.inUse.set(hv, left);
+        else {
+          this.inUse.delete(hv);
+          if (this.closeWhenIdle.delete(hv)) void closeQuietly(hv);
+        }
       }
-    }
+    });
+    this.queue = turn.catch(() => undefined);
+    return turn;
   }
 
   /** True when a connection is open (it may still have died underneath: calls then fail and `reset` drops it). */

@@ -51,25 +51,36 @@ export interface DiscoveryOptions {
 const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
 /**
- * How long a call on a shared connection (the daemon's) may take. libvirt's
- * client has no RPC timeout: a libvirtd that stops answering (hung in its
- * shutdown, say) would hold a daemon's lookup, and the round waiting on
- * it, for good. Past this the call fails as libvirt unreachable and the
- * connection is dropped; the next call reconnects.
+ * How long a call on a shared connection (the daemon's) may take, its
+ * wait for its turn included (VirtConnection.use runs them one at a time).
+ * libvirt's client has no RPC timeout: a libvirtd that stops answering
+ * (hung in its shutdown, say) would hold a daemon's lookup, and the round
+ * waiting on it, for good. Past this the call fails as libvirt
+ * unreachable; a call that had started drops the connection, so the next
+ * one reconnects.
  */
 export const SHARED_CALL_TIMEOUT_MS = 20_000;
 
 async function withConnection<T>(opts: DiscoveryOptions, fn: (hv: Hypervisor, conn: VirtConnection) => Promise<T>): Promise<T> {
   const own = opts.connection === undefined;
   const conn = opts.connection ?? new VirtConnection(opts.uri ?? DEFAULT_LIBVIRT_URI);
-  const work = conn.use((hv) => fn(hv, conn));
+  const gaveUp = new AbortController();
+  let started = false;
+  const work = conn.use((hv) => {
+    started = true;
+    return fn(hv, conn);
+  }, gaveUp.signal);
   try {
     if (own) return await work;
     work.catch(() => undefined); // a call abandoned at the deadline may still fail later
     const timeoutMs = opts.timeoutMs ?? SHARED_CALL_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new VirtTierError('OPT_UNAVAILABLE', `libvirt at ${conn.uri} did not answer within ${timeoutMs} ms`, { field: '--connect', value: conn.uri })), timeoutMs);
+      timer = setTimeout(() => {
+        gaveUp.abort();
+        const what = started ? 'did not answer' : 'did not take the call (earlier calls, or the connect, under way)';
+        reject(new VirtTierError('OPT_UNAVAILABLE', `libvirt at ${conn.uri} ${what} within ${timeoutMs} ms`, { field: '--connect', value: conn.uri }));
+      }, timeoutMs);
     });
     try {
       return await Promise.race([work, deadline]);
@@ -77,8 +88,9 @@ async function withConnection<T>(opts: DiscoveryOptions, fn: (hv: Hypervisor, co
       clearTimeout(timer);
     }
   } catch (err) {
-    // A failure on a reused connection may mean libvirtd restarted or hung: drop it so the next call reconnects.
-    if (!own && (!(err instanceof VirtTierError) || err.code === 'OPT_UNAVAILABLE')) await conn.reset();
+    // A call that failed on a reused connection may mean libvirtd restarted or hung: drop the
+    // connection so the next call reconnects (one that never got its turn says nothing of it).
+    if (!own && started && (!(err instanceof VirtTierError) || err.code === 'OPT_UNAVAILABLE')) await conn.reset();
     throw err;
   } finally {
     if (own) await conn.close();

@@ -31,17 +31,28 @@ test('a reset while a call uses the handle closes it only when that call settles
     return h.hv;
   });
   let release!: () => void;
+  let ran = 0;
   const held = conn.use(() => new Promise<string>((resolve) => (release = () => resolve('answered'))));
   await new Promise((r) => setImmediate(r));
   assert.equal(handles.length, 1);
   await conn.reset();
   assert.equal(handles[0]!.closes, 0, 'not closed under the call');
-  // a call after the reset opens a handle of its own
-  assert.equal(await conn.use(async (hv) => hv === handles[1]!.hv), true);
-  assert.equal(handles.length, 2);
+  // calls run one at a time: the next waits its turn, and one given up before its turn never runs
+  const next = conn.use(async (hv) => {
+    ran++;
+    return hv === handles[1]!.hv;
+  });
+  const givenUp = new AbortController();
+  const dropped = conn.use(async () => ran++, givenUp.signal);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(ran, 0, 'behind the call under way');
+  givenUp.abort();
   release();
   assert.equal(await held, 'answered');
-  await new Promise((r) => setImmediate(r));
+  assert.equal(await next, true, 'after the reset, a handle of its own');
+  await assert.rejects(dropped, /given up before its turn/);
+  assert.equal(ran, 1);
+  assert.equal(handles.length, 2);
   assert.equal(handles[0]!.closes, 1, 'closed once its call settled');
   assert.equal(handles[1]!.closes, 0, 'the new handle stays open');
   // no call in flight: a reset closes at once
