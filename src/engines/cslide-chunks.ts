@@ -278,10 +278,6 @@ export class NodeRows {
     } else this.odd.push(id);
   }
 
-  get length(): number {
-    return this.total;
-  }
-
   /** All rows in arrival order (row ids grow as rows are added, so: ascending ids). */
   rows(): Int32Array {
     if (this.all === undefined) {
@@ -315,9 +311,7 @@ export class NodeRows {
     if (this.odd.length > 0) {
       out = byCount(this.t, whereCount(this.t, this.rows(), threshold, hot), order);
     } else {
-      // buckets lo..hi: count >= threshold, or < threshold
-      const lo = hot ? Math.max(0, Math.ceil(threshold)) : 0;
-      const hi = hot ? this.countMax : Math.min(this.countMax, Math.ceil(threshold) - 1);
+      const [lo, hi] = this.bucketRange(threshold, hot);
       let n = 0;
       for (let c = lo; c <= hi; c++) n += this.buckets[c]?.length ?? 0;
       out = this.t.scratch(n);
@@ -337,11 +331,15 @@ export class NodeRows {
   /** sumBytes of where(threshold, hot, ...), from the sums kept per count. */
   whereBytes(threshold: number, hot: boolean): number {
     if (this.odd.length > 0) return sumBytes(this.t, this.where(threshold, hot, 'hottest'));
-    const lo = hot ? Math.max(0, Math.ceil(threshold)) : 0;
-    const hi = hot ? this.countMax : Math.min(this.countMax, Math.ceil(threshold) - 1);
+    const [lo, hi] = this.bucketRange(threshold, hot);
     let n = 0;
     for (let c = lo; c <= hi; c++) n += this.bucketBytes[c] ?? 0;
     return n;
+  }
+
+  /** The counts lo..hi of the buckets on one side of `threshold`: >= it (hot) or < it. */
+  private bucketRange(threshold: number, hot: boolean): [number, number] {
+    return hot ? [Math.max(0, Math.ceil(threshold)), this.countMax] : [0, Math.min(this.countMax, Math.ceil(threshold) - 1)];
   }
 
   /** Bucket `count` in place order (sorted once when rows came out of it). */

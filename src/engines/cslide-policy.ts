@@ -559,8 +559,7 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
       if ((flags[i]! & 1) === 0 || node < 0 || pageCount <= 0) continue;
       const start = starts[i]!;
       const pageSizeBytes = pageSizes[i]!;
-      // the last range's VMA holds this one, as a rule: no call then
-      const vma: AccessMapVma | undefined = lastVma && start >= lastVma.start && start < lastVma.end ? lastVma : vmaOf(start);
+      const vma = vmaOf(start);
       if (vma !== lastVma || pageSizeBytes !== lastPageSizeBytes) {
         lastVma = vma;
         lastPageSizeBytes = pageSizeBytes;
