@@ -219,24 +219,25 @@ export function domainPidResolver(connection: VirtConnection, opts: { io?: Platf
   const runDir = opts.runDir ?? QEMU_RUN_DIR;
   const lastName = new Map<string, string>();
   return async (nameOrUuid) => {
-    let name: string;
+    let name: string | undefined;
+    let libvirtSaid = true;
     try {
       name = await withConnection({ connection, timeoutMs: opts.timeoutMs }, async (hv) => hv.domainGetName(await lookupDomain(hv, nameOrUuid, connection.uri)));
+      lastName.set(nameOrUuid, name);
     } catch (err) {
       // libvirt answered: no such domain.
       if (err instanceof VirtTierError && err.code === 'OPT_INVAL') {
         lastName.delete(nameOrUuid);
         return null;
       }
-      const last = lastName.get(nameOrUuid);
-      if (last === undefined) return null;
-      const proc = await findQemuProcess(last, io, runDir);
-      if (!proc) return null;
-      if (UUID_RE.test(nameOrUuid) && normalUuid(proc.cmdline.uuid ?? '') !== normalUuid(nameOrUuid)) return null;
-      return proc.pid;
+      name = lastName.get(nameOrUuid);
+      libvirtSaid = false;
     }
-    lastName.set(nameOrUuid, name);
-    return (await findQemuProcess(name, io, runDir))?.pid ?? null;
+    const proc = name === undefined ? null : await findQemuProcess(name, io, runDir);
+    if (!proc) return null;
+    // Without libvirt's word for it, the command line must carry the task's UUID too.
+    if (!libvirtSaid && UUID_RE.test(nameOrUuid) && normalUuid(proc.cmdline.uuid ?? '') !== normalUuid(nameOrUuid)) return null;
+    return proc.pid;
   };
 }
 

@@ -3,8 +3,9 @@
  * (`-object memory-backend-file|ram|memfd`, in the JSON form libvirt >= 7
  * writes or the older `key=value,...` form), which of them are guest NUMA
  * cells (`-numa node,...,memdev=ID`), the guest name (`-name
- * guest=NAME,...`) and UUID (`-uuid`). A backend's `id` is the RAMBlock name QEMU's migration
- * stream uses (`pc.ram` without guest NUMA, `ram-node0`, ... with it).
+ * guest=NAME,...`) and UUID (`-uuid`). A backend's `id` is the RAMBlock
+ * name QEMU's migration stream uses (`pc.ram` without guest NUMA,
+ * `ram-node0`, ... with it).
  */
 
 export interface RamBackend {

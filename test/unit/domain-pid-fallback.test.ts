@@ -2,8 +2,9 @@
  * domainPidResolver while libvirtd cannot be reached or does not answer: a guest libvirt
  * named before is found through its pid file and checked against the real
  * process's command line (name and UUID). libvirt itself is a stand-in
- * here (a connection that answers two lookups, or refuses as a stopped
- * libvirtd does); the processes, pid files and /proc reads are real. The
+ * here (handles that answer two lookups, fail as a stopped libvirtd's do,
+ * or never answer) behind a real VirtConnection; the processes, pid files
+ * and /proc reads are real. The
  * real outage is in the testbed: test/testbed/libvirt-lifecycle.test.ts.
  */
 import { test } from 'node:test';
@@ -13,7 +14,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Hypervisor } from '@unraid/libvirt';
-import { VirtTierError } from '../../src/errors.js';
 import { VirtConnection } from '../../src/virt/connection.js';
 import { domainPidResolver } from '../../src/virt/discovery.js';
 
@@ -34,29 +34,41 @@ async function waitCmdline(pid: number, needle: string): Promise<void> {
   throw new Error(`pid ${pid} never showed ${needle}`);
 }
 
-/** libvirt as the resolver sees it: up (it knows `domains`, uuid -> name) or down (what a stopped libvirtd answers). */
+/**
+ * libvirt as the resolver sees it, behind a real VirtConnection (its queue,
+ * resets and reopens run as in the daemon): up (it knows `domains`, uuid ->
+ * name), down (what a stopped libvirtd answers: the open is refused, a call
+ * on a handle opened before fails), or hung (it takes calls and opens and
+ * never answers).
+ */
 class StandInConnection extends VirtConnection {
   up = true;
-  /** libvirtd that accepts the call and never answers (hung in its shutdown) */
   hung = false;
   constructor(readonly domains: Map<string, string>) {
-    super('qemu:///system');
+    super('qemu:///system', async () => {
+      if (this.hung) return new Promise<Hypervisor>(() => undefined);
+      if (!this.up) throw new Error("Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory");
+      return this.handle();
+    });
   }
-  override async get(): Promise<Hypervisor> {
-    if (this.hung) return new Promise<Hypervisor>(() => undefined);
-    if (!this.up) throw new VirtTierError('OPT_UNAVAILABLE', "cannot connect to libvirt at qemu:///system: Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory", { field: '--connect', value: this.uri });
-    const lookup = async (value: string): Promise<unknown> => {
+  private handle(): Hypervisor {
+    const answer = async <T>(value: () => T): Promise<T> => {
+      if (this.hung) return new Promise<T>(() => undefined);
+      if (!this.up) throw new Error('Cannot recv data: Connection reset by peer');
+      return value();
+    };
+    const lookup = (value: string): Promise<unknown> => answer(() => {
       const name = this.domains.get(value) ?? [...this.domains.values()].find((n) => n === value);
       if (name === undefined) throw new Error(`Domain not found: no domain with matching uuid '${value}'`);
       return { name };
-    };
+    });
     return {
       domainLookupByUUIDString: lookup,
       domainLookupByName: lookup,
-      domainGetName: async (dom: { name: string }) => dom.name,
+      domainGetName: (dom: { name: string }) => answer(() => dom.name),
+      connectClose: async () => undefined,
     } as unknown as Hypervisor;
   }
-  override async reset(): Promise<void> {}
 }
 
 test('domainPidResolver while libvirtd is down: the guest libvirt last named, through its pid file and command line; never a process whose name or UUID differ', async (t) => {
