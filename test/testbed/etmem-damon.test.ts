@@ -45,7 +45,7 @@ test('the damon engine acts through DAMON sysfs as its keys say', { skip: availa
   // (a CI run: 24 regions tried, 0 applied, the cold set swapped out). Pagemap above proves the action.
   const guestA = o.guestA as { pageCount: number; pageSizeBytes: number; hot: number };
   const coldBytes = (guestA.pageCount - guestA.hot) * guestA.pageSizeBytes;
-  assert.ok((viewA.stats?.scheme?.nrTried ?? 0) > 0 && (viewA.stats?.scheme?.szTriedBytes ?? 0) >= coldBytes * 0.6, `the pageout scheme was tried on the cold set (${coldBytes} bytes): ${JSON.stringify(viewA.stats)}`);
+  assert.ok((viewA.stats?.scheme?.nrTried ?? 0) > 0 && (viewA.stats?.scheme?.szTriedBytes ?? 0) >= coldBytes * 0.6, `the pageout scheme was tried on the cold set (${coldBytes} bytes): ${JSON.stringify(viewA.stats)}; after ${String(o.pageoutMs)} ms, node 0 free before ${String(o.node0FreeMiBBeforeA)} MiB, reclaim ${JSON.stringify(o.reclaimBeforeA)} -> ${JSON.stringify(o.reclaimAfterA)}; ${String(o.reportCatchUpMs)} ms of reports after it; the kernel's counters then ${JSON.stringify(o.kernelStatsA)}`);
   assert.ok((o.slotsWhileOn as string[]).filter((s) => s === 'on').length === 1, JSON.stringify(o.slotsWhileOn));
   // After stop: every kdamond off, ours without a context again, the foreign one as it was.
   const slots = o.slotsAfterStop as Array<{ state: string; nrContexts: string }>;

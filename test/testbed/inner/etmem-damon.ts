@@ -52,6 +52,15 @@ function damonTask(project: string, pid: number): string {
   return `\n[task]\nproject=${project}\nengine=damon\nname=guest\ntype=pid\nvalue=${pid}\n`;
 }
 
+/** Reclaim counters from /proc/vmstat: swap-out by kswapd or direct reclaim is not DAMON's pageout (DAMOS pageout counts in neither). */
+function reclaimCounters(): Record<string, number> {
+  const text = readFileSync('/proc/vmstat', 'utf8');
+  const get = (key: string): number => Number(new RegExp(`^${key} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { pswpout: get('pswpout'), pgstealKswapd: get('pgsteal_kswapd'), pgstealDirect: get('pgsteal_direct') };
+}
+/** Node 0's free memory, MiB: the guests are bound there. */
+const node0FreeMiB = (): number => Number(/MemFree:\s+(\d+) kB/.exec(readFileSync('/sys/devices/system/node/node0/meminfo', 'utf8'))?.[1] ?? NaN) / 1024;
+
 const out: Record<string, unknown> = {};
 const zram = setupZramSwap(192);
 progress('zram swap on', zram);
@@ -79,6 +88,8 @@ try {
   guests.push(a);
   out.guestA = { pid: a.pid, pageCount: a.pageCount, pageSizeBytes: a.pageSizeBytes, hot: a.hotPages.length };
   out.beforeA = await swappedShare(a);
+  out.reclaimBeforeA = reclaimCounters();
+  out.node0FreeMiBBeforeA = node0FreeMiB();
   out.addA = add('a.conf', regionProject('pa') + damonEngine('pa', { action: 'pageout', minAge: 5, maxAcc: 0 }) + damonTask('pa', a.pid));
   out.startA = daemon.cli(['project', 'start', '-n', 'pa']);
   out.cmdA = daemon.cli(['engine', 'showtaskpages', '-n', 'pa', '-e', 'damon', '-t', 'guest']);
@@ -91,7 +102,31 @@ try {
   }
   out.pageoutMs = Date.now() - started;
   out.afterA = shareA;
+  out.reclaimAfterA = reclaimCounters();
+  // The task's counters are the engine's last report (every max(1 s, aggr_interval)), so they can
+  // trail a pageout that came between two reports (a CI run: swapped out 80 ms into the wait, the
+  // report 0.7 s older still at 0 tried): wait for a report that has caught up.
+  const coldBytes = (a.pageCount - a.hotPages.length) * a.pageSizeBytes;
+  const reported = (v: unknown): number => (v as { stats?: { scheme?: { szTriedBytes?: number } } } | undefined)?.stats?.scheme?.szTriedBytes ?? 0;
+  const reportStarted = Date.now();
   out.viewA = await taskView(daemon, 'pa', 'guest');
+  while (Date.now() - reportStarted < 30_000 && reported(out.viewA) < coldBytes * 0.6) {
+    await sleep(500);
+    out.viewA = await taskView(daemon, 'pa', 'guest');
+  }
+  out.reportCatchUpMs = Date.now() - reportStarted;
+  {
+    // The kernel's own counters, for the failure message.
+    const slot = (out.viewA as { stats?: { kdamond?: { slot: number } } } | undefined)?.stats?.kdamond?.slot ?? 1;
+    // EBUSY while the daemon's own update_schemes_stats waits for the kdamond (one command at a time).
+    try {
+      write(`${ADMIN}/${slot}/state`, 'update_schemes_stats');
+      const st = `${ADMIN}/${slot}/contexts/0/schemes/0/stats`;
+      out.kernelStatsA = { nrTried: read(`${st}/nr_tried`), szTried: read(`${st}/sz_tried`), nrApplied: read(`${st}/nr_applied`) };
+    } catch (err) {
+      out.kernelStatsA = String(err);
+    }
+  }
   out.slotsWhileOn = [0, 1, 2, 3].map((s) => read(`${ADMIN}/${s}/state`));
   out.stopA = daemon.cli(['project', 'stop', '-n', 'pa']);
   out.slotsAfterStop = [0, 1, 2, 3].map((s) => ({ state: read(`${ADMIN}/${s}/state`), nrContexts: read(`${ADMIN}/${s}/contexts/nr_contexts`) }));
