@@ -37,7 +37,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import type { AccessMap } from '../src/scan/access-map.js';
-import { AccessRanges } from '../src/scan/access-ranges.js';
+import { GiB, GUESTS, M2, guestMap, guestShape } from './scale-input.js';
 import type { ScanTarget, Tracker } from '../src/scan/tracker.js';
 import { ScanObserver } from '../src/feed/scan-observer.js';
 import { planHostCslide, hugetlbPool, type CslideGuest, type NodePools } from '../src/engines/cslide-policy.js';
@@ -48,10 +48,6 @@ import type { TaskRuntime, TaskView } from '../src/model/task-runtime.js';
 import { nodePageStats, type NodePageStats } from '../src/runner/page-report.js';
 import type { EngineTask } from '../src/runner/engine.js';
 
-const GiB = 2 ** 30;
-const M2 = 2 * 1024 * 1024;
-const GUESTS = 50;
-const BASE_TOTAL_BYTES = 16 * GiB;
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
 const cycles = Number(opt('--cycles', '5'));
@@ -62,32 +58,6 @@ const feedClients = Number(opt('--feed-clients', '1'));
 const cycleIntervalMs = Number(opt('--cycle-interval-ms', '0'));
 // V8 flags for each point's process, e.g. --node-flags --max-semi-space-size=2 (the RSS lever virt-tierd uses)
 const nodeFlags = opt('--node-flags', '').split(' ').filter((f) => f !== '');
-
-/** One guest's map: `ranges` runs over `bytes`, counts 0..loop, nodes 0/2 (DRAM/AEP) and 1/3. */
-function guestMap(g: number, bytes: number, hugetlb: boolean, ranges: number, cycle: number): AccessMap {
-  const pageSizeBytes = hugetlb ? M2 : 4096;
-  const pages = bytes / pageSizeBytes;
-  const n = Math.min(ranges, pages);
-  const base = 0x7f0000000000 + g * 2 ** 40;
-  // columns, as the trackers build them (src/scan/access-ranges.ts)
-  const out = new AccessRanges(n);
-  let at = 0;
-  for (let r = 0; r < n; r++) {
-    const count = Math.floor(pages / n) + (r < pages % n ? 1 : 0);
-    // 20% hot, deterministic per range and cycle so every cycle plans something
-    const h = (r * 2654435761 + cycle * 40503 + g) >>> 0;
-    out.push(base + at * pageSizeBytes, count, pageSizeBytes, h % 5 === 0 ? 1 : 0, (g % 2) + (h % 3 === 0 ? 2 : 0), true, false);
-    at += count;
-  }
-  return {
-    pid: 10000 + g,
-    loop: 1,
-    tracker: 'recorded',
-    timeMs: Date.now(),
-    vmas: [{ start: base, end: base + bytes, vmFlags: hugetlb ? ['rd', 'wr', 'ht'] : ['rd', 'wr'], pathname: '' }],
-    ranges: out,
-  };
-}
 
 /** FNV-1a over every move's fields, in plan order: equal digests mean the same moves in the same order. */
 function digestMoves(h: number, moves: ReadonlyArray<{ start: number; pageCount: number; pageSizeBytes: number; fromNode: number; toNode: number; reason: string; accessCount: number }>): number {
@@ -103,10 +73,8 @@ function digestMoves(h: number, moves: ReadonlyArray<{ start: number; pageCount:
 }
 
 async function inner(scale: number, model: 'damon' | '2mib'): Promise<void> {
-  // whole 2 MiB pages per guest: 16 GiB / 50 is not one
-  const guestBytes = Math.floor((BASE_TOTAL_BYTES * scale) / GUESTS / M2) * M2;
+  const { guestBytes, rangesPerGuest } = guestShape(scale, model);
   const totalBytes = guestBytes * GUESTS;
-  const rangesPerGuest = model === 'damon' ? 1000 : guestBytes / M2;
   const observer = new ScanObserver();
   const tasks: EngineTask[] = [];
   const trackers: Tracker[] = [];

@@ -1,0 +1,91 @@
+/**
+ * What one pass over every range costs, against the floor of any pass: the
+ * per-cycle stages that read every range of every guest's AccessMap (the
+ * scan observer's summary with its heat strip, cslide's per-node page
+ * stats, the engine-wide plan), each beside a bare loop over the same
+ * columns that reads what a stage reads and adds one number per range (no
+ * JavaScript pass can cost less). At one range per 2 MiB these passes, not
+ * the bytes, are the daemon's CPU per cycle (bench/scale.ts), so their
+ * ratios to the floor say what any rewrite of a stage could gain.
+ *
+ * The inputs are bench/scale.ts's (bench/scale-input.ts), built before each
+ * cycle outside the timing; the stages run one after another in an order
+ * that turns each cycle, so none always runs on a cold cache.
+ *
+ *   npx tsc -p . && node dist/bench/range-pass.js [--scale 64] [--model 2mib] [--cycles 30]
+ */
+import os from 'node:os';
+import type { AccessMap } from '../src/scan/access-map.js';
+import { summarizeMap } from '../src/feed/heat.js';
+import { nodePageStats } from '../src/runner/page-report.js';
+import { planHostCslide, hugetlbPool, type CslideGuest, type NodePools } from '../src/engines/cslide-policy.js';
+import { GiB, GUESTS, M2, guestMap, guestShape } from './scale-input.js';
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
+const scale = Number(opt('--scale', '64'));
+const model = opt('--model', '2mib') as 'damon' | '2mib';
+const cycles = Number(opt('--cycles', '30'));
+if (!Number.isInteger(scale) || scale < 1) throw new RangeError(`--scale: ${opt('--scale', '')}: allowed: an integer >= 1`);
+if (model !== 'damon' && model !== '2mib') throw new RangeError(`--model: ${String(model)}: allowed: damon|2mib`);
+if (!Number.isInteger(cycles) || cycles < 3) throw new RangeError(`--cycles: ${opt('--cycles', '')}: allowed: an integer >= 3`);
+
+/** The floor: every range's flags, node, size and count read, one sum per range kept per node and hotness. */
+function floorPass(maps: readonly AccessMap[], sums: Float64Array): number {
+  sums.fill(0);
+  for (const map of maps) {
+    const { pageCounts, pageSizes, accessCounts, nodes, flags } = map.ranges;
+    for (let i = 0, len = map.ranges.length; i < len; i++) {
+      const node = nodes[i]!;
+      if ((flags[i]! & 1) === 0 || node < 0) continue;
+      sums[node * 2 + (accessCounts[i]! >= 1 ? 1 : 0)]! += pageCounts[i]! * pageSizes[i]!;
+    }
+  }
+  return sums[0]! > 0 ? 1 : 0;
+}
+
+const { guestBytes, rangesPerGuest } = guestShape(scale, model);
+const nodeBytes = (guestBytes * GUESTS) / 2;
+const pool = (free: number): NodePools => ({ 0: { totalBytes: nodeBytes, freeBytes: free }, 1: { totalBytes: nodeBytes, freeBytes: free }, 2: { totalBytes: nodeBytes, freeBytes: free }, 3: { totalBytes: nodeBytes, freeBytes: free } });
+// as bench/scale.ts plans: both pool kinds, a quarter of each node free
+const pools = { regular: pool(nodeBytes / 4), [hugetlbPool(M2)]: pool(nodeBytes / 4) };
+const sums = new Float64Array(1024);
+let sink = 0;
+const stages: Record<string, (maps: readonly AccessMap[]) => void> = {
+  floor: (maps) => {
+    sink += floorPass(maps, sums);
+  },
+  'observer summary': (maps) => {
+    for (const m of maps) sink += summarizeMap(m).presentBytes;
+  },
+  'node page stats': (maps) => {
+    for (const m of maps) sink += Object.keys(nodePageStats(m, 1)).length;
+  },
+  plan: (maps) => {
+    const guests: CslideGuest[] = maps.map((accessMap, g) => ({ key: `vm${g}`, accessMap }));
+    sink += planHostCslide({ guests, pools, nodePairs: [{ dram: 0, aep: 2 }, { dram: 1, aep: 3 }], hotThreshold: 1, quotaBytes: 1 * GiB, hotReserveBytes: 0, loop: 1 }).moves.length;
+  },
+};
+const names = Object.keys(stages);
+const ms: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+let regions = 0;
+for (let cycle = 0; cycle <= cycles; cycle++) {
+  const maps: AccessMap[] = [];
+  for (let g = 0; g < GUESTS; g++) maps.push(guestMap(g, guestBytes, g % 2 === 0, rangesPerGuest, cycle));
+  regions = maps.reduce((n, m) => n + m.ranges.length, 0);
+  for (let k = 0; k < names.length; k++) {
+    const name = names[(cycle + k) % names.length]!;
+    const t0 = process.hrtime.bigint();
+    stages[name]!(maps);
+    const t1 = process.hrtime.bigint();
+    // the first cycle compiles
+    if (cycle > 0) ms[name]!.push(Number(t1 - t0) / 1e6);
+  }
+}
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const floorMs = median(ms.floor!);
+const rows = names.map((n) => `| ${n} | ${median(ms[n]!).toFixed(2)} | ${((median(ms[n]!) * 1e6) / regions).toFixed(1)} | ${(median(ms[n]!) / floorMs).toFixed(2)}x |`);
+process.stdout.write(
+  `${model} x${scale}: ${GUESTS} guests, ${regions} ranges a cycle, median of ${cycles} cycles (${os.cpus().length} CPUs, Node ${process.version}; checksum ${sink % 1000})\n\n` +
+    '| stage | ms / cycle | ns / range | of the floor |\n|---|---:|---:|---:|\n' + rows.join('\n') + '\n',
+);
