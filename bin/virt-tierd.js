@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=4
 // Entry point: the compiled daemon (npm run build writes dist/).
 //
 // --max-semi-space-size=4 (MiB; V8's default on 64-bit is 16): a daemon's
@@ -12,13 +12,6 @@
 // 16-256 GiB. `-m` passes the same flag to the daemon it forks
 // (DAEMON_NODE_FLAGS in src/daemon/main.ts); `node bin/virt-tierd.js` runs
 // without it.
-//
-// MALLOC_ARENA_MAX=1: glibc's malloc gives threads that allocate (V8's GC
-// and compiler workers, libuv's pool) arenas of their own, up to 8 per
-// core, each keeping what was freed in it; one held the RSS lower at the
-// same CPU (DAEMON_ENV in src/daemon/main.ts has the figures). This line
-// sets it whatever the caller's environment says; `-m` keeps a value the
-// caller set.
 //
 // First, before any module is loaded: a SIGUSR1 listener. Without one, Node
 // answers SIGUSR1 by opening its inspector on 127.0.0.1:9229, where any local

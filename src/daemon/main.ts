@@ -86,18 +86,6 @@ function defaultPidFile(args: DaemonArgs): string {
  */
 export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
 
-/**
- * Environment of the daemon that -m forks, as bin/virt-tierd.js's first
- * line gives the one started directly, unless the caller's environment
- * sets the variable itself. MALLOC_ARENA_MAX=1: glibc gives each thread
- * that allocates (V8's GC and compiler workers, libuv's pool) an arena of
- * its own, up to 8 per core, and what is freed stays in each. The daemon's
- * objects live in V8's heap, not malloc's, so one arena costs no CPU that
- * bench/scale.ts can see, and it held RSS 4-16 MiB lower from 16 GiB to
- * 1 TiB tracked (two arenas: 1-15; docs/benchmarks.md, "Eighth run").
- */
-export const DAEMON_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '1' };
-
 /** -m: start a detached child, wait until it listens, write its pidfile, exit. */
 async function forkAndWait(argv: string[], args: DaemonArgs): Promise<number> {
   const pidFile = defaultPidFile(args);
@@ -112,7 +100,7 @@ async function forkAndWait(argv: string[], args: DaemonArgs): Promise<number> {
   const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, daemonEntry(), ...childArgv], {
     detached: true,
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    env: { ...DAEMON_ENV, ...process.env, [READY_ENV]: '1' },
+    env: { ...process.env, [READY_ENV]: '1' },
   });
   const outcome = await new Promise<'ready' | number>((resolve) => {
     child.once('message', (m) => resolve(m === 'ready' ? 'ready' : 1));

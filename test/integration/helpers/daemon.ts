@@ -39,8 +39,8 @@ export function cli(args: string[], opts: { uid?: number; gid?: number; env?: No
 }
 
 /** Runs the daemon binary to completion (for flag errors, -h, -m). */
-export function daemonOnce(args: string[], timeoutMs = 20_000, env: NodeJS.ProcessEnv = process.env): RunResult {
-  const r = spawnSync(process.execPath, [daemonBin, ...args], { encoding: 'utf8', timeout: timeoutMs, env });
+export function daemonOnce(args: string[], timeoutMs = 20_000): RunResult {
+  const r = spawnSync(process.execPath, [daemonBin, ...args], { encoding: 'utf8', timeout: timeoutMs });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
