@@ -37,7 +37,6 @@ export function guestMap(g: number, bytes: number, hugetlb: boolean, ranges: num
   };
 }
 
-
 /** Each guest's bytes (whole 2 MiB pages: 16 GiB / 50 is not one) and ranges at `scale` under `model`. */
 export function guestShape(scale: number, model: 'damon' | '2mib'): { guestBytes: number; rangesPerGuest: number } {
   const guestBytes = Math.floor((BASE_TOTAL_BYTES * scale) / GUESTS / M2) * M2;
