@@ -97,14 +97,18 @@ async function withConnection<T>(opts: DiscoveryOptions, fn: (hv: Hypervisor, co
   }
 }
 
+/**
+ * One domain's facts, one binding call after another: each call holds a
+ * libuv threadpool thread until libvirtd answers (VirtConnection.use), so
+ * five at once from a libvirtd that stopped answering would hold all four
+ * threads and stall every file read of the daemon, its scans included.
+ */
 async function describe(hv: Hypervisor, dom: Domain, opts: DiscoveryOptions): Promise<RunningDomain> {
-  const [name, uuid, id, info, xml] = await Promise.all([
-    hv.domainGetName(dom),
-    hv.domainGetUUIDString(dom),
-    hv.domainGetID(dom),
-    hv.domainGetInfo(dom),
-    hv.domainGetXMLDesc(dom),
-  ]);
+  const name = await hv.domainGetName(dom);
+  const uuid = await hv.domainGetUUIDString(dom);
+  const id = await hv.domainGetID(dom);
+  const info = await hv.domainGetInfo(dom);
+  const xml = await hv.domainGetXMLDesc(dom);
   const proc = id !== null ? await findQemuProcess(name, opts.io ?? liveIO, opts.runDir ?? QEMU_RUN_DIR) : null;
   const out: RunningDomain = {
     name,
