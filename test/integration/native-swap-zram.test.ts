@@ -71,3 +71,31 @@ describe('swapped pages after MADV_PAGEOUT into a zram swap device', () => {
     }
   });
 });
+
+test('a zram device of a test run that was killed is removed by the next one, and a live run\'s is kept', async () => {
+  const { spawn } = await import('node:child_process');
+  const { existsSync } = await import('node:fs');
+  const { reapLeakedZram } = await import('./native-zram.js');
+  const helper = new URL('./native-zram.js', import.meta.url).href;
+  // A test process that adds its device, says which, and is then killed before it removes it.
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `const { addZramSwap } = await import(${JSON.stringify(helper)}); const z = addZramSwap(16); process.stdout.write(z.device + '\\n'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const device = await new Promise<string>((resolve, reject) => {
+    child.stdout!.once('data', (b: Buffer) => resolve(b.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`helper exited ${code}`)));
+  });
+  const id = device.replace('/dev/zram', '');
+  const mine = addZramSwap(16);
+  try {
+    assert.ok(existsSync(`/sys/block/zram${id}`), `${device} was added`);
+    assert.deepEqual(reapLeakedZram(), [], 'nothing reaped while its owner runs');
+    assert.ok(existsSync(`/sys/block/zram${id}`));
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    assert.deepEqual(reapLeakedZram(), [id]);
+    assert.equal(existsSync(`/sys/block/zram${id}`), false, `${device} removed`);
+    assert.ok(existsSync(`/sys/block/${mine.device.replace('/dev/', '')}`), 'the live run\'s device stays');
+  } finally {
+    child.kill('SIGKILL');
+    mine.remove();
+  }
+});
