@@ -18,8 +18,8 @@ import os from 'node:os';
 import type { AccessMap } from '../src/scan/access-map.js';
 import { summarizeMap } from '../src/feed/heat.js';
 import { nodePageStats } from '../src/runner/page-report.js';
-import { planHostCslide, hugetlbPool, type CslideGuest, type NodePools } from '../src/engines/cslide-policy.js';
-import { GiB, GUESTS, M2, guestMap, guestShape } from './scale-input.js';
+import { planHostCslide, type CslideGuest } from '../src/engines/cslide-policy.js';
+import { GUESTS, guestMap, guestShape, planInput } from './scale-input.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
@@ -46,9 +46,6 @@ function floorPass(maps: readonly AccessMap[], sums: Float64Array): number {
 
 const { guestBytes, rangesPerGuest } = guestShape(scale, model);
 const nodeBytes = (guestBytes * GUESTS) / 2;
-const pool = (free: number): NodePools => ({ 0: { totalBytes: nodeBytes, freeBytes: free }, 1: { totalBytes: nodeBytes, freeBytes: free }, 2: { totalBytes: nodeBytes, freeBytes: free }, 3: { totalBytes: nodeBytes, freeBytes: free } });
-// as bench/scale.ts plans: both pool kinds, a quarter of each node free
-const pools = { regular: pool(nodeBytes / 4), [hugetlbPool(M2)]: pool(nodeBytes / 4) };
 const sums = new Float64Array(1024);
 let sink = 0;
 const stages: Record<string, (maps: readonly AccessMap[]) => void> = {
@@ -61,9 +58,10 @@ const stages: Record<string, (maps: readonly AccessMap[]) => void> = {
   'node page stats': (maps) => {
     for (const m of maps) sink += Object.keys(nodePageStats(m, 1)).length;
   },
+  // as bench/scale.ts plans
   plan: (maps) => {
     const guests: CslideGuest[] = maps.map((accessMap, g) => ({ key: `vm${g}`, accessMap }));
-    sink += planHostCslide({ guests, pools, nodePairs: [{ dram: 0, aep: 2 }, { dram: 1, aep: 3 }], hotThreshold: 1, quotaBytes: 1 * GiB, hotReserveBytes: 0, loop: 1 }).moves.length;
+    sink += planHostCslide(planInput(guests, nodeBytes)).moves.length;
   },
 };
 const names = Object.keys(stages);

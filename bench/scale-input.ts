@@ -5,6 +5,7 @@
  */
 import type { AccessMap } from '../src/scan/access-map.js';
 import { AccessRanges } from '../src/scan/access-ranges.js';
+import { hugetlbPool, type CslideGuest, type HostCslideInput, type NodePools } from '../src/engines/cslide-policy.js';
 
 export const GiB = 2 ** 30;
 export const M2 = 2 * 1024 * 1024;
@@ -41,4 +42,15 @@ export function guestMap(g: number, bytes: number, hugetlb: boolean, ranges: num
 export function guestShape(scale: number, model: 'damon' | '2mib'): { guestBytes: number; rangesPerGuest: number } {
   const guestBytes = Math.floor((BASE_TOTAL_BYTES * scale) / GUESTS / M2) * M2;
   return { guestBytes, rangesPerGuest: model === 'damon' ? 1000 : guestBytes / M2 };
+}
+
+/**
+ * The engine-wide plan's input over `guests` of `nodeBytes` per node: 2
+ * DRAM + 2 AEP nodes, both pool kinds with a quarter of each node free,
+ * a 1 GiB quota, no reserve, loop 1.
+ */
+export function planInput(guests: CslideGuest[], nodeBytes: number): HostCslideInput {
+  const pool = (free: number): NodePools => ({ 0: { totalBytes: nodeBytes, freeBytes: free }, 1: { totalBytes: nodeBytes, freeBytes: free }, 2: { totalBytes: nodeBytes, freeBytes: free }, 3: { totalBytes: nodeBytes, freeBytes: free } });
+  const pools = { regular: pool(nodeBytes / 4), [hugetlbPool(M2)]: pool(nodeBytes / 4) };
+  return { guests, pools, nodePairs: [{ dram: 0, aep: 2 }, { dram: 1, aep: 3 }], hotThreshold: 1, quotaBytes: 1 * GiB, hotReserveBytes: 0, loop: 1 };
 }

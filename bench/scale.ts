@@ -37,10 +37,10 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import type { AccessMap } from '../src/scan/access-map.js';
-import { GiB, GUESTS, M2, guestMap, guestShape } from './scale-input.js';
+import { GiB, GUESTS, guestMap, guestShape, planInput } from './scale-input.js';
 import type { ScanTarget, Tracker } from '../src/scan/tracker.js';
 import { ScanObserver } from '../src/feed/scan-observer.js';
-import { planHostCslide, hugetlbPool, type CslideGuest, type NodePools } from '../src/engines/cslide-policy.js';
+import { planHostCslide, type CslideGuest } from '../src/engines/cslide-policy.js';
 import { TaskEntries } from '../src/feed/task-entries.js';
 import { metricsPage } from '../src/feed/metrics-endpoint.js';
 import type { FeedSessions } from '../src/feed/sessions.js';
@@ -88,8 +88,6 @@ async function inner(scale: number, model: 'damon' | '2mib'): Promise<void> {
     trackers.push(await observer.wrapTracker(task, recorded));
   }
   const nodeBytes = totalBytes / 2;
-  const pool = (free: number): NodePools => ({ 0: { totalBytes: nodeBytes, freeBytes: free }, 1: { totalBytes: nodeBytes, freeBytes: free }, 2: { totalBytes: nodeBytes, freeBytes: free }, 3: { totalBytes: nodeBytes, freeBytes: free } });
-  const pools = { regular: pool(nodeBytes / 4), [hugetlbPool(M2)]: pool(nodeBytes / 4) };
   // the registry as the feed reads it: each task's view with the stats its last round reported
   const views: TaskView[] = tasks.map((t, g) => ({ number: g, project: 'p', engine: 'cslide', name: `vm${g}`, type: 'pid', value: String(10000 + g), started: true }));
   const runtimes = views.map((v) => ({ view: () => v }) as unknown as TaskRuntime);
@@ -122,7 +120,7 @@ async function inner(scale: number, model: 'damon' | '2mib'): Promise<void> {
     regions = guests.reduce((n, g) => n + g.accessMap.ranges.length, 0);
     let plan: ReturnType<typeof planHostCslide> | undefined;
     try {
-      plan = planHostCslide({ guests, pools, nodePairs: [{ dram: 0, aep: 2 }, { dram: 1, aep: 3 }], hotThreshold: 1, quotaBytes: 1 * GiB, hotReserveBytes: 0, loop: 1 });
+      plan = planHostCslide(planInput(guests, nodeBytes));
       moves = plan.moves.length;
     } catch (err) {
       // reported, not hidden: the point then measures everything but the plan
