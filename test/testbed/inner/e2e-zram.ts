@@ -29,9 +29,15 @@ export function setupZramSwap(sizeMiB: number): ZramSwapInfo {
   return { device, sizeMiB, swaps: readFileSync('/proc/swaps', 'utf8') };
 }
 
+/** Counters from /proc/vmstat by key (NaN for a key this kernel lacks). */
+export function vmstatCounters<K extends string>(keys: readonly K[]): Record<K, number> {
+  const text = readFileSync('/proc/vmstat', 'utf8');
+  const out = {} as Record<K, number>;
+  for (const key of keys) out[key] = Number(new RegExp(`^${key} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return out;
+}
+
 /** pswpin / pswpout from /proc/vmstat (pages swapped in / out since boot). */
 export function swapCounters(): { pswpin: number; pswpout: number } {
-  const text = readFileSync('/proc/vmstat', 'utf8');
-  const get = (key: string): number => Number(new RegExp(`^${key} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
-  return { pswpin: get('pswpin'), pswpout: get('pswpout') };
+  return vmstatCounters(['pswpin', 'pswpout']);
 }

@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { native } from '../../../src/native/index.js';
 import { decodePagemapEntry } from '../../../src/native/pagemap.js';
 import { progress, startE2eDaemon, taskView, writeConfigFile, type CliResult } from './e2e-daemon.js';
-import { setupZramSwap } from './e2e-zram.js';
+import { setupZramSwap, vmstatCounters } from './e2e-zram.js';
 import { startSyntheticGuest, type SyntheticGuest } from './synthetic-guest.js';
 
 const ADMIN = '/sys/kernel/mm/damon/admin/kdamonds';
@@ -52,12 +52,8 @@ function damonTask(project: string, pid: number): string {
   return `\n[task]\nproject=${project}\nengine=damon\nname=guest\ntype=pid\nvalue=${pid}\n`;
 }
 
-/** Reclaim counters from /proc/vmstat: swap-out by kswapd or direct reclaim is not DAMON's pageout (DAMOS pageout counts in neither). */
-function reclaimCounters(): Record<string, number> {
-  const text = readFileSync('/proc/vmstat', 'utf8');
-  const get = (key: string): number => Number(new RegExp(`^${key} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
-  return { pswpout: get('pswpout'), pgstealKswapd: get('pgsteal_kswapd'), pgstealDirect: get('pgsteal_direct') };
-}
+/** Swap-out and reclaim counters: swap-out by kswapd or direct reclaim is not DAMON's pageout (DAMOS pageout counts in neither pgsteal). */
+const reclaimCounters = (): Record<string, number> => vmstatCounters(['pswpout', 'pgsteal_kswapd', 'pgsteal_direct']);
 /** Node 0's free memory, MiB: the guests are bound there. */
 const node0FreeMiB = (): number => Number(/MemFree:\s+(\d+) kB/.exec(readFileSync('/sys/devices/system/node/node0/meminfo', 'utf8'))?.[1] ?? NaN) / 1024;
 
