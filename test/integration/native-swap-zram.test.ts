@@ -1,5 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { native } from '../../src/native/index.js';
 import { PAGE_IS, scanPages, scanPagesByPagemap, countPages, decodePagemapEntry } from '../../src/native/pagemap.js';
 import { liveIO } from '../../src/platform/io.js';
@@ -7,7 +9,7 @@ import { readSmaps } from '../../src/platform/smaps.js';
 import { readSwapFacts } from '../../src/platform/swap.js';
 import { vmaPageStats } from '../../src/platform/page-stats.js';
 import { startPatternChild } from './native-child.js';
-import { addZramSwap, type ZramSwap } from './native-zram.js';
+import { addZramSwap, reapLeakedZram, type ZramSwap } from './native-zram.js';
 
 const MADV_PAGEOUT = 21;
 
@@ -73,9 +75,6 @@ describe('swapped pages after MADV_PAGEOUT into a zram swap device', () => {
 });
 
 test('a zram device of a test run that was killed is removed by the next one, and a live run\'s is kept', async () => {
-  const { spawn } = await import('node:child_process');
-  const { existsSync } = await import('node:fs');
-  const { reapLeakedZram } = await import('./native-zram.js');
   const helper = new URL('./native-zram.js', import.meta.url).href;
   // A test process that adds its device, says which, and is then killed before it removes it.
   const child = spawn(process.execPath, ['--input-type=module', '-e', `const { addZramSwap } = await import(${JSON.stringify(helper)}); const z = addZramSwap(16); process.stdout.write(z.device + '\\n'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -4,8 +4,8 @@
  * a listing with several calls in flight, on a libvirtd that stopped
  * answering, would hold every thread of the pool and stall the daemon's
  * file reads. libvirt is a stand-in here (handles that count their calls in
- * flight and answer after a tick) behind a real VirtConnection; the pid
- * files it is matched with are real files.
+ * flight and answer after a tick) behind a real VirtConnection; the QEMU
+ * pid-file directory is a real, empty one (no process is looked up).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
