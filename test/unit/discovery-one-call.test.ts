@@ -16,7 +16,7 @@ import type { Hypervisor } from '@unraid/libvirt';
 import { VirtConnection } from '../../src/virt/connection.js';
 import { listRunningDomains } from '../../src/virt/discovery.js';
 
-test('listRunningDomains on the daemon connection has one libvirt call in flight at a time', async (t) => {
+test('listRunningDomains on the daemon connection has one libvirt call in flight at a time (libvirt stand-in that counts calls)', async (t) => {
   const runDir = mkdtempSync(path.join(tmpdir(), 'vt-onecall-'));
   t.after(() => rmSync(runDir, { recursive: true, force: true }));
   let inFlight = 0;
