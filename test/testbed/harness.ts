@@ -294,6 +294,43 @@ function parseHugepages(text: string): Record<number, number> {
   return out;
 }
 
+/**
+ * Live (not zombie) members of process group `pgid`. Killing the group ends
+ * the `timeout` leader at once, but QEMU, its child, is still tearing down
+ * its guest RAM for a while after that, visible in /proc with its command
+ * line: under load that is seconds.
+ */
+function liveGroupMembers(pgid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z') pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/** Waits until no live process of group `pgid` is left, killing it again each poll. */
+async function waitGroupGone(pgid: number, limitMs: number): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const left = liveGroupMembers(pgid);
+    if (left.length === 0) return;
+    if (Date.now() > deadline) {
+      throw new TestbedError(`testbed: QEMU group ${pgid} still has live processes ${left.join(', ')} ${limitMs} ms after SIGKILL`, '', undefined, false);
+    }
+    killGroup(pgid);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 function waitExit(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
@@ -423,6 +460,10 @@ async function runOnce(opts: TestbedOptions): Promise<TestbedResult> {
     opts.signal?.removeEventListener('abort', onAbort);
     // QEMU may have been the only one to exit; make sure nothing of the group lingers.
     killGroup(pgid);
+  }
+  try {
+    await waitGroupGone(pgid, 60_000);
+  } finally {
     liveQemuGroups.delete(pgid);
   }
 
