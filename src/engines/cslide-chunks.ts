@@ -10,7 +10,39 @@
  * same comparator fallbacks for counts a counting sort cannot take.
  */
 
-/** Rows are appended during one plan; `reset` drops them all and keeps the memory. */
+/**
+ * How long the planner keeps memory it no longer uses: a table (the chunk
+ * rows, the sorted lists' scratch, a node's count bucket) that stayed
+ * under a quarter of its size for this many plans in a row goes back to
+ * twice their peak. A host whose tracked memory falls (guests stop, shrink,
+ * migrate away) gets the planner's memory back within that many plans
+ * (about as many seconds at loop=1 interval=1); one whose guests stay as
+ * they are never reallocates.
+ */
+export const SHRINK_WINDOW_PLANS = 16;
+
+/** One table's peak use over the current window of plans. */
+class PeakWindow {
+  private peak = 0;
+  private plans = 0;
+
+  /** Records one plan's use; the size to reallocate to when the window closes below a quarter of `capacity`, else 0. */
+  record(used: number, capacity: number, min: number): number {
+    if (used > this.peak) this.peak = used;
+    if (++this.plans < SHRINK_WINDOW_PLANS) return 0;
+    const peak = this.peak;
+    this.peak = 0;
+    this.plans = 0;
+    const target = Math.max(min, 2 * peak);
+    return capacity >= 4 * Math.max(1, peak) && target < capacity ? target : 0;
+  }
+}
+
+const MIN_ROWS = 1024;
+const MIN_SCRATCH_IDS = 4096;
+const MIN_LIST_IDS = 256;
+
+/** Rows are appended during one plan; `reset` drops them all and keeps the memory (unless SHRINK_WINDOW_PLANS plans used far less of it). */
 export class ChunkRows {
   guest = new Int32Array(1024);
   /** each guest's pid, by guest index (set per plan): a row's pid is pidOfGuest[guest[row]], not a column of its own */
@@ -21,13 +53,28 @@ export class ChunkRows {
   accessCount = new Float64Array(1024);
   length = 0;
 
+  private readonly rowWindow = new PeakWindow();
+  private readonly scratchWindow = new PeakWindow();
+
   reset(): void {
+    const rows = this.rowWindow.record(this.length, this.guest.length, MIN_ROWS);
+    if (rows > 0) this.allocate(rows);
+    const ids = this.scratchWindow.record(this.scratchPlanIds, this.scratchIds.length, MIN_SCRATCH_IDS);
+    if (ids > 0) this.scratchIds = new Int32Array(ids);
     this.length = 0;
     this.scratchUsed = 0;
+    this.scratchPlanIds = 0;
   }
 
-  private scratchIds = new Int32Array(4096);
+  /** Bytes of the columns and the scratch (what the table holds between plans). */
+  capacityBytes(): number {
+    return this.guest.length * (4 + 4 * 8) + this.scratchIds.length * 4;
+  }
+
+  private scratchIds = new Int32Array(MIN_SCRATCH_IDS);
   private scratchUsed = 0;
+  /** ids handed out since the last reset (scratchUsed restarts with each new buffer) */
+  private scratchPlanIds = 0;
 
   /**
    * Room for `n` row ids, valid until the next reset: the sorted lists of a
@@ -41,6 +88,7 @@ export class ChunkRows {
     }
     const out = this.scratchIds.subarray(this.scratchUsed, this.scratchUsed + n);
     this.scratchUsed += n;
+    this.scratchPlanIds += n;
     return out;
   }
 
@@ -66,6 +114,15 @@ export class ChunkRows {
     return this.pageCount[id]! * this.pageSizeBytes[id]!;
   }
 
+  /** Empty columns of `n` rows (the rows are gone: reset drops them). */
+  private allocate(n: number): void {
+    this.guest = new Int32Array(n);
+    this.start = new Float64Array(n);
+    this.pageCount = new Float64Array(n);
+    this.pageSizeBytes = new Float64Array(n);
+    this.accessCount = new Float64Array(n);
+  }
+
   private grow(): void {
     const n = this.guest.length * 2;
     const more = <T extends Int32Array | Float64Array>(a: T, make: (n: number) => T): T => {
@@ -83,8 +140,20 @@ export class ChunkRows {
 
 /** A growable list of row ids. */
 export class RowList {
-  private ids = new Int32Array(256);
+  private ids = new Int32Array(MIN_LIST_IDS);
   length = 0;
+  private window?: PeakWindow;
+
+  /** Empties it for the next plan, keeping its memory unless SHRINK_WINDOW_PLANS plans used far less of it. */
+  clear(): void {
+    const n = (this.window ??= new PeakWindow()).record(this.length, this.ids.length, MIN_LIST_IDS);
+    if (n > 0) this.ids = new Int32Array(n);
+    this.length = 0;
+  }
+
+  capacityBytes(): number {
+    return this.ids.length * 4;
+  }
 
   push(id: number): void {
     if (this.length === this.ids.length) {
@@ -244,11 +313,11 @@ export class NodeRows {
     for (let c = 0; c < this.buckets.length; c++) {
       const b = this.buckets[c];
       if (b) {
-        b.length = 0;
+        b.clear();
         this.bucketBytes[c] = 0;
       }
     }
-    this.odd.length = 0;
+    this.odd.clear();
     this.sorted.clear();
     this.countMax = 0;
     this.placed = true;
@@ -353,6 +422,13 @@ export class NodeRows {
     return out;
   }
 
+  /** Bytes of its lists (what it holds between plans). */
+  capacityBytes(): number {
+    let n = this.odd.capacityBytes();
+    for (const b of this.buckets) if (b) n += b.capacityBytes();
+    return n;
+  }
+
   /** The largest page size of the rows (0 when none). */
   largestPageBytes(): number {
     return this.largest;
@@ -370,6 +446,13 @@ export class PoolRows {
   reset(): void {
     for (const rows of this.small) rows?.reset();
     for (const rows of this.other.values()) rows.reset();
+  }
+
+  capacityBytes(): number {
+    let n = 0;
+    for (const rows of this.small) if (rows) n += rows.capacityBytes();
+    for (const rows of this.other.values()) n += rows.capacityBytes();
+    return n;
   }
 
   get(node: number): NodeRows | undefined {

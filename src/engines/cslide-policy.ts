@@ -163,8 +163,15 @@ export interface HostPlan {
  * numbers), so one table serves every call.
  */
 const chunkRows = new ChunkRows();
-/** Each pool's node rows, emptied and refilled by every plan (their lists keep their memory). */
+/** Each pool's node rows, emptied by every plan and refilled by those that plan the pool (their lists keep their memory while plans use it: SHRINK_WINDOW_PLANS). */
 const poolRowsCache = new Map<PoolKind, PoolRows>();
+
+/** Bytes the planner holds between plans (its chunk rows, scratch and each pool's node lists): test/unit/cslide-scratch.test.ts. */
+export function plannerScratchBytes(): number {
+  let n = chunkRows.capacityBytes();
+  for (const rows of poolRowsCache.values()) n += rows.capacityBytes();
+  return n;
+}
 
 /** Takes whole pages from the front of a sorted chunk list, up to a number of bytes. */
 class ChunkCursor {
@@ -536,6 +543,8 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
   const loop = Math.max(0, input.loop);
   const t = chunkRows;
   t.reset();
+  // Every cached pool, planned this time or not, so that one no guest uses any more gives its memory back too.
+  for (const rows of poolRowsCache.values()) rows.reset();
   t.pidOfGuest = input.guests.map((g) => g.accessMap.pid);
   // chunk rows by pool kind, then by node
   const byPool = new Map<PoolKind, PoolRows>();
@@ -572,7 +581,6 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
           if (!nodes) {
             nodes = poolRowsCache.get(pool);
             if (!nodes) poolRowsCache.set(pool, (nodes = new PoolRows(t)));
-            nodes.reset();
             byPool.set(pool, nodes);
           }
         }
