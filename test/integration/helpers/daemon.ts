@@ -66,6 +66,17 @@ export interface TestDaemon {
 }
 
 /**
+ * The daemon gets SIGTERM when the test process that started it dies:
+ * `after` hooks and `stop` do not run for a killed test run (a timeout of
+ * the runner, ^C, CI's limit), and its daemons would go on running, each
+ * still a root process scanning whatever it was told to. util-linux's
+ * setpriv sets the parent-death signal and execs the daemon in place, so
+ * the pid is the daemon's; SIGTERM, not SIGKILL, so the daemon stops its
+ * own children (engines, helpers) as it does on any stop.
+ */
+export const PARENT_DEATH_WRAP: readonly string[] = ['setpriv', '--pdeathsig', 'TERM', '--'];
+
+/**
  * Starts the daemon and waits until it listens. `opts.wrap` is an argv
  * prefix that must exec the daemon in place (e.g. `nsenter -t PID -m --`,
  * to run it in another mount namespace).
@@ -73,7 +84,7 @@ export interface TestDaemon {
 export async function startDaemon(extraArgs: string[] = [], opts: { wrap?: string[] } = {}): Promise<TestDaemon> {
   const socket = uniqueSocketName();
   const argv = [process.execPath, daemonBin, '-s', socket, '-l', '0', ...extraArgs];
-  const [cmd, ...args] = [...(opts.wrap ?? []), ...argv];
+  const [cmd, ...args] = [...(opts.wrap ?? []), ...PARENT_DEATH_WRAP, ...argv];
   const proc = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
