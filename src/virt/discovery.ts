@@ -145,7 +145,11 @@ export async function listAllDomains(opts: DiscoveryOptions = {}): Promise<Array
     const out: Array<{ name: string; uuid: string; active: boolean; xml: string }> = [];
     for (const dom of await hv.connectListAllDomains()) {
       try {
-        const [name, uuid, id, xml] = await Promise.all([hv.domainGetName(dom), hv.domainGetUUIDString(dom), hv.domainGetID(dom), hv.domainGetXMLDesc(dom)]);
+        // one call at a time, as describe() asks: each holds a threadpool thread until libvirtd answers
+        const name = await hv.domainGetName(dom);
+        const uuid = await hv.domainGetUUIDString(dom);
+        const id = await hv.domainGetID(dom);
+        const xml = await hv.domainGetXMLDesc(dom);
         out.push({ name, uuid, active: id !== null && id >= 0, xml });
       } catch {
         // undefined while listed

@@ -38,7 +38,10 @@ export async function readDomainPolicy(value: string, host: HostFacts, opts: { u
   try {
     const hv = await conn.get();
     const dom = await lookupDomain(hv, value, conn.uri);
-    const [name, uuid, id] = await Promise.all([hv.domainGetName(dom), hv.domainGetUUIDString(dom), hv.domainGetID(dom)]);
+    // one call at a time (src/virt/discovery.ts describe): each holds a threadpool thread until libvirtd answers
+    const name = await hv.domainGetName(dom);
+    const uuid = await hv.domainGetUUIDString(dom);
+    const id = await hv.domainGetID(dom);
     const active = id !== null && id >= 0;
     const xml = await hv.domainGetXMLDesc(dom, opts.config || !active ? XML_INACTIVE : 0);
     return { name, uuid, active, policy: policyFromDomainXml(xml, host, name) };

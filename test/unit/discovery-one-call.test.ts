@@ -1,5 +1,5 @@
 /**
- * The daemon's domain listing asks libvirt one call at a time: each
+ * The domain listings (the daemon's, and the CLI's `list --all`) ask libvirt one call at a time: each
  * binding call holds a libuv threadpool thread until libvirtd answers, so
  * a listing with several calls in flight, on a libvirtd that stopped
  * answering, would hold every thread of the pool and stall the daemon's
@@ -14,9 +14,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Hypervisor } from '@unraid/libvirt';
 import { VirtConnection } from '../../src/virt/connection.js';
-import { listRunningDomains } from '../../src/virt/discovery.js';
+import { listAllDomains, listRunningDomains } from '../../src/virt/discovery.js';
 
-test('listRunningDomains on the daemon connection has one libvirt call in flight at a time (libvirt stand-in that counts calls)', async (t) => {
+test('listRunningDomains and listAllDomains have one libvirt call in flight at a time (libvirt stand-in that counts calls)', async (t) => {
   const runDir = mkdtempSync(path.join(tmpdir(), 'vt-onecall-'));
   t.after(() => rmSync(runDir, { recursive: true, force: true }));
   let inFlight = 0;
@@ -54,4 +54,15 @@ test('listRunningDomains on the daemon connection has one libvirt call in flight
   // one listing and five lookups per domain
   assert.equal(calls, 1 + 5 * doms.length);
   assert.equal(most, 1, 'libvirt calls in flight at once');
+
+  // the CLI's `list --all` listing, on the same stand-in
+  calls = 0;
+  const all = await listAllDomains({ connection });
+  assert.deepEqual(all.map((d) => [d.name, d.uuid, d.active]), [
+    ['vm-a', doms[1]!.uuid, true],
+    ['vm-b', doms[0]!.uuid, true],
+  ]);
+  // one listing and four lookups per domain
+  assert.equal(calls, 1 + 4 * doms.length);
+  assert.equal(most, 1, 'libvirt calls in flight at once (list --all)');
 });
