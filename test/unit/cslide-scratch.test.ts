@@ -1,8 +1,8 @@
 /**
  * The planner's memory between plans follows what plans use: after plans
- * of a large engine (1 TiB-like, 200K ranges), plans of a small one give
- * the chunk rows, scratch and node lists back within SHRINK_WINDOW_PLANS
- * plans (it never shrank: a host that once tracked much kept that memory
+ * of a large engine (200K ranges), plans of a small one give the chunk
+ * rows, scratch and node lists back within two windows of
+ * SHRINK_WINDOW_PLANS plans (it never shrank: a host that once tracked much kept that memory
  * for the daemon's life); plans of one size keep theirs; and what a plan
  * plans does not depend on either.
  */
@@ -30,7 +30,7 @@ function engine(ranges: number): HostCslideInput {
 
 const movesOf = (input: HostCslideInput): string => JSON.stringify(planHostCslide(input).moves);
 
-test('cslide planner: memory held between plans falls back within SHRINK_WINDOW_PLANS plans once plans are small, and stays while they are not', () => {
+test('cslide planner: memory held between plans falls back within two windows of SHRINK_WINDOW_PLANS plans once plans are small, and stays while they are not', () => {
   const big = engine(200_000);
   const small = engine(100);
   const smallMoves = movesOf(small);
