@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=4 --v8-pool-size=1
 // Entry point: the compiled daemon (npm run build writes dist/).
 //
 // --max-semi-space-size=4 (MiB; V8's default on 64-bit is 16): a daemon's
@@ -9,9 +9,17 @@
 // second V8's idle-time GC already returns most of it (111 -> 105 MiB at
 // 16 GiB, 113 either way at 1 TiB): the flag bounds bursts of cycles. 2 MiB
 // held less (98-114 back to back) but cost 15-40% more CPU per cycle at
-// 16-256 GiB. `-m` passes the same flag to the daemon it forks
-// (DAEMON_NODE_FLAGS in src/daemon/main.ts); `node bin/virt-tierd.js` runs
-// without it.
+// 16-256 GiB.
+//
+// --v8-pool-size=1: one V8 worker thread (GC marking, compiling) instead of
+// four. A host daemon should not keep a thread per core's worth of helpers
+// beside its guests, and each thread that allocates gets a glibc arena of
+// its own that keeps what it freed: at a cycle a second RSS was 73-88 ->
+// 68-73 MiB at 16 GiB and 88-111 -> 88 at 256 GiB, CPU per cycle the same
+// (docs/benchmarks.md, "Ninth run", 2026-12-04).
+//
+// `-m` passes the same flags to the daemon it forks (DAEMON_NODE_FLAGS in
+// src/daemon/main.ts); `node bin/virt-tierd.js` runs without them.
 //
 // First, before any module is loaded: a SIGUSR1 listener. Without one, Node
 // answers SIGUSR1 by opening its inspector on 127.0.0.1:9229, where any local

@@ -81,10 +81,10 @@ function defaultPidFile(args: DaemonArgs): string {
 /**
  * Node flags of the daemon that -m forks, as bin/virt-tierd.js's first line
  * gives the one started directly: a 4 MiB young generation semi-space
- * (V8: 16) holds RSS down at about the same CPU (the reason and the
- * figures are in bin/virt-tierd.js).
+ * (V8: 16) and one V8 worker thread (Node: 4) hold RSS down at about the
+ * same CPU (the reasons and the figures are in bin/virt-tierd.js).
  */
-export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
+export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--v8-pool-size=1'];
 
 /** -m: start a detached child, wait until it listens, write its pidfile, exit. */
 async function forkAndWait(argv: string[], args: DaemonArgs): Promise<number> {

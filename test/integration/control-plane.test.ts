@@ -10,7 +10,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { daemonOnce, repoRoot, startDaemon, uniqueSocketName, writeConfig, canConnect, type TestDaemon } from './helpers/daemon.js';
+import { daemonBin, daemonOnce, repoRoot, startDaemon, uniqueSocketName, writeConfig, canConnect, type TestDaemon } from './helpers/daemon.js';
 
 const plugin = path.join(repoRoot, 'conf/plugins/example-engine.js');
 const badPlugin = path.join(repoRoot, 'test/fixtures/plugins/throwing-engine.js');
@@ -315,9 +315,11 @@ describe('daemon lifecycle', () => {
     assert.equal(await canConnect(socket), true, 'listening when the parent returned');
     const pid = Number(readFileSync(pidFile, 'utf8'));
     assert.ok(pid > 0);
-    // The forked daemon runs with the packaged launcher's V8 flag (DAEMON_NODE_FLAGS).
+    // The forked daemon runs with the packaged launcher's flags (DAEMON_NODE_FLAGS), the same as bin/virt-tierd.js's first line.
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    assert.ok(argv.includes('--max-semi-space-size=4'), argv.join(' '));
+    const launcherFlags = readFileSync(daemonBin, 'utf8').split('\n')[0]!.replace(/^#!\/usr\/bin\/env -S node /, '').split(' ');
+    assert.deepEqual(launcherFlags, ['--max-semi-space-size=4', '--v8-pool-size=1']);
+    for (const flag of launcherFlags) assert.ok(argv.includes(flag), `${flag} in ${argv.join(' ')}`);
     process.kill(pid, 'SIGTERM');
     await until(() => (existsSync(`/proc/${pid}`) ? undefined : true), 'the daemon to exit');
     assert.equal(existsSync(pidFile), false, 'pidfile removed at exit');
