@@ -14,7 +14,7 @@
 // --v8-pool-size=1: one V8 worker thread (GC marking, compiling) instead of
 // four. A host daemon should not keep a thread per core's worth of helpers
 // beside its guests, and each thread that allocates gets a glibc arena of
-// its own that keeps what it freed: at a cycle a second RSS was 74-94 ->
+// its own that keeps what it freed: at a cycle a second RSS was 73-94 ->
 // 71-73 MiB at 16 GiB and 92-111 -> 88 at 256 GiB, CPU per cycle the same
 // (docs/benchmarks.md, "Ninth run", 2026-12-04).
 //
