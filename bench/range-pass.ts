@@ -58,10 +58,15 @@ const stages: Record<string, (maps: readonly AccessMap[]) => void> = {
   'node page stats': (maps) => {
     for (const m of maps) sink += Object.keys(nodePageStats(m, 1)).length;
   },
-  // as bench/scale.ts plans
+  // as bench/scale.ts plans: a bound plan (rows for the quota's worth of each count bucket)
   plan: (maps) => {
     const guests: CslideGuest[] = maps.map((accessMap, g) => ({ key: `vm${g}`, accessMap }));
     sink += planHostCslide(planInput(guests, nodeBytes)).moves.length;
+  },
+  // the same plan with a row for every range (as with shares or a thrash guard, and as every plan before the bound)
+  'plan, every range a row': (maps) => {
+    const guests: CslideGuest[] = maps.map((accessMap, g) => ({ key: `vm${g}`, accessMap }));
+    sink += planHostCslide(planInput(guests, nodeBytes), { allRows: true }).moves.length;
   },
 };
 const names = Object.keys(stages);

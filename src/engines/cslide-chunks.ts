@@ -43,6 +43,8 @@ class PeakWindow {
 const MIN_ROWS = 1024;
 const MIN_SCRATCH_IDS = 4096;
 const MIN_LIST_IDS = 256;
+/** per-count slots a node starts with: counts 0..loop (etmem's idle_pages: 0..3 loop) */
+const MIN_COUNTS = 32;
 
 /** Rows are appended during one plan; `reset` drops them all and keeps the memory (unless SHRINK_WINDOW_PLANS plans used far less of it). */
 export class ChunkRows {
@@ -280,6 +282,20 @@ export function addBytesByGuest(t: ChunkRows, rows: Int32Array, out: Map<number,
 }
 
 /**
+ * Thrown by a plan that kept only a prefix of some count bucket (a bound
+ * plan: `NodeRows.offer` with a finite `keepBytes`) when a step needs rows
+ * past it: planHostCslide catches it and plans again with every row. The
+ * bound is chosen so that this does not happen (test/unit/cslide-bound.test.ts
+ * counts it); being caught, it never changes a plan.
+ */
+export class NeedAllRows extends Error {
+  constructor(what: string) {
+    super(`cslide planner: ${what} needs every row (a bound plan is planned again in full)`);
+    this.name = 'NeedAllRows';
+  }
+}
+
+/**
  * One node's rows of one pool, kept by count as they are added: a count
  * order (hottest or coldest first, ties by guest then address) is then
  * the buckets one after another, each in the order its rows came, which
@@ -291,21 +307,44 @@ export function addBytesByGuest(t: ChunkRows, rows: Int32Array, out: Map<number,
  * of place order get each bucket sorted by place (stable, so equal places
  * keep their arrival order, as the sort before did); counts that are not
  * integers in 0..1e6 send every order to the comparator sort.
+ *
+ * Bound plans (`offer` with a finite `keepBytes`): every range counts in
+ * its bucket's sums, but a bucket keeps rows only while what it kept is
+ * under `keepBytes`, and then `keepRows` more. The steps take at most the
+ * quota from a list and walk it in order, so with the quota as `keepBytes`
+ * the prefix holds every row they read (issue 11: at 1 TiB in 2 MiB pages
+ * a plan had made a row of each of 524K ranges to move 1 GiB). A list cut
+ * there is `partial`; a step that runs off its end throws NeedAllRows.
  */
 export class NodeRows {
   /** row ids by count (countable counts only), each in arrival order */
   private readonly buckets: (RowList | undefined)[] = [];
-  /** bytes of each bucket's rows (whole pages: integers, so any order of addition gives the same sum) */
-  private readonly bucketBytes: number[] = [];
+  /*
+   * Per count, in typed arrays (a count's slot is valid once its bucket
+   * exists; the planner reads two of them for every range of a bound plan,
+   * where JS arrays with holes cost a prototype lookup):
+   * - bucketBytes: bytes of the bucket's rows, kept or not (whole pages:
+   *   integers, so any order of addition gives the same sum); the planner
+   *   adds a range of a bucket past its cut here itself (see `offer`);
+   * - keptBytes, keptPast: bytes of its kept rows, and how many were kept
+   *   once those reached keepBytes;
+   * - cut: 1 when the bucket left rows out.
+   */
+  bucketBytes: Float64Array = new Float64Array(MIN_COUNTS);
+  private keptBytes: Float64Array = new Float64Array(MIN_COUNTS);
+  private keptPast: Float64Array = new Float64Array(MIN_COUNTS);
+  cut: Uint8Array = new Uint8Array(MIN_COUNTS);
+  private anyCut = false;
   /** rows whose count a counting sort cannot take */
   private readonly odd = new RowList();
   private readonly sorted = new Map<string, Int32Array>();
+  /** the lists `where` cut at a bucket that left rows out */
+  private readonly partialLists = new Set<Int32Array>();
   private countMax = 0;
   private placed = true;
   private lastGuest = -1;
   private lastStart = -Infinity;
   private largest = 0;
-  private total = 0;
   private all?: Int32Array;
 
   constructor(private readonly t: ChunkRows) {}
@@ -316,43 +355,85 @@ export class NodeRows {
       const b = this.buckets[c];
       if (b) {
         b.clear();
-        this.bucketBytes[c] = 0;
       }
     }
+    this.bucketBytes.fill(0);
+    this.keptBytes.fill(0);
+    this.keptPast.fill(0);
+    this.cut.fill(0);
+    this.anyCut = false;
     this.odd.clear();
     this.sorted.clear();
+    this.partialLists.clear();
     this.countMax = 0;
     this.placed = true;
     this.lastGuest = -1;
     this.lastStart = -Infinity;
     this.largest = 0;
-    this.total = 0;
     this.all = undefined;
   }
 
-  /** Adds row `id` (its count, guest, start and page size are the row's own, passed to spare the reads). */
-  add(id: number, count: number, guest: number, start: number, pageSizeBytes: number, bytes: number): void {
+  /** Adds row `id` of a plan in full (its count, guest, start and bytes are the row's own, passed to spare the reads). */
+  add(id: number, count: number, guest: number, start: number, bytes: number): void {
+    const b = this.count(count, guest, start, bytes);
+    if (b === undefined) this.odd.push(id);
+    else b.push(id);
+  }
+
+  /**
+   * Counts a range of `guest` in the sums and keeps it as a row unless its
+   * bucket already holds `keepBytes` and `keepRows` rows past them
+   * (Infinity: every row, as `add`).
+   */
+  offer(guest: number, start: number, pageCount: number, pageSizeBytes: number, count: number, bytes: number, keepBytes: number, keepRows: number): void {
+    // A bucket past its cut only sums (most ranges of a bound plan): the caller sees that the
+    // ranges come in place order, and rows() is refused once a bucket is cut.
+    if (this.cut[count] === 1) {
+      this.bucketBytes[count]! += bytes;
+      return;
+    }
+    const b = this.count(count, guest, start, bytes);
+    if (b === undefined) {
+      this.odd.push(this.t.add(guest, start, pageCount, pageSizeBytes, count));
+      return;
+    }
+    const kept = this.keptBytes[count]!;
+    if (kept >= keepBytes) {
+      // once a row is left out, none after it is kept (rows kept are a prefix of the bucket)
+      if (this.cut[count] === 1 || this.keptPast[count]! >= keepRows) {
+        this.cut[count] = 1;
+        this.anyCut = true;
+        return;
+      }
+      this.keptPast[count]!++;
+    }
+    this.keptBytes[count] = kept + bytes;
+    b.push(this.t.add(guest, start, pageCount, pageSizeBytes, count));
+  }
+
+  /** The sums of one more range; its count's bucket, undefined for counts a counting sort cannot take. */
+  private count(count: number, guest: number, start: number, bytes: number): RowList | undefined {
     if (guest < this.lastGuest || (guest === this.lastGuest && start < this.lastStart)) this.placed = false;
     this.lastGuest = guest;
     this.lastStart = start;
-    if (pageSizeBytes > this.largest) this.largest = pageSizeBytes;
-    this.total++;
-    if (Number.isInteger(count) && count >= 0 && count <= 1_000_000) {
-      let b = this.buckets[count];
-      if (b === undefined) {
-        b = this.buckets[count] = new RowList();
-        this.bucketBytes[count] = 0;
-      }
-      if (count > this.countMax) this.countMax = count;
-      b.push(id);
-      this.bucketBytes[count]! += bytes;
-    } else this.odd.push(id);
+    if (!(Number.isInteger(count) && count >= 0 && count <= 1_000_000)) return undefined;
+    let b = this.buckets[count];
+    if (b === undefined) {
+      b = this.buckets[count] = new RowList();
+      if (count >= this.cut.length) this.widen(count + 1);
+    }
+    if (count > this.countMax) this.countMax = count;
+    this.bucketBytes[count]! += bytes;
+    return b;
   }
 
   /** All rows in arrival order (row ids grow as rows are added, so: ascending ids). */
   rows(): Int32Array {
+    if (this.anyCut) throw new NeedAllRows('a node\'s row list');
     if (this.all === undefined) {
-      const out = new Int32Array(this.total);
+      let total = this.odd.length;
+      for (const b of this.buckets) if (b) total += b.length;
+      const out = new Int32Array(total);
       let n = 0;
       for (const b of this.buckets) if (b) out.set(b.view(), (n += b.length) - b.length);
       out.set(this.odd.view(), n);
@@ -374,6 +455,8 @@ export class NodeRows {
   /**
    * The hot (count >= threshold) or cold (< threshold) rows in `order`:
    * the buckets on that side of the threshold, hottest or coldest first.
+   * In a bound plan the list ends with the first bucket that left rows
+   * out (`partial`): what lies past it is out of any step's reach.
    */
   where(threshold: number, hot: boolean, order: 'hottest' | 'coldest'): Int32Array {
     const key = `${hot}/${order}/${threshold}`;
@@ -383,23 +466,40 @@ export class NodeRows {
       out = byCount(this.t, whereCount(this.t, this.rows(), threshold, hot), order);
     } else {
       const [lo, hi] = this.bucketRange(threshold, hot);
+      const hottest = order === 'hottest';
       let n = 0;
-      for (let c = lo; c <= hi; c++) n += this.buckets[c]?.length ?? 0;
+      let last = hi - lo;
+      let cutShort = false;
+      for (let k = 0; k <= hi - lo; k++) {
+        const c = hottest ? hi - k : lo + k;
+        n += this.buckets[c]?.length ?? 0;
+        if (this.cut[c] === 1) {
+          last = k;
+          cutShort = true;
+          break;
+        }
+      }
       out = this.t.scratch(n);
       let at = 0;
-      const hottest = order === 'hottest';
-      for (let k = 0; k <= hi - lo; k++) {
-        const b = this.bucket(hottest ? hi - k : lo + k);
+      for (let k = 0; k <= last; k++) {
+        const c = hottest ? hi - k : lo + k;
+        const b = this.bucket(c);
         if (b === undefined) continue;
         out.set(b, at);
         at += b.length;
       }
+      if (cutShort) this.partialLists.add(out);
     }
     this.sorted.set(key, out);
     return out;
   }
 
-  /** sumBytes of where(threshold, hot, ...), from the sums kept per count. */
+  /** Whether `list` (from `where`) was cut short: rows of its order lie past its end. */
+  partial(list: Int32Array): boolean {
+    return this.partialLists.has(list);
+  }
+
+  /** sumBytes of where(threshold, hot, ...), from the sums kept per count (rows left out included). */
   whereBytes(threshold: number, hot: boolean): number {
     if (this.odd.length > 0) return sumBytes(this.t, this.where(threshold, hot, 'hottest'));
     const [lo, hi] = this.bucketRange(threshold, hot);
@@ -418,20 +518,47 @@ export class NodeRows {
     const b = this.buckets[count];
     if (b === undefined || b.length === 0) return undefined;
     if (this.placed) return b.view();
+    // sorted by place, a prefix kept in arrival order is not the prefix in place order
+    if (this.cut[count] === 1) throw new NeedAllRows('a bucket of rows out of place order');
     const key = `place/${count}`;
     let out = this.sorted.get(key);
     if (!out) this.sorted.set(key, (out = sortRows(b.view(), byPlace(this.t))));
     return out;
   }
 
+  /** Room in the per-count arrays for counts below `n` (their new slots zero). */
+  private widen(n: number): void {
+    const size = Math.max(n, this.cut.length * 2);
+    const f64 = (a: Float64Array): Float64Array => {
+      const b = new Float64Array(size);
+      b.set(a);
+      return b;
+    };
+    this.bucketBytes = f64(this.bucketBytes);
+    this.keptBytes = f64(this.keptBytes);
+    this.keptPast = f64(this.keptPast);
+    const cut = new Uint8Array(size);
+    cut.set(this.cut);
+    this.cut = cut;
+  }
+
   /** Bytes of its lists (what it holds between plans). */
   capacityBytes(): number {
-    let n = this.odd.capacityBytes();
+    let n = this.odd.capacityBytes() + this.cut.length * 25;
     for (const b of this.buckets) if (b) n += b.capacityBytes();
     return n;
   }
 
-  /** The largest page size of the rows (0 when none). */
+  /**
+   * Notes the page size of the ranges added from here on (the planner calls
+   * it when the node or the page size changes from one range to the next:
+   * not per range).
+   */
+  notePageSize(pageSizeBytes: number): void {
+    if (pageSizeBytes > this.largest) this.largest = pageSizeBytes;
+  }
+
+  /** The largest page size of the rows, kept or not (0 when none). */
   largestPageBytes(): number {
     return this.largest;
   }
@@ -441,11 +568,23 @@ export class NodeRows {
 export class PoolRows {
   private readonly small: (NodeRows | undefined)[] = [];
   private readonly other = new Map<number, NodeRows>();
+  /** the smallest and largest page size of the plan's ranges in the pool so far */
+  minPageBytes = Infinity;
+  maxPageBytes = 0;
 
   constructor(private readonly t: ChunkRows) {}
 
+  /** Notes a page size of the pool's ranges; the smallest so far. */
+  notePageSize(pageSizeBytes: number): number {
+    if (pageSizeBytes < this.minPageBytes) this.minPageBytes = pageSizeBytes;
+    if (pageSizeBytes > this.maxPageBytes) this.maxPageBytes = pageSizeBytes;
+    return this.minPageBytes;
+  }
+
   /** Empties every node's rows for the next plan (an emptied NodeRows plans as no rows). */
   reset(): void {
+    this.minPageBytes = Infinity;
+    this.maxPageBytes = 0;
     for (const rows of this.small) rows?.reset();
     for (const rows of this.other.values()) rows.reset();
   }

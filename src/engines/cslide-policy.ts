@@ -52,7 +52,7 @@
 import type { NodePair } from '../config/types.js';
 import type { AccessMap, AccessMapVma } from '../scan/access-map.js';
 import type { PageMove, Plan, MoveReason } from './plan.js';
-import { ChunkRows, NodeRows, PoolRows, RowList, addBytesByGuest, hottestFirst, sortRows, sumBytes } from './cslide-chunks.js';
+import { ChunkRows, NeedAllRows, NodeRows, PoolRows, RowList, addBytesByGuest, hottestFirst, sortRows, sumBytes } from './cslide-chunks.js';
 
 /** Free and total bytes of one node's pool of one kind. */
 export interface NodePool {
@@ -178,7 +178,8 @@ class ChunkCursor {
   private index = 0;
   private offset = 0;
 
-  constructor(private readonly t: ChunkRows, private readonly rows: Int32Array) {}
+  /** `partial`: the list was cut short (a bound plan's NodeRows.where): running off its end throws NeedAllRows. */
+  constructor(private readonly t: ChunkRows, private readonly rows: Int32Array, private readonly partial = false) {}
 
   take(maxBytes: number, fromNode: number, toNode: number, reason: MoveReason, pool: PoolKind, out: HostMove[]): number {
     const t = this.t;
@@ -189,10 +190,14 @@ class ChunkCursor {
       const n = Math.min(Math.floor((maxBytes - taken) / size), t.pageCount[c]! - this.offset);
       if (n <= 0) {
         // A page bigger than what is left is never split; smaller pages after it may still fit.
-        if (maxBytes - taken > 0 && this.index + 1 < this.rows.length && t.pageSizeBytes[this.rows[this.index + 1]!]! < size) {
-          this.index++;
-          this.offset = 0;
-          continue;
+        if (maxBytes - taken > 0) {
+          if (this.index + 1 < this.rows.length) {
+            if (t.pageSizeBytes[this.rows[this.index + 1]!]! < size) {
+              this.index++;
+              this.offset = 0;
+              continue;
+            }
+          } else if (this.partial) throw new NeedAllRows('a step that read its list\'s last row');
         }
         break;
       }
@@ -207,6 +212,8 @@ class ChunkCursor {
         this.offset = 0;
       }
     }
+    // Off the end of a cut list with room left: the rows past the cut might have been taken.
+    if (this.partial && this.index >= this.rows.length && taken < maxBytes) throw new NeedAllRows('a step that took its list\'s every row');
     return taken;
   }
 }
@@ -382,7 +389,7 @@ function planPool(pair: NodePair, pool: PoolKind, t: ChunkRows, dram: NodeRows, 
   const coldOnDramBytes = coldOnDram === coldOnDramAll ? dram.whereBytes(thr, false) : sumBytes(t, coldOnDram);
   const hotCap = Math.min(quotaUp, free + shareFreed + (canDisplace ? Math.min(quotaDown, coldOnDramBytes) : 0));
   const promoted: HostMove[] = [];
-  const hot = new ChunkCursor(t, hotOnAep).take(hotCap, pair.aep, pair.dram, 'promote', pool, promoted);
+  const hot = new ChunkCursor(t, hotOnAep, aep.partial(hotOnAep)).take(hotCap, pair.aep, pair.dram, 'promote', pool, promoted);
   free += shareFreed;
   freeAep -= shareFreed;
   const displaced = Math.max(0, hot - free);
@@ -393,13 +400,13 @@ function planPool(pair: NodePair, pool: PoolKind, t: ChunkRows, dram: NodeRows, 
   // 2. prefetch, only above the reserve
   const prefetchCap = free > reserve ? Math.min(free - reserve, quotaUp) : 0;
   const prefetched: HostMove[] = [];
-  const pre = new ChunkCursor(t, restOnAep).take(prefetchCap, pair.aep, pair.dram, 'prefetch', pool, prefetched);
+  const pre = new ChunkCursor(t, restOnAep, aep.partial(restOnAep)).take(prefetchCap, pair.aep, pair.dram, 'prefetch', pool, prefetched);
   free -= pre;
   freeAep += pre;
   // 3. cold pages: the displaced ones, and what restores the reserve
   const coldCap = displaced + Math.max(0, Math.min(quotaDown, reserve - free, freeAep));
   const demoted: HostMove[] = [...shareDemoted];
-  new ChunkCursor(t, coldOnDram).take(coldCap, pair.dram, pair.aep, 'demote', pool, demoted);
+  new ChunkCursor(t, coldOnDram, dram.partial(coldOnDram)).take(coldCap, pair.dram, pair.aep, 'demote', pool, demoted);
 
   // Execution order: each move needs free room where it lands, so promote
   // what fits on D, then demote into what that freed on A, and repeat.
@@ -539,7 +546,60 @@ function shareQuota(wanted: ReadonlyMap<PoolKind, PairMoves>, quotaBytes: number
  * free page to land on. Per pair and direction, the plan never exceeds
  * `quotaBytes` over all guests and pools.
  */
-export function planHostCslide(input: HostCslideInput): HostPlan {
+export interface PlanOptions {
+  /** plan in full, every range a row (tests and benches that compare) */
+  allRows?: boolean;
+  /** rows a bound plan keeps past each bucket's quota's worth, instead of tailRows (tests: 0 sends steps past the cut, to the plan in full) */
+  boundTailRows?: number;
+}
+
+export function planHostCslide(input: HostCslideInput, opts: PlanOptions = {}): HostPlan {
+  // A bound plan keeps each bucket's rows up to the quota's worth (NodeRows.offer). The shares
+  // step reads every row of a node and the thrash guard splits rows page by page: those plan
+  // in full, as does one with no finite quota to bound by.
+  const bound = !opts.allRows && !input.thrash && !input.guests.some((g) => g.share !== undefined) && Number.isFinite(input.quotaBytes);
+  if (bound) {
+    try {
+      return planRound(input, true, opts.boundTailRows);
+    } catch (err) {
+      if (!(err instanceof NeedAllRows)) throw err;
+      const plan = planRound(input, false);
+      lastPlan.replannedInFull = true;
+      return plan;
+    }
+  }
+  return planRound(input, false);
+}
+
+/** What the last plan read and kept: test/unit/cslide-bound.test.ts, bench/range-pass.ts. */
+export interface PlanRows {
+  /** the ranges it filed in a pool (present, on a known node, of a planned pool) */
+  ranges: number;
+  /** the chunk rows it made of them */
+  rows: number;
+  /** whether it was a bound plan */
+  bound: boolean;
+  /** a bound plan that needed rows past its bound and was planned again in full */
+  replannedInFull: boolean;
+}
+
+const lastPlan: PlanRows = { ranges: 0, rows: 0, bound: false, replannedInFull: false };
+
+export function lastPlanRows(): PlanRows {
+  return { ...lastPlan };
+}
+
+/**
+ * Rows a bound plan keeps in a bucket past the quota's worth: once what is
+ * left of a step's bytes is less than a page, the step steps over a page
+ * too big for it when a smaller one follows and takes smaller pages, at
+ * most about two rows per smallest page in the largest. The page sizes are
+ * those of the pool's ranges so far; a step that needs more throws
+ * NeedAllRows and the plan is made in full.
+ */
+const tailRows = (minPageBytes: number, maxPageBytes: number): number => 2 * (Math.ceil(maxPageBytes / minPageBytes) + 1) + 2;
+
+function planRound(input: HostCslideInput, bound: boolean, fixedTailRows?: number): HostPlan {
   const loop = Math.max(0, input.loop);
   const t = chunkRows;
   t.reset();
@@ -548,16 +608,27 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
   t.pidOfGuest = input.guests.map((g) => g.accessMap.pid);
   // chunk rows by pool kind, then by node
   const byPool = new Map<PoolKind, PoolRows>();
-  input.guests.forEach((g, guest) => {
+  // every step of a pair takes at most the quota from a list (planPool)
+  const keepBytes = bound ? Math.max(0, input.quotaBytes) : Infinity;
+  let filed = 0;
+  // a loop, not forEach: the range loop's variables stay locals of one function, not a closure's context
+  for (let guest = 0; guest < input.guests.length; guest++) {
+    const g = input.guests[guest]!;
     const vmaOf = vmaFinder(g.accessMap.vmas);
     const pid = g.accessMap.pid;
     // The pool of the last range's VMA and page size: ranges of one VMA share it, so it is found once per VMA.
     let lastVma: AccessMapVma | undefined | null = null;
     let lastPageSizeBytes = 0;
+    let vmaStart = Infinity;
+    let vmaEnd = -Infinity;
     let nodes: PoolRows | undefined;
+    let keepRows = Infinity;
+    let lastStart = -Infinity;
     // the last range's node rows: runs of ranges on one node are the rule
     let lastNode = -1;
     let lastRows: NodeRows | undefined;
+    let lastCut: Uint8Array = new Uint8Array(0);
+    let lastSums: Float64Array = new Float64Array(0);
     const thrash = input.thrash;
     const ranges = g.accessMap.ranges;
     const { starts, pageCounts, pageSizes, accessCounts, nodes: nodeCol, flags } = ranges;
@@ -568,9 +639,13 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
       if ((flags[i]! & 1) === 0 || node < 0 || pageCount <= 0) continue;
       const start = starts[i]!;
       const pageSizeBytes = pageSizes[i]!;
-      const vma = vmaOf(start);
+      // the last range's VMA, tested here on its bounds held in locals: a call and two property reads per range were a third of the pass
+      // (inside the bounds lastVma is the VMA they came from)
+      const vma: AccessMapVma | undefined = start >= vmaStart && start < vmaEnd ? (lastVma as AccessMapVma) : vmaOf(start);
       if (vma !== lastVma || pageSizeBytes !== lastPageSizeBytes) {
         lastVma = vma;
+        vmaStart = vma ? vma.start : Infinity;
+        vmaEnd = vma ? vma.end : -Infinity;
         lastPageSizeBytes = pageSizeBytes;
         const pool = poolOfRange(vma, pageSizeBytes);
         const unit = unitOf(pool);
@@ -583,17 +658,40 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
             if (!nodes) poolRowsCache.set(pool, (nodes = new PoolRows(t)));
             byPool.set(pool, nodes);
           }
+          if (bound) keepRows = fixedTailRows ?? tailRows(nodes.notePageSize(pageSizeBytes), nodes.maxPageBytes);
         }
       }
       if (!nodes) continue;
+      filed++;
       const accessCount = Math.min(Math.max(0, accessCounts[i]!), loop);
       if (lastRows === undefined || node !== lastNode) {
         lastRows = nodes.getOrAdd(node);
         lastNode = node;
+        // the VMA test above drops lastRows when the page size changes, so every size passes here
+        lastRows.notePageSize(pageSizeBytes);
+        lastCut = lastRows.cut;
+        lastSums = lastRows.bucketBytes;
       }
+      // A bound plan's buckets past their cut no longer see ranges' places (NodeRows.offer):
+      // ranges out of address order plan in full.
+      if (start < lastStart && bound) throw new NeedAllRows('ranges out of address order');
+      lastStart = start;
       const list = lastRows;
       if (!thrash) {
-        list.add(t.add(guest, start, pageCount, pageSizeBytes, accessCount), accessCount, guest, start, pageSizeBytes, pageCount * pageSizeBytes);
+        const bytes = pageCount * pageSizeBytes;
+        if (!bound) {
+          list.add(t.add(guest, start, pageCount, pageSizeBytes, accessCount), accessCount, guest, start, bytes);
+          continue;
+        }
+        // a bucket past its cut only sums (offer's first test, here: a call per range was most of the pass)
+        if (lastCut[accessCount] === 1) {
+          lastSums[accessCount]! += bytes;
+          continue;
+        }
+        list.offer(guest, start, pageCount, pageSizeBytes, accessCount, bytes, keepBytes, keepRows);
+        // a new count may have widened the arrays
+        lastCut = list.cut;
+        lastSums = list.bucketBytes;
         continue;
       }
       // Pages the thrash guard holds stay out of this round's candidates; the rest keep their runs.
@@ -603,12 +701,17 @@ export function planHostCslide(input: HostCslideInput): HostPlan {
         const keep = k < pageCount && !held;
         if (keep && runStart < 0) runStart = k;
         if (!keep && runStart >= 0) {
-          list.add(t.add(guest, start + runStart * pageSizeBytes, k - runStart, pageSizeBytes, accessCount), accessCount, guest, start + runStart * pageSizeBytes, pageSizeBytes, (k - runStart) * pageSizeBytes);
+          list.add(t.add(guest, start + runStart * pageSizeBytes, k - runStart, pageSizeBytes, accessCount), accessCount, guest, start + runStart * pageSizeBytes, (k - runStart) * pageSizeBytes);
           runStart = -1;
         }
       }
     }
-  });
+  }
+
+  lastPlan.ranges = filed;
+  lastPlan.rows = t.length;
+  lastPlan.bound = bound;
+  lastPlan.replannedInFull = false;
   const quotaBytes = Math.max(0, input.quotaBytes);
   const pools = [...byPool.keys()].sort();
   const noRows = new NodeRows(t);
