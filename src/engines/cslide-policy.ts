@@ -599,6 +599,111 @@ export function lastPlanRows(): PlanRows {
  */
 const tailRows = (minPageBytes: number, maxPageBytes: number): number => 2 * (Math.ceil(maxPageBytes / minPageBytes) + 1) + 2;
 
+/**
+ * Files one guest's ranges in their pools' node rows (planRound); how many
+ * it filed. A function of its own, so that the loop's variables are locals
+ * of a small function (not of planRound, whose closures put its variables
+ * in a context), where V8 keeps them in registers: the loop runs once per
+ * range of every guest.
+ */
+function fileGuest(t: ChunkRows, input: HostCslideInput, guest: number, byPool: Map<PoolKind, PoolRows>, loop: number, bound: boolean, keepBytes: number, fixedTailRows: number | undefined): number {
+  let filed = 0;
+  const g = input.guests[guest]!;
+  const vmaOf = vmaFinder(g.accessMap.vmas);
+  const pid = g.accessMap.pid;
+  // The pool of the last range's VMA and page size: ranges of one VMA share it, so it is found once per VMA.
+  let lastVma: AccessMapVma | undefined | null = null;
+  let lastPageSizeBytes = 0;
+  let vmaStart = Infinity;
+  let vmaEnd = -Infinity;
+  let nodes: PoolRows | undefined;
+  let keepRows = Infinity;
+  let lastStart = -Infinity;
+  // the last range's node rows: runs of ranges on one node are the rule
+  let lastNode = -1;
+  let lastRows: NodeRows | undefined;
+  let lastCut: Uint8Array = new Uint8Array(0);
+  let lastSums: Float64Array = new Float64Array(0);
+  const thrash = input.thrash;
+  const ranges = g.accessMap.ranges;
+  const { starts, pageCounts, pageSizes, accessCounts, nodes: nodeCol, flags } = ranges;
+  for (let i = 0, n = ranges.length; i < n; i++) {
+    const node = nodeCol[i]!;
+    const pageCount = pageCounts[i]!;
+    // Pages not present or on an unknown node (-1) cannot be moved: skip.
+    if ((flags[i]! & 1) === 0 || node < 0 || pageCount <= 0) continue;
+    const start = starts[i]!;
+    const pageSizeBytes = pageSizes[i]!;
+    // Within the last range's VMA (its bounds held in locals) and of its page size, the pool is the
+    // last range's: one test per range (a call and two property reads per range were a third of the pass).
+    const vma: AccessMapVma | undefined = start >= vmaStart && start < vmaEnd && pageSizeBytes === lastPageSizeBytes ? (lastVma as AccessMapVma) : vmaOf(start);
+    if (vma !== lastVma || pageSizeBytes !== lastPageSizeBytes) {
+      lastVma = vma;
+      vmaStart = vma ? vma.start : Infinity;
+      vmaEnd = vma ? vma.end : -Infinity;
+      lastPageSizeBytes = pageSizeBytes;
+      const pool = poolOfRange(vma, pageSizeBytes);
+      const unit = unitOf(pool);
+      nodes = undefined;
+      lastRows = undefined;
+      if (input.pools[pool] && pageSizeBytes % unit === 0) {
+        nodes = byPool.get(pool);
+        if (!nodes) {
+          nodes = poolRowsCache.get(pool);
+          if (!nodes) poolRowsCache.set(pool, (nodes = new PoolRows(t)));
+          byPool.set(pool, nodes);
+        }
+        if (bound) keepRows = fixedTailRows ?? tailRows(nodes.notePageSize(pageSizeBytes), nodes.maxPageBytes);
+      }
+    }
+    if (!nodes) continue;
+    filed++;
+    const accessCount = Math.min(Math.max(0, accessCounts[i]!), loop);
+    if (lastRows === undefined || node !== lastNode) {
+      lastRows = nodes.getOrAdd(node);
+      lastNode = node;
+      // the VMA test above drops lastRows when the page size changes, so every size passes here
+      lastRows.notePageSize(pageSizeBytes);
+      lastCut = lastRows.cut;
+      lastSums = lastRows.bucketBytes;
+    }
+    // A bound plan's buckets past their cut no longer see ranges' places (NodeRows.offer):
+    // ranges out of address order plan in full.
+    if (start < lastStart && bound) throw new NeedAllRows('ranges out of address order');
+    lastStart = start;
+    const list = lastRows;
+    if (!thrash) {
+      const bytes = pageCount * pageSizeBytes;
+      if (!bound) {
+        list.add(t.add(guest, start, pageCount, pageSizeBytes, accessCount), accessCount, guest, start, bytes);
+        continue;
+      }
+      // a bucket past its cut only sums (offer's first test, here: a call per range was most of the pass)
+      if (lastCut[accessCount] === 1) {
+        lastSums[accessCount]! += bytes;
+        continue;
+      }
+      list.offer(guest, start, pageCount, pageSizeBytes, accessCount, bytes, keepBytes, keepRows);
+      // a new count may have widened the arrays
+      lastCut = list.cut;
+      lastSums = list.bucketBytes;
+      continue;
+    }
+    // Pages the thrash guard holds stay out of this round's candidates; the rest keep their runs.
+    let runStart = -1;
+    for (let k = 0; k <= pageCount; k++) {
+      const held = k < pageCount && thrashHeld(thrash, pid, start + k * pageSizeBytes, node, accessCount, input.hotThreshold);
+      const keep = k < pageCount && !held;
+      if (keep && runStart < 0) runStart = k;
+      if (!keep && runStart >= 0) {
+        list.add(t.add(guest, start + runStart * pageSizeBytes, k - runStart, pageSizeBytes, accessCount), accessCount, guest, start + runStart * pageSizeBytes, (k - runStart) * pageSizeBytes);
+        runStart = -1;
+      }
+    }
+  }
+  return filed;
+}
+
 function planRound(input: HostCslideInput, bound: boolean, fixedTailRows?: number): HostPlan {
   const loop = Math.max(0, input.loop);
   const t = chunkRows;
@@ -611,102 +716,7 @@ function planRound(input: HostCslideInput, bound: boolean, fixedTailRows?: numbe
   // every step of a pair takes at most the quota from a list (planPool)
   const keepBytes = bound ? Math.max(0, input.quotaBytes) : Infinity;
   let filed = 0;
-  // a loop, not forEach: the range loop's variables stay locals of one function, not a closure's context
-  for (let guest = 0; guest < input.guests.length; guest++) {
-    const g = input.guests[guest]!;
-    const vmaOf = vmaFinder(g.accessMap.vmas);
-    const pid = g.accessMap.pid;
-    // The pool of the last range's VMA and page size: ranges of one VMA share it, so it is found once per VMA.
-    let lastVma: AccessMapVma | undefined | null = null;
-    let lastPageSizeBytes = 0;
-    let vmaStart = Infinity;
-    let vmaEnd = -Infinity;
-    let nodes: PoolRows | undefined;
-    let keepRows = Infinity;
-    let lastStart = -Infinity;
-    // the last range's node rows: runs of ranges on one node are the rule
-    let lastNode = -1;
-    let lastRows: NodeRows | undefined;
-    let lastCut: Uint8Array = new Uint8Array(0);
-    let lastSums: Float64Array = new Float64Array(0);
-    const thrash = input.thrash;
-    const ranges = g.accessMap.ranges;
-    const { starts, pageCounts, pageSizes, accessCounts, nodes: nodeCol, flags } = ranges;
-    for (let i = 0, n = ranges.length; i < n; i++) {
-      const node = nodeCol[i]!;
-      const pageCount = pageCounts[i]!;
-      // Pages not present or on an unknown node (-1) cannot be moved: skip.
-      if ((flags[i]! & 1) === 0 || node < 0 || pageCount <= 0) continue;
-      const start = starts[i]!;
-      const pageSizeBytes = pageSizes[i]!;
-      // the last range's VMA, tested here on its bounds held in locals: a call and two property reads per range were a third of the pass
-      // (inside the bounds lastVma is the VMA they came from)
-      const vma: AccessMapVma | undefined = start >= vmaStart && start < vmaEnd ? (lastVma as AccessMapVma) : vmaOf(start);
-      if (vma !== lastVma || pageSizeBytes !== lastPageSizeBytes) {
-        lastVma = vma;
-        vmaStart = vma ? vma.start : Infinity;
-        vmaEnd = vma ? vma.end : -Infinity;
-        lastPageSizeBytes = pageSizeBytes;
-        const pool = poolOfRange(vma, pageSizeBytes);
-        const unit = unitOf(pool);
-        nodes = undefined;
-        lastRows = undefined;
-        if (input.pools[pool] && pageSizeBytes % unit === 0) {
-          nodes = byPool.get(pool);
-          if (!nodes) {
-            nodes = poolRowsCache.get(pool);
-            if (!nodes) poolRowsCache.set(pool, (nodes = new PoolRows(t)));
-            byPool.set(pool, nodes);
-          }
-          if (bound) keepRows = fixedTailRows ?? tailRows(nodes.notePageSize(pageSizeBytes), nodes.maxPageBytes);
-        }
-      }
-      if (!nodes) continue;
-      filed++;
-      const accessCount = Math.min(Math.max(0, accessCounts[i]!), loop);
-      if (lastRows === undefined || node !== lastNode) {
-        lastRows = nodes.getOrAdd(node);
-        lastNode = node;
-        // the VMA test above drops lastRows when the page size changes, so every size passes here
-        lastRows.notePageSize(pageSizeBytes);
-        lastCut = lastRows.cut;
-        lastSums = lastRows.bucketBytes;
-      }
-      // A bound plan's buckets past their cut no longer see ranges' places (NodeRows.offer):
-      // ranges out of address order plan in full.
-      if (start < lastStart && bound) throw new NeedAllRows('ranges out of address order');
-      lastStart = start;
-      const list = lastRows;
-      if (!thrash) {
-        const bytes = pageCount * pageSizeBytes;
-        if (!bound) {
-          list.add(t.add(guest, start, pageCount, pageSizeBytes, accessCount), accessCount, guest, start, bytes);
-          continue;
-        }
-        // a bucket past its cut only sums (offer's first test, here: a call per range was most of the pass)
-        if (lastCut[accessCount] === 1) {
-          lastSums[accessCount]! += bytes;
-          continue;
-        }
-        list.offer(guest, start, pageCount, pageSizeBytes, accessCount, bytes, keepBytes, keepRows);
-        // a new count may have widened the arrays
-        lastCut = list.cut;
-        lastSums = list.bucketBytes;
-        continue;
-      }
-      // Pages the thrash guard holds stay out of this round's candidates; the rest keep their runs.
-      let runStart = -1;
-      for (let k = 0; k <= pageCount; k++) {
-        const held = k < pageCount && thrashHeld(thrash, pid, start + k * pageSizeBytes, node, accessCount, input.hotThreshold);
-        const keep = k < pageCount && !held;
-        if (keep && runStart < 0) runStart = k;
-        if (!keep && runStart >= 0) {
-          list.add(t.add(guest, start + runStart * pageSizeBytes, k - runStart, pageSizeBytes, accessCount), accessCount, guest, start + runStart * pageSizeBytes, (k - runStart) * pageSizeBytes);
-          runStart = -1;
-        }
-      }
-    }
-  }
+  for (let guest = 0; guest < input.guests.length; guest++) filed += fileGuest(t, input, guest, byPool, loop, bound, keepBytes, fixedTailRows);
 
   lastPlan.ranges = filed;
   lastPlan.rows = t.length;
