@@ -12,7 +12,13 @@
  * cycle outside the timing; the stages run one after another in an order
  * that turns each cycle, so none always runs on a cold cache.
  *
- *   npx tsc -p . && node dist/bench/range-pass.js [--scale 64] [--model 2mib] [--cycles 30]
+ * With --thrash, two more stages: the plan with cslide's thrash guard over
+ * a real MoveLedger holding one earlier plan's moves of every guest, asked
+ * page by page (lastMove: a question per page, 512 per 2 MiB of 4 KiB
+ * pages) and per range (movedIn), as the engine asks now; slow page by
+ * page, so use a small --scale.
+ *
+ *   npx tsc -p . && node dist/bench/range-pass.js [--scale 64] [--model 2mib] [--cycles 30] [--thrash]
  */
 import os from 'node:os';
 import type { AccessMap } from '../src/scan/access-map.js';
@@ -20,6 +26,8 @@ import { summarizeMap } from '../src/feed/heat.js';
 import { nodePageStats } from '../src/runner/page-report.js';
 import { planHostCslide, type CslideGuest } from '../src/engines/cslide-policy.js';
 import { GUESTS, guestMap, guestShape, planInput } from './scale-input.js';
+import { MoveLedger } from '../src/runner/move-ledger.js';
+import type { ThrashGuard } from '../src/engines/cslide-policy.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
@@ -69,6 +77,24 @@ const stages: Record<string, (maps: readonly AccessMap[]) => void> = {
     sink += planHostCslide(planInput(guests, nodeBytes), { allRows: true }).moves.length;
   },
 };
+if (args.includes('--thrash')) {
+  // one earlier plan's moves, recorded in round 1 as the engine records them; the guard asks in round 2
+  const ledger = new MoveLedger();
+  const first: AccessMap[] = [];
+  for (let g = 0; g < GUESTS; g++) first.push(guestMap(g, guestBytes, g % 2 === 0, rangesPerGuest, 0));
+  const plan = planHostCslide(planInput(first.map((accessMap, g) => ({ key: `vm${g}`, accessMap })), nodeBytes));
+  for (let g = 0; g < GUESTS; g++) ledger.record(10000 + g, plan.moves.filter((m) => m.guest === g), 1, 2);
+  const pageByPage: ThrashGuard = { rounds: 2, margin: 1, lastMove: (pid, start) => ledger.lastMove(pid, start, 2) };
+  const perRange: ThrashGuard = { ...pageByPage, movedIn: (pid, start, end) => ledger.movedIn(pid, start, end, 2) };
+  stages['plan, thrash guard page by page'] = (maps) => {
+    const guests: CslideGuest[] = maps.map((accessMap, g) => ({ key: `vm${g}`, accessMap }));
+    sink += planHostCslide({ ...planInput(guests, nodeBytes), thrash: pageByPage }).moves.length;
+  };
+  stages['plan, thrash guard per range'] = (maps) => {
+    const guests: CslideGuest[] = maps.map((accessMap, g) => ({ key: `vm${g}`, accessMap }));
+    sink += planHostCslide({ ...planInput(guests, nodeBytes), thrash: perRange }).moves.length;
+  };
+}
 const names = Object.keys(stages);
 const ms: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
 let regions = 0;

@@ -107,6 +107,21 @@ export interface ThrashGuard {
   margin: number;
   /** where and how long ago the page at `start` of `pid` was last moved, if within `rounds` */
   lastMove(pid: number, start: number): { roundsAgo: number; toNode: number } | undefined;
+  /**
+   * The recorded moves over [start, end) of `pid` as disjoint intervals in
+   * address order: a page whose first byte lies in one was last moved as it
+   * says, any other page not at all (what `lastMove` answers page by page).
+   * Given, the planner asks once per range instead of once per page (1 TiB
+   * of 4 KiB pages is 268M pages a plan).
+   */
+  movedIn?(pid: number, start: number, end: number): readonly MovedInterval[];
+}
+
+export interface MovedInterval {
+  start: number;
+  end: number;
+  roundsAgo: number;
+  toNode: number;
 }
 
 interface CslideCommon {
@@ -471,6 +486,11 @@ function planPool(pair: NodePair, pool: PoolKind, t: ChunkRows, dram: NodeRows, 
 function thrashHeld(guard: ThrashGuard, pid: number, start: number, node: number, count: number, threshold: number): boolean {
   const last = guard.lastMove(pid, start);
   if (!last || last.toNode !== node || last.roundsAgo > guard.rounds) return false;
+  return countHeld(guard, count, threshold);
+}
+
+/** Whether a page of this count moved to its node within the guard's rounds stays there. */
+function countHeld(guard: ThrashGuard, count: number, threshold: number): boolean {
   // Promoted here (count was hot): only a count well below the threshold sends it back; demoted here: well above.
   return count >= threshold ? count < threshold + guard.margin : count >= threshold - guard.margin;
 }
@@ -555,9 +575,9 @@ export interface PlanOptions {
 
 export function planHostCslide(input: HostCslideInput, opts: PlanOptions = {}): HostPlan {
   // A bound plan keeps each bucket's rows up to the quota's worth (NodeRows.offer). The shares
-  // step reads every row of a node and the thrash guard splits rows page by page: those plan
-  // in full, as does one with no finite quota to bound by.
-  const bound = !opts.allRows && !input.thrash && !input.guests.some((g) => g.share !== undefined) && Number.isFinite(input.quotaBytes);
+  // step reads every row of a node: a plan with shares is made in full, as is one with no
+  // finite quota to bound by.
+  const bound = !opts.allRows && !input.guests.some((g) => g.share !== undefined) && Number.isFinite(input.quotaBytes);
   if (bound) {
     try {
       return planRound(input, true, opts.boundTailRows);
@@ -690,18 +710,47 @@ function fileGuest(t: ChunkRows, input: HostCslideInput, guest: number, byPool: 
       continue;
     }
     // Pages the thrash guard holds stay out of this round's candidates; the rest keep their runs.
-    let runStart = -1;
-    for (let k = 0; k <= pageCount; k++) {
-      const held = k < pageCount && thrashHeld(thrash, pid, start + k * pageSizeBytes, node, accessCount, input.hotThreshold);
-      const keep = k < pageCount && !held;
-      if (keep && runStart < 0) runStart = k;
-      if (!keep && runStart >= 0) {
-        list.add(t.add(guest, start + runStart * pageSizeBytes, k - runStart, pageSizeBytes, accessCount), accessCount, guest, start + runStart * pageSizeBytes, (k - runStart) * pageSizeBytes);
-        runStart = -1;
+    if (!countHeld(thrash, accessCount, input.hotThreshold)) {
+      // no page of this count is held, wherever it was moved
+      fileRun(t, list, guest, start, pageCount, pageSizeBytes, accessCount, bound, keepBytes, keepRows);
+    } else if (thrash.movedIn && pageSizeBytes > 0) {
+      // the guard's moved intervals over the range: one question per range, not one per page
+      const moved = thrash.movedIn(pid, start, start + pageCount * pageSizeBytes);
+      let from = 0;
+      for (let m = 0; m < moved.length; m++) {
+        const iv = moved[m]!;
+        if (iv.toNode !== node || iv.roundsAgo > thrash.rounds) continue;
+        // the pages whose first byte lies in the interval (lastMove's question, per page)
+        const k0 = Math.max(from, Math.ceil((iv.start - start) / pageSizeBytes));
+        const k1 = Math.min(pageCount, Math.ceil((iv.end - start) / pageSizeBytes));
+        if (k1 <= k0) continue;
+        if (k0 > from) fileRun(t, list, guest, start + from * pageSizeBytes, k0 - from, pageSizeBytes, accessCount, bound, keepBytes, keepRows);
+        from = k1;
+      }
+      if (from < pageCount) fileRun(t, list, guest, start + from * pageSizeBytes, pageCount - from, pageSizeBytes, accessCount, bound, keepBytes, keepRows);
+    } else {
+      let runStart = -1;
+      for (let k = 0; k <= pageCount; k++) {
+        const held = k < pageCount && thrashHeld(thrash, pid, start + k * pageSizeBytes, node, accessCount, input.hotThreshold);
+        const keep = k < pageCount && !held;
+        if (keep && runStart < 0) runStart = k;
+        if (!keep && runStart >= 0) {
+          fileRun(t, list, guest, start + runStart * pageSizeBytes, k - runStart, pageSizeBytes, accessCount, bound, keepBytes, keepRows);
+          runStart = -1;
+        }
       }
     }
+    lastCut = list.cut;
+    lastSums = list.bucketBytes;
   }
   return filed;
+}
+
+/** Files one run of pages of a range as a row (a plan in full) or offers it (a bound plan). */
+function fileRun(t: ChunkRows, list: NodeRows, guest: number, start: number, pageCount: number, pageSizeBytes: number, count: number, bound: boolean, keepBytes: number, keepRows: number): void {
+  const bytes = pageCount * pageSizeBytes;
+  if (bound) list.offer(guest, start, pageCount, pageSizeBytes, count, bytes, keepBytes, keepRows);
+  else list.add(t.add(guest, start, pageCount, pageSizeBytes, count), count, guest, start, bytes);
 }
 
 function planRound(input: HostCslideInput, bound: boolean, fixedTailRows?: number): HostPlan {

@@ -197,6 +197,7 @@ const cslide = defineBuiltinEngine<CslideEngineConfig, CslidePidStats, { promote
           rounds: thrashRounds,
           margin: config.thrash_margin ?? 1,
           lastMove: (pid: number, start: number) => state.moves.lastMove(pid, start, round),
+          movedIn: (pid: number, start: number, end: number) => state.moves.movedIn(pid, start, end, round),
         }
       : undefined;
     const plan = planHostCslide({

@@ -24,6 +24,9 @@ interface Interval {
   toNode: number;
 }
 
+/** The answer for a range no recorded move touches (shared: never written to). */
+const NONE: Array<{ start: number; end: number; roundsAgo: number; toNode: number }> = [];
+
 export class MoveLedger {
   private readonly byPid = new Map<number, Interval[]>();
 
@@ -94,6 +97,31 @@ export class MoveLedger {
       else return { roundsAgo: round - iv.round, toNode: iv.toNode };
     }
     return undefined;
+  }
+
+  /**
+   * The intervals overlapping [start, end) of `pid`, in address order, with
+   * how many rounds before `round` they were moved and to which node (the
+   * thrash guard's question for a whole range: cslide-policy.ts movedIn).
+   */
+  movedIn(pid: number, start: number, end: number, round: number): Array<{ start: number; end: number; roundsAgo: number; toNode: number }> {
+    const list = this.byPid.get(pid);
+    if (!list || end <= start) return NONE;
+    // the first interval that ends after start
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (list[mid]!.end <= start) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === list.length || list[lo]!.start >= end) return NONE;
+    const out: Array<{ start: number; end: number; roundsAgo: number; toNode: number }> = [];
+    for (let i = lo; i < list.length && list[i]!.start < end; i++) {
+      const iv = list[i]!;
+      out.push({ start: iv.start, end: iv.end, roundsAgo: round - iv.round, toNode: iv.toNode });
+    }
+    return out;
   }
 
   /** Drops moves older than `oldestRound`. */

@@ -1,6 +1,6 @@
 /**
  * Bound plans (src/engines/cslide-chunks.ts NodeRows.offer): a plan without
- * shares or a thrash guard keeps each count bucket's rows only up to the
+ * shares keeps each count bucket's rows only up to the
  * quota's worth and a tail, and plans exactly what the plan with every row
  * plans. Checked on seeded random engines of every pool kind, THP and
  * 4 KiB pages mixed in one VMA (where a step steps over a page too big for
@@ -92,14 +92,14 @@ test('a bound plan plans what the plan with every row plans, and keeps fewer row
   assert.ok(forcedReplans > 20, `without a tail, ${forcedReplans} plans read past the cut`);
 });
 
-test('shares and the thrash guard plan in full; so does a plan with no finite quota', () => {
+test('shares plan in full, as does a plan with no finite quota; a thrash guard is bound', () => {
   const rand = seededRandom(7);
   const input = randomInput(rand);
   input.quotaBytes = 16 * M2;
   planHostCslide({ ...input, guests: input.guests.map((g, i) => (i === 0 ? { ...g, share: { weight: 50 } } : g)) });
   assert.equal(lastPlanRows().bound, false);
   planHostCslide({ ...input, thrash: { rounds: 2, margin: 1, lastMove: () => undefined } });
-  assert.equal(lastPlanRows().bound, false);
+  assert.equal(lastPlanRows().bound, true);
   planHostCslide({ ...input, quotaBytes: Infinity });
   assert.equal(lastPlanRows().bound, false);
   planHostCslide(input);

@@ -5,7 +5,7 @@
  * SHRINK_WINDOW_PLANS plans (it never shrank: a host that once tracked much kept that memory
  * for the daemon's life); plans of one size keep theirs; and what a plan
  * plans does not depend on either. The large plans are made in full (every
- * range a row, as with shares or a thrash guard: `allRows`), as a bound
+ * range a row, as with shares: `allRows`), as a bound
  * plan keeps little of them.
  */
 import { test } from 'node:test';
