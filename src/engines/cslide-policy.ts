@@ -626,7 +626,8 @@ const tailRows = (minPageBytes: number, maxPageBytes: number): number => 2 * (Ma
  * in a context), where V8 keeps them in registers: the loop runs once per
  * range of every guest.
  */
-function fileGuest(t: ChunkRows, input: HostCslideInput, guest: number, byPool: Map<PoolKind, PoolRows>, loop: number, bound: boolean, keepBytes: number, fixedTailRows: number | undefined): number {
+function fileGuest(t: ChunkRows, input: HostCslideInput, guest: number, byPool: Map<PoolKind, PoolRows>, loop: number, bound: boolean, keepBytes: number, fixedTailRows: number | undefined, roles: NodeRoles): number {
+  const thr = input.hotThreshold;
   let filed = 0;
   const g = input.guests[guest]!;
   const vmaOf = vmaFinder(g.accessMap.vmas);
@@ -638,6 +639,8 @@ function fileGuest(t: ChunkRows, input: HostCslideInput, guest: number, byPool: 
   let vmaEnd = -Infinity;
   let nodes: PoolRows | undefined;
   let keepRows = Infinity;
+  // the last range's node as the pairs use it (NodeRoles)
+  let role = 0;
   let lastStart = -Infinity;
   // the last range's node rows: runs of ranges on one node are the rule
   let lastNode = -1;
@@ -684,6 +687,7 @@ function fileGuest(t: ChunkRows, input: HostCslideInput, guest: number, byPool: 
       lastNode = node;
       // the VMA test above drops lastRows when the page size changes, so every size passes here
       lastRows.notePageSize(pageSizeBytes);
+      role = roles.of(node);
       lastCut = lastRows.cut;
       lastSums = lastRows.bucketBytes;
     }
@@ -703,16 +707,21 @@ function fileGuest(t: ChunkRows, input: HostCslideInput, guest: number, byPool: 
         lastSums[accessCount]! += bytes;
         continue;
       }
-      list.offer(guest, start, pageCount, pageSizeBytes, accessCount, bytes, keepBytes, keepRows);
+      // a bucket no step reads keeps no rows (its bytes still count)
+      const read = (accessCount >= thr ? role & AEP_ROLE : role) !== 0;
+      list.offer(guest, start, pageCount, pageSizeBytes, accessCount, bytes, read ? keepBytes : 0, read ? keepRows : 0);
       // a new count may have widened the arrays
       lastCut = list.cut;
       lastSums = list.bucketBytes;
       continue;
     }
     // Pages the thrash guard holds stay out of this round's candidates; the rest keep their runs.
+    const runRead = (accessCount >= thr ? role & AEP_ROLE : role) !== 0;
+    const runKeepBytes = runRead ? keepBytes : 0;
+    const runKeepRows = runRead ? keepRows : 0;
     if (!countHeld(thrash, accessCount, input.hotThreshold)) {
       // no page of this count is held, wherever it was moved
-      fileRun(t, list, guest, start, pageCount, pageSizeBytes, accessCount, bound, keepBytes, keepRows);
+      fileRun(t, list, guest, start, pageCount, pageSizeBytes, accessCount, bound, runKeepBytes, runKeepRows);
     } else if (thrash.movedIn && pageSizeBytes > 0) {
       // the guard's moved intervals over the range: one question per range, not one per page
       const moved = thrash.movedIn(pid, start, start + pageCount * pageSizeBytes);
@@ -724,10 +733,10 @@ function fileGuest(t: ChunkRows, input: HostCslideInput, guest: number, byPool: 
         const k0 = Math.max(from, Math.ceil((iv.start - start) / pageSizeBytes));
         const k1 = Math.min(pageCount, Math.ceil((iv.end - start) / pageSizeBytes));
         if (k1 <= k0) continue;
-        if (k0 > from) fileRun(t, list, guest, start + from * pageSizeBytes, k0 - from, pageSizeBytes, accessCount, bound, keepBytes, keepRows);
+        if (k0 > from) fileRun(t, list, guest, start + from * pageSizeBytes, k0 - from, pageSizeBytes, accessCount, bound, runKeepBytes, runKeepRows);
         from = k1;
       }
-      if (from < pageCount) fileRun(t, list, guest, start + from * pageSizeBytes, pageCount - from, pageSizeBytes, accessCount, bound, keepBytes, keepRows);
+      if (from < pageCount) fileRun(t, list, guest, start + from * pageSizeBytes, pageCount - from, pageSizeBytes, accessCount, bound, runKeepBytes, runKeepRows);
     } else {
       let runStart = -1;
       for (let k = 0; k <= pageCount; k++) {
@@ -735,7 +744,7 @@ function fileGuest(t: ChunkRows, input: HostCslideInput, guest: number, byPool: 
         const keep = k < pageCount && !held;
         if (keep && runStart < 0) runStart = k;
         if (!keep && runStart >= 0) {
-          fileRun(t, list, guest, start + runStart * pageSizeBytes, k - runStart, pageSizeBytes, accessCount, bound, keepBytes, keepRows);
+          fileRun(t, list, guest, start + runStart * pageSizeBytes, k - runStart, pageSizeBytes, accessCount, bound, runKeepBytes, runKeepRows);
           runStart = -1;
         }
       }
@@ -744,6 +753,32 @@ function fileGuest(t: ChunkRows, input: HostCslideInput, guest: number, byPool: 
     lastSums = list.bucketBytes;
   }
   return filed;
+}
+
+/**
+ * How the node pairs use each node: as the DRAM node of a pair (its cold
+ * pages are demoted), as the AEP node (its hot pages promoted, the rest
+ * prefetched), both, or neither. A bound plan keeps rows only of buckets a
+ * step reads: hot pages on a node that is only ever DRAM stay where they
+ * are, and a node of no pair is not planned (the shares step, which reads
+ * every row, plans in full).
+ */
+const DRAM_ROLE = 1;
+const AEP_ROLE = 2;
+
+class NodeRoles {
+  private readonly roles = new Map<number, number>();
+
+  constructor(pairs: readonly NodePair[]) {
+    for (const p of pairs) {
+      this.roles.set(p.dram, (this.roles.get(p.dram) ?? 0) | DRAM_ROLE);
+      this.roles.set(p.aep, (this.roles.get(p.aep) ?? 0) | AEP_ROLE);
+    }
+  }
+
+  of(node: number): number {
+    return this.roles.get(node) ?? 0;
+  }
 }
 
 /** Files one run of pages of a range as a row (a plan in full) or offers it (a bound plan). */
@@ -765,7 +800,8 @@ function planRound(input: HostCslideInput, bound: boolean, fixedTailRows?: numbe
   // every step of a pair takes at most the quota from a list (planPool)
   const keepBytes = bound ? Math.max(0, input.quotaBytes) : Infinity;
   let filed = 0;
-  for (let guest = 0; guest < input.guests.length; guest++) filed += fileGuest(t, input, guest, byPool, loop, bound, keepBytes, fixedTailRows);
+  const roles = new NodeRoles(input.nodePairs);
+  for (let guest = 0; guest < input.guests.length; guest++) filed += fileGuest(t, input, guest, byPool, loop, bound, keepBytes, fixedTailRows, roles);
 
   lastPlan.ranges = filed;
   lastPlan.rows = t.length;
