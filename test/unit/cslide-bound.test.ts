@@ -105,3 +105,28 @@ test('shares plan in full, as does a plan with no finite quota; a thrash guard i
   planHostCslide(input);
   assert.equal(lastPlanRows().bound, true);
 });
+
+test('a bound plan keeps no rows of buckets no step reads: hot pages on a node that is only DRAM, a node of no pair', () => {
+  const base = 0x7f0000000000;
+  const ranges = new AccessRanges();
+  // 40 hot 2 MiB pages on DRAM node 0, 40 on node 5 (in no pair), 40 cold on node 0
+  for (let r = 0; r < 120; r++) ranges.push(base + r * M2, 1, M2, r < 80 ? 1 : 0, r >= 40 && r < 80 ? 5 : 0, true, false);
+  const input: HostCslideInput = {
+    guests: [{ key: 'vm', accessMap: { pid: 77, loop: 1, tracker: 'test', timeMs: 0, vmas: [{ start: base, end: base + 120 * M2, vmFlags: ['rd', 'wr', 'ht'], pathname: '' }], ranges } }],
+    pools: { [hugetlbPool(M2)]: { 0: { totalBytes: 2 ** 30, freeBytes: 0 }, 2: { totalBytes: 2 ** 30, freeBytes: 2 ** 29 }, 5: { totalBytes: 2 ** 30, freeBytes: 0 } } },
+    nodePairs: [{ dram: 0, aep: 2 }],
+    hotThreshold: 1,
+    quotaBytes: 4 * M2,
+    hotReserveBytes: 8 * M2,
+    loop: 1,
+  };
+  const full = JSON.stringify(planHostCslide(input, { allRows: true }).moves);
+  const plan = planHostCslide(input);
+  const rows = lastPlanRows();
+  assert.equal(JSON.stringify(plan.moves), full);
+  assert.ok(plan.moves.length > 0, 'cold pages of DRAM are demoted to restore the reserve');
+  assert.equal(rows.ranges, 120);
+  // only the cold bucket of node 0 keeps rows: its quota's worth (4 pages, 4 rows) and a tail of 6
+  assert.equal(rows.rows, 10);
+  assert.equal(rows.replannedInFull, false);
+});
