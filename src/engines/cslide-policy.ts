@@ -558,14 +558,6 @@ function shareQuota(wanted: ReadonlyMap<PoolKind, PairMoves>, quotaBytes: number
   return share;
 }
 
-/**
- * Plans one cslide round for the whole engine. Moves come in execution
- * order: promotions, then prefetches, then demotions; except when a DRAM
- * pool has no free room for a promotion, where that pair's promotions and
- * the demotions that make room for them alternate, so every move has a
- * free page to land on. Per pair and direction, the plan never exceeds
- * `quotaBytes` over all guests and pools.
- */
 export interface PlanOptions {
   /** plan in full, every range a row (tests and benches that compare) */
   allRows?: boolean;
@@ -573,6 +565,16 @@ export interface PlanOptions {
   boundTailRows?: number;
 }
 
+/**
+ * Plans one cslide round for the whole engine. Moves come in execution
+ * order: promotions, then prefetches, then demotions; except when a DRAM
+ * pool has no free room for a promotion, where that pair's promotions and
+ * the demotions that make room for them alternate, so every move has a
+ * free page to land on. Per pair and direction, the plan never exceeds
+ * `quotaBytes` over all guests and pools. A bound plan (the rule) and a
+ * plan in full plan the same moves; the bound one makes rows only of what
+ * its steps can read (src/engines/cslide-chunks.ts NodeRows).
+ */
 export function planHostCslide(input: HostCslideInput, opts: PlanOptions = {}): HostPlan {
   // A bound plan keeps each bucket's rows up to the quota's worth (NodeRows.offer). The shares
   // step reads every row of a node: a plan with shares is made in full, as is one with no
