@@ -142,6 +142,17 @@ export function summarizeMap(map: AccessMap, buckets = DEFAULT_HEAT_BUCKETS): Ma
       curSwapped = swappedB[cur]!;
       curAccess = accessW[cur]!;
     }
+    // Within the bucket (most ranges when a bucket holds many): the loop's one chunk, its same terms.
+    if (end <= curEnd) {
+      if (end > pos) {
+        const chunk = end - pos;
+        if (present) {
+          curPresent += chunk;
+          curAccess += chunk * ratio;
+        } else curSwapped += chunk;
+      }
+      continue;
+    }
     while (pos < end) {
       const chunk = Math.min(end, curEnd) - pos;
       if (chunk <= 0) break;
