@@ -8,6 +8,8 @@
  * once neighbours of one round and node coalesce.
  */
 
+import type { MovedInterval } from '../engines/cslide-policy.js';
+
 /** One executed move as the planner gives it: `pageCount` pages of `pageSizeBytes` from `start`. */
 export interface LedgerMove {
   start: number;
@@ -25,7 +27,19 @@ interface Interval {
 }
 
 /** The answer for a range no recorded move touches (shared: never written to). */
-const NONE: Array<{ start: number; end: number; roundsAgo: number; toNode: number }> = [];
+const NONE: MovedInterval[] = [];
+
+/** The index of the first of `list`'s sorted, disjoint intervals that ends after `addr` (list.length when none does). */
+function firstEndingAfter(list: readonly Interval[], addr: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.end <= addr) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
 
 export class MoveLedger {
   private readonly byPid = new Map<number, Interval[]>();
@@ -87,16 +101,8 @@ export class MoveLedger {
   lastMove(pid: number, addr: number, round: number): { roundsAgo: number; toNode: number } | undefined {
     const list = this.byPid.get(pid);
     if (!list) return undefined;
-    let lo = 0;
-    let hi = list.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const iv = list[mid]!;
-      if (iv.end <= addr) lo = mid + 1;
-      else if (iv.start > addr) hi = mid - 1;
-      else return { roundsAgo: round - iv.round, toNode: iv.toNode };
-    }
-    return undefined;
+    const iv = list[firstEndingAfter(list, addr)];
+    return iv && iv.start <= addr ? { roundsAgo: round - iv.round, toNode: iv.toNode } : undefined;
   }
 
   /**
@@ -104,19 +110,12 @@ export class MoveLedger {
    * how many rounds before `round` they were moved and to which node (the
    * thrash guard's question for a whole range: cslide-policy.ts movedIn).
    */
-  movedIn(pid: number, start: number, end: number, round: number): Array<{ start: number; end: number; roundsAgo: number; toNode: number }> {
+  movedIn(pid: number, start: number, end: number, round: number): MovedInterval[] {
     const list = this.byPid.get(pid);
     if (!list || end <= start) return NONE;
-    // the first interval that ends after start
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (list[mid]!.end <= start) lo = mid + 1;
-      else hi = mid;
-    }
+    const lo = firstEndingAfter(list, start);
     if (lo === list.length || list[lo]!.start >= end) return NONE;
-    const out: Array<{ start: number; end: number; roundsAgo: number; toNode: number }> = [];
+    const out: MovedInterval[] = [];
     for (let i = lo; i < list.length && list[i]!.start < end; i++) {
       const iv = list[i]!;
       out.push({ start: iv.start, end: iv.end, roundsAgo: round - iv.round, toNode: iv.toNode });
