@@ -574,11 +574,10 @@ export class PoolRows {
 
   constructor(private readonly t: ChunkRows) {}
 
-  /** Notes a page size of the pool's ranges; the smallest so far. */
-  notePageSize(pageSizeBytes: number): number {
+  /** Notes a page size of the pool's ranges. */
+  notePageSize(pageSizeBytes: number): void {
     if (pageSizeBytes < this.minPageBytes) this.minPageBytes = pageSizeBytes;
     if (pageSizeBytes > this.maxPageBytes) this.maxPageBytes = pageSizeBytes;
-    return this.minPageBytes;
   }
 
   /** Empties every node's rows for the next plan (an emptied NodeRows plans as no rows). */

@@ -678,7 +678,10 @@ function fileGuest(t: ChunkRows, input: HostCslideInput, guest: number, byPool: 
           if (!nodes) poolRowsCache.set(pool, (nodes = new PoolRows(t)));
           byPool.set(pool, nodes);
         }
-        if (bound) keepRows = fixedTailRows ?? tailRows(nodes.notePageSize(pageSizeBytes), nodes.maxPageBytes);
+        if (bound) {
+          nodes.notePageSize(pageSizeBytes);
+          keepRows = fixedTailRows ?? tailRows(nodes.minPageBytes, nodes.maxPageBytes);
+        }
       }
     }
     if (!nodes) continue;
@@ -698,33 +701,21 @@ function fileGuest(t: ChunkRows, input: HostCslideInput, guest: number, byPool: 
     if (start < lastStart && bound) throw new NeedAllRows('ranges out of address order');
     lastStart = start;
     const list = lastRows;
-    if (!thrash) {
-      const bytes = pageCount * pageSizeBytes;
-      if (!bound) {
-        list.add(t.add(guest, start, pageCount, pageSizeBytes, accessCount), accessCount, guest, start, bytes);
-        continue;
-      }
-      // a bucket past its cut only sums (offer's first test, here: a call per range was most of the pass)
-      if (lastCut[accessCount] === 1) {
-        lastSums[accessCount]! += bytes;
-        continue;
-      }
-      // a bucket no step reads keeps no rows (its bytes still count)
-      const read = (accessCount >= thr ? role & AEP_ROLE : role) !== 0;
-      list.offer(guest, start, pageCount, pageSizeBytes, accessCount, bytes, read ? keepBytes : 0, read ? keepRows : 0);
-      // a new count may have widened the arrays
-      lastCut = list.cut;
-      lastSums = list.bucketBytes;
+    // A bucket past its cut only sums (offer's first test, here: a call per range was most of the
+    // pass). Not under a thrash guard, whose held pages count in no sum.
+    if (bound && !thrash && lastCut[accessCount] === 1) {
+      lastSums[accessCount]! += pageCount * pageSizeBytes;
       continue;
     }
-    // Pages the thrash guard holds stay out of this round's candidates; the rest keep their runs.
-    const runRead = (accessCount >= thr ? role & AEP_ROLE : role) !== 0;
-    const runKeepBytes = runRead ? keepBytes : 0;
-    const runKeepRows = runRead ? keepRows : 0;
-    if (!countHeld(thrash, accessCount, input.hotThreshold)) {
-      // no page of this count is held, wherever it was moved
+    // a bucket no step reads keeps no rows (its bytes still count)
+    const read = (accessCount >= thr ? role & AEP_ROLE : role) !== 0;
+    const runKeepBytes = read ? keepBytes : 0;
+    const runKeepRows = read ? keepRows : 0;
+    if (!thrash || !countHeld(thrash, accessCount, thr)) {
+      // no page of the range is held (no guard, or none of this count, wherever it was moved)
       fileRun(t, list, guest, start, pageCount, pageSizeBytes, accessCount, bound, runKeepBytes, runKeepRows);
     } else if (thrash.movedIn && pageSizeBytes > 0) {
+      // Pages the thrash guard holds stay out of this round's candidates; the rest keep their runs.
       // the guard's moved intervals over the range: one question per range, not one per page
       const moved = thrash.movedIn(pid, start, start + pageCount * pageSizeBytes);
       let from = 0;
@@ -742,7 +733,7 @@ function fileGuest(t: ChunkRows, input: HostCslideInput, guest: number, byPool: 
     } else {
       let runStart = -1;
       for (let k = 0; k <= pageCount; k++) {
-        const held = k < pageCount && thrashHeld(thrash, pid, start + k * pageSizeBytes, node, accessCount, input.hotThreshold);
+        const held = k < pageCount && thrashHeld(thrash, pid, start + k * pageSizeBytes, node, accessCount, thr);
         const keep = k < pageCount && !held;
         if (keep && runStart < 0) runStart = k;
         if (!keep && runStart >= 0) {
@@ -751,6 +742,7 @@ function fileGuest(t: ChunkRows, input: HostCslideInput, guest: number, byPool: 
         }
       }
     }
+    // a new count may have widened the arrays
     lastCut = list.cut;
     lastSums = list.bucketBytes;
   }
