@@ -24,10 +24,9 @@ import os from 'node:os';
 import type { AccessMap } from '../src/scan/access-map.js';
 import { summarizeMap } from '../src/feed/heat.js';
 import { nodePageStats } from '../src/runner/page-report.js';
-import { planHostCslide, type CslideGuest } from '../src/engines/cslide-policy.js';
+import { planHostCslide, type CslideGuest, type ThrashGuard } from '../src/engines/cslide-policy.js';
 import { GUESTS, guestMap, guestShape, planInput } from './scale-input.js';
 import { MoveLedger } from '../src/runner/move-ledger.js';
-import type { ThrashGuard } from '../src/engines/cslide-policy.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
@@ -56,6 +55,8 @@ const { guestBytes, rangesPerGuest } = guestShape(scale, model);
 const nodeBytes = (guestBytes * GUESTS) / 2;
 const sums = new Float64Array(1024);
 let sink = 0;
+/** The maps as the plan's guests, as bench/scale.ts names them. */
+const guestsOf = (maps: readonly AccessMap[]): CslideGuest[] => maps.map((accessMap, g) => ({ key: `vm${g}`, accessMap }));
 const stages: Record<string, (maps: readonly AccessMap[]) => void> = {
   floor: (maps) => {
     sink += floorPass(maps, sums);
@@ -68,13 +69,11 @@ const stages: Record<string, (maps: readonly AccessMap[]) => void> = {
   },
   // as bench/scale.ts plans: a bound plan (rows for the quota's worth of each count bucket)
   plan: (maps) => {
-    const guests: CslideGuest[] = maps.map((accessMap, g) => ({ key: `vm${g}`, accessMap }));
-    sink += planHostCslide(planInput(guests, nodeBytes)).moves.length;
+    sink += planHostCslide(planInput(guestsOf(maps), nodeBytes)).moves.length;
   },
   // the same plan with a row for every range (as with shares or a thrash guard, and as every plan before the bound)
   'plan, every range a row': (maps) => {
-    const guests: CslideGuest[] = maps.map((accessMap, g) => ({ key: `vm${g}`, accessMap }));
-    sink += planHostCslide(planInput(guests, nodeBytes), { allRows: true }).moves.length;
+    sink += planHostCslide(planInput(guestsOf(maps), nodeBytes), { allRows: true }).moves.length;
   },
 };
 if (args.includes('--thrash')) {
@@ -82,17 +81,15 @@ if (args.includes('--thrash')) {
   const ledger = new MoveLedger();
   const first: AccessMap[] = [];
   for (let g = 0; g < GUESTS; g++) first.push(guestMap(g, guestBytes, g % 2 === 0, rangesPerGuest, 0));
-  const plan = planHostCslide(planInput(first.map((accessMap, g) => ({ key: `vm${g}`, accessMap })), nodeBytes));
+  const plan = planHostCslide(planInput(guestsOf(first), nodeBytes));
   for (let g = 0; g < GUESTS; g++) ledger.record(10000 + g, plan.moves.filter((m) => m.guest === g), 1, 2);
   const pageByPage: ThrashGuard = { rounds: 2, margin: 1, lastMove: (pid, start) => ledger.lastMove(pid, start, 2) };
   const perRange: ThrashGuard = { ...pageByPage, movedIn: (pid, start, end) => ledger.movedIn(pid, start, end, 2) };
   stages['plan, thrash guard page by page'] = (maps) => {
-    const guests: CslideGuest[] = maps.map((accessMap, g) => ({ key: `vm${g}`, accessMap }));
-    sink += planHostCslide({ ...planInput(guests, nodeBytes), thrash: pageByPage }).moves.length;
+    sink += planHostCslide({ ...planInput(guestsOf(maps), nodeBytes), thrash: pageByPage }).moves.length;
   };
   stages['plan, thrash guard per range'] = (maps) => {
-    const guests: CslideGuest[] = maps.map((accessMap, g) => ({ key: `vm${g}`, accessMap }));
-    sink += planHostCslide({ ...planInput(guests, nodeBytes), thrash: perRange }).moves.length;
+    sink += planHostCslide({ ...planInput(guestsOf(maps), nodeBytes), thrash: perRange }).moves.length;
   };
 }
 const names = Object.keys(stages);
