@@ -82,14 +82,34 @@ export class DomainSync {
   /** group project -> the uuids whose tasks it holds */
   private readonly groups = new Map<string, Set<string>>();
   private readonly mutex = new Mutex();
+  /** listings begun (each resync's and each sync's), and the latest applied */
+  private listingsBegun = 0;
+  private latestApplied = 0;
   /** the last error per domain name, for status */
   readonly errors = new Map<string, string>();
 
   constructor(private readonly opts: DomainSyncOptions) {}
 
-  /** Brings the automatic tasks in line with `domains` (the complete list of running domains). */
+  /** Brings the automatic tasks in line with `domains` (the complete list of running domains, as of now). */
   sync(domains: DomainFacts[]): Promise<void> {
+    return this.apply(domains, ++this.listingsBegun);
+  }
+
+  /**
+   * Applies listing number `listing`, unless a listing begun after it was
+   * applied already: listings run outside the mutex and a slow one (libvirt
+   * on a loaded host: seconds) can end after a later one. A timer's listing
+   * that read a policy before `virt-tier policy --set --live` changed it
+   * would otherwise undo the edit that domain.sync applied, until the next
+   * tick, or for as long as libvirtd is then down.
+   */
+  private apply(domains: DomainFacts[], listing: number): Promise<void> {
     return this.mutex.run(async () => {
+      if (listing < this.latestApplied) {
+        this.opts.log.debug('domain listing dropped: a later one was applied', { listing, applied: this.latestApplied });
+        return;
+      }
+      this.latestApplied = listing;
       const { objects, errors } = domainTasksFromPolicy(domains, {
         host: await this.opts.hostFacts(),
         defaultNodePair: this.opts.defaultNodePair,
@@ -116,6 +136,7 @@ export class DomainSync {
 
   /** A hook event about one domain: resync from libvirt's current list. */
   async resync(): Promise<void> {
+    const listing = ++this.listingsBegun;
     let domains: DomainFacts[] | undefined;
     // A shared connection dies when libvirtd restarts; the listing resets it, so one retry reconnects.
     for (let attempt = 1; attempt <= 2 && domains === undefined; attempt++) {
@@ -130,7 +151,7 @@ export class DomainSync {
       }
     }
     this.opts.log.debug('domains listed', { running: domains!.length });
-    await this.sync(domains!);
+    await this.apply(domains!, listing);
   }
 
   /** The UUIDs of the domains tiered automatically right now. */

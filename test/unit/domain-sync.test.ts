@@ -121,6 +121,34 @@ describe('automatic host-wide projects', () => {
     assert.deepEqual(names(other), [['auto-slide', false, []]]);
     assert.match(sync2.errors.get('s') ?? '', /auto-slide.*not added by --auto-domains/);
   });
+
+  test('a listing that ends after a later one was applied is dropped: a slow poll that read a policy before a live edit does not undo it', async () => {
+    const reg = new Registry(nullLogger(), { engines });
+    // Each resync's listing is a promise the test resolves, in any order.
+    const pending: Array<(d: DomainFacts[]) => void> = [];
+    const sync = new DomainSync({ registry: reg, log: nullLogger(), hostFacts: () => host, defaultNodePair: '0,2;1,3', listRunning: () => new Promise((resolve) => pending.push(resolve)) });
+    const off = [domain('web1', U1, 'enabled="no" engine="cslide"')];
+    const on = [domain('web1', U1, 'enabled="yes" engine="cslide"')];
+    // the timer's resync lists first and is slow: it reads the policy still off
+    const slowPoll = sync.resync();
+    // `policy --set enabled=yes --live` then asks for domain.sync, whose listing is quick
+    const edit = sync.resync();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(pending.length, 2);
+    pending[1]!(on);
+    await edit;
+    assert.deepEqual(names(reg), [['auto-cslide', true, [`domain-${U1}`]]], 'the edit applied');
+    pending[0]!(off);
+    await slowPoll;
+    assert.deepEqual(names(reg), [['auto-cslide', true, [`domain-${U1}`]]], 'the older listing, applied after it, would remove the task');
+    assert.deepEqual(sync.managedDomains(), [U1]);
+    // the next listing applies as usual, in order
+    const next = sync.resync();
+    await new Promise((r) => setImmediate(r));
+    pending[2]!(off);
+    await next;
+    assert.deepEqual(names(reg), []);
+  });
 });
 
 describe('default node pairs', () => {
