@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import { native } from '../../../src/native/index.js';
 import { numaMapsAt } from './numa-maps.js';
 import { startSyntheticGuest } from './synthetic-guest.js';
-import { cslideConfigText, hugepagePools, numberOption, progress, startE2eDaemon, taskView, watchRounds, writeConfigFile } from './e2e-daemon.js';
+import { cslideConfigText, hugepagePools, numberOption, progress, roundAccess, startE2eDaemon, taskView, watchRounds, writeConfigFile } from './e2e-daemon.js';
 import { countByNode } from './e2e-model.js';
 
 const MPOL_MF_MOVE = 2;
@@ -77,6 +77,8 @@ try {
   await watchRounds(daemon, PROJECT, TASK, {
     timeoutMs: 120_000,
     onRound: async (stats) => {
+      // first, before the next cycle's map replaces it
+      const access = await roundAccess(daemon, guest.pid, stats.timeMs as number);
       const numaMaps = numaMapsAt(guest.pid, guest.start).pagesByNode;
       const pools = hugepagePools([DRAM, AEP]);
       // Every page's node, in address order (the guest's hot pages come first).
@@ -85,7 +87,7 @@ try {
       const hotNodes = countByNode(pageNodesEach.filter((_, i) => hotIndex.has(i)));
       const coldNodes = countByNode(pageNodesEach.filter((_, i) => !hotIndex.has(i)));
       progress('round', { round: stats.round, nodes: stats.nodes, planned: stats.plannedBytes, numaMaps });
-      rounds.push({ stats, numaMaps, pools, hotNodes, coldNodes, pageNodesEach });
+      rounds.push({ stats, access, numaMaps, pools, hotNodes, coldNodes, pageNodesEach });
       const planned = stats.plannedBytes as { promote: number; prefetch: number; demote: number } | undefined;
       const movedNothing = planned !== undefined && planned.promote + planned.prefetch + planned.demote === 0;
       // The first round that plans nothing: the fixed point (the checks

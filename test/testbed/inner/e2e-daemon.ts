@@ -127,6 +127,26 @@ export async function taskView(daemon: E2eDaemon, project: string, task: string)
   return projects[0]?.tasks.find((t) => t.name === task);
 }
 
+/** The access counts a round was planned with: its map's present ranges as [start, pageCount, pageSizeBytes, accessCount]. */
+export interface SeenAccess {
+  timeMs: number;
+  ranges: Array<[number, number, number, number]>;
+}
+
+/**
+ * What the daemon's tracker saw of `pid` in the round reported at
+ * `roundTimeMs` (the task's stats.timeMs), through the control socket's
+ * migration-access (the scan observer keeps each cycle's map until the
+ * next): the tests judge the daemon's moves on the counts it planned with,
+ * since a loaded host can starve a guest's writer through a scan. Null
+ * when the next cycle's map has already replaced it (a watcher that came
+ * late) or there is none.
+ */
+export async function roundAccess(daemon: E2eDaemon, pid: number, roundTimeMs: number): Promise<SeenAccess | null> {
+  const a = (await daemon.call('migration-access', { pid })) as SeenAccess | null;
+  return a && a.timeMs <= roundTimeMs ? { timeMs: a.timeMs, ranges: a.ranges } : null;
+}
+
 export interface RoundWatch {
   /** called once per new round, right after the daemon reported it; return true to stop watching */
   onRound(stats: Record<string, unknown>, view: TaskView): boolean | Promise<boolean>;

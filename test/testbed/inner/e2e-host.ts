@@ -15,7 +15,7 @@
 import { writeFileSync } from 'node:fs';
 import { native } from '../../../src/native/index.js';
 import { startSyntheticGuest, type SyntheticBacking, type SyntheticGuest } from './synthetic-guest.js';
-import { hugepagePools, numberOption, progress, startE2eDaemon, writeConfigFile, type CliResult } from './e2e-daemon.js';
+import { hugepagePools, numberOption, progress, roundAccess, startE2eDaemon, writeConfigFile, type CliResult, type SeenAccess } from './e2e-daemon.js';
 import { BLOCK_BYTES, blockNodes, hostCslideConfigText, kernelCounters, nodeMemFree, smapsHuge, watchEngineRounds, type HostTask, type KernelCounters } from './host-observe.js';
 import { numaMapsAt } from './numa-maps.js';
 
@@ -122,19 +122,21 @@ try {
 
     const names = GUESTS.map((g) => g.name);
     type Phase = 'steady' | 'settled' | 'switched';
-    const rounds: Array<Snapshot & { round: number; stats: Record<string, Record<string, unknown>>; phase: Phase }> = [];
+    const rounds: Array<Snapshot & { round: number; stats: Record<string, Record<string, unknown>>; access: Array<SeenAccess | null>; phase: Phase }> = [];
     let phase: Phase = 'steady';
     let switchedAtRound = -1;
     let lastAltMoveRound = -1;
     const initialNodes0 = initial.blockNodes[0]!;
     const planned = (s: Record<string, unknown>): number => Object.values((s.plannedBytes ?? {}) as Record<string, number>).reduce((a, b) => a + b, 0);
     await watchEngineRounds(daemon, PROJECT, names, async (round, stats) => {
+      // first, before the next cycle's maps replace them
+      const access = await Promise.all(names.map((n, i) => roundAccess(daemon, guests[i]!.pid, stats[n]!.timeMs as number)));
       const snap = await snapshot(guests, thp);
       const idle = Object.values(stats).every((s) => planned(s) === 0);
       // The last round that moved a page of the future hot set.
       const before = rounds.at(-1)?.blockNodes[0] ?? initialNodes0;
       if ((GUESTS[0]!.altHotPages ?? []).some((i) => snap.blockNodes[0]![i] !== before[i])) lastAltMoveRound = round;
-      rounds.push({ round, stats, phase, ...snap });
+      rounds.push({ round, stats, access, phase, ...snap });
       progress('round', { round, phase, idle, blockNodes: snap.blockNodes, planned: Object.values(stats).map((s) => s.plannedBytes) });
       if (phase === 'steady' && idle) phase = 'settled';
       // Scenario 2, at the fixed point, right after a round's report (the
@@ -203,10 +205,11 @@ try {
     const sharesStart = daemon.cli(['project', 'start', '-n', 'shares']);
     progress('shares started', { sharesAdd, sharesStart, sharesInitial: sharesInitial.blockNodes, free0 });
     if (sharesAdd.code !== 0 || sharesStart.code !== 0) throw new Error('shares: obj add or project start failed');
-    const shareRounds: Array<{ round: number; stats: Record<string, Record<string, unknown>>; blockNodes: number[][] }> = [];
+    const shareRounds: Array<{ round: number; stats: Record<string, Record<string, unknown>>; access: Array<SeenAccess | null>; blockNodes: number[][] }> = [];
     await watchEngineRounds(daemon, 'shares', shareTasks.map((t) => t.name), async (round, stats) => {
+      const access = await Promise.all(shareTasks.map((t, i) => roundAccess(daemon, shareGuests[i]!.pid, stats[t.name]!.timeMs as number)));
       const blockNodesNow = await Promise.all(shareGuests.map(blockNodes));
-      shareRounds.push({ round, stats, blockNodes: blockNodesNow });
+      shareRounds.push({ round, stats, access, blockNodes: blockNodesNow });
       const idle = Object.values(stats).every((s) => planned(s) === 0);
       progress('shares round', { round, idle, blockNodes: blockNodesNow });
       return idle || shareRounds.length >= 6;

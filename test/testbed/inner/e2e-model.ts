@@ -15,6 +15,8 @@ export interface ModelPage {
   addr: number;
   hot: boolean;
   node: number;
+  /** the tracker's count for the page, when a round is modelled on what the daemon saw (default: loop when hot, else 0) */
+  accessCount?: number;
 }
 
 export interface ModelInput {
@@ -54,7 +56,7 @@ export function modelRounds(input: ModelInput, maxRounds = 50): ModelRound[] {
       vmas: [],
       ranges: AccessRanges.of([...pages].sort((a, b) => a.addr - b.addr).map((p) => ({
         start: p.addr, pageCount: 1, pageSizeBytes: CSLIDE_PAGE_SIZE_BYTES,
-        accessCount: p.hot ? input.loop : 0, node: p.node, present: true, swapped: false,
+        accessCount: p.accessCount ?? (p.hot ? input.loop : 0), node: p.node, present: true, swapped: false,
       }))),
     };
     const plan = planCslide({
@@ -98,8 +100,8 @@ export interface ModelGuest {
   /** smaps VmFlags the guest's VMA carries (the policy picks the pool by `ht`) */
   vmFlags: string[];
   start: number;
-  /** per 2 MiB block: hot or not, and its node */
-  blocks: Array<{ hot: boolean; node: number }>;
+  /** per 2 MiB block: hot or not, its node, and the tracker's count for it when a round is modelled on what the daemon saw (default: loop when hot, else 0) */
+  blocks: Array<{ hot: boolean; node: number; accessCount?: number }>;
   /** the task's weight, dram_min, dram_max (in bytes) */
   share?: GuestShare;
 }
@@ -150,7 +152,7 @@ export function modelHostRounds(input: HostModelInput, maxRounds = 50): HostMode
           vmas: [{ start: g.start, end: g.start + g.blocks.length * BLOCK_BYTES, vmFlags: g.vmFlags, pathname: g.hugetlb ? '/dev/hugepages/guest (deleted)' : '' }],
           ranges: AccessRanges.of(g.blocks.map((b, k) => ({
             start: g.start + k * BLOCK_BYTES, pageCount: BLOCK_BYTES / pageSizeBytes, pageSizeBytes,
-            accessCount: b.hot ? input.loop : 0, node: b.node, present: true, swapped: false,
+            accessCount: b.accessCount ?? (b.hot ? input.loop : 0), node: b.node, present: true, swapped: false,
           }))),
         };
         return { key: `g${i}`, accessMap: map, ...(g.share ? { share: g.share } : {}) };
@@ -179,4 +181,28 @@ export function modelHostRounds(input: HostModelInput, maxRounds = 50): HostMode
     if (plan.moves.length === 0) break;
   }
   return rounds;
+}
+
+/**
+ * The count a tracker's map gave each of `addrs`, from its present ranges
+ * ([start, pageCount, pageSizeBytes, accessCount], in address order, as
+ * migration-access returns them); undefined when an address lies in none
+ * (the round is then not modelled on what the daemon saw).
+ */
+export function countsAt(ranges: ReadonlyArray<readonly [number, number, number, number]>, addrs: readonly number[]): number[] | undefined {
+  const out: number[] = [];
+  let r = 0;
+  for (const a of addrs) {
+    // addresses ascend: the range holding `a` is at or after the last one's
+    while (r < ranges.length && ranges[r]![0] + ranges[r]![1] * ranges[r]![2] <= a) r++;
+    if (r >= ranges.length || a < ranges[r]![0]) {
+      // not after the last range: look from the start once (addresses need not ascend)
+      const i = ranges.findIndex(([start, pages, size]) => a >= start && a < start + pages * size);
+      if (i < 0) return undefined;
+      out.push(ranges[i]![3]);
+      continue;
+    }
+    out.push(ranges[r]![3]);
+  }
+  return out;
 }
