@@ -28,6 +28,9 @@ export class VirtConnection {
   /** calls under way on each handle (`use`), and the handles reset dropped while calls were under way */
   private readonly inUse = new Map<Hypervisor, number>();
   private readonly closeWhenIdle = new Set<Hypervisor>();
+  /** `use` calls queued and not settled, and whether a queue a reset left behind still has some */
+  private pending = 0;
+  private leftBehind = false;
 
   /** `open` makes and opens a handle (default: the binding's Hypervisor, connectOpen); tests give their own. */
   constructor(readonly uri: string = DEFAULT_LIBVIRT_URI, private readonly open: (uri: string) => Promise<Hypervisor> = openHypervisor) {}
@@ -60,7 +63,7 @@ export class VirtConnection {
 
   /**
    * Runs `fn` on the open connection (opening it first), after every
-   * earlier `use` has settled. One at a time because the binding runs each
+   * earlier `use` has settled (every earlier one since a reset: see reset). One at a time because the binding runs each
    * libvirt call on a libuv threadpool thread (4, shared with every file
    * read of the daemon) and libvirt's client has no RPC timeout: a
    * libvirtd that stops answering holds each call's thread until its
@@ -72,6 +75,7 @@ export class VirtConnection {
    * another thread is using): it is closed once `fn` has settled.
    */
   use<T>(fn: (hv: Hypervisor) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    this.pending++;
     const turn = this.queue.then(async () => {
       if (signal?.aborted) throw new VirtTierError('OPT_UNAVAILABLE', `libvirt at ${this.uri}: the call was given up before its turn`, { field: '--connect', value: this.uri });
       const hv = await this.get();
@@ -87,7 +91,7 @@ export class VirtConnection {
         }
       }
     });
-    this.queue = turn.catch(() => undefined);
+    this.queue = turn.catch(() => undefined).finally(() => this.pending--);
     return turn;
   }
 
@@ -102,6 +106,16 @@ export class VirtConnection {
     this.hypervisor = undefined;
     this.opening = undefined;
     this.generation++;
+    // The calls after a reset get a queue of their own, once: a call under way may never settle
+    // (a lookup in flight when libvirtd stopped was seen spinning in libvirt's client after it
+    // came back, testbed libvirt-lifecycle), and every later call queued behind it would wait
+    // for good, so the daemon never reconnected. A reset while a queue left behind still has a
+    // call under way keeps this one: at most two calls, two threadpool threads, are in libvirt.
+    if (this.pending > 0 && !this.leftBehind) {
+      this.leftBehind = true;
+      void this.queue.then(() => (this.leftBehind = false));
+      this.queue = Promise.resolve();
+    }
     if (!hv) return;
     if (this.inUse.has(hv)) {
       this.closeWhenIdle.add(hv);

@@ -35,22 +35,26 @@ test('a reset while a call uses the handle closes it only when that call settles
   const held = conn.use(() => new Promise<string>((resolve) => (release = () => resolve('answered'))));
   await new Promise((r) => setImmediate(r));
   assert.equal(handles.length, 1);
+  // calls run one at a time: the next waits its turn, and one given up before its turn never runs
+  const givenUp = new AbortController();
+  const dropped = conn.use(async () => ran++, givenUp.signal);
+  const behind = conn.use(async (hv) => hv);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(ran, 0, 'behind the call under way');
+  givenUp.abort();
   await conn.reset();
   assert.equal(handles[0]!.closes, 0, 'not closed under the call');
-  // calls run one at a time: the next waits its turn, and one given up before its turn never runs
+  // after the reset, a call has a queue and a handle of its own: it does not wait for the call under way
   const next = conn.use(async (hv) => {
     ran++;
     return hv === handles[1]!.hv;
   });
-  const givenUp = new AbortController();
-  const dropped = conn.use(async () => ran++, givenUp.signal);
-  await new Promise((r) => setImmediate(r));
-  assert.equal(ran, 0, 'behind the call under way');
-  givenUp.abort();
+  assert.equal(await next, true, 'after the reset, a handle of its own, while the call before it is still under way');
+  assert.equal(ran, 1);
   release();
   assert.equal(await held, 'answered');
-  assert.equal(await next, true, 'after the reset, a handle of its own');
   await assert.rejects(dropped, /given up before its turn/);
+  assert.equal(await behind, handles[1]!.hv, 'a call queued before the reset runs after the call under way, on the open handle');
   assert.equal(ran, 1);
   assert.equal(handles.length, 2);
   assert.equal(handles[0]!.closes, 1, 'closed once its call settled');
@@ -58,6 +62,38 @@ test('a reset while a call uses the handle closes it only when that call settles
   // no call in flight: a reset closes at once
   await conn.reset();
   assert.equal(handles[1]!.closes, 1);
+});
+
+test('a call that never settles holds only the calls queued before the next reset; a second reset while it is still under way keeps the queue (at most two calls in libvirt)', async () => {
+  const handles: CountingHandle[] = [];
+  const conn = new VirtConnection('qemu:///system', async () => {
+    const h = handle();
+    handles.push(h);
+    return h.hv;
+  });
+  let inLibvirt = 0;
+  let most = 0;
+  const stuckCall = () => new Promise<never>(() => {
+    inLibvirt++;
+    most = Math.max(most, inLibvirt);
+  });
+  // a lookup in flight when libvirtd went away, spinning in libvirt's client for good
+  void conn.use(stuckCall);
+  await new Promise((r) => setImmediate(r));
+  // its deadline passes: the caller resets the connection (src/virt/discovery.ts withConnection)
+  await conn.reset();
+  // libvirtd is back: the next call answers
+  assert.equal(await conn.use(async (hv) => hv), handles[1]!.hv);
+  // a second call that never settles, and a second reset while the first is still under way
+  void conn.use(stuckCall);
+  await new Promise((r) => setImmediate(r));
+  await conn.reset();
+  let ran = false;
+  void conn.use(async () => (ran = true));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(ran, false, 'queued behind the second stuck call: a third thread is not given to libvirt');
+  assert.equal(most, 2);
+  assert.equal(handles[0]!.closes, 0, 'a handle under a call that never settled is never closed under it');
 });
 
 test('an open under way when a reset comes is closed, not kept; a close that never answers does not hold the reset', async () => {
