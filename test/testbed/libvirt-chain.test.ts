@@ -256,7 +256,7 @@ test('testbed + libvirtd: hook, --auto-domains, three real guests tiered host-wi
   const freeAtEnd = Object.values(o.poolsAtFixedPoint as Record<string, { free: number }>).reduce((a, p) => a + p.free, 0);
   assert.equal(o.tooBig, `guest vt-big: needs 512 free 2 MiB hugepages (1024 MiB), the pools have ${freeAtEnd}: ${512 - freeAtEnd} hugepages (${(512 - freeAtEnd) * 2} MiB) missing; raise hugepagesPerNode`);
 
-  assert.equal(o.daemonAlive, true);
+  assert.equal(o.daemonAlive, true, `the daemon died: ${JSON.stringify(o.daemonDeath ?? null, null, 1)}`);
   assert.equal(o.daemonExit, 0, 'SIGTERM: the daemon exits 0');
   assert.deepEqual((o.daemonLog as string[]).filter((l) => /\] error:/.test(l)), []);
 });

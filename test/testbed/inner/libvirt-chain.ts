@@ -400,6 +400,18 @@ try {
   await Promise.all(partSpecs.map((spec) => virshAsync('destroy', spec.name)));
   if (daemon) {
     out.daemonAlive = daemon.alive();
+    // A daemon that died leaves no line of its own when a signal killed it (the OOM killer, a crash in a
+    // native binding): its signal, its last log lines unfiltered, and what the kernel said about it.
+    if (!out.daemonAlive) {
+      let kernel = '';
+      try { kernel = execFileSync('dmesg', { encoding: 'utf8' }); } catch (err) { kernel = `dmesg: ${(err as Error).message}`; }
+      out.daemonDeath = {
+        exitCode: daemon.proc.exitCode,
+        signal: daemon.proc.signalCode,
+        logTail: daemon.log().split('\n').slice(-30),
+        kernel: kernel.split('\n').filter((l) => /oom|out of memory|killed process|segfault|general protection|trap|node\[/i.test(l)).slice(-20),
+      };
+    }
     out.daemonExit = await daemon.stop();
     const log = daemon.log().split('\n');
     out.hookEvents = log.filter((l) => /qemu hook event/.test(l));
