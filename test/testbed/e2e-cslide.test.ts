@@ -4,7 +4,8 @@
  * (DRAM) and node 2 (AEP). Hot pages stay on (or come back to) node 0,
  * cold pages go to node 2 until node 0 has `node_hot_reserve` free, no
  * round moves more than `node_mig_quota` either way, every round matches
- * what the policy alone predicts for the known hot/cold split, the engine
+ * what the policy alone does on the counts the daemon saw (and, when it saw
+ * exactly the known hot/cold split, the ideal model's rounds), the engine
  * commands agree with numa_maps, and a guest that exits mid-cycle ends its
  * task while the daemon lives on. One boot (inner/e2e-cslide.ts) for all.
  */

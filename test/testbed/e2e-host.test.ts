@@ -8,9 +8,10 @@
  * daemon's stats and from the kernel (each block's node before and after,
  * and /proc/vmstat pgmigrate_success); nothing else moved pages (NUMA
  * balancing, kernel demotion and promotion counters still); every block is
- * where the engine-wide policy model (planHostCslide iterated on the
- * measured start) puts it: the bytes of every round per direction, and
- * page for page at the fixed point; the THP guest stays huge through its moves. Then the hugetlb
+ * where the engine-wide policy model puts it: the bytes of every round per
+ * direction, run one round from the daemon's state on the counts it saw
+ * (planHostCslide iterated on the measured start when they were exactly
+ * the known hot sets), and page for page at the fixed point; the THP guest stays huge through its moves. Then the hugetlb
  * guest's workload writes other pages: its new hot set is on DRAM within 3
  * rounds, and no move of the steady phase was ever undone. Bad input against
  * the running engine (a DRAM minimum that cannot fit, a weight out of range)
