@@ -12,7 +12,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runInTestbed, testbedAvailability } from './harness.js';
-import { countByNode, countsAt, modelRounds } from './inner/e2e-model.js';
+import { blockAddrs, countByNode, countsAt, modelRounds } from './inner/e2e-model.js';
 import type { CliResult, SeenAccess } from './inner/e2e-daemon.js';
 
 const availability = testbedAvailability();
@@ -121,8 +121,8 @@ test('testbed e2e: cslide via the real daemon and CLI: placement, quota, reserve
   // the daemon's own state before it on those counts, and when the tracker
   // saw exactly the hot set in every round the rounds must be the ideal
   // model's, round for round and as many.
-  const pageAddrs = Array.from({ length: o.guest.pageCount }, (_, i) => o.guest.start + i * HUGE);
-  const seen = o.rounds.map((r) => (r.access ? countsAt(r.access.ranges, pageAddrs) : undefined));
+  const pageAddrs = blockAddrs(o.guest.start, o.guest.pageCount);
+  const seen = o.rounds.map((r) => countsAt(r.access, pageAddrs));
   const seenExactly = seen.every((c) => c !== undefined && c.every((n, i) => (n >= o.config.hotThreshold) === hotIdx.has(i)));
   const seenText = seen.map((c, k) => `round ${k}: ${c ? c.join('') : 'not captured'}`).join('; ');
   if (seenExactly) assert.equal(o.rounds.length, model.length, `rounds to the fixed point: daemon ${o.rounds.length}, policy model ${model.length}`);

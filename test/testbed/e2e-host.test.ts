@@ -26,7 +26,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot, runInTestbed, testbedAvailability } from './harness.js';
-import { countsAt, modelHostRounds, type HostModelInput, type ModelGuest } from './inner/e2e-model.js';
+import { blockAddrs, countsAt, modelHostRounds, poolsAfterMoves, type HostModelInput, type ModelGuest } from './inner/e2e-model.js';
 import type { CliResult, SeenAccess } from './inner/e2e-daemon.js';
 import type { KernelCounters } from './inner/host-observe.js';
 
@@ -174,22 +174,16 @@ test('testbed e2e: one cslide engine over hugetlb, THP and memfd guests: one quo
   // daemon's own state before it on those counts, and when the tracker saw
   // exactly the hot sets in every steady round the rounds must be the ideal
   // model's, as many and per direction.
-  const blockAddrs = o.guests.map((g) => Array.from({ length: g.pageCount }, (_, i) => g.start + i * BLOCK));
-  const seenBlocks = o.rounds.map((x) => o.guests.map((_, g) => (x.access?.[g] ? countsAt(x.access[g]!.ranges, blockAddrs[g]!) : undefined)));
-  const seenExactly = o.rounds.filter((x) => x.phase === 'steady').every((x) => {
-    const k = o.rounds.indexOf(x);
-    return o.guests.every((g, i) => seenBlocks[k]![i]?.every((n, b) => (n >= o.config.hotThreshold) === g.hotPages.includes(b)) ?? false);
-  });
+  const guestAddrs = o.guests.map((g) => blockAddrs(g.start, g.pageCount));
+  const seenBlocks = o.rounds.map((x) => o.guests.map((_, g) => countsAt(x.access?.[g], guestAddrs[g]!)));
+  const seenExactly = o.rounds.every((x, k) => x.phase !== 'steady' || o.guests.every((g, i) => seenBlocks[k]![i]?.every((n, b) => (n >= o.config.hotThreshold) === g.hotPages.includes(b)) ?? false));
   const seenText = seenBlocks.map((perGuest, k) => `round ${o.rounds[k]!.round}: ${perGuest.map((c) => (c ? c.join('') : 'not captured')).join(' ')}`).join('; ');
   if (seenExactly) assert.equal(steady.length, model.length, `rounds to the fixed point: daemon ${steady.length}, policy model ${model.length}`);
   // the watcher reads them right after each round; most rounds must have them
   assert.ok(seenBlocks.filter((c) => c.every((x) => x !== undefined)).length * 2 >= o.rounds.length, `the counts of most rounds were read (${seenText})`);
   /** The model one round from `before` (per guest, each block's node) on the counts seen; pools as the daemon's moves left them. */
   const stepFrom = (before: number[][], counts: number[][], hugetlbPools: Record<string, { total: number; free: number }>): ReturnType<typeof modelHostRounds>[number] => {
-    const regularPools = Object.fromEntries(Object.entries(o.initial.regularPools).map(([node, p]) => {
-      const gained = sum(o.guests.map((g, i) => (g.backing === 'hugetlbfs' ? 0 : before[i]!.filter((n) => n === Number(node)).length - o.initial.blockNodes[i]!.filter((n) => n === Number(node)).length)));
-      return [node, { totalBytes: p.totalBytes, freeBytes: p.freeBytes - gained * BLOCK }];
-    }));
+    const regularPools = poolsAfterMoves(o.initial.regularPools, o.initial.blockNodes, before, (g) => o.guests[g]!.backing !== 'hugetlbfs');
     return modelHostRounds({
       guests: o.guests.map((g, i) => ({
         hugetlb: g.backing === 'hugetlbfs',
@@ -380,8 +374,8 @@ test('testbed e2e: one cslide engine over hugetlb, THP and memfd guests: one quo
   // page seen below the threshold is rightly not promoted that round), and
   // when every page was seen hot in every round the rounds must be the ideal
   // model's, round for round and as many.
-  const shareAddrs = sh.guests.map((g) => Array.from({ length: g.pageCount }, (_, i) => g.start + i * BLOCK));
-  const shareSeen = sh.rounds.map((x) => sh.guests.map((_, g) => (x.access?.[g] ? countsAt(x.access[g]!.ranges, shareAddrs[g]!) : undefined)));
+  const shareAddrs = sh.guests.map((g) => blockAddrs(g.start, g.pageCount));
+  const shareSeen = sh.rounds.map((x) => sh.guests.map((_, g) => countsAt(x.access?.[g], shareAddrs[g]!)));
   const seenAllHot = shareSeen.every((perGuest) => perGuest.every((c) => c?.every((n) => n >= o.config.hotThreshold) ?? false));
   const seen = sh.rounds.map((x, k) => `round ${x.round}: counts ${shareSeen[k]!.map((c) => (c ? c.join('') : 'not captured')).join(' ')}, DRAM blocks after ${JSON.stringify(dramCount(x.blockNodes))}, planned ${JSON.stringify(shareNames.map((n) => x.stats[n]!.plannedBytes))}, errors ${JSON.stringify(shareNames.map((n) => x.stats[n]!.errorsByErrno))}`).join('; ');
   sh.rounds.forEach((x, k) => {
@@ -389,10 +383,7 @@ test('testbed e2e: one cslide engine over hugetlb, THP and memfd guests: one quo
     const counts = shareSeen[k]!;
     if (counts.every((c) => c !== undefined)) {
       // the pools as the daemon's moves left them (the filler and the first scenario's guests hold still)
-      const pools = Object.fromEntries(Object.entries(sh.initial.hugetlbPoolBytes).map(([node, p]) => {
-        const gained = sum(before.map((nodes, g) => nodes.filter((n) => n === Number(node)).length - sh.initial.blockNodes[g]!.filter((n) => n === Number(node)).length));
-        return [node, { totalBytes: p.totalBytes, freeBytes: p.freeBytes - gained * BLOCK }];
-      }));
+      const pools = poolsAfterMoves(sh.initial.hugetlbPoolBytes, sh.initial.blockNodes, before);
       const step = modelHostRounds(shareModelInput(shareGuestsModel(before, counts as number[][]), pools), 1)[0]!;
       // Pages on DRAM per guest (which of a guest's pages go first follows their counts, 2 or 3 of 3 for a hot page).
       assert.deepEqual(dramCount(x.blockNodes), dramCount(step.blockNodes), `shares round ${x.round}: DRAM pages per guest, daemon vs policy model from the round's start on the counts it saw (${seen})`);

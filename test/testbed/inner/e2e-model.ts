@@ -183,26 +183,43 @@ export function modelHostRounds(input: HostModelInput, maxRounds = 50): HostMode
   return rounds;
 }
 
+/** The addresses of `count` 2 MiB blocks from `start` (a guest's blocks, or its hugetlb pages). */
+export function blockAddrs(start: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => start + i * BLOCK_BYTES);
+}
+
 /**
- * The count a tracker's map gave each of `addrs`, from its present ranges
- * ([start, pageCount, pageSizeBytes, accessCount], in address order, as
- * migration-access returns them); undefined when an address lies in none
- * (the round is then not modelled on what the daemon saw).
+ * The count a round's map gave each of `addrs` (ascending), from its present
+ * ranges ([start, pageCount, pageSizeBytes, accessCount], in address order,
+ * as migration-access returns them); undefined when the round's counts were
+ * not read or an address lies in no range (the round is then not modelled
+ * on what the daemon saw).
  */
-export function countsAt(ranges: ReadonlyArray<readonly [number, number, number, number]>, addrs: readonly number[]): number[] | undefined {
+export function countsAt(access: { ranges: ReadonlyArray<readonly [number, number, number, number]> } | null | undefined, addrs: readonly number[]): number[] | undefined {
+  if (!access) return undefined;
+  const ranges = access.ranges;
   const out: number[] = [];
   let r = 0;
   for (const a of addrs) {
-    // addresses ascend: the range holding `a` is at or after the last one's
+    // both ascend: the range holding `a` is at or after the last one's
     while (r < ranges.length && ranges[r]![0] + ranges[r]![1] * ranges[r]![2] <= a) r++;
-    if (r >= ranges.length || a < ranges[r]![0]) {
-      // not after the last range: look from the start once (addresses need not ascend)
-      const i = ranges.findIndex(([start, pages, size]) => a >= start && a < start + pages * size);
-      if (i < 0) return undefined;
-      out.push(ranges[i]![3]);
-      continue;
-    }
+    if (r >= ranges.length || a < ranges[r]![0]) return undefined;
     out.push(ranges[r]![3]);
   }
   return out;
+}
+
+/**
+ * Pools as a model's input after the guests' blocks went from `initial` to
+ * `now` (per guest, each block's node): each node's free bytes less the
+ * blocks it gained, over the guests `counted` picks (default: all).
+ */
+export function poolsAfterMoves(pools: Record<string, { totalBytes: number; freeBytes: number }>, initial: readonly number[][], now: readonly number[][], counted: (guest: number) => boolean = () => true): Record<string, { totalBytes: number; freeBytes: number }> {
+  return Object.fromEntries(Object.entries(pools).map(([node, p]) => {
+    let gained = 0;
+    now.forEach((nodes, g) => {
+      if (counted(g)) gained += nodes.filter((n) => n === Number(node)).length - initial[g]!.filter((n) => n === Number(node)).length;
+    });
+    return [node, { totalBytes: p.totalBytes, freeBytes: p.freeBytes - gained * BLOCK_BYTES }];
+  }));
 }
