@@ -63,8 +63,8 @@ export class VirtConnection {
 
   /**
    * Runs `fn` on the open connection (opening it first), after every
-   * earlier `use` has settled (every earlier one since a reset: see reset). One at a time because the binding runs each
-   * libvirt call on a libuv threadpool thread (4, shared with every file
+   * earlier `use` since the last reset has settled (see reset). One at a
+   * time because the binding runs each libvirt call on a libuv threadpool thread (4, shared with every file
    * read of the daemon) and libvirt's client has no RPC timeout: a
    * libvirtd that stops answering holds each call's thread until its
    * socket closes, so concurrent lookups could take every thread and stall
@@ -107,8 +107,9 @@ export class VirtConnection {
     this.opening = undefined;
     this.generation++;
     // The calls after a reset get a queue of their own, once: a call under way may never settle
-    // (a lookup in flight when libvirtd stopped was seen spinning in libvirt's client after it
-    // came back, testbed libvirt-lifecycle), and every later call queued behind it would wait
+    // (a lookup in flight when libvirtd stopped never settled after it came back, testbed
+    // libvirt-lifecycle: a daemon thread kept running, libvirt's client spinning by the look of
+    // it), and every later call queued behind it would wait
     // for good, so the daemon never reconnected. A reset while a queue left behind still has a
     // call under way keeps this one: at most two calls, two threadpool threads, are in libvirt.
     if (this.pending > 0 && !this.leftBehind) {

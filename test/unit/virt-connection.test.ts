@@ -23,13 +23,19 @@ function handle(close: () => Promise<void> = async () => undefined): CountingHan
   return h;
 }
 
-test('a reset while a call uses the handle closes it only when that call settles; the next call gets a new handle', async () => {
+/** A connection whose every open makes a fresh counting handle, kept in `handles` in open order. */
+function countingConnection(): { conn: VirtConnection; handles: CountingHandle[] } {
   const handles: CountingHandle[] = [];
   const conn = new VirtConnection('qemu:///system', async () => {
     const h = handle();
     handles.push(h);
     return h.hv;
   });
+  return { conn, handles };
+}
+
+test('a reset while a call uses the handle closes it only when that call settles; the next call gets a new handle', async () => {
+  const { conn, handles } = countingConnection();
   let release!: () => void;
   let ran = 0;
   const held = conn.use(() => new Promise<string>((resolve) => (release = () => resolve('answered'))));
@@ -65,12 +71,7 @@ test('a reset while a call uses the handle closes it only when that call settles
 });
 
 test('a call that never settles holds only the calls queued before the next reset; a second reset while it is still under way keeps the queue (at most two calls in libvirt)', async () => {
-  const handles: CountingHandle[] = [];
-  const conn = new VirtConnection('qemu:///system', async () => {
-    const h = handle();
-    handles.push(h);
-    return h.hv;
-  });
+  const { conn, handles } = countingConnection();
   let inLibvirt = 0;
   let most = 0;
   const stuckCall = () => new Promise<never>(() => {
